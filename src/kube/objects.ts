@@ -1,0 +1,106 @@
+// The slim shapes nodeway keeps in its one watch cache. Everything the agent does not
+// read (managedFields, status of pods, most annotations, specs of containers) is dropped on
+// ingest, so memory grows with what matters.
+
+export type Protocol = 'TCP' | 'UDP' | 'SCTP';
+export type IPFamily = 4 | 6;
+export type TrafficPolicy = 'Cluster' | 'Local';
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
+
+export interface ServicePort {
+  name: string;
+  protocol: Protocol;
+  port: number;
+  nodePort: number; // 0 when none
+  targetPort: number | string; // a number, or the name of a container port
+}
+
+export interface Service {
+  namespace: string;
+  name: string;
+  type: ServiceType;
+  /** service.kubernetes.io/service-proxy-name: when set, another proxy owns this Service. */
+  proxyName: string;
+  headless: boolean;
+  clusterIPs: string[]; // valid IPs only, in spec order (primary first)
+  externalName: string;
+  externalIPs: string[];
+  /** status.loadBalancer.ingress IPs in VIP mode; `ipMode: Proxy` and hostname-only entries are left out. */
+  loadBalancerIPs: string[];
+  loadBalancerSourceRanges: string[];
+  ports: ServicePort[];
+  /** ClientIP affinity timeout in seconds; 0 means no affinity. */
+  affinityTimeout: number;
+  externalTrafficPolicy: TrafficPolicy;
+  internalTrafficPolicy: TrafficPolicy;
+  healthCheckNodePort: number;
+  publishNotReadyAddresses: boolean;
+  trafficDistribution: string;
+}
+
+export interface EndpointPort {
+  name: string;
+  protocol: Protocol;
+  port: number;
+}
+
+export interface Endpoint {
+  ip: string; // addresses[0] only, like kube-proxy
+  ready: boolean;
+  serving: boolean;
+  terminating: boolean;
+  nodeName: string;
+  hostname: string;
+  zone: string;
+  zoneHints: string[] | null; // null = no hints at all
+  nodeHints: string[] | null;
+}
+
+export interface EndpointSlice {
+  namespace: string;
+  name: string;
+  serviceName: string; // label kubernetes.io/service-name
+  proxyName: string;
+  headless: boolean; // label service.kubernetes.io/headless
+  family: IPFamily | 0; // 0 for FQDN slices, which nodeway ignores
+  ports: EndpointPort[];
+  endpoints: Endpoint[];
+}
+
+export interface NodeAddress {
+  type: string; // InternalIP, ExternalIP, Hostname…
+  address: string;
+}
+
+export interface Node {
+  name: string;
+  labels: Record<string, string>; // topology labels only (zone, region, hostname)
+  annotations: Record<string, string>; // nodeway.dev/* only
+  addresses: NodeAddress[];
+  podCIDRs: string[];
+  deleting: boolean;
+  unschedulable: boolean;
+}
+
+export interface Pod {
+  namespace: string;
+  name: string;
+  nodeName: string;
+  ips: string[];
+  hostNetwork: boolean;
+}
+
+export interface Namespace {
+  name: string;
+}
+
+export interface Kinds {
+  services: Service;
+  endpointslices: EndpointSlice;
+  nodes: Node;
+  pods: Pod;
+  namespaces: Namespace;
+}
+
+export type Kind = keyof Kinds;
+export const KINDS: readonly Kind[] = ['services', 'endpointslices', 'nodes', 'pods', 'namespaces'];

@@ -1,0 +1,209 @@
+// Configuration from a YAML file, the environment and flags (flags win). Every flag has a
+// config key; modules add their own options to the same table. Any bad input is a ConfigError
+// whose message names the offending flag or key, in one line.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseYAML } from 'yaml';
+import { LOG_LEVELS } from './log.ts';
+
+export class ConfigError extends Error {}
+
+type Kind = 'string' | 'int' | 'bool' | 'list' | 'hostport';
+
+export interface OptionSpec {
+  flag: string; // without dashes
+  key: string; // config file key
+  kind: Kind;
+  help: string;
+  default?: unknown;
+  /** Allowed values (for strings, and for each item of a list). */
+  choices?: readonly string[];
+  /** Repeatable flag: each use adds to the list. */
+  repeat?: boolean;
+  check?: (v: never) => string | undefined;
+  min?: number;
+  max?: number;
+}
+
+export const MODULE_NAMES = ['proxy', 'dns', 'mesh'] as const;
+export type ModuleName = (typeof MODULE_NAMES)[number];
+
+export const CORE_OPTIONS: OptionSpec[] = [
+  { flag: 'config', key: 'config', kind: 'string', help: 'YAML config file; every flag has a key there; flags win' },
+  { flag: 'kubeconfig', key: 'kubeconfig', kind: 'string', help: 'kubeconfig file (else in-cluster, else $KUBECONFIG, else ~/.kube/config)' },
+  { flag: 'apiserver', key: 'apiserver', kind: 'string', help: 'API server URL overriding the kubeconfig\'s (bootstrap without the kubernetes Service)' },
+  { flag: 'node-name', key: 'nodeName', kind: 'string', help: 'this node\'s name (else $NODE_NAME, else the hostname)' },
+  { flag: 'modules', key: 'modules', kind: 'list', choices: [...MODULE_NAMES, 'none'], help: 'comma list of proxy,dns,mesh; "none" = cache only (default: every module this build has)' },
+  { flag: 'health-listen', key: 'healthListen', kind: 'hostport', default: '0.0.0.0:10256', help: '/healthz /readyz /metrics address' },
+  { flag: 'log-level', key: 'logLevel', kind: 'string', choices: LOG_LEVELS, default: 'info', help: 'trace|debug|info|warn|error|fatal|silent' },
+  { flag: 'min-sync-interval', key: 'minSyncInterval', kind: 'int', default: 100, min: 0, max: 60_000, help: 'milliseconds between two syncs of one module (changes in between are coalesced)' },
+];
+
+export type Config = Record<string, unknown>;
+
+function parseHostPort(v: string): string | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(v);
+  if (!m || Number(m[3]) > 65535) return 'expected HOST:PORT (IPv6 as [ADDR]:PORT)';
+  return undefined;
+}
+
+function coerce(spec: OptionSpec, raw: unknown, where: string): unknown {
+  const bad = (why: string) => new ConfigError(`${where}: ${why}`);
+  switch (spec.kind) {
+    case 'string': {
+      if (typeof raw !== 'string' || raw === '') throw bad('expected a non-empty string');
+      if (spec.choices && !spec.choices.includes(raw)) throw bad(`${JSON.stringify(raw)} is not one of ${spec.choices.join(', ')}`);
+      return raw;
+    }
+    case 'int': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^-?\d+$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isInteger(n)) throw bad(`${JSON.stringify(raw)} is not an integer`);
+      if (spec.min !== undefined && n < spec.min) throw bad(`${n} is below ${spec.min}`);
+      if (spec.max !== undefined && n > spec.max) throw bad(`${n} is above ${spec.max}`);
+      return n;
+    }
+    case 'bool': {
+      if (typeof raw === 'boolean') return raw;
+      if (raw === 'true' || raw === '') return true;
+      if (raw === 'false') return false;
+      throw bad(`${JSON.stringify(raw)} is not true or false`);
+    }
+    case 'list': {
+      const items = Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split(',') : null;
+      if (!items || items.some((i) => typeof i !== 'string')) throw bad('expected a comma list or a list of strings');
+      const list = (items as string[]).map((s) => s.trim()).filter((s) => s !== '');
+      for (const i of list) if (spec.choices && !spec.choices.includes(i)) throw bad(`${JSON.stringify(i)} is not one of ${spec.choices.join(', ')}`);
+      return list;
+    }
+    case 'hostport': {
+      if (typeof raw !== 'string') throw bad('expected HOST:PORT');
+      const why = parseHostPort(raw);
+      if (why) throw bad(why);
+      return raw;
+    }
+  }
+}
+
+function validate(spec: OptionSpec, v: unknown, where: string): unknown {
+  const out = coerce(spec, v, where);
+  const why = spec.check?.(out as never);
+  if (why) throw new ConfigError(`${where}: ${why}`);
+  return out;
+}
+
+export interface Parsed {
+  command: string[];
+  config: Config;
+}
+
+/**
+ * argv → positional command words + config. `--flag value`, `--flag=value`, bare `--flag`
+ * for booleans. Values come from defaults, then the config file, then env, then flags.
+ */
+export function parseArgs(argv: string[], specs: OptionSpec[], env: NodeJS.ProcessEnv = process.env): Parsed {
+  const byFlag = new Map(specs.map((s) => [s.flag, s]));
+  const fromFlags: Config = {};
+  const command: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      command.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith('-') || arg === '-') {
+      command.push(arg);
+      continue;
+    }
+    if (arg === '-h') {
+      command.push('help');
+      continue;
+    }
+    const body = arg.replace(/^--?/, '');
+    const eq = body.indexOf('=');
+    const name = eq >= 0 ? body.slice(0, eq) : body;
+    if (name === 'help') {
+      command.push('help');
+      continue;
+    }
+    const spec = byFlag.get(name);
+    if (!spec) throw new ConfigError(`unknown flag --${name} (see nodeway --help)`);
+    let value: string;
+    if (eq >= 0) value = body.slice(eq + 1);
+    else if (spec.kind === 'bool' && (argv[i + 1] === undefined || !/^(true|false)$/.test(argv[i + 1]!))) value = 'true';
+    else {
+      const next = argv[++i];
+      if (next === undefined) throw new ConfigError(`--${name}: missing value`);
+      value = next;
+    }
+    const v = validate(spec, value, `--${name}`);
+    fromFlags[spec.key] = spec.repeat && Array.isArray(fromFlags[spec.key]) ? [...(fromFlags[spec.key] as unknown[]), ...(v as unknown[])] : v;
+  }
+
+  const config: Config = {};
+  for (const s of specs) if (s.default !== undefined) config[s.key] = s.default;
+  const file = fromFlags.config as string | undefined;
+  if (file) Object.assign(config, readConfigFile(file, specs));
+  if (env.NODE_NAME && env.NODE_NAME !== '') config.nodeName = env.NODE_NAME;
+  Object.assign(config, fromFlags);
+  if (config.nodeName === undefined) config.nodeName = hostname();
+  return { command, config };
+}
+
+export function readConfigFile(file: string, specs: OptionSpec[]): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--config: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYAML(text);
+  } catch (err) {
+    throw new ConfigError(`--config: ${file} is not valid YAML: ${String((err as Error).message).split('\n')[0]}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`--config: ${file} must hold a mapping of keys`);
+  const byKey = new Map(specs.map((s) => [s.key, s]));
+  const out: Config = {};
+  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+    const spec = byKey.get(k);
+    if (!spec || k === 'config') throw new ConfigError(`config key ${k} in ${file} is unknown`);
+    out[k] = validate(spec, typeof v === 'number' && spec.kind !== 'int' ? String(v) : v, `config key ${k}`);
+  }
+  return out;
+}
+
+/** The modules to run: explicit list, "none", or by default every module this build has. */
+export function selectModules(config: Config, available: readonly string[]): string[] {
+  const asked = config.modules as string[] | undefined;
+  if (asked === undefined) return [...available];
+  if (asked.includes('none')) {
+    if (asked.length > 1) throw new ConfigError('--modules: "none" cannot be combined with modules');
+    return [];
+  }
+  for (const m of asked) {
+    if (!available.includes(m)) throw new ConfigError(`--modules: module ${m} is not in this build yet (available: ${available.join(', ') || 'none'})`);
+  }
+  return [...new Set(asked)];
+}
+
+export function usage(specs: OptionSpec[]): string {
+  const lines = [
+    'Usage: nodeway [command] [flags]',
+    '',
+    'Commands:',
+    '  run        run the agent (default)',
+    '  view       print this node\'s resolved view as JSON, then exit',
+    '  cleanup    remove everything nodeway programmed on this host, then exit',
+    '  apiserver  run the embedded in-memory Kubernetes API server (labs and tests)',
+    '',
+    'Flags:',
+  ];
+  for (const s of specs) {
+    const arg = s.kind === 'bool' ? '' : s.kind === 'int' ? ' N' : s.kind === 'list' ? ' LIST' : s.kind === 'hostport' ? ' HOST:PORT' : ' VALUE';
+    const dflt = s.default !== undefined ? ` (default ${Array.isArray(s.default) ? s.default.join(',') : String(s.default)})` : '';
+    lines.push(`  --${s.flag}${arg}`.padEnd(32) + ` ${s.help}${dflt} [config: ${s.key}]`);
+  }
+  return lines.join('\n');
+}

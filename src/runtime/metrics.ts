@@ -1,0 +1,143 @@
+// A small Prometheus registry: counters, gauges and histograms with labels, rendered in the
+// text exposition format. Small on purpose: prom-client costs more memory than nodeway's cache.
+
+type Labels = Record<string, string>;
+
+function labelKey(labels: Labels): string {
+  const keys = Object.keys(labels).sort();
+  if (keys.length === 0) return '';
+  return keys.map((k) => `${k}="${String(labels[k]).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`).join(',');
+}
+
+function fmt(name: string, key: string, extra = ''): string {
+  const inner = [key, extra].filter(Boolean).join(',');
+  return inner ? `${name}{${inner}}` : name;
+}
+
+function num(v: number): string {
+  return Number.isFinite(v) ? String(v) : v > 0 ? '+Inf' : v < 0 ? '-Inf' : 'NaN';
+}
+
+interface Metric {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge' | 'histogram';
+  render(): string[];
+}
+
+export class Counter implements Metric {
+  readonly type = 'counter';
+  private readonly values = new Map<string, number>();
+  readonly name: string;
+  readonly help: string;
+  constructor(name: string, help: string) {
+    this.name = name;
+    this.help = help;
+  }
+  inc(labels: Labels = {}, by = 1): void {
+    const k = labelKey(labels);
+    this.values.set(k, (this.values.get(k) ?? 0) + by);
+  }
+  get(labels: Labels = {}): number {
+    return this.values.get(labelKey(labels)) ?? 0;
+  }
+  render(): string[] {
+    return [...this.values].map(([k, v]) => `${fmt(this.name, k)} ${num(v)}`);
+  }
+}
+
+export class Gauge implements Metric {
+  readonly type = 'gauge';
+  private readonly values = new Map<string, number>();
+  private collector: (() => void) | undefined;
+  readonly name: string;
+  readonly help: string;
+  constructor(name: string, help: string, collect?: (g: Gauge) => void) {
+    this.name = name;
+    this.help = help;
+    this.collector = collect ? () => collect(this) : undefined;
+  }
+  set(labels: Labels, v: number): void {
+    this.values.set(labelKey(labels), v);
+  }
+  get(labels: Labels = {}): number {
+    return this.values.get(labelKey(labels)) ?? 0;
+  }
+  /** Forget every series, e.g. before a collector re-fills them. */
+  reset(): void {
+    this.values.clear();
+  }
+  render(): string[] {
+    this.collector?.();
+    return [...this.values].map(([k, v]) => `${fmt(this.name, k)} ${num(v)}`);
+  }
+}
+
+export const DURATION_BUCKETS = [0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384];
+
+export class Histogram implements Metric {
+  readonly type = 'histogram';
+  private readonly series = new Map<string, { counts: number[]; sum: number; count: number }>();
+  readonly name: string;
+  readonly help: string;
+  readonly buckets: number[];
+  constructor(name: string, help: string, buckets: number[] = DURATION_BUCKETS) {
+    this.name = name;
+    this.help = help;
+    this.buckets = buckets;
+  }
+  observe(labels: Labels, v: number): void {
+    const k = labelKey(labels);
+    let s = this.series.get(k);
+    if (!s) this.series.set(k, (s = { counts: this.buckets.map(() => 0), sum: 0, count: 0 }));
+    for (let i = 0; i < this.buckets.length; i++) if (v <= this.buckets[i]!) s.counts[i]!++;
+    s.sum += v;
+    s.count++;
+  }
+  count(labels: Labels = {}): number {
+    return this.series.get(labelKey(labels))?.count ?? 0;
+  }
+  render(): string[] {
+    const out: string[] = [];
+    for (const [k, s] of this.series) {
+      this.buckets.forEach((b, i) => out.push(`${fmt(`${this.name}_bucket`, k, `le="${b}"`)} ${s.counts[i]}`));
+      out.push(`${fmt(`${this.name}_bucket`, k, 'le="+Inf"')} ${s.count}`);
+      out.push(`${fmt(`${this.name}_sum`, k)} ${s.sum}`);
+      out.push(`${fmt(`${this.name}_count`, k)} ${s.count}`);
+    }
+    return out;
+  }
+}
+
+export class Registry {
+  private readonly metrics = new Map<string, Metric>();
+
+  counter(name: string, help: string): Counter {
+    return this.add(new Counter(name, help));
+  }
+  gauge(name: string, help: string, collect?: (g: Gauge) => void): Gauge {
+    return this.add(new Gauge(name, help, collect));
+  }
+  histogram(name: string, help: string, buckets?: number[]): Histogram {
+    return this.add(new Histogram(name, help, buckets));
+  }
+
+  render(): string {
+    const lines: string[] = [];
+    for (const m of this.metrics.values()) {
+      lines.push(`# HELP ${m.name} ${m.help}`, `# TYPE ${m.name} ${m.type}`, ...m.render());
+    }
+    return `${lines.join('\n')}\n`;
+  }
+
+  /** Registering a name twice returns the first metric, so modules restarted in-process share series. */
+  private add<M extends Metric>(m: M): M {
+    const existing = this.metrics.get(m.name);
+    if (existing) {
+      if (existing.type !== m.type) throw new Error(`metric ${m.name} registered as ${existing.type} and ${m.type}`);
+      return existing as M;
+    }
+    this.metrics.set(m.name, m);
+    return m;
+  }
+}

@@ -1,0 +1,149 @@
+// Runs one module: coalesces view changes with a minimum interval, syncs, retries failures
+// with backoff (incremental once, then full), and reports health. One runner never waits on
+// another, and the watch only ever merges key sets into `pending`.
+import type { Logger } from 'pino';
+import type { NodeView } from '../view/view.ts';
+import { emptyChanges, hasChanges, mergeChanges } from '../view/view.ts';
+import type { ViewChanges } from '../view/types.ts';
+import type { Registry } from './metrics.ts';
+
+export interface Module {
+  readonly name: string;
+  /**
+   * Make the dataplane match the view. `changes` says what changed since the last successful
+   * sync; `changes.full` means: trust nothing remembered, compare everything with the device.
+   * Throwing leaves the previous dataplane serving; the runner retries.
+   */
+  sync(view: NodeView, changes: ViewChanges): Promise<void>;
+  /** Stop servers and timers; leave the dataplane in place (a restart must not break traffic). */
+  close?(): Promise<void>;
+}
+
+export interface RunnerOptions {
+  minIntervalMs: number;
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Consecutive failures after which the retry is a full resync. */
+  fullAfterFailures?: number;
+}
+
+export interface ModuleHealth {
+  name: string;
+  synced: boolean; // applied its first sync
+  lastSuccess: number; // ms epoch, 0 = never
+  lastError: string;
+  failures: number; // consecutive
+  pendingSince: number; // ms epoch of the oldest unapplied change, 0 = none
+}
+
+export class ModuleRunner {
+  readonly module: Module;
+  private readonly view: NodeView;
+  private readonly log: Logger;
+  private readonly opts: Required<RunnerOptions>;
+  private pending: ViewChanges = emptyChanges(true);
+  private pendingSince = 0;
+  private running = false;
+  private timer: NodeJS.Timeout | undefined;
+  private lastStart = 0;
+  private backoff: number;
+  private failures = 0;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+  readonly health: ModuleHealth;
+  private readonly m;
+
+  constructor(module: Module, view: NodeView, log: Logger, reg: Registry, opts: RunnerOptions) {
+    this.module = module;
+    this.view = view;
+    this.log = log.child({ module: module.name });
+    this.opts = { minBackoffMs: 1000, maxBackoffMs: 30_000, fullAfterFailures: 2, ...opts };
+    this.backoff = this.opts.minBackoffMs;
+    this.health = { name: module.name, synced: false, lastSuccess: 0, lastError: '', failures: 0, pendingSince: 0 };
+    this.m = {
+      syncs: reg.counter('nodeway_module_syncs_total', 'Module syncs, by module and result (success, error) and kind (full, partial).'),
+      duration: reg.histogram('nodeway_module_sync_duration_seconds', 'Time one module sync took, by module.'),
+      ready: reg.gauge('nodeway_module_ready', '1 once the module applied its first sync.'),
+    };
+    this.m.ready.set({ module: module.name }, 0);
+    view.subscribe((c) => this.onChanges(c));
+    // A view published before this runner subscribed still needs its first (full) sync.
+    if (view.ready) this.schedule();
+  }
+
+  private onChanges(c: ViewChanges): void {
+    if (this.closed) return;
+    mergeChanges(this.pending, c);
+    if (!this.pendingSince) this.pendingSince = Date.now();
+    this.health.pendingSince = this.pendingSince;
+    this.schedule();
+  }
+
+  private schedule(delayMs?: number): void {
+    if (this.closed || this.running || this.timer || !this.view.ready) return;
+    const wait = delayMs ?? Math.max(0, this.lastStart + this.opts.minIntervalMs - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.run();
+    }, wait);
+  }
+
+  private async run(): Promise<void> {
+    if (this.closed || this.running) return;
+    if (!hasChanges(this.pending) && this.health.synced) return this.idle();
+    this.running = true;
+    this.lastStart = Date.now();
+    const changes = this.pending;
+    this.pending = emptyChanges();
+    const since = this.pendingSince;
+    this.pendingSince = 0;
+    const kind = changes.full ? 'full' : 'partial';
+    const t0 = performance.now();
+    try {
+      await this.module.sync(this.view, changes);
+      const secs = (performance.now() - t0) / 1000;
+      this.m.duration.observe({ module: this.module.name }, secs);
+      this.m.syncs.inc({ module: this.module.name, result: 'success', kind });
+      this.failures = 0;
+      this.backoff = this.opts.minBackoffMs;
+      Object.assign(this.health, { synced: true, lastSuccess: Date.now(), lastError: '', failures: 0, pendingSince: this.pendingSince });
+      this.m.ready.set({ module: this.module.name }, 1);
+      this.log.debug({ kind, ms: Math.round(secs * 1000), services: changes.services.size, peers: changes.peers.size }, 'synced');
+    } catch (err) {
+      this.m.syncs.inc({ module: this.module.name, result: 'error', kind });
+      this.failures++;
+      // What was not applied is still owed; after repeated failures, owe everything.
+      mergeChanges(changes, this.pending);
+      this.pending = changes;
+      if (this.failures >= this.opts.fullAfterFailures) this.pending.full = true;
+      this.pendingSince = since || Date.now();
+      const msg = String((err as Error)?.message ?? err).split('\n').slice(0, 3).join(' | ');
+      Object.assign(this.health, { lastError: msg, failures: this.failures, pendingSince: this.pendingSince });
+      this.log.error({ err: msg, failures: this.failures, retryMs: this.backoff, nextFull: this.pending.full }, 'sync failed');
+      this.running = false;
+      const wait = this.backoff;
+      this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs);
+      this.schedule(wait);
+      return;
+    }
+    this.running = false;
+    if (hasChanges(this.pending)) this.schedule();
+    else this.idle();
+  }
+
+  private idle(): void {
+    for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Resolves when nothing is pending and no sync runs (tests, `nodeway view`). */
+  whenIdle(): Promise<void> {
+    if (!this.running && !this.timer && !hasChanges(this.pending) && this.health.synced) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.module.close?.();
+  }
+}

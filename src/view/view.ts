@@ -1,0 +1,183 @@
+// The node view, kept incrementally: cache changes mark keys dirty, a flush (once per event
+// burst) recomputes only those, and subscribers get the keys whose meaning really changed.
+import type { CacheChange, WatchCache } from '../kube/cache.ts';
+import { equal } from '../kube/equal.ts';
+import type { EndpointSlice, Node, Pod } from '../kube/objects.ts';
+import { buildPeer, buildSelf } from './peers.ts';
+import { buildServiceView } from './service.ts';
+import type { PeerView, PodRef, SelfView, ServiceView, ViewChanges } from './types.ts';
+
+export type ViewListener = (changes: ViewChanges) => void;
+
+export function emptyChanges(full = false): ViewChanges {
+  return { full, services: new Set(), peers: new Set(), pods: new Set(), namespaces: new Set(), self: false };
+}
+
+/** Folds `b` into `a` (a consumer's pending changes). */
+export function mergeChanges(a: ViewChanges, b: ViewChanges): void {
+  a.full ||= b.full;
+  a.self ||= b.self;
+  for (const k of b.services) a.services.add(k);
+  for (const k of b.peers) a.peers.add(k);
+  for (const k of b.pods) a.pods.add(k);
+  for (const k of b.namespaces) a.namespaces.add(k);
+}
+
+export function hasChanges(c: ViewChanges): boolean {
+  return c.full || c.self || c.services.size + c.peers.size + c.pods.size + c.namespaces.size > 0;
+}
+
+export class NodeView {
+  readonly nodeName: string;
+  readonly services = new Map<string, ServiceView>();
+  readonly peers = new Map<string, PeerView>();
+  readonly namespaces = new Set<string>();
+  /** Pod IP → pods holding it (host-network pods share the node's IP). */
+  readonly podsByIP = new Map<string, PodRef[]>();
+  self: SelfView;
+  generation = 0;
+
+  private readonly cache: WatchCache;
+  private readonly listeners: ViewListener[] = [];
+  private dirty = emptyChanges();
+  private flushScheduled = false;
+  private published = false;
+
+  constructor(cache: WatchCache, nodeName: string) {
+    this.cache = cache;
+    this.nodeName = nodeName;
+    this.self = buildSelf(nodeName, undefined);
+    cache.onChange((c) => this.onCacheChange(c));
+  }
+
+  /** The cache has listed every kind and the view reflects it. */
+  get ready(): boolean {
+    return this.published;
+  }
+
+  subscribe(listener: ViewListener): void {
+    this.listeners.push(listener);
+  }
+
+  /** Recompute what is dirty now instead of at the end of the event burst. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (!this.cache.ready) return;
+    const full = !this.published;
+    const changes = full ? this.rebuildAll() : this.recomputeDirty();
+    this.published = true;
+    if (!hasChanges(changes)) return;
+    this.generation++;
+    for (const l of this.listeners) l(changes);
+  }
+
+  private onCacheChange(c: CacheChange): void {
+    switch (c.kind) {
+      case 'services':
+        this.dirty.services.add(c.key);
+        break;
+      case 'endpointslices':
+        for (const s of [c.prev, c.next] as (EndpointSlice | undefined)[]) {
+          if (s?.serviceName) this.dirty.services.add(`${s.namespace}/${s.serviceName}`);
+        }
+        break;
+      case 'nodes':
+        this.dirty.peers.add(c.key);
+        if (c.key === this.nodeName) this.dirty.self = true;
+        break;
+      case 'pods':
+        this.indexPod(c.key, c.prev as Pod | undefined, c.next as Pod | undefined);
+        this.dirty.pods.add(c.key);
+        break;
+      case 'namespaces':
+        if (c.next) this.namespaces.add(c.key);
+        else this.namespaces.delete(c.key);
+        this.dirty.namespaces.add(c.key);
+        break;
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  private indexPod(key: string, prev: Pod | undefined, next: Pod | undefined): void {
+    for (const ip of prev?.ips ?? []) {
+      const list = (this.podsByIP.get(ip) ?? []).filter((p) => `${p.namespace}/${p.name}` !== key);
+      if (list.length) this.podsByIP.set(ip, list);
+      else this.podsByIP.delete(ip);
+    }
+    if (!next) return;
+    const ref: PodRef = { namespace: next.namespace, name: next.name, nodeName: next.nodeName, hostNetwork: next.hostNetwork };
+    for (const ip of next.ips) {
+      const list = this.podsByIP.get(ip) ?? [];
+      list.push(ref);
+      this.podsByIP.set(ip, list);
+    }
+  }
+
+  private identity() {
+    return { name: this.nodeName, zone: this.self.zone };
+  }
+
+  private rebuildAll(): ViewChanges {
+    this.dirty = emptyChanges();
+    this.self = buildSelf(this.nodeName, this.cache.get('nodes', this.nodeName));
+    this.services.clear();
+    for (const svc of this.cache.all('services')) {
+      const key = `${svc.namespace}/${svc.name}`;
+      this.services.set(key, buildServiceView(svc, this.cache.slicesOf(key), this.identity()));
+    }
+    this.peers.clear();
+    for (const node of this.cache.all('nodes')) this.peers.set(node.name, buildPeer(node, this.nodeName));
+    return { ...emptyChanges(true), self: true };
+  }
+
+  private recomputeDirty(): ViewChanges {
+    const d = this.dirty;
+    this.dirty = emptyChanges();
+    const out = emptyChanges();
+    out.pods = d.pods;
+    out.namespaces = d.namespaces;
+    if (d.self) {
+      const self = buildSelf(this.nodeName, this.cache.get('nodes', this.nodeName) as Node | undefined);
+      if (!equal(self, this.self)) {
+        // A new zone changes topology for every Service: recompute them all.
+        if (self.zone !== this.self.zone) for (const k of this.services.keys()) d.services.add(k);
+        this.self = self;
+        out.self = true;
+      }
+    }
+    for (const key of d.services) {
+      const svc = this.cache.get('services', key);
+      const prev = this.services.get(key);
+      if (!svc) {
+        if (prev) {
+          this.services.delete(key);
+          out.services.add(key);
+        }
+        continue;
+      }
+      const next = buildServiceView(svc, this.cache.slicesOf(key), this.identity());
+      if (prev && equal(prev, next)) continue;
+      this.services.set(key, next);
+      out.services.add(key);
+    }
+    for (const name of d.peers) {
+      const node = this.cache.get('nodes', name);
+      const prev = this.peers.get(name);
+      if (!node) {
+        if (prev) {
+          this.peers.delete(name);
+          out.peers.add(name);
+        }
+        continue;
+      }
+      const next = buildPeer(node, this.nodeName);
+      if (prev && equal(prev, next)) continue;
+      this.peers.set(name, next);
+      out.peers.add(name);
+    }
+    return out;
+  }
+}
