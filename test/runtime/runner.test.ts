@@ -1,0 +1,126 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { WatchCache } from '../../src/kube/cache.ts';
+import { KINDS, type Service } from '../../src/kube/objects.ts';
+import { Registry } from '../../src/runtime/metrics.ts';
+import { type Module, ModuleRunner } from '../../src/runtime/runner.ts';
+import type { ViewChanges } from '../../src/view/types.ts';
+import { NodeView } from '../../src/view/view.ts';
+
+const log = pino({ level: 'silent' });
+
+function svc(name: string, ip: string): Service {
+  return {
+    namespace: 'default', name, type: 'ClusterIP', proxyName: '', headless: false, clusterIPs: [ip], externalName: '',
+    externalIPs: [], loadBalancerIPs: [], loadBalancerSourceRanges: [], ports: [{ name: '', protocol: 'TCP', port: 80, nodePort: 0, targetPort: 80 }],
+    affinityTimeout: 0, externalTrafficPolicy: 'Cluster', internalTrafficPolicy: 'Cluster', healthCheckNodePort: 0,
+    publishNotReadyAddresses: false, trafficDistribution: '',
+  };
+}
+
+function setup() {
+  const cache = new WatchCache(KINDS);
+  const view = new NodeView(cache, 'n1');
+  return { cache, view };
+}
+
+function listAll(cache: WatchCache) {
+  for (const k of KINDS) cache.replace(k, new Map());
+}
+
+const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('ModuleRunner', () => {
+  it('syncs nothing before the cache is ready, then one full sync', async () => {
+    const { cache, view } = setup();
+    const calls: ViewChanges[] = [];
+    const mod: Module = { name: 't', sync: async (_v, c) => void calls.push(c) };
+    const r = new ModuleRunner(mod, view, log, new Registry(), { minIntervalMs: 0 });
+    cache.put('services', 'default/a', svc('a', '198.19.0.1'));
+    await tick(20);
+    expect(calls).toHaveLength(0);
+    listAll(cache);
+    view.flush();
+    await r.whenIdle();
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.full).toBe(true);
+    expect(r.health.synced).toBe(true);
+  });
+
+  it('coalesces a burst of changes within the minimum interval into one sync', async () => {
+    const { cache, view } = setup();
+    const calls: ViewChanges[] = [];
+    const mod: Module = { name: 't', sync: async (_v, c) => void calls.push(c) };
+    const r = new ModuleRunner(mod, view, log, new Registry(), { minIntervalMs: 200 });
+    listAll(cache);
+    view.flush();
+    await r.whenIdle();
+    for (let i = 0; i < 20; i++) {
+      cache.put('services', `default/s${i}`, svc(`s${i}`, `198.19.0.${i + 1}`));
+      view.flush();
+    }
+    await tick(50);
+    expect(calls).toHaveLength(1); // still inside the interval after the first sync
+    await r.whenIdle();
+    expect(calls).toHaveLength(2);
+    expect(calls[1]!.full).toBe(false);
+    expect(calls[1]!.services.size).toBe(20);
+  });
+
+  it('retries a failed sync with the same changes, then escalates to a full resync', async () => {
+    const { cache, view } = setup();
+    const calls: ViewChanges[] = [];
+    let fail = 0;
+    const mod: Module = {
+      name: 't',
+      sync: async (_v, c) => {
+        calls.push({ ...c, services: new Set(c.services) });
+        if (fail-- > 0) throw new Error('nft: transaction failed');
+      },
+    };
+    const reg = new Registry();
+    const r = new ModuleRunner(mod, view, log, reg, { minIntervalMs: 0, minBackoffMs: 10, maxBackoffMs: 20 });
+    listAll(cache);
+    view.flush();
+    await r.whenIdle();
+    fail = 2;
+    cache.put('services', 'default/x', svc('x', '198.19.0.9'));
+    view.flush();
+    await tick(5);
+    expect(r.health.failures).toBe(1);
+    expect(r.health.lastError).toContain('transaction failed');
+    await r.whenIdle();
+    // first attempt partial, first retry partial with the same key, then full after 2 failures
+    expect(calls.slice(1).map((c) => [c.full, [...c.services]])).toEqual([
+      [false, ['default/x']],
+      [false, ['default/x']],
+      [true, ['default/x']],
+    ]);
+    expect(r.health.failures).toBe(0);
+    expect(reg.render()).toMatch(/nodeway_module_syncs_total\{kind="partial",module="t",result="error"\} 2/);
+  });
+
+  it('a slow module does not delay another', async () => {
+    const { cache, view } = setup();
+    let release!: () => void;
+    const slow: Module = { name: 'slow', sync: () => new Promise<void>((r) => (release = r)) };
+    let fastSyncs = 0;
+    const fast: Module = { name: 'fast', sync: async () => void fastSyncs++ };
+    const reg = new Registry();
+    const rs = new ModuleRunner(slow, view, log, reg, { minIntervalMs: 0 });
+    const rf = new ModuleRunner(fast, view, log, reg, { minIntervalMs: 0 });
+    listAll(cache);
+    view.flush();
+    await rf.whenIdle();
+    cache.put('services', 'default/y', svc('y', '198.19.0.10'));
+    view.flush();
+    await rf.whenIdle();
+    expect(fastSyncs).toBe(2);
+    expect(rs.health.synced).toBe(false);
+    release();
+    await tick(5);
+    release();
+    await rs.whenIdle();
+    expect(rs.health.synced).toBe(true);
+  });
+});
