@@ -1,5 +1,6 @@
 // The nodeway command line: parses, wires, and leaves all logic to src/ and modules/.
 import { MODULES, type ModuleContext } from '../modules/index.ts';
+import type { KubeClient } from '../src/kube/client.ts';
 import { Agent } from '../src/runtime/agent.ts';
 import { ConfigError, CORE_OPTIONS, parseArgs, selectModules, usage, type Config } from '../src/runtime/config.ts';
 import { createLogger, type LogLevel, type Logger } from '../src/runtime/log.ts';
@@ -15,9 +16,10 @@ function fail(msg: string, code = 2): never {
 
 async function run(config: Config, log: Logger): Promise<void> {
   const registry = new Registry();
-  const ctx: ModuleContext = { config, log, registry };
   const names = selectModules(config, MODULES.map((m) => m.name));
-  const modules = MODULES.filter((m) => names.includes(m.name)).map((m) => m.create(ctx));
+  const nodeName = config.nodeName as string;
+  const modules = (client: KubeClient) =>
+    MODULES.filter((m) => names.includes(m.name)).map((m) => m.create({ config, nodeName, log, registry, client }));
   const agent = new Agent({ config, log, registry, modules });
   await agent.start();
   let stopping = false;
@@ -34,7 +36,7 @@ async function run(config: Config, log: Logger): Promise<void> {
 }
 
 async function view(config: Config, log: Logger): Promise<void> {
-  const agent = new Agent({ config, log, registry: new Registry(), modules: [] });
+  const agent = new Agent({ config, log, registry: new Registry(), modules: () => [] });
   const timeout = setTimeout(() => fail('timed out after 30 s waiting for the API server to list every kind', 1), 30_000);
   await agent.start(false);
   await agent.cache.whenReady();
@@ -46,7 +48,7 @@ async function view(config: Config, log: Logger): Promise<void> {
 }
 
 async function cleanup(config: Config, log: Logger): Promise<void> {
-  const ctx: ModuleContext = { config, log, registry: new Registry() };
+  const ctx: ModuleContext = { config, nodeName: config.nodeName as string, log, registry: new Registry() };
   const names = selectModules(config, MODULES.map((m) => m.name));
   for (const m of MODULES.filter((f) => names.includes(f.name))) {
     await m.cleanup(ctx);

@@ -1,14 +1,18 @@
 // The modules this build has. A module = options + a factory for its runner-facing Module
 // + a cleanup that removes what it programmed (for `nodeway cleanup`).
 import type { Logger } from 'pino';
+import type { KubeClient } from '../src/kube/client.ts';
 import type { Config, OptionSpec } from '../src/runtime/config.ts';
 import type { Registry } from '../src/runtime/metrics.ts';
 import type { Module } from '../src/runtime/runner.ts';
 
 export interface ModuleContext {
   config: Config;
+  nodeName: string;
   log: Logger;
   registry: Registry;
+  /** For the few writes a module owns (the mesh's own Node annotations and condition). Absent in `cleanup`. */
+  client?: KubeClient;
 }
 
 export interface ModuleFactory {

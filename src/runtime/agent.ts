@@ -15,13 +15,15 @@ export interface AgentParts {
   config: Config;
   log: Logger;
   registry: Registry;
-  modules: Module[];
+  /** Builds the modules once the API client exists (the mesh writes its own Node). */
+  modules: (client: KubeClient) => Module[];
 }
 
 export class Agent {
   readonly cache = new WatchCache(KINDS);
   readonly view: NodeView;
   readonly runners: ModuleRunner[];
+  readonly modules: Module[];
   readonly client: KubeClient;
   private readonly informers: Informer<(typeof KINDS)[number]>[];
   private readonly parts: AgentParts;
@@ -39,7 +41,8 @@ export class Agent {
     });
     registry.gauge('nodeway_view_services', 'Services in the node view.', (g) => g.set({}, this.view.services.size));
     registry.gauge('nodeway_cache_ready', '1 once every kind has been listed.', (g) => g.set({}, this.cache.ready ? 1 : 0));
-    this.runners = parts.modules.map(
+    this.modules = parts.modules(this.client);
+    this.runners = this.modules.map(
       (m) => new ModuleRunner(m, this.view, log, registry, { minIntervalMs: config.minSyncInterval as number }),
     );
   }
@@ -55,7 +58,7 @@ export class Agent {
       log.info({ listen: config.healthListen }, 'health server listening');
     }
     for (const inf of this.informers) void inf.run();
-    log.info({ node: config.nodeName, modules: this.parts.modules.map((m) => m.name) }, 'watching the API server');
+    log.info({ node: config.nodeName, modules: this.modules.map((m) => m.name) }, 'watching the API server');
     void this.cache.whenReady().then(() => {
       this.view.flush();
       log.info({ services: this.view.services.size, nodes: this.view.peers.size }, 'cache synced; node view published');
