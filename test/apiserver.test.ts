@@ -49,7 +49,7 @@ async function apiError(p: Promise<unknown>): Promise<{ code: number; body: Reco
 type Event = { type: string; object: any };
 
 /** Starts a watch and collects its events; `until` waits for a predicate over them. */
-async function watchEvents(path: string, params: Record<string, unknown>) {
+async function watchEvents(path: string, params: Record<string, string | number | boolean | undefined>) {
   const events: Event[] = [];
   let closed: unknown = undefined;
   let isClosed = false;
