@@ -37,11 +37,18 @@ function port(v: unknown): number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535 ? v : 0;
 }
 
+/** A value for a warning: short, and never throws (JSON.stringify does on deeply nested values). */
+function show(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
+  if (v === null || typeof v !== 'object') return String(v);
+  return Array.isArray(v) ? `[array of ${v.length}]` : '{object}';
+}
+
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 function meta(raw: Raw, namespaced: boolean): { namespace: string; name: string; labels: Raw; annotations: Raw } {
-  const m = obj(raw.metadata);
+  const m = obj(obj(raw).metadata); // raw itself may be null or not an object
   const name = str(m.name);
   if (!DNS1123_SUBDOMAIN.test(name)) throw new InvalidObject(`metadata.name ${JSON.stringify(name.slice(0, 80))} is not a valid name`);
   const namespace = namespaced ? str(m.namespace) : '';
@@ -58,10 +65,20 @@ function label(labels: Raw, key: string, warn: Warn): string {
   return v;
 }
 
+/**
+ * service.kubernetes.io/service-proxy-name: kube-proxy's informer selector (DoesNotExist) skips
+ * the object whenever the label is present, whatever its value, so an empty value still means
+ * "another proxy's"; it is kept as a placeholder that no real label value can equal.
+ */
+function proxyName(labels: Raw, warn: Warn): string {
+  if (!Object.hasOwn(labels, PROXY_NAME)) return '';
+  return label(labels, PROXY_NAME, warn) || '(unnamed)';
+}
+
 function protocol(v: unknown, where: string, warn: Warn): Protocol | null {
   const p = v === undefined || v === null ? 'TCP' : v;
   if (p === 'TCP' || p === 'UDP' || p === 'SCTP') return p;
-  warn(`${where}: unknown protocol ${JSON.stringify(p)}; port ignored`);
+  warn(`${where}: unknown protocol ${show(p)}; port ignored`);
   return null;
 }
 
@@ -69,7 +86,7 @@ function ips(list: unknown[], where: string, warn: Warn): string[] {
   const out: string[] = [];
   for (const v of list) {
     const ip = canonicalIP(str(v));
-    if (ip === '') warn(`${where}: invalid IP ${JSON.stringify(v)} ignored`);
+    if (ip === '') warn(`${where}: invalid IP ${show(v)} ignored`);
     else if (!out.includes(ip)) out.push(ip);
   }
   return out;
@@ -78,7 +95,7 @@ function ips(list: unknown[], where: string, warn: Warn): string[] {
 function policy(v: unknown, where: string, warn: Warn): TrafficPolicy {
   if (v === undefined || v === null || v === 'Cluster') return 'Cluster';
   if (v === 'Local') return 'Local';
-  warn(`${where}: unknown traffic policy ${JSON.stringify(v)}; using Cluster`);
+  warn(`${where}: unknown traffic policy ${show(v)}; using Cluster`);
   return 'Cluster';
 }
 
@@ -88,7 +105,7 @@ export function toService(raw: Raw, warn: Warn): Service {
   const at = `service ${namespace}/${name}`;
   let type = (str(spec.type) || 'ClusterIP') as ServiceType;
   if (!['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'].includes(type)) {
-    warn(`${at}: unknown type ${JSON.stringify(spec.type)}; treated as ClusterIP`);
+    warn(`${at}: unknown type ${show(spec.type)}; treated as ClusterIP`);
     type = 'ClusterIP';
   }
   const rawIPs = arr(spec.clusterIPs).length > 0 ? arr(spec.clusterIPs) : spec.clusterIP ? [spec.clusterIP] : [];
@@ -100,7 +117,7 @@ export function toService(raw: Raw, warn: Warn): Service {
     const number = port(rp.port);
     if (proto === null) continue;
     if (number === 0) {
-      warn(`${at}: port ${JSON.stringify(rp.port)} is not a valid port; ignored`);
+      warn(`${at}: port ${show(rp.port)} is not a valid port; ignored`);
       continue;
     }
     const tp = rp.targetPort;
@@ -111,7 +128,7 @@ export function toService(raw: Raw, warn: Warn): Service {
   for (const r of arr(spec.loadBalancerSourceRanges)) {
     const c = parseCIDR(str(r));
     if (c) sourceRanges.push(c.text);
-    else warn(`${at}: invalid loadBalancerSourceRange ${JSON.stringify(r)} ignored`);
+    else warn(`${at}: invalid loadBalancerSourceRange ${show(r)} ignored`);
   }
   const lbIPs: unknown[] = [];
   for (const ing of arr(obj(obj(raw.status).loadBalancer).ingress)) {
@@ -124,7 +141,7 @@ export function toService(raw: Raw, warn: Warn): Service {
     namespace,
     name,
     type,
-    proxyName: label(labels, PROXY_NAME, warn),
+    proxyName: proxyName(labels, warn),
     headless,
     clusterIPs: headless ? [] : ips(rawIPs, at, warn),
     externalName: type === 'ExternalName' ? str(spec.externalName).replace(/\.$/, '') : '',
@@ -151,7 +168,7 @@ export function toEndpointSlice(raw: Raw, warn: Warn): EndpointSlice {
   const at = `endpointslice ${namespace}/${name}`;
   const addressType = str(raw.addressType);
   const family = addressType === 'IPv4' ? 4 : addressType === 'IPv6' ? 6 : 0;
-  if (family === 0 && addressType !== 'FQDN') warn(`${at}: unknown addressType ${JSON.stringify(addressType)}; slice ignored`);
+  if (family === 0 && addressType !== 'FQDN') warn(`${at}: unknown addressType ${show(addressType)}; slice ignored`);
   const ports: EndpointPort[] = [];
   for (const p of arr(raw.ports)) {
     const rp = obj(p);
@@ -166,7 +183,7 @@ export function toEndpointSlice(raw: Raw, warn: Warn): EndpointSlice {
     const first = arr(re.addresses)[0];
     const ip = canonicalIP(str(first));
     if (ip === '' || ipFamily(ip) !== family) {
-      warn(`${at}: endpoint address ${JSON.stringify(first)} is not an ${addressType} address; endpoint ignored`);
+      warn(`${at}: endpoint address ${show(first)} is not an ${addressType} address; endpoint ignored`);
       continue;
     }
     const cond = obj(re.conditions);
@@ -187,7 +204,7 @@ export function toEndpointSlice(raw: Raw, warn: Warn): EndpointSlice {
     namespace,
     name,
     serviceName: label(labels, SERVICE_NAME, warn),
-    proxyName: label(labels, PROXY_NAME, warn),
+    proxyName: proxyName(labels, warn),
     headless: HEADLESS in labels,
     family,
     ports,
@@ -216,7 +233,7 @@ export function toNode(raw: Raw, warn: Warn): Node {
     const type = str(ra.type);
     if (type === 'Hostname' || type === 'InternalDNS' || type === 'ExternalDNS') continue;
     const ip = canonicalIP(str(ra.address));
-    if (ip === '') warn(`${at}: address ${JSON.stringify(ra.address)} is not an IP; ignored`);
+    if (ip === '') warn(`${at}: address ${show(ra.address)} is not an IP; ignored`);
     else addresses.push({ type, address: ip });
   }
   const rawCIDRs = arr(spec.podCIDRs).length > 0 ? arr(spec.podCIDRs) : spec.podCIDR ? [spec.podCIDR] : [];
@@ -224,7 +241,7 @@ export function toNode(raw: Raw, warn: Warn): Node {
   for (const c of rawCIDRs) {
     const p = parseCIDR(str(c));
     if (p) podCIDRs.push(p.text);
-    else warn(`${at}: podCIDR ${JSON.stringify(c)} is not a CIDR; ignored`);
+    else warn(`${at}: podCIDR ${show(c)} is not a CIDR; ignored`);
   }
   return {
     name,

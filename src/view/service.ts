@@ -80,9 +80,10 @@ function localReady(ports: PortView[], fam: 'v4' | 'v6'): number {
 }
 
 export function buildServiceView(svc: Service, allSlices: EndpointSlice[], node: NodeIdentity): ServiceView {
-  // Slices another proxy owns are invisible to us, as kube-proxy's informer selector makes them.
+  // Slices another proxy owns, or labelled headless, are invisible to us, as kube-proxy's
+  // informer selector makes them.
   const sorted = [...allSlices].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  const slices = sorted.filter((s) => s.proxyName === '');
+  const slices = sorted.filter((s) => s.proxyName === '' && !s.headless);
   const proxied = svc.proxyName === '' && !svc.headless && svc.type !== 'ExternalName' && svc.clusterIPs.length > 0;
   const ports: PortView[] = svc.ports.map((p) => ({
     name: p.name,
