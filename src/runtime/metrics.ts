@@ -18,7 +18,7 @@ function num(v: number): string {
   return Number.isFinite(v) ? String(v) : v > 0 ? '+Inf' : v < 0 ? '-Inf' : 'NaN';
 }
 
-interface Metric {
+export interface Metric {
   name: string;
   help: string;
   type: 'counter' | 'gauge' | 'histogram';
@@ -120,6 +120,11 @@ export class Registry {
   }
   histogram(name: string, help: string, buckets?: number[]): Histogram {
     return this.add(new Histogram(name, help, buckets));
+  }
+
+  /** A metric kept in its own form (e.g. typed arrays on a hot path) and rendered on scrape. */
+  register<M extends Metric>(m: M): M {
+    return this.add(m);
   }
 
   render(): string {
