@@ -176,6 +176,36 @@ describe('kubectl', () => {
     child.kill('SIGTERM');
   });
 
+  it('runs the create generators, whose typed clients send protobuf bodies', async () => {
+    const c = await cluster();
+    expect(await c.kubectl('create', 'namespace', 'team')).toContain('namespace/team created');
+    await c.kubectl('-n', 'team', 'create', 'configmap', 'cfg', '--from-literal=a=1', '--from-literal=empty=');
+    await c.kubectl('-n', 'team', 'create', 'secret', 'generic', 'pw', '--from-literal=p=q');
+    await c.kubectl('-n', 'team', 'create', 'serviceaccount', 'robot');
+    await c.kubectl('-n', 'team', 'create', 'service', 'nodeport', 'np', '--tcp=80:8080');
+    await c.kubectl('-n', 'team', 'create', 'deployment', 'web', '--image=nginx:1.27', '--port=80', '--replicas=0');
+    await c.kubectl('-n', 'team', 'create', 'role', 'reader', '--verb=get,list', '--resource=pods,services');
+    await c.kubectl('-n', 'team', 'create', 'rolebinding', 'rb', '--role=reader', '--serviceaccount=team:robot');
+    await c.kubectl('create', 'clusterrolebinding', 'crb', '--clusterrole=view', '--user=me');
+
+    const get = (apiVersion: string, kind: string, name: string, ns: string | undefined = 'team') => c.server.get(apiVersion, kind, ns, name) as any;
+    expect(get('v1', 'Namespace', 'team', undefined).status.phase).toBe('Active');
+    expect(get('v1', 'ConfigMap', 'cfg').data).toEqual({ a: '1', empty: '' });
+    expect(get('v1', 'Secret', 'pw')).toMatchObject({ type: 'Opaque', data: { p: Buffer.from('q').toString('base64') } });
+    const np = get('v1', 'Service', 'np');
+    expect(np.spec).toMatchObject({ type: 'NodePort', selector: { app: 'np' }, ports: [{ name: '80-8080', port: 80, targetPort: 8080, protocol: 'TCP' }] });
+    expect(np.spec.ports[0].nodePort).toBeGreaterThanOrEqual(30000);
+    const deploy = get('apps/v1', 'Deployment', 'web');
+    expect(deploy.spec).toMatchObject({ replicas: 0, selector: { matchLabels: { app: 'web' } }, strategy: { type: 'RollingUpdate' } });
+    expect(deploy.spec.template.spec.containers).toMatchObject([{ name: 'nginx', image: 'nginx:1.27', ports: [{ containerPort: 80 }] }]);
+    expect(get('rbac.authorization.k8s.io/v1', 'Role', 'reader').rules).toEqual([{ apiGroups: [''], resources: ['pods', 'services'], verbs: ['get', 'list'] }]);
+    expect(get('rbac.authorization.k8s.io/v1', 'RoleBinding', 'rb')).toMatchObject({ roleRef: { kind: 'Role', name: 'reader' }, subjects: [{ kind: 'ServiceAccount', name: 'robot', namespace: 'team' }] });
+    expect(get('rbac.authorization.k8s.io/v1', 'ClusterRoleBinding', 'crb', undefined).subjects).toEqual([{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'me' }]);
+
+    expect(await c.kubectl('delete', 'namespace', 'team')).toContain('namespace "team" deleted');
+    expect(c.server.list('v1', 'ConfigMap').items.filter((i) => i.metadata?.namespace === 'team')).toEqual([]);
+  });
+
   it('lists api-resources with short names and kinds', async () => {
     const c = await cluster();
     const out = await c.kubectl('api-resources');

@@ -156,3 +156,34 @@ describe('addresses and ports', () => {
     expect(p.take(29999)).toBe(false);
   });
 });
+
+describe('protobuf bodies', () => {
+  const varint = (n: number): number[] => {
+    const out: number[] = [];
+    do {
+      out.push((n & 0x7f) | (n > 0x7f ? 0x80 : 0));
+      n >>>= 7;
+    } while (n);
+    return out;
+  };
+  const bytes = (field: number, b: number[]) => [...varint((field << 3) | 2), ...varint(b.length), ...b];
+  const str = (field: number, s: string) => bytes(field, [...Buffer.from(s)]);
+  const num = (field: number, n: number) => [...varint(field << 3), ...varint(n)];
+  const envelope = (kind: string, raw: number[]) => Uint8Array.from([0x6b, 0x38, 0x73, 0, ...bytes(1, [...str(1, 'v1'), ...str(2, kind)]), ...bytes(2, raw)]);
+
+  it('decodes what client-go sends for a ConfigMap, dropping zero-valued fields', async () => {
+    const { decodeKubeProtobuf } = await import('../src/apiserver/protobuf.ts');
+    const meta = [...str(1, 'cfg'), ...str(2, ''), ...bytes(8, []), ...bytes(11, [...str(1, 'app'), ...str(2, 'x')])];
+    const raw = [...bytes(1, meta), ...bytes(2, [...str(1, 'k'), ...str(2, 'v')]), ...bytes(2, [...str(1, 'e'), ...str(2, '')])];
+    expect(decodeKubeProtobuf(envelope('ConfigMap', raw))).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', labels: { app: 'x' } }, data: { k: 'v', e: '' } });
+  });
+
+  it('refuses a field it does not know when it carries a value, and kinds it has no schema for', async () => {
+    const { decodeKubeProtobuf } = await import('../src/apiserver/protobuf.ts');
+    const ignoredZero = [...bytes(1, str(1, 'cfg')), ...num(9, 0)];
+    expect(decodeKubeProtobuf(envelope('ConfigMap', ignoredZero))).toMatchObject({ metadata: { name: 'cfg' } });
+    expect(() => decodeKubeProtobuf(envelope('ConfigMap', [...bytes(1, str(1, 'cfg')), ...num(9, 5)]))).toThrow(expect.objectContaining({ code: 415 }));
+    expect(() => decodeKubeProtobuf(envelope('Pod', []))).toThrow(expect.objectContaining({ code: 415 }));
+    expect(() => decodeKubeProtobuf(Uint8Array.from([1, 2, 3, 4]))).toThrow(expect.objectContaining({ code: 415 }));
+  });
+});

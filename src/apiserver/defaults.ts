@@ -92,7 +92,13 @@ export function defaultAndValidate(res: ResourceInfo, o: KubeObject): StatusCaus
       spec.replicas ??= 1;
       spec.revisionHistoryLimit ??= 10;
       spec.progressDeadlineSeconds ??= 600;
-      spec.strategy ??= { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } };
+      const strategy = obj(spec, 'strategy');
+      strategy.type ??= 'RollingUpdate';
+      if (strategy.type === 'RollingUpdate') {
+        const ru = obj(strategy, 'rollingUpdate');
+        ru.maxSurge ??= '25%';
+        ru.maxUnavailable ??= '25%';
+      }
       if (!isObject(spec.selector)) errs.push(fieldError('spec.selector', 'Required', ''));
       defaultPodSpec(obj(obj(spec, 'template'), 'spec'), 'spec.template.spec', errs);
       break;
@@ -100,7 +106,13 @@ export function defaultAndValidate(res: ResourceInfo, o: KubeObject): StatusCaus
     case 'DaemonSet': {
       const spec = obj(o, 'spec');
       spec.revisionHistoryLimit ??= 10;
-      spec.updateStrategy ??= { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } };
+      const strategy = obj(spec, 'updateStrategy');
+      strategy.type ??= 'RollingUpdate';
+      if (strategy.type === 'RollingUpdate') {
+        const ru = obj(strategy, 'rollingUpdate');
+        ru.maxUnavailable ??= 1;
+        ru.maxSurge ??= 0;
+      }
       if (!isObject(spec.selector)) errs.push(fieldError('spec.selector', 'Required', ''));
       defaultPodSpec(obj(obj(spec, 'template'), 'spec'), 'spec.template.spec', errs);
       break;

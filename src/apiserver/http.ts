@@ -5,6 +5,7 @@ import {
 } from './discovery.ts';
 import { ApiError, badRequest, methodNotAllowed, notFoundPath } from './errors.ts';
 import type { Registry } from './registry.ts';
+import { decodeKubeProtobuf } from './protobuf.ts';
 import { parseRoute, verbOf } from './route.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { asTable, wantsTable, type IncludeObject } from './table.ts';
@@ -69,6 +70,7 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 }
 
 function decode(buf: Buffer, contentType: string): unknown {
+  if (contentType === 'application/vnd.kubernetes.protobuf') return decodeKubeProtobuf(buf);
   const text = buf.toString('utf8');
   if (!text.trim()) throw badRequest('the body of the request was empty');
   try {
@@ -77,6 +79,12 @@ function decode(buf: Buffer, contentType: string): unknown {
   } catch (err) {
     throw badRequest(`the body of the request could not be decoded: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+/** DeleteOptions from a DELETE body; protobuf ones (typed clients) only carry defaults we ignore anyway. */
+function deleteOptions(req: IncomingMessage, body: Buffer): unknown {
+  if (!body.length || String(req.headers['content-type'] ?? '').includes('protobuf')) return {};
+  return decode(body, 'application/json');
 }
 
 function intParam(q: URLSearchParams, name: string): number | undefined {
@@ -208,8 +216,7 @@ export async function handle(ctx: HttpContext, req: IncomingMessage, res: Server
         return;
       }
       case 'deletecollection': {
-        const body = await readBody(req);
-        const opts = body.length ? decode(body, 'application/json') : {};
+        const opts = deleteOptions(req, await readBody(req));
         const list = reg.deleteCollection(info, namespace, {
           labelSelector: q.get('labelSelector') ?? undefined, fieldSelector: q.get('fieldSelector') ?? undefined,
           dryRun: dryRun || (isObject(opts) && Array.isArray(opts.dryRun) && opts.dryRun.includes('All')),
@@ -219,8 +226,7 @@ export async function handle(ctx: HttpContext, req: IncomingMessage, res: Server
         return;
       }
       case 'delete': {
-        const body = await readBody(req);
-        const opts = body.length ? decode(body, 'application/json') : {};
+        const opts = deleteOptions(req, await readBody(req));
         const pre = isObject(opts) && isObject(opts.preconditions) ? opts.preconditions : {};
         const { object, finished } = reg.delete(info, namespace, name!, {
           dryRun: dryRun || (isObject(opts) && Array.isArray(opts.dryRun) && opts.dryRun.includes('All')),
@@ -233,9 +239,9 @@ export async function handle(ctx: HttpContext, req: IncomingMessage, res: Server
     }
 
     const contentType = String(req.headers['content-type'] ?? 'application/json').split(';')[0]!.trim().toLowerCase();
-    if (contentType.includes('protobuf') || contentType.includes('cbor')) {
+    if (contentType.includes('cbor')) {
       req.resume();
-      throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml`);
+      throw new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf`);
     }
     const body = decode(await readBody(req), contentType);
     const opts = { dryRun, subresource };
