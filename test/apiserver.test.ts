@@ -1,7 +1,7 @@
 // The embedded apiserver driven through @kubernetes/client-node, as agents and e2e tests use it.
 import {
-  ApiException, CoreV1Api, DiscoveryV1Api, KubeConfig, PatchStrategy, Watch, setHeaderOptions,
-  type V1Service,
+  ApiException, CoreV1Api, DiscoveryV1Api, KubeConfig, PatchStrategy, Watch, makeInformer, setHeaderOptions,
+  type V1ConfigMap, type V1Service,
 } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EmbeddedApiServer } from '../src/apiserver/index.ts';
@@ -329,6 +329,51 @@ describe('watch', () => {
     const deadline = Date.now() + 3000;
     while (server.openWatches !== base && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     expect(server.openWatches).toBe(base);
+  });
+});
+
+describe('informer', () => {
+  it('lists, watches, resumes after a dropped watch, and relists after a 410', async () => {
+    const ns = await freshNamespace();
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'seed' } } });
+    const informer = makeInformer<V1ConfigMap>(kc, `/api/v1/namespaces/${ns}/configmaps`, () => core.listNamespacedConfigMap({ namespace: ns }));
+    const seen: string[] = [];
+    let connects = 0;
+    informer.on('add', (o) => seen.push(`add ${o.metadata?.name}`));
+    informer.on('update', (o) => seen.push(`update ${o.metadata?.name}`));
+    informer.on('delete', (o) => seen.push(`delete ${o.metadata?.name}`));
+    informer.on('connect', () => connects++);
+    informer.on('error', () => setTimeout(() => void informer.start(), 20));
+    await informer.start();
+    try {
+      const until = async (pred: () => boolean) => {
+        const deadline = Date.now() + 5000;
+        while (!pred()) {
+          if (Date.now() > deadline) throw new Error(`timed out: ${seen.join(', ')} (connects ${connects})`);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+      };
+      await until(() => seen.includes('add seed') && server.openWatches > 0);
+      await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'live' } } });
+      await until(() => seen.includes('add live'));
+
+      // A dropped watch resumes from the last resourceVersion: no relist, no duplicate adds.
+      server.dropWatches();
+      await core.patchNamespacedConfigMap({ name: 'live', namespace: ns, body: { data: { a: '1' } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+      await until(() => seen.includes('update live'));
+      expect(seen.filter((s) => s === 'add seed')).toHaveLength(1);
+
+      // After compaction the resume gets 410 and the informer relists, catching up on a delete it missed.
+      informer.stop();
+      await new Promise((r) => setTimeout(r, 50));
+      await core.deleteNamespacedConfigMap({ name: 'seed', namespace: ns });
+      server.compact();
+      await informer.start();
+      await until(() => seen.includes('delete seed'));
+      expect(informer.list().map((o) => o.metadata?.name)).toEqual(['live']);
+    } finally {
+      await informer.stop();
+    }
   });
 });
 

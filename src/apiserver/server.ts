@@ -93,6 +93,11 @@ export class EmbeddedApiServer {
     await closed;
   }
 
+  /** Ends every open HTTP watch, as an apiserver restart or a watch timeout would; clients resume or relist. */
+  dropWatches(): void {
+    for (const end of [...this.#watches]) end();
+  }
+
   /** Open HTTP watches, for tests that check none leak. */
   get openWatches(): number {
     return this.#watches.size;
