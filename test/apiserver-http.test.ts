@@ -74,6 +74,33 @@ describe('bad input', () => {
   });
 });
 
+describe('garbage', () => {
+  it('answers random methods, paths, content types and bodies with Status errors, never a crash', async () => {
+    let seed = 42;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const pick = <T,>(xs: T[]): T => xs[rand(xs.length)]!;
+    const paths = ['/api/v1/namespaces/default/services', '/api/v1/namespaces/default/services/x', '/api/v1/nodes/n/status', '/apis/apps/v1/namespaces/default/deployments/d',
+      '/api/v1/namespaces/%zz/pods', '/apis/discovery.k8s.io/v1/endpointslices?limit=-1', '/api/v1/namespaces/default/configmaps?continue=bogus', '/api/v1/pods?fieldSelector=spec.nodeName%3D%3D', '/api/v1/namespaces/default/services?watch=true&resourceVersion=abc'];
+    const bodies = ['', 'null', '{', '[]', '"str"', '{"metadata":"x"}', '{"metadata":{"name":7}}', '{"kind":"Service","apiVersion":"v2"}', '{"spec":{"ports":"no"}}', '{"metadata":{"name":"x"},"spec":{"type":"Weird","ports":[{"port":99999}]}}', '\u0000\u0001', '[{"op":"move","from":"/nope","path":"/x"}]'];
+    const types = ['application/json', 'application/merge-patch+json', 'application/strategic-merge-patch+json', 'application/json-patch+json', 'application/apply-patch+yaml', 'application/vnd.kubernetes.protobuf', 'text/plain'];
+    for (let i = 0; i < 200; i++) {
+      const method = pick(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
+      const res = await fetch(`${base}${pick(paths)}`, { method, headers: { 'content-type': pick(types) }, body: method === 'GET' ? undefined : pick(bodies) });
+      const text = await res.text();
+      if (res.status >= 400) {
+        const status = JSON.parse(text);
+        expect(status.kind, text).toBe('Status');
+        expect(res.status, text).toBeLessThan(500);
+        expect(status.code).toBe(res.status);
+      }
+    }
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+  });
+});
+
 describe('audit', () => {
   it('records each resource request with its RBAC verb', async () => {
     server.clearAuditLog();

@@ -8,7 +8,12 @@ export type Route =
 
 /** Maps a request path onto the API: discovery documents, or a resource (collection, object, subresource). */
 export function parseRoute(pathname: string): Route {
-  const segs = pathname.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
+  let segs: string[];
+  try {
+    segs = pathname.split('/').filter((s) => s !== '').map((s) => decodeURIComponent(s));
+  } catch {
+    return { type: 'unknown' };
+  }
   let group: string;
   let version: string;
   let rest: string[];

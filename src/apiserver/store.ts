@@ -94,7 +94,16 @@ export class Store {
         this.#historyStart = 0;
       }
     }
-    for (const s of [...this.#subs]) s(e);
+    for (const s of [...this.#subs]) {
+      // One failing subscriber must not keep the event from the others or fail the write.
+      try {
+        s(e);
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+    }
   }
 
   subscribe(fn: Subscriber): () => void {

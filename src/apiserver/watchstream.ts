@@ -48,6 +48,7 @@ export function streamWatch(store: Store, res: ResourceInfo, http: ServerRespons
   http.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
   http.flushHeaders();
   http.on('close', end);
+  http.on('error', end);
   try {
     handle = openWatch(store, res, opts, write);
   } catch (err) {
