@@ -1,0 +1,287 @@
+// One IP family's table: remembers what it applied (per-Service plans, elements with owners)
+// and turns each sync into one atomic `nft -f -` transaction. Memory changes only after nft
+// took the transaction, so a failed one leaves both the kernel and memory as they were.
+import type { Logger } from 'pino';
+import type { IPFamily } from '../../src/kube/objects.ts';
+import type { ServiceView } from '../../src/view/types.ts';
+import { ElementStore, type OwnerChange } from './elements.ts';
+import type { ProxyMetrics } from './metrics.ts';
+import { nftFamily, NODE_OWNER, type BasePlan, type ChainSpec, type ElementSpec, type NftFamily, type ServicePlan, type SetDecl } from './model.ts';
+import { isServiceObject } from './names.ts';
+import type { NftExec, TableNames } from './nft.ts';
+import type { FamilyNode } from './node.ts';
+import { BASE_CHAINS, nodeElements, planBase } from './plan-base.ts';
+import { planService } from './plan-service.ts';
+import { Tx } from './tx.ts';
+
+export interface FamilyOptions {
+  table: string;
+  masqueradeAll: boolean;
+  nft: NftExec;
+  log: Logger;
+  metrics: ProxyMetrics;
+  /**
+   * Kernels before 6.2 notice only a little later that a chain lost the map element pointing
+   * at it: there, removed chains are flushed at once and deleted by a later transaction.
+   */
+  deleteChainsNow: boolean;
+  /** A brand-new table is loaded in scripts of at most this many lines (kubernetes#139328). */
+  chunkLines: number;
+  now?: () => number;
+}
+
+export interface FamilySyncResult {
+  kind: 'full' | 'partial' | 'rewrite';
+  /** nft operations applied (0: nothing to do). */
+  ops: number;
+  /** Service keys that were re-planned. */
+  planned: string[];
+}
+
+const STALE_DELETE_AFTER_MS = 1_000;
+
+function sameChain(a: ChainSpec, b: ChainSpec): boolean {
+  return a.hook === b.hook && a.rules.length === b.rules.length && a.rules.every((r, i) => r === b.rules[i]);
+}
+
+function sameBase(a: BasePlan | null, b: BasePlan): boolean {
+  if (!a || a.chains.size !== b.chains.size || a.sets.size !== b.sets.size) return false;
+  for (const [n, c] of b.chains) if (!a.chains.has(n) || !sameChain(a.chains.get(n)!, c)) return false;
+  for (const [n, s] of b.sets) if (a.sets.get(n)?.body !== s.body || a.sets.get(n)?.kind !== s.kind) return false;
+  return true;
+}
+
+export class FamilyProxy {
+  readonly family: IPFamily;
+  private readonly nf: NftFamily;
+  private readonly o: FamilyOptions;
+  private readonly label: { ip_family: string };
+  private services = new Map<string, ServicePlan>();
+  private elements = new ElementStore();
+  private nodeEls: ElementSpec[] = [];
+  private base: BasePlan | null = null;
+  /** Memory matches the kernel: false before the first success and after any failure. */
+  private trusted = false;
+  private nodeIP = '';
+  private readonly stale = new Map<string, number>();
+
+  constructor(family: IPFamily, opts: FamilyOptions) {
+    this.family = family;
+    this.nf = nftFamily(family);
+    this.o = opts;
+    this.label = { ip_family: family === 4 ? 'IPv4' : 'IPv6' };
+  }
+
+  get isTrusted(): boolean {
+    return this.trusted;
+  }
+
+  /** Applied per-Service plans (read-only use: tests, metrics). */
+  get applied(): ReadonlyMap<string, ServicePlan> {
+    return this.services;
+  }
+
+  async sync(services: ReadonlyMap<string, ServiceView>, changed: ReadonlySet<string>, full: boolean, node: FamilyNode): Promise<FamilySyncResult> {
+    await this.deleteStaleChains();
+    const base = planBase(this.family, node.nodePortIPs === 'all');
+    // The node IP decides the LB source-range exception of every Service: re-plan them all
+    // (the diff keeps what did not change out of the transaction).
+    const everything = full || !this.trusted || node.nodeIP !== this.nodeIP;
+    const keys = everything ? new Set([...services.keys(), ...this.services.keys()]) : changed;
+    const planned = this.plan(services, keys, node);
+    try {
+      if (!this.trusted || !sameBase(this.base, base)) return await this.rewrite(base, planned, node);
+      if (full) {
+        const names = await this.o.nft.names(this.nf, this.o.table);
+        if (!this.matches(names)) {
+          this.o.log.warn({ family: this.nf }, 'table differs from what was applied; rewriting it');
+          return await this.rewrite(base, planned, node, names);
+        }
+      }
+      return await this.diff(planned, node, full);
+    } catch (err) {
+      this.trusted = false;
+      this.o.metrics.syncFailures.inc(this.label);
+      throw err;
+    }
+  }
+
+  private plan(services: ReadonlyMap<string, ServiceView>, keys: Iterable<string>, node: FamilyNode): Map<string, ServicePlan | null> {
+    const ctx = { family: this.family, nodeIP: node.nodeIP, masqueradeAll: this.o.masqueradeAll };
+    const out = new Map<string, ServicePlan | null>();
+    for (const key of keys) {
+      const svc = services.get(key);
+      if (!svc) {
+        out.set(key, null);
+        continue;
+      }
+      const r = planService(svc, ctx);
+      for (const s of r.skipped) {
+        this.o.metrics.skipped.inc({ ...this.label, reason: s.reason });
+        this.o.log.warn({ family: this.nf, reason: s.reason, detail: s.detail }, 'left out of the proxy rules');
+      }
+      out.set(key, r.plan);
+    }
+    return out;
+  }
+
+  private async diff(planned: Map<string, ServicePlan | null>, node: FamilyNode, full: boolean): Promise<FamilySyncResult> {
+    const tx = new Tx(this.nf, this.o.table);
+    const owners: OwnerChange[] = [];
+    const gone: string[] = [];
+    for (const [key, plan] of planned) {
+      const old = this.services.get(key);
+      if (old === undefined && plan === null) continue;
+      this.diffChains(old?.chains, plan?.chains, tx, gone);
+      for (const [name, decl] of plan?.sets ?? []) if (!old?.sets.has(name)) tx.addSet(name, decl);
+      for (const [name, decl] of old?.sets ?? []) if (!plan?.sets.has(name)) tx.deleteSet(name, decl.kind);
+      owners.push({ owner: key, before: old?.elements ?? [], after: plan?.elements ?? [] });
+    }
+    const nodeEls = nodeElements(node);
+    owners.push({ owner: NODE_OWNER, before: this.nodeEls, after: nodeEls });
+    const staged = this.elements.stage(owners, tx);
+    this.noteConflicts(staged.conflicts);
+    if (tx.size > 0) await this.o.nft.apply(tx.render());
+    staged.commit();
+    this.nodeEls = nodeEls;
+    this.nodeIP = node.nodeIP;
+    for (const [key, plan] of planned) {
+      if (plan) this.services.set(key, plan);
+      else this.services.delete(key);
+      for (const name of plan?.chains.keys() ?? []) this.stale.delete(name);
+    }
+    const now = this.now();
+    for (const name of gone) this.stale.set(name, now);
+    this.updateGauges();
+    return { kind: full ? 'full' : 'partial', ops: tx.size, planned: [...planned.keys()] };
+  }
+
+  private diffChains(before: Map<string, ChainSpec> | undefined, after: Map<string, ChainSpec> | undefined, tx: Tx, gone: string[]): void {
+    for (const [name, spec] of after ?? []) {
+      const old = before?.get(name);
+      if (!old) tx.addChain(name, spec.hook, spec.rules);
+      else if (!sameChain(old, spec)) {
+        tx.flushChain(name);
+        tx.addRules(name, spec.rules);
+      }
+    }
+    for (const name of before?.keys() ?? []) {
+      if (after?.has(name)) continue;
+      tx.flushChain(name);
+      if (this.o.deleteChainsNow) tx.deleteChain(name);
+      else gone.push(name);
+    }
+  }
+
+  /**
+   * Replaces the whole table in one transaction: flush every rule and map, delete what is not
+   * wanted any more, declare and fill everything. Affinity sets that are still wanted are
+   * kept with their clients. A table that does not exist yet may be loaded in chunks.
+   */
+  private async rewrite(base: BasePlan, planned: Map<string, ServicePlan | null>, node: FamilyNode, known?: TableNames): Promise<FamilySyncResult> {
+    const names = known ?? (await this.o.nft.names(this.nf, this.o.table));
+    const tx = new Tx(this.nf, this.o.table);
+    tx.addTable();
+    const chains = new Map(base.chains);
+    const sets = new Map<string, SetDecl>(base.sets);
+    const services = new Map<string, ServicePlan>();
+    for (const [key, plan] of planned) {
+      if (!plan) continue;
+      services.set(key, plan);
+      for (const [n, c] of plan.chains) chains.set(n, c);
+      for (const [n, s] of plan.sets) sets.set(n, s);
+    }
+    const staleNow: string[] = [];
+    if (names.exists) {
+      tx.flushTable();
+      for (const [name, kind] of names.sets) {
+        // Still-wanted affinity sets keep their clients; everything else is re-created empty.
+        if (isServiceObject(name) && sets.has(name)) continue;
+        if (!isServiceObject(name)) tx.header.push(`flush ${kind} ${this.nf} ${this.o.table} ${name}`);
+        tx.deleteSet(name, kind);
+      }
+      for (const name of names.chains) {
+        // Base chains are re-created so a changed hook or priority takes effect.
+        if ((BASE_CHAINS as readonly string[]).includes(name) || (!chains.has(name) && this.o.deleteChainsNow)) tx.deleteChain(name);
+        else if (!chains.has(name)) staleNow.push(name);
+      }
+    }
+    for (const [name, decl] of sets) if (!(names.exists && isServiceObject(name) && names.sets.has(name))) tx.addSet(name, decl);
+    for (const [name, spec] of chains) tx.addChain(name, spec.hook, spec.rules);
+    const elements = new ElementStore();
+    const nodeEls = nodeElements(node);
+    const owners: OwnerChange[] = [...services].map(([owner, p]) => ({ owner, before: [], after: p.elements }));
+    owners.push({ owner: NODE_OWNER, before: [], after: nodeEls });
+    const staged = elements.stage(owners, tx);
+    this.noteConflicts(staged.conflicts);
+    const scripts = names.exists ? [tx.render()] : tx.renderChunks(this.o.chunkLines);
+    for (const s of scripts) await this.o.nft.apply(s);
+    staged.commit();
+    this.services = services;
+    this.elements = elements;
+    this.nodeEls = nodeEls;
+    this.base = base;
+    this.nodeIP = node.nodeIP;
+    this.trusted = true;
+    this.stale.clear();
+    const now = this.now();
+    for (const name of staleNow) this.stale.set(name, now);
+    this.updateGauges();
+    this.o.log.info({ family: this.nf, services: services.size, ops: tx.size, scripts: scripts.length }, 'table rewritten');
+    return { kind: 'rewrite', ops: tx.size, planned: [...planned.keys()] };
+  }
+
+  /** The kernel has exactly the chains and sets memory says (a cheap check: names only). */
+  private matches(names: TableNames): boolean {
+    if (!names.exists || !this.base) return false;
+    const chains = new Set([...this.base.chains.keys(), ...this.stale.keys()]);
+    const sets = new Set(this.base.sets.keys());
+    for (const p of this.services.values()) {
+      for (const n of p.chains.keys()) chains.add(n);
+      for (const n of p.sets.keys()) sets.add(n);
+    }
+    if (chains.size !== names.chains.size || sets.size !== names.sets.size) return false;
+    for (const c of names.chains) if (!chains.has(c)) return false;
+    for (const s of names.sets.keys()) if (!sets.has(s)) return false;
+    return true;
+  }
+
+  /** Deletes chains flushed at least a second ago (only on kernels before 6.2). */
+  private async deleteStaleChains(): Promise<void> {
+    if (this.stale.size === 0) return;
+    const due = [...this.stale].filter(([, t]) => this.now() - t >= STALE_DELETE_AFTER_MS).map(([n]) => n);
+    if (due.length === 0) return;
+    const tx = new Tx(this.nf, this.o.table);
+    for (const n of due) tx.deleteChain(n);
+    try {
+      await this.o.nft.apply(tx.render());
+      for (const n of due) this.stale.delete(n);
+    } catch (err) {
+      // Harmless: an empty chain nothing points at. Retried at the next sync.
+      this.o.metrics.cleanupFailures.inc(this.label);
+      this.o.log.warn({ family: this.nf, err: String((err as Error).message) }, 'deleting stale chains failed');
+    }
+  }
+
+  private noteConflicts(conflicts: string[]): void {
+    for (const c of conflicts) {
+      this.o.metrics.conflicts.inc(this.label);
+      this.o.log.warn({ family: this.nf, element: c }, 'several Services claim one address and port; the first by name wins');
+    }
+  }
+
+  private updateGauges(): void {
+    let internal = 0;
+    let external = 0;
+    for (const p of this.services.values()) {
+      if (p.noLocal.internal) internal++;
+      if (p.noLocal.external) external++;
+    }
+    this.o.metrics.noLocal.set({ ...this.label, traffic_policy: 'internal' }, internal);
+    this.o.metrics.noLocal.set({ ...this.label, traffic_policy: 'external' }, external);
+  }
+
+  private now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+}

@@ -1,0 +1,110 @@
+// Health-check node ports of externalTrafficPolicy=Local Services, answering as kube-proxy's
+// service health server does (pkg/proxy/healthcheck/service_health.go): load balancers send
+// traffic only to nodes that answer 200, i.e. that have a local Ready endpoint.
+import { createServer, type Server } from 'node:http';
+import type { Logger } from 'pino';
+import type { ServiceView } from '../../src/view/types.ts';
+import type { ProxyMetrics } from './metrics.ts';
+
+interface Served {
+  key: string;
+  namespace: string;
+  name: string;
+  localEndpoints: number;
+  servers: Server[];
+  addrs: string;
+}
+
+export interface HealthCheckBody {
+  service: { namespace: string; name: string };
+  localEndpoints: number;
+  serviceProxyHealthy: boolean;
+}
+
+/** Port → the Service it reports on, for every Service that needs one. Pure. */
+export function wantedHealthChecks(services: Iterable<ServiceView>): Map<number, { key: string; namespace: string; name: string; localEndpoints: number }> {
+  const out = new Map<number, { key: string; namespace: string; name: string; localEndpoints: number }>();
+  for (const s of services) {
+    if (!s.proxied || s.externalTrafficPolicy !== 'Local' || !(s.healthCheckNodePort > 0 && s.healthCheckNodePort <= 65535)) continue;
+    const prev = out.get(s.healthCheckNodePort);
+    if (prev && prev.key < s.key) continue;
+    // Terminating endpoints do not count: a node with only those must drain (kube-proxy).
+    out.set(s.healthCheckNodePort, { key: s.key, namespace: s.namespace, name: s.name, localEndpoints: Math.max(s.localReadyIPs.v4, s.localReadyIPs.v6) });
+  }
+  return out;
+}
+
+export class HealthCheckServers {
+  private readonly served = new Map<number, Served>();
+  private readonly log: Logger;
+  private readonly metrics: ProxyMetrics;
+  private readonly healthy: () => boolean;
+
+  constructor(log: Logger, metrics: ProxyMetrics, healthy: () => boolean) {
+    this.log = log;
+    this.metrics = metrics;
+    this.healthy = healthy;
+  }
+
+  /** `listen`: the node port addresses ([] = every address). */
+  async sync(services: Iterable<ServiceView>, listen: string[]): Promise<void> {
+    const want = wantedHealthChecks(services);
+    const addrs = listen.join(',');
+    for (const [port, s] of this.served) {
+      if (!want.has(port) || s.addrs !== addrs || s.key !== want.get(port)!.key) await this.stop(port);
+    }
+    for (const [port, w] of want) {
+      const s = this.served.get(port);
+      if (s) {
+        s.localEndpoints = w.localEndpoints;
+        continue;
+      }
+      const entry: Served = { ...w, servers: [], addrs };
+      try {
+        for (const host of listen.length ? listen : ['::']) entry.servers.push(await this.listen(entry, host, port));
+        this.served.set(port, entry);
+      } catch (err) {
+        for (const srv of entry.servers) srv.close();
+        this.metrics.healthcheckErrors.inc();
+        this.log.warn({ service: w.key, port, err: String((err as Error).message) }, 'cannot listen on the health check node port; retrying at the next sync');
+      }
+    }
+  }
+
+  private listen(s: Served, host: string, port: number): Promise<Server> {
+    const srv = createServer((req, res) => {
+      const body: HealthCheckBody = {
+        service: { namespace: s.namespace, name: s.name },
+        localEndpoints: s.localEndpoints,
+        serviceProxyHealthy: this.healthy(),
+      };
+      const ok = body.localEndpoints > 0 && body.serviceProxyHealthy;
+      res.writeHead(ok ? 200 : 503, { 'Content-Type': 'application/json', 'X-Content-Type-Options': 'nosniff' });
+      res.end(JSON.stringify(body));
+    });
+    return new Promise((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen({ host, port, ipv6Only: false }, () => {
+        srv.off('error', reject);
+        resolve(srv);
+      });
+    });
+  }
+
+  private async stop(port: number): Promise<void> {
+    const s = this.served.get(port);
+    this.served.delete(port);
+    for (const srv of s?.servers ?? []) {
+      srv.closeAllConnections();
+      await new Promise<void>((r) => srv.close(() => r()));
+    }
+  }
+
+  ports(): number[] {
+    return [...this.served.keys()].sort((a, b) => a - b);
+  }
+
+  async close(): Promise<void> {
+    for (const port of [...this.served.keys()]) await this.stop(port);
+  }
+}

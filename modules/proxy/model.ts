@@ -1,0 +1,52 @@
+// The desired nftables state, as plain data: what plan produces, diff compares and render
+// writes. Rules are nft text without the `add rule <family> <table> <chain>` prefix.
+import type { IPFamily } from '../../src/kube/objects.ts';
+
+export type NftFamily = 'ip' | 'ip6';
+
+export function nftFamily(f: IPFamily): NftFamily {
+  return f === 4 ? 'ip' : 'ip6';
+}
+
+export interface ChainSpec {
+  /** `type nat hook prerouting priority -100;` for base chains, '' for regular ones. */
+  hook: string;
+  rules: string[];
+}
+
+/** A set or map: its keyword and declaration body, e.g. `type ipv4_addr; flags interval;`. */
+export interface SetDecl {
+  kind: 'set' | 'map';
+  body: string;
+}
+
+/** One element of a set or map: the key, and for maps the value (`goto x`, `drop`); '' for sets. */
+export interface ElementSpec {
+  set: string;
+  key: string;
+  value: string;
+  /** Only for elements whose value does not say whose they are (no-endpoint verdicts). */
+  comment?: string;
+}
+
+/** Everything one Service adds to one family's table. */
+export interface ServicePlan {
+  chains: Map<string, ChainSpec>;
+  sets: Map<string, SetDecl>;
+  elements: ElementSpec[];
+  /** Local endpoints missing for a Local policy that has endpoints elsewhere, for the kube-proxy gauge. */
+  noLocal: { internal: boolean; external: boolean };
+}
+
+/** The table skeleton: base chains, dispatch chains, the shared maps and sets. */
+export interface BasePlan {
+  chains: Map<string, ChainSpec>;
+  sets: Map<string, SetDecl>;
+}
+
+export function emptyServicePlan(): ServicePlan {
+  return { chains: new Map(), sets: new Map(), elements: [], noLocal: { internal: false, external: false } };
+}
+
+/** Owner name of the node-level elements (node port IPs, cluster CIDRs). */
+export const NODE_OWNER = '<node>';

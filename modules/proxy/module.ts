@@ -1,0 +1,133 @@
+// The proxy as the runner sees it: per sync, each family plans, diffs and applies its own
+// transaction (one family's failure never blocks the other), then stale datagram flows are
+// cleaned and the health-check node ports follow.
+import { release } from 'node:os';
+import type { Logger } from 'pino';
+import type { IPFamily } from '../../src/kube/objects.ts';
+import type { Module } from '../../src/runtime/runner.ts';
+import type { ViewChanges } from '../../src/view/types.ts';
+import type { NodeView } from '../../src/view/view.ts';
+import type { ModuleContext } from '../index.ts';
+import { ConntrackCleaner, conntrackCli, type ConntrackExec } from './conntrack.ts';
+import { FamilyProxy } from './family.ts';
+import { HealthCheckServers } from './healthcheck.ts';
+import { proxyMetrics, type ProxyMetrics } from './metrics.ts';
+import { nftCli, type NftExec } from './nft.ts';
+import { familyNode, localAddresses, loopbackNodePortCIDRs, type FamilyNode, type LocalAddress } from './node.ts';
+import { proxyConfig, type ProxyConfig } from './options.ts';
+
+export interface ProxyDeps {
+  nft?: NftExec;
+  conntrack?: ConntrackExec;
+  localAddresses?: () => LocalAddress[];
+  /** Defaults to whether the running kernel is 6.2 or later. */
+  deleteChainsNow?: boolean;
+  chunkLines?: number;
+  healthChecks?: boolean;
+}
+
+/** Kernels from 6.2 release a chain as soon as the map element pointing at it is deleted. */
+export function kernelAtLeast(rel: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(rel);
+  return !!m && (Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor));
+}
+
+function familyLabel(f: IPFamily): string {
+  return f === 4 ? 'IPv4' : 'IPv6';
+}
+
+export class ProxyModule implements Module {
+  readonly name = 'proxy';
+  readonly config: ProxyConfig;
+  readonly families: FamilyProxy[];
+  private readonly log: Logger;
+  private readonly metrics: ProxyMetrics;
+  private readonly conntrack: ConntrackCleaner;
+  private readonly health: HealthCheckServers | undefined;
+  private readonly localAddrs: () => LocalAddress[];
+  private healthy = true;
+  /** When each Service change reached the view, for the programming-latency metric. */
+  private readonly changedAt = new Map<string, number>();
+  private subscribed = false;
+
+  constructor(ctx: ModuleContext, deps: ProxyDeps = {}) {
+    this.config = proxyConfig(ctx.config);
+    this.log = ctx.log.child({ module: 'proxy' });
+    this.metrics = proxyMetrics(ctx.registry);
+    const nft = deps.nft ?? nftCli();
+    const deleteChainsNow = deps.deleteChainsNow ?? kernelAtLeast(release(), 6, 2);
+    this.families = ([4, 6] as const).map(
+      (f) =>
+        new FamilyProxy(f, {
+          table: this.config.table,
+          masqueradeAll: this.config.masqueradeAll,
+          nft,
+          log: this.log,
+          metrics: this.metrics,
+          deleteChainsNow,
+          chunkLines: deps.chunkLines ?? 20_000,
+        }),
+    );
+    this.conntrack = new ConntrackCleaner(deps.conntrack ?? conntrackCli());
+    this.health = deps.healthChecks === false ? undefined : new HealthCheckServers(this.log, this.metrics, () => this.healthy);
+    this.localAddrs = deps.localAddresses ?? localAddresses;
+    for (const c of loopbackNodePortCIDRs(this.config)) this.log.error({ cidr: c }, '--nodeport-addresses: loopback NodePorts are not supported; ignored');
+  }
+
+  async sync(view: NodeView, changes: ViewChanges): Promise<void> {
+    if (!this.subscribed) {
+      this.subscribed = true;
+      view.subscribe((c) => {
+        const now = performance.now();
+        for (const k of c.services) if (!this.changedAt.has(k)) this.changedAt.set(k, now);
+      });
+    }
+    const local = this.localAddrs();
+    const nodes = this.families.map((fp) => familyNode(view, this.config, fp.family, local));
+    const results = await Promise.allSettled(this.families.map((fp, i) => this.syncFamily(fp, view, changes, nodes[i]!)));
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    this.healthy = failed.length === 0;
+    if (this.health) await this.health.sync(view.services.values(), healthCheckAddresses(nodes));
+    const now = performance.now();
+    for (const k of changes.full ? [...this.changedAt.keys()] : changes.services) {
+      const t = this.changedAt.get(k);
+      if (t === undefined) continue;
+      if (this.healthy) this.metrics.programming.observe({}, (now - t) / 1000);
+      if (this.healthy) this.changedAt.delete(k);
+    }
+    if (failed.length > 0) throw new Error(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)).join('; '));
+    this.metrics.lastSync.set({}, Date.now() / 1000);
+    this.metrics.serviceChanges.inc({}, changes.services.size);
+  }
+
+  private async syncFamily(fp: FamilyProxy, view: NodeView, changes: ViewChanges, node: FamilyNode): Promise<void> {
+    const label = { ip_family: familyLabel(fp.family) };
+    const t0 = performance.now();
+    const r = await fp.sync(view.services, changes.services, changes.full, node);
+    const secs = (performance.now() - t0) / 1000;
+    this.metrics.syncDuration.observe(label, secs);
+    (r.kind === 'partial' ? this.metrics.partialDuration : this.metrics.fullDuration).observe(label, secs);
+    if (r.kind !== 'partial') this.log.info({ family: familyLabel(fp.family), kind: r.kind, ops: r.ops, ms: Math.round(secs * 1000) }, 'proxy rules synced');
+    const c0 = performance.now();
+    try {
+      const deleted = await this.conntrack.afterSync(fp.family, view.services, r.planned, r.kind !== 'partial');
+      this.metrics.ctDeleted.inc(label, deleted);
+      if (deleted > 0) this.log.info({ family: familyLabel(fp.family), deleted }, 'stale conntrack entries deleted');
+    } catch (err) {
+      this.metrics.ctFailures.inc(label);
+      this.log.warn({ family: familyLabel(fp.family), err: String((err as Error).message) }, 'conntrack cleanup failed; retried at the next sync');
+    }
+    this.metrics.ctDuration.observe(label, (performance.now() - c0) / 1000);
+  }
+
+  async close(): Promise<void> {
+    await this.health?.close();
+  }
+}
+
+/** Health checks listen where NodePorts answer; [] = every address. */
+function healthCheckAddresses(nodes: FamilyNode[]): string[] {
+  if (nodes.some((n) => n.nodePortIPs === 'all')) return [];
+  const ips = nodes.flatMap((n) => (n.nodePortIPs === 'all' ? [] : n.nodePortIPs));
+  return ips.length ? ips : [];
+}

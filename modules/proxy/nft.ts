@@ -1,0 +1,61 @@
+// The only code that runs `nft`. Transactions go through `nft -f -`; the one listing (at a
+// full sync that cannot trust memory) asks for names only, never rules or elements, so it
+// stays cheap at any table size (kubernetes#139513).
+import { execa } from 'execa';
+import type { NftFamily, SetDecl } from './model.ts';
+
+export interface TableNames {
+  exists: boolean;
+  chains: Set<string>;
+  sets: Map<string, SetDecl['kind']>;
+}
+
+export interface NftExec {
+  apply(script: string): Promise<void>;
+  names(family: NftFamily, table: string): Promise<TableNames>;
+  deleteTable(family: NftFamily, table: string): Promise<void>;
+}
+
+export class NftError extends Error {}
+
+function firstLines(s: string, n = 6): string {
+  return s.split('\n').filter((l) => l.trim() !== '').slice(0, n).join('\n');
+}
+
+interface JsonItem {
+  table?: { name: string };
+  chain?: { table: string; name: string };
+  set?: { table: string; name: string };
+  map?: { table: string; name: string };
+}
+
+export function nftCli(bin = 'nft'): NftExec {
+  const list = async (args: string[]): Promise<JsonItem[]> => {
+    const r = await execa(bin, ['-j', ...args], { reject: false });
+    if (r.exitCode !== 0) throw new NftError(`nft ${args.join(' ')}: ${firstLines(r.stderr)}`);
+    return ((JSON.parse(r.stdout || '{"nftables":[]}') as { nftables: JsonItem[] }).nftables ?? []);
+  };
+  return {
+    async apply(script) {
+      const r = await execa(bin, ['-f', '-'], { input: script, reject: false, maxBuffer: 64 * 1024 * 1024 });
+      if (r.exitCode !== 0) throw new NftError(`nft -f - failed: ${firstLines(r.stderr)}`);
+    },
+    async names(family, table) {
+      const [tables, chains, sets, maps] = await Promise.all([
+        list(['list', 'tables', family]),
+        list(['list', 'chains', family]),
+        list(['-t', 'list', 'sets', family]),
+        list(['-t', 'list', 'maps', family]),
+      ]);
+      const out: TableNames = { exists: tables.some((i) => i.table?.name === table), chains: new Set(), sets: new Map() };
+      for (const i of chains) if (i.chain?.table === table) out.chains.add(i.chain.name);
+      for (const i of sets) if (i.set?.table === table) out.sets.set(i.set.name, 'set');
+      for (const i of maps) if (i.map?.table === table) out.sets.set(i.map.name, 'map');
+      return out;
+    },
+    async deleteTable(family, table) {
+      const r = await execa(bin, ['delete', 'table', family, table], { reject: false });
+      if (r.exitCode !== 0 && !/No such file or directory/.test(r.stderr)) throw new NftError(`nft delete table ${family} ${table}: ${firstLines(r.stderr)}`);
+    },
+  };
+}

@@ -1,0 +1,71 @@
+// What the proxy needs to know about this node, per family: where NodePorts answer, the node's
+// primary IP, and the pod CIDRs that count as "inside the cluster". Pure given the view and
+// the local interface addresses (read by the caller).
+import { networkInterfaces } from 'node:os';
+import type { IPFamily } from '../../src/kube/objects.ts';
+import { canonicalIP, ipFamily } from '../../src/net/ip.ts';
+import type { NodeView } from '../../src/view/view.ts';
+import type { ProxyConfig } from './options.ts';
+import { disjointCIDRs, familyIP, inAnyCIDR } from './validate.ts';
+
+export interface LocalAddress {
+  address: string;
+  internal: boolean;
+}
+
+export interface FamilyNode {
+  family: IPFamily;
+  /** NodePort destination IPs, or 'all' for every local non-loopback address (fib). */
+  nodePortIPs: string[] | 'all';
+  /** The node's primary IP of this family, '' when it has none. */
+  nodeIP: string;
+  /** Sources inside the cluster: not masqueraded to ClusterIPs, short-circuited by eTP=Local. */
+  clusterCIDRs: string[];
+}
+
+export function localAddresses(): LocalAddress[] {
+  const out: LocalAddress[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) {
+      const ip = canonicalIP(a.address);
+      // Link-local addresses are not node addresses anyone connects to.
+      if (ip && !/^fe[89ab]/i.test(ip) && !ip.startsWith('169.254.')) out.push({ address: ip, internal: a.internal });
+    }
+  }
+  return out;
+}
+
+function isLoopback(ip: string): boolean {
+  return ip === '::1' || ip.startsWith('127.');
+}
+
+export function primaryIP(view: Pick<NodeView, 'self'>, family: IPFamily, local: LocalAddress[]): string {
+  for (const ip of [...view.self.internalIPs, ...view.self.externalIPs]) {
+    const c = familyIP(ip, family);
+    if (c) return c;
+  }
+  // Before the Node object is known, or on a node that lists no address of this family.
+  return local.find((a) => !a.internal && !isLoopback(a.address) && ipFamily(a.address) === family)?.address ?? '';
+}
+
+export function familyNode(view: Pick<NodeView, 'self' | 'peers'>, cfg: ProxyConfig, family: IPFamily, local: LocalAddress[]): FamilyNode {
+  const nodeIP = primaryIP(view, family, local);
+  let nodePortIPs: string[] | 'all';
+  if (cfg.nodePortAddresses === 'primary') nodePortIPs = nodeIP ? [nodeIP] : [];
+  else {
+    const cidrs = cfg.nodePortAddresses.filter((c) => c.family === family).map((c) => c.cidr);
+    if (cidrs.some((c) => c.endsWith('/0'))) nodePortIPs = 'all';
+    else {
+      const ips = local.filter((a) => ipFamily(a.address) === family && !isLoopback(a.address) && inAnyCIDR(a.address, cidrs)).map((a) => a.address);
+      nodePortIPs = [...new Set(ips)].sort();
+    }
+  }
+  const given = cfg.clusterCIDRs.filter((c) => c.family === family).map((c) => c.cidr);
+  const fromNodes = given.length ? given : [...view.peers.values()].flatMap((p) => p.podCIDRs);
+  return { family, nodePortIPs, nodeIP, clusterCIDRs: disjointCIDRs(fromNodes, family).cidrs };
+}
+
+/** --nodeport-addresses entries that can never match (loopback), to warn about once. */
+export function loopbackNodePortCIDRs(cfg: ProxyConfig): string[] {
+  return cfg.nodePortAddresses === 'primary' ? [] : cfg.nodePortAddresses.filter((c) => /^(127\.|::1\/128)/.test(c.cidr)).map((c) => c.cidr);
+}

@@ -1,0 +1,119 @@
+// The table skeleton, after kube-proxy's nftables layout (reference/kube-proxy.md §1.2, §1.3):
+// one lookup per packet through verdict maps whatever the number of Services, filter checks
+// only on `ct state new`, DNAT at dstnat, masquerade at srcnat.
+import type { IPFamily } from '../../src/kube/objects.ts';
+import type { BasePlan, ChainSpec, ElementSpec, SetDecl } from './model.ts';
+import { NODE_OWNER } from './model.ts';
+import type { FamilyNode } from './node.ts';
+
+export const MASQ_MARK = '0x4000';
+
+export const C = {
+  services: 'services',
+  firewallCheck: 'firewall-check',
+  serviceEndpointsCheck: 'service-endpoints-check',
+  nodePortEndpointsCheck: 'nodeport-endpoints-check',
+  clusterIPsCheck: 'cluster-ips-check',
+  reject: 'reject-chain',
+  masquerading: 'masquerading',
+} as const;
+
+export const S = {
+  serviceIPs: 'service-ips',
+  serviceNodePorts: 'service-nodeports',
+  noEndpointServices: 'no-endpoint-services',
+  noEndpointNodePorts: 'no-endpoint-nodeports',
+  firewallIPs: 'firewall-ips',
+  nodePortIPs: 'nodeport-ips',
+  clusterIPs: 'cluster-ips',
+  clusterCIDRs: 'cluster-cidrs',
+  hairpin: 'hairpin',
+} as const;
+
+export function addrType(f: IPFamily): string {
+  return f === 4 ? 'ipv4_addr' : 'ipv6_addr';
+}
+
+export function ipKw(f: IPFamily): string {
+  return f === 4 ? 'ip' : 'ip6';
+}
+
+function base(type: 'filter' | 'nat', hook: string, priority: number, rules: string[]): ChainSpec {
+  return { hook: `type ${type} hook ${hook} priority ${priority};`, rules };
+}
+
+function chain(...rules: string[]): ChainSpec {
+  return { hook: '', rules };
+}
+
+/** Base chains are the only ones hooked: every other object is reachable from them alone. */
+export const BASE_CHAINS = [
+  'filter-prerouting-pre-dnat',
+  'filter-output-pre-dnat',
+  'filter-input',
+  'filter-forward',
+  'filter-output',
+  'nat-prerouting',
+  'nat-output',
+  'nat-postrouting',
+] as const;
+
+export function planBase(family: IPFamily, nodePortAll: boolean): BasePlan {
+  const ip = ipKw(family);
+  const addr = addrType(family);
+  const loopback = family === 4 ? '127.0.0.0/8' : '::1';
+  const toNodePort = nodePortAll ? `fib daddr type local ${ip} daddr != ${loopback}` : `${ip} daddr @${S.nodePortIPs}`;
+  const newJump = (c: string) => `ct state new jump ${c}`;
+  const chains = new Map<string, ChainSpec>([
+    // Source ranges are checked before DNAT rewrites the LB IP.
+    ['filter-prerouting-pre-dnat', base('filter', 'prerouting', -110, [newJump(C.firewallCheck)])],
+    ['filter-output-pre-dnat', base('filter', 'output', -110, [newJump(C.firewallCheck)])],
+    // reject is not allowed in prerouting before kernel 5.9: the no-endpoint checks run here.
+    ['filter-input', base('filter', 'input', 0, [newJump(C.nodePortEndpointsCheck), newJump(C.serviceEndpointsCheck)])],
+    ['filter-forward', base('filter', 'forward', 0, [newJump(C.serviceEndpointsCheck), newJump(C.clusterIPsCheck)])],
+    ['filter-output', base('filter', 'output', 0, [newJump(C.serviceEndpointsCheck), newJump(C.clusterIPsCheck)])],
+    ['nat-prerouting', base('nat', 'prerouting', -100, [`jump ${C.services}`])],
+    ['nat-output', base('nat', 'output', -100, [`jump ${C.services}`])],
+    ['nat-postrouting', base('nat', 'postrouting', 100, [`jump ${C.masquerading}`])],
+    [C.services, chain(`${ip} daddr . meta l4proto . th dport vmap @${S.serviceIPs}`, `${toNodePort} meta l4proto . th dport vmap @${S.serviceNodePorts}`)],
+    [C.firewallCheck, chain(`${ip} daddr . meta l4proto . th dport vmap @${S.firewallIPs}`)],
+    [C.serviceEndpointsCheck, chain(`${ip} daddr . meta l4proto . th dport vmap @${S.noEndpointServices}`)],
+    [C.nodePortEndpointsCheck, chain(`${toNodePort} meta l4proto . th dport vmap @${S.noEndpointNodePorts}`)],
+    // Every valid port of a live ClusterIP was DNATed before forward/output: the rest is unknown.
+    [C.clusterIPsCheck, chain(`${ip} daddr @${S.clusterIPs} reject`)],
+    // reject is not a verdict a map can hold.
+    [C.reject, chain('reject')],
+    // The mark is cleared so a reused skb (VXLAN) is not masqueraded twice (kubernetes#92035).
+    [
+      C.masquerading,
+      chain(
+        `meta mark & ${MASQ_MARK} == ${MASQ_MARK} meta mark set meta mark ^ ${MASQ_MARK} masquerade fully-random`,
+        `ct status dnat ${ip} saddr . ${ip} daddr @${S.hairpin} masquerade fully-random`,
+      ),
+    ],
+  ]);
+  const map = (key: string): SetDecl => ({ kind: 'map', body: `type ${key} : verdict;` });
+  const set = (body: string): SetDecl => ({ kind: 'set', body });
+  const sets = new Map<string, SetDecl>([
+    [S.serviceIPs, map(`${addr} . inet_proto . inet_service`)],
+    [S.serviceNodePorts, map('inet_proto . inet_service')],
+    [S.noEndpointServices, map(`${addr} . inet_proto . inet_service`)],
+    [S.noEndpointNodePorts, map('inet_proto . inet_service')],
+    [S.firewallIPs, map(`${addr} . inet_proto . inet_service`)],
+    [S.nodePortIPs, set(`type ${addr};`)],
+    [S.clusterIPs, set(`type ${addr};`)],
+    [S.clusterCIDRs, set(`type ${addr}; flags interval;`)],
+    [S.hairpin, set(`type ${addr} . ${addr};`)],
+  ]);
+  return { chains, sets };
+}
+
+/** The node-level elements: NodePort IPs and the cluster CIDRs. */
+export function nodeElements(node: FamilyNode): ElementSpec[] {
+  const out: ElementSpec[] = [];
+  if (node.nodePortIPs !== 'all') for (const ip of node.nodePortIPs) out.push({ set: S.nodePortIPs, key: ip, value: '' });
+  for (const c of node.clusterCIDRs) out.push({ set: S.clusterCIDRs, key: c, value: '' });
+  return out;
+}
+
+export { NODE_OWNER };

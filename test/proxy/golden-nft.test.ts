@@ -1,0 +1,65 @@
+// The golden transactions are real nft: they load, in order, into a throwaway network
+// namespace (unshare -n) with the host's nft, and the result lists back.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const dir = mkdtempSync(join(tmpdir(), 'nodeway-golden-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, text?: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text ?? readFileSync(new URL(`./golden/${name}`, import.meta.url), 'utf8'));
+  return p;
+}
+
+/** Loads the scripts one after the other in a fresh netns; returns `nft list ruleset`. */
+async function load(...scripts: string[]): Promise<string> {
+  const cmd = [...scripts.map((s) => `nft -f ${s}`), 'nft list ruleset'].join(' && ');
+  const r = await execa('unshare', ['-n', 'sh', '-c', cmd], { reject: false });
+  if (r.exitCode !== 0) throw new Error(r.stderr);
+  return r.stdout;
+}
+
+// The table a previous nodeway left: a chain of a Service deleted meanwhile, still pointed at
+// by a map element, and affinity sets (one still wanted, one not).
+const PREVIOUS = `add table ip nodeway
+add chain ip nodeway nat-prerouting { type nat hook prerouting priority -100; }
+add chain ip nodeway services
+add chain ip nodeway service-AAAAAAAA-default/gone/tcp/
+add chain ip nodeway endpoint-TE5VJLLP-default/sticky/sctp/__198.19.2.5/9000
+add map ip nodeway service-ips { type ipv4_addr . inet_proto . inet_service : verdict; }
+add element ip nodeway service-ips { 198.19.0.99 . tcp . 80 : goto service-AAAAAAAA-default/gone/tcp/ }
+add rule ip nodeway services ip daddr . meta l4proto . th dport vmap @service-ips
+add rule ip nodeway nat-prerouting jump services
+add set ip nodeway cluster-ips { type ipv4_addr; }
+add set ip nodeway affinity-GYVDQHTB-default/sticky/sctp/__198.19.2.5/9000 { type ipv4_addr; flags dynamic,timeout; timeout 600s; }
+add set ip nodeway affinity-AAAAAAAA-default/gone/tcp/__198.19.9.9/80 { type ipv4_addr; flags dynamic,timeout; timeout 600s; }
+`;
+
+describe('golden transactions load into the kernel', () => {
+  it('initial then incremental', async () => {
+    const out = await load(file('initial.nft'), file('update.nft'));
+    expect(out).toContain('dnat ip to numgen random mod 2 map { 0 : 198.19.1.3 . 8080, 1 : 198.19.2.4 . 8080 }');
+    expect(out).toMatch(/198\.19\.0\.53 \. udp \. 53 comment "default\/dns:dns" : goto reject-chain/);
+    expect(out).not.toContain('sticky');
+  });
+
+  it('kernels before 6.2: flush first, delete later', async () => {
+    await load(file('initial.nft'), file('stale-flush.nft', 'flush chain ip nodeway endpoint-NPWVQW4F-default/sticky/sctp/__198.19.2.5/9000\n'));
+  });
+
+  it('each family on its own', async () => {
+    const out = await load(file('dualstack-v4.nft'), file('dualstack-v6.nft'));
+    expect(out).toContain('table ip6 nodeway');
+    expect(out).toContain('meta l4proto tcp dnat to [fd00:198:19:2::4]:8080');
+  });
+
+  it('rewrite over a live table removes leftovers in the same transaction', async () => {
+    const out = await load(file('previous.nft', PREVIOUS), file('rewrite.nft'));
+    expect(out).not.toContain('gone');
+    expect(out).toContain('service-SUSTUHLJ-default/web/tcp/http');
+  });
+});

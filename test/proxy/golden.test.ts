@@ -1,0 +1,100 @@
+// Golden transactions: what the proxy sends to `nft -f -` for representative Services, first
+// load and one incremental change. UPDATE_GOLDEN=1 rewrites the files; review the diff.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { FamilyProxy } from '../../modules/proxy/family.ts';
+import { proxyMetrics } from '../../modules/proxy/metrics.ts';
+import type { FamilyNode } from '../../modules/proxy/node.ts';
+import type { IPFamily } from '../../src/kube/objects.ts';
+import { Registry } from '../../src/runtime/metrics.ts';
+import { FakeNft } from './fake-nft.ts';
+import { UPDATED_KEYS, dualStackServices, initialServices, updatedServices } from './scenario.ts';
+
+const dir = new URL('./golden/', import.meta.url);
+
+export function golden(name: string, text: string): void {
+  const file = new URL(name, dir);
+  if (process.env.UPDATE_GOLDEN || !existsSync(file)) writeFileSync(file, text);
+  expect(text).toBe(readFileSync(file, 'utf8'));
+}
+
+export function node(family: IPFamily): FamilyNode {
+  return family === 4
+    ? { family, nodePortIPs: ['198.18.0.2'], nodeIP: '198.18.0.2', clusterCIDRs: ['198.19.1.0/24', '198.19.2.0/24'] }
+    : { family, nodePortIPs: ['fd00:198:18::2'], nodeIP: 'fd00:198:18::2', clusterCIDRs: ['fd00:198:19:1::/64', 'fd00:198:19:2::/64'] };
+}
+
+export function familyProxy(family: IPFamily, nft: FakeNft, deleteChainsNow = true): FamilyProxy {
+  return new FamilyProxy(family, {
+    table: 'nodeway',
+    masqueradeAll: false,
+    nft,
+    log: pino({ level: 'silent' }),
+    metrics: proxyMetrics(new Registry()),
+    deleteChainsNow,
+    chunkLines: 100_000,
+  });
+}
+
+describe('golden transactions', () => {
+  it('first load of a fresh table, then one incremental change', async () => {
+    const nft = new FakeNft();
+    const fp = familyProxy(4, nft);
+    await fp.sync(initialServices(), new Set(), true, node(4));
+    golden('initial.nft', nft.take());
+    await fp.sync(updatedServices(), UPDATED_KEYS, false, node(4));
+    golden('update.nft', nft.take());
+    // Nothing changed: nothing to send.
+    await fp.sync(updatedServices(), UPDATED_KEYS, false, node(4));
+    expect(nft.scripts).toEqual([]);
+  });
+
+  it('dual-stack: each family its own table and transaction', async () => {
+    for (const f of [4, 6] as const) {
+      const nft = new FakeNft();
+      await familyProxy(f, nft).sync(dualStackServices(), new Set(), true, node(f));
+      golden(`dualstack-v${f}.nft`, nft.take());
+    }
+  });
+
+  it('full resync over a live table: one transaction, no gap, affinity kept, leftovers removed', async () => {
+    const nft = new FakeNft();
+    nft.names_ = {
+      exists: true,
+      chains: new Set(['nat-prerouting', 'services', 'service-AAAAAAAA-default/gone/tcp/', 'endpoint-TE5VJLLP-default/sticky/sctp/__198.19.2.5/9000']),
+      sets: new Map([
+        ['service-ips', 'map'],
+        ['cluster-ips', 'set'],
+        ['affinity-GYVDQHTB-default/sticky/sctp/__198.19.2.5/9000', 'set'],
+        ['affinity-AAAAAAAA-default/gone/tcp/__198.19.9.9/80', 'set'],
+      ]),
+    };
+    await familyProxy(4, nft).sync(initialServices(), new Set(), true, node(4));
+    golden('rewrite.nft', nft.take());
+  });
+
+  it('kernels before 6.2: removed chains are flushed now and deleted a second later', async () => {
+    const nft = new FakeNft();
+    let now = 0;
+    const fp = new FamilyProxy(4, {
+      table: 'nodeway',
+      masqueradeAll: false,
+      nft,
+      log: pino({ level: 'silent' }),
+      metrics: proxyMetrics(new Registry()),
+      deleteChainsNow: false,
+      chunkLines: 100_000,
+      now: () => now,
+    });
+    await fp.sync(initialServices(), new Set(), true, node(4));
+    nft.take();
+    await fp.sync(updatedServices(), UPDATED_KEYS, false, node(4));
+    const update = nft.take();
+    expect(update).not.toMatch(/delete chain/);
+    expect(update).toMatch(/flush chain ip nodeway endpoint-\S+-default\/sticky/);
+    now = 1500;
+    await fp.sync(updatedServices(), new Set(), false, node(4));
+    golden('stale-delete.nft', nft.take());
+  });
+});
