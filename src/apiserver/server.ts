@@ -1,5 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { ApiError, badRequest } from './errors.ts';
 import { handle, type HttpContext } from './http.ts';
@@ -14,6 +15,8 @@ import { openWatch } from './watch.ts';
 export interface ApiServerOptions {
   host?: string;
   port?: number;
+  /** Also listen on this Unix socket: reachable from every network namespace (see src/lab/unix-bridge.ts). */
+  socketPath?: string;
   /** When set, every request but health and /version needs `Authorization: Bearer <token>`. */
   token?: string;
   /** PEM strings; the server speaks https when set. */
@@ -47,6 +50,7 @@ export class EmbeddedApiServer {
   readonly #audit: AuditEntry[] = [];
   readonly #watches = new Set<() => void>();
   #server: Server | undefined;
+  #socketServer: Server | undefined;
 
   constructor(opts: ApiServerOptions = {}) {
     this.#opts = opts;
@@ -77,6 +81,19 @@ export class EmbeddedApiServer {
       });
     });
     this.#server = server;
+    if (this.#opts.socketPath) {
+      const path = this.#opts.socketPath;
+      rmSync(path, { force: true });
+      const unix = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, onRequest) : createHttpServer(onRequest);
+      await new Promise<void>((resolve, reject) => {
+        unix.once('error', reject);
+        unix.listen(path, () => {
+          unix.off('error', reject);
+          resolve();
+        });
+      });
+      this.#socketServer = unix;
+    }
     const addr = server.address() as AddressInfo;
     const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     this.url = `${tls ? 'https' : 'http'}://${shownHost}:${addr.port}`;
@@ -88,9 +105,12 @@ export class EmbeddedApiServer {
     if (!server) return;
     this.#server = undefined;
     for (const end of [...this.#watches]) end();
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    server.closeAllConnections();
-    await closed;
+    const servers = [server, this.#socketServer].filter((x): x is Server => x !== undefined);
+    this.#socketServer = undefined;
+    const closed = servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve())));
+    for (const srv of servers) srv.closeAllConnections();
+    await Promise.all(closed);
+    if (this.#opts.socketPath) rmSync(this.#opts.socketPath, { force: true });
   }
 
   /** Ends every open HTTP watch, as an apiserver restart or a watch timeout would; clients resume or relist. */
@@ -108,9 +128,10 @@ export class EmbeddedApiServer {
     return String(this.#registry.store.resourceVersion);
   }
 
-  kubeconfig(opts: { user?: string } = {}): string {
+  /** `server` points the kubeconfig elsewhere, e.g. at a lab namespace's bridge to socketPath. */
+  kubeconfig(opts: { user?: string; server?: string } = {}): string {
     if (!this.url) throw new Error('start() the server before asking for a kubeconfig');
-    return renderKubeconfig({ server: this.url, user: opts.user, token: this.#opts.token, caPem: this.#opts.tls?.cert });
+    return renderKubeconfig({ server: opts.server ?? this.url, user: opts.user, token: this.#opts.token, caPem: this.#opts.tls?.cert });
   }
 
   auditLog(): AuditEntry[] {
