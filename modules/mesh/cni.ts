@@ -1,0 +1,43 @@
+// Writing the conflist where the container runtime reads it: atomically (temp file in the
+// same directory, then rename), so the runtime never loads half a file, and only when the
+// bytes differ. The runtime uses the lexically first config, so earlier ones are reported.
+import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { join } from 'node:path';
+import { CONFLIST_NAME } from './conflist.ts';
+
+export async function readConflist(dir: string): Promise<string | null> {
+  return readFile(join(dir, CONFLIST_NAME), 'utf8').catch(() => null);
+}
+
+export async function writeConflist(dir: string, text: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const tmp = join(dir, `.${CONFLIST_NAME}.tmp-${process.pid}`);
+  await writeFile(tmp, text, { mode: 0o644 });
+  await rename(tmp, join(dir, CONFLIST_NAME));
+}
+
+export async function removeConflist(dir: string): Promise<void> {
+  await rm(join(dir, CONFLIST_NAME), { force: true });
+}
+
+/** Configs the runtime would pick before ours. */
+export async function shadowingConfigs(dir: string): Promise<string[]> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.filter((n) => /\.(conf|conflist|json)$/.test(n) && !n.startsWith('.') && n < CONFLIST_NAME).sort();
+}
+
+export const REQUIRED_PLUGINS = ['bridge', 'host-local'] as const;
+
+/** Which of the named plugins are not executable in binDir. */
+export async function missingPlugins(binDir: string, names: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of names) {
+    try {
+      await access(join(binDir, n), constants.X_OK);
+    } catch {
+      out.push(n);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,92 @@
+// Links the mesh owns (the WireGuard interface, the pods' bridge), read from and set on the
+// kernel with `ip`. Existing links are reused as they are: a restart must never cut traffic.
+import { ipFamily } from '../../src/net/ip.ts';
+import { CommandError, ipJSON, run, tryRun } from './exec.ts';
+
+export interface LinkInfo {
+  name: string;
+  kind: string; // 'wireguard', 'tun', 'bridge', '' …
+  mtu: number;
+  up: boolean;
+  /** Global-scope addresses as ip/prefix. */
+  addrs: string[];
+}
+
+export async function readLink(name: string): Promise<LinkInfo | null> {
+  const r = await tryRun('ip', ['-j', '-d', 'addr', 'show', 'dev', name]);
+  if (!r.ok) {
+    if (/does not exist|Cannot find device/i.test(r.stderr)) return null;
+    throw new CommandError(`ip addr show dev ${name}`, 1, r.stderr);
+  }
+  const l = (JSON.parse(r.stdout || '[]') as Record<string, any>[])[0];
+  if (!l) return null;
+  return {
+    name,
+    kind: String(l.linkinfo?.info_kind ?? ''),
+    mtu: Number(l.mtu) || 0,
+    up: Array.isArray(l.flags) && l.flags.includes('UP'),
+    addrs: ((l.addr_info ?? []) as Record<string, unknown>[])
+      .filter((a) => a.scope === 'global')
+      .map((a) => `${String(a.local)}/${String(a.prefixlen)}`),
+  };
+}
+
+/** MTU and up, only when they differ. */
+export async function setLink(info: LinkInfo, mtu: number): Promise<void> {
+  if (info.mtu !== mtu) await run('ip', ['link', 'set', 'dev', info.name, 'mtu', String(mtu)]);
+  if (!info.up) await run('ip', ['link', 'set', 'dev', info.name, 'up']);
+}
+
+/**
+ * The pods' bridge with exactly the gateway addresses. The CNI bridge plugin finds it ready
+ * (same address and prefix, so it adds nothing), and routes can name the gateway as source
+ * before the first pod exists.
+ */
+export async function ensureBridge(name: string, gateways: string[], mtu: number): Promise<void> {
+  let info = await readLink(name);
+  if (!info) {
+    await run('ip', ['link', 'add', name, 'type', 'bridge']);
+    info = await readLink(name);
+    if (!info) throw new Error(`bridge ${name} vanished right after it was created`);
+  } else if (info.kind !== 'bridge') throw new Error(`${name} exists and is a ${info.kind || 'plain'} link, not a bridge`);
+  const lines: string[] = [];
+  for (const a of info.addrs) if (!gateways.includes(a)) lines.push(`addr del ${a} dev ${name}`);
+  for (const g of gateways) {
+    if (info.addrs.includes(g)) continue;
+    lines.push(`addr add ${g} dev ${name}${ipFamily(g.split('/')[0]!) === 6 ? ' nodad' : ''}`);
+  }
+  if (lines.length) await run('ip', ['-batch', '-'], `${lines.join('\n')}\n`);
+  await setLink(info, mtu);
+}
+
+export async function deleteLink(name: string): Promise<boolean> {
+  const r = await tryRun('ip', ['link', 'del', 'dev', name]);
+  return r.ok;
+}
+
+/** MTU of the interface holding `ip`, else of the default route's; null when neither exists. */
+export async function underlayMTU(ip: string | undefined): Promise<number | null> {
+  const links = await ipJSON(['addr', 'show']);
+  if (ip) {
+    for (const l of links) {
+      const addrs = (l.addr_info ?? []) as Record<string, unknown>[];
+      if (addrs.some((a) => a.local === ip)) return Number(l.mtu) || null;
+    }
+  }
+  const routes = await ipJSON(['route', 'show', 'default']);
+  const dev = routes[0]?.dev;
+  const l = links.find((x) => x.ifname === dev);
+  return l ? Number(l.mtu) || null : null;
+}
+
+/** min(route mtu, device mtu) toward ip; null when there is no route. */
+export async function pathMTU(ip: string): Promise<number | null> {
+  const r = await tryRun('ip', ['-j', 'route', 'get', ip]);
+  if (!r.ok) return null;
+  const route = (JSON.parse(r.stdout || '[]') as Record<string, any>[])[0];
+  if (!route?.dev) return null;
+  const link = await readLink(String(route.dev));
+  const routeMTU = Number((route.metrics as Record<string, number>[] | undefined)?.find((m) => m.mtu)?.mtu) || Infinity;
+  const m = Math.min(routeMTU, link?.mtu || Infinity);
+  return Number.isFinite(m) ? m : null;
+}

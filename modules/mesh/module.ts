@@ -1,0 +1,304 @@
+// The mesh executor: gathers the few facts the plan needs from the host (key, path MTUs),
+// plans, then makes the device match — WireGuard peers from `wg show dump`, routes from the
+// routing table, the nft table, the bridge and the conflist — and writes this node's
+// annotations and condition. Every step compares with what is there, so a restart changes
+// nothing that is already right, and nothing here ever deletes the interface or its peers
+// wholesale.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { KubeClient } from '../../src/kube/client.ts';
+import { ipFamily } from '../../src/net/ip.ts';
+import type { Module } from '../../src/runtime/runner.ts';
+import type { ViewChanges } from '../../src/view/types.ts';
+import type { NodeView } from '../../src/view/view.ts';
+import type { ModuleContext } from '../index.ts';
+import { parseEndpoint } from './annotations.ts';
+import { missingPlugins, readConflist, REQUIRED_PLUGINS, shadowingConfigs, writeConflist } from './cni.ts';
+import { renderConflist } from './conflist.ts';
+import { type Device, ensureDevice } from './device.ts';
+import { type Attempt, chooseEndpoint } from './endpoint-choice.ts';
+import { run } from './exec.ts';
+import { type LoadedKey, loadOrCreateKey } from './key.ts';
+import { ensureBridge, pathMTU, readLink, setLink, underlayMTU } from './link.ts';
+import { MeshMetrics } from './metrics.ts';
+import { type PathMTU, tunnelMTU } from './mtu.ts';
+import { renderNft, replaceScript } from './nft.ts';
+import { annotationPatch, markNetworkAvailable, patchAnnotations } from './node-status.ts';
+import { type MeshConfig, meshConfig } from './options.ts';
+import { type MeshPlan, plan } from './plan.ts';
+import { diffRoutes, parseRoutes, ROUTE_PROTO } from './routes.ts';
+import { type DesiredPeer, diffPeers, parseDump, setArgs } from './wg.ts';
+
+/** How often the device is compared with the last view without a view change (self-healing, endpoint trials, metrics). */
+export const POLL_MS = 5_000;
+
+export class NoPodCIDRError extends Error {}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+export class MeshModule implements Module {
+  readonly name = 'mesh';
+  private readonly cfg: MeshConfig;
+  private readonly nodeName: string;
+  private readonly log: Logger;
+  private readonly client: KubeClient | undefined;
+  private readonly metrics: MeshMetrics;
+  private key: LoadedKey | undefined;
+  private device: Device | undefined;
+  private lastView: NodeView | undefined;
+  private readonly attempts = new Map<string, Attempt>();
+  private readonly paths = new Map<string, PathMTU | null>();
+  private appliedNft = '';
+  private writtenConflist = '';
+  private networkMarked = false;
+  private pluginsOK = false;
+  private reported = new Set<string>();
+  private podCIDRState = '';
+  private lock: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** The MTU in force: what the device and the conflist carry. */
+  mtu = 0;
+
+  constructor(ctx: ModuleContext) {
+    this.cfg = meshConfig(ctx.config);
+    this.nodeName = ctx.nodeName;
+    this.log = ctx.log.child({ module: 'mesh' });
+    this.client = ctx.client;
+    this.metrics = new MeshMetrics(ctx.registry);
+  }
+
+  sync(view: NodeView, changes: ViewChanges): Promise<void> {
+    // Services, pods and namespaces mean nothing to the mesh.
+    if (!changes.full && !changes.self && changes.peers.size === 0 && this.lastView === view) return Promise.resolve();
+    return this.locked(() => this.reconcile(view, changes.full));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.lock.catch(() => undefined);
+  }
+
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.lock.then(fn, fn);
+    this.lock = p.catch(() => undefined);
+    return p;
+  }
+
+  private schedulePoll(): void {
+    if (this.closed || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.locked(() => this.poll()).finally(() => this.schedulePoll());
+    }, POLL_MS);
+    this.timer.unref();
+  }
+
+  /** Between view changes: repair what vanished (a killed wireguard-go), advance endpoint trials. */
+  private async poll(): Promise<void> {
+    if (this.closed || !this.lastView) return;
+    const link = await readLink(this.cfg.iface).catch(() => null);
+    const full = !link;
+    if (full) {
+      this.log.warn({ iface: this.cfg.iface }, 'WireGuard interface gone; rebuilding it');
+      this.device = undefined;
+    }
+    try {
+      await this.reconcile(this.lastView, full);
+    } catch (err) {
+      if (!(err instanceof NoPodCIDRError)) this.log.warn({ err: String((err as Error).message ?? err) }, 'periodic mesh check failed');
+    }
+  }
+
+  private report(p: MeshPlan): void {
+    const now = new Set<string>();
+    for (const r of p.rejected) now.add(`rejected ${r.node}: ${r.reason}`);
+    for (const w of p.warnings) now.add(`warning ${w.node}: ${w.reason}`);
+    for (const s of now) if (!this.reported.has(s)) this.log.warn(s.startsWith('rejected') ? `node left out of the mesh: ${s.slice(9)}` : `mesh annotation or CIDR ignored: ${s.slice(8)}`);
+    this.reported = now;
+  }
+
+  private async computeMTU(endpoints: string[], full: boolean): Promise<number> {
+    if (this.cfg.mtu > 0) return this.cfg.mtu;
+    if (full) this.paths.clear();
+    const ips = [...new Set(endpoints.map((e) => parseEndpoint(e, 1)?.ip).filter((x): x is string => !!x))];
+    const unknown = ips.filter((ip) => !this.paths.has(ip));
+    const found = await mapLimit(unknown, 8, async (ip) => {
+      const m = await pathMTU(ip);
+      return m === null ? null : ({ family: ipFamily(ip) as 4 | 6, mtu: m } satisfies PathMTU);
+    });
+    unknown.forEach((ip, i) => this.paths.set(ip, found[i]!));
+    const paths = ips.map((ip) => this.paths.get(ip)).filter((x): x is PathMTU => !!x);
+    let underlay: PathMTU | null = null;
+    if (!paths.length) {
+      const self = this.lastView?.peers.get(this.nodeName);
+      const ip = self?.internalIPs[0] ?? self?.externalIPs[0];
+      const m = await underlayMTU(ip);
+      if (m) underlay = { family: ip && ipFamily(ip) === 6 ? 6 : 4, mtu: m };
+    }
+    return tunnelMTU(0, paths, underlay);
+  }
+
+  private async reconcile(view: NodeView, full: boolean): Promise<void> {
+    this.lastView = view;
+    const { cfg } = this;
+    const t0 = Date.now();
+    if (!this.key) {
+      this.key = await loadOrCreateKey(cfg.stateDir);
+      for (const n of this.key.notes) this.log.warn({ path: this.key.path }, n);
+      this.log.info({ publicKey: this.key.publicKey, created: this.key.created, path: this.key.path }, this.key.created ? 'generated the WireGuard key' : 'loaded the WireGuard key');
+    }
+    if (!this.device || full) this.device = await ensureDevice(cfg.iface, cfg.userspace, cfg.stateDir, this.log);
+    const selfPeer = view.peers.get(this.nodeName);
+    const p = plan({ config: cfg, nodeName: this.nodeName, nodes: view.peers.values(), publicKey: this.key.publicKey });
+    this.report(p);
+
+    // The device: key and port first, so peers we add already handshake with the right identity.
+    let dump = parseDump(await run('wg', ['show', cfg.iface, 'dump']));
+    if (dump.privateKey !== this.key.privateKey || dump.listenPort !== cfg.port) {
+      await run('wg', ['set', cfg.iface, 'listen-port', String(cfg.port), 'private-key', this.key.path]);
+      if (dump.privateKey && dump.privateKey !== this.key.privateKey) this.log.warn({ publicKey: this.key.publicKey }, 'the device had another private key; replaced by the stored one');
+    }
+
+    const now = Date.now();
+    const desired: DesiredPeer[] = [];
+    const endpointsInUse: string[] = [];
+    for (const pp of p.peers) {
+      const dev = dump.peers.get(pp.publicKey);
+      const c = chooseEndpoint(pp, dev, this.attempts.get(pp.publicKey), now);
+      const prev = this.attempts.get(pp.publicKey);
+      if (c.attempt) this.attempts.set(pp.publicKey, c.attempt);
+      else this.attempts.delete(pp.publicKey);
+      if (c.endpoint && dev?.endpoint && c.endpoint !== dev.endpoint && prev) {
+        this.metrics.endpointSwitches.inc();
+        this.log.info({ peer: pp.node, from: dev.endpoint, to: c.endpoint }, 'no handshake on this endpoint; trying the next candidate');
+      }
+      desired.push({ publicKey: pp.publicKey, endpoint: c.endpoint, allowedIPs: pp.allowedIPs, keepalive: pp.keepalive });
+      const ep = c.endpoint ?? dev?.endpoint;
+      if (ep) endpointsInUse.push(ep);
+    }
+    const keys = new Set(p.peers.map((x) => x.publicKey));
+    for (const k of this.attempts.keys()) if (!keys.has(k)) this.attempts.delete(k);
+
+    this.mtu = await this.computeMTU(endpointsInUse, full);
+    const link = await readLink(cfg.iface);
+    if (!link) throw new Error(`WireGuard interface ${cfg.iface} vanished`);
+    await setLink(link, this.mtu);
+    if (p.podCIDRs.some((c) => c.family === 4)) {
+      // Loose: replies from pods behind peers arrive on the tunnel, whatever the main table says.
+      await writeFile(`/proc/sys/net/ipv4/conf/${cfg.iface}/rp_filter`, '2').catch(() => undefined);
+      await writeFile('/proc/sys/net/ipv4/ip_forward', '1').catch(() => undefined);
+    }
+    if (p.podCIDRs.some((c) => c.family === 6)) await writeFile('/proc/sys/net/ipv6/conf/all/forwarding', '1').catch(() => undefined);
+    if (p.gateways.length) await ensureBridge(cfg.bridge, p.gateways.map((g) => g.cidr), this.mtu);
+
+    const ops = diffPeers(desired, dump);
+    if (ops.remove.length || ops.set.length) {
+      await run('wg', setArgs(cfg.iface, ops));
+      this.log.info({ removed: ops.remove.length, set: ops.set.length, peers: desired.length }, 'WireGuard peers updated');
+      dump = parseDump(await run('wg', ['show', cfg.iface, 'dump']));
+    }
+
+    const current = [
+      ...parseRoutes(await run('ip', ['-j', '-4', 'route', 'show', 'table', 'main', 'proto', String(ROUTE_PROTO)])),
+      ...parseRoutes(await run('ip', ['-j', '-6', 'route', 'show', 'table', 'main', 'proto', String(ROUTE_PROTO)])),
+    ];
+    const lines = diffRoutes(p.routes, current);
+    if (lines.length) {
+      await run('ip', ['-force', '-batch', '-'], `${lines.join('\n')}\n`);
+      this.log.info({ changes: lines.length, routes: p.routes.length }, 'mesh routes updated');
+    }
+
+    const nft = renderNft({ iface: cfg.iface, podCIDRs: p.podCIDRs, clusterNets: p.clusterNets });
+    if (full || nft !== this.appliedNft) {
+      await run('nft', ['-f', '-'], replaceScript(nft));
+      this.appliedNft = nft;
+    }
+
+    const errors: string[] = [];
+    let networkUp = false;
+    if (p.podCIDRs.length) {
+      networkUp = await this.ensureConflist(p, full, errors);
+    }
+
+    if (this.client && selfPeer) {
+      const patch = annotationPatch(p.publish, selfPeer.annotations);
+      if (patch) {
+        try {
+          await patchAnnotations(this.client, this.nodeName, patch);
+          this.metrics.publishes.inc({ kind: 'annotations', result: 'success' });
+          this.log.info({ keys: Object.keys(patch) }, 'published this node\'s WireGuard annotations');
+        } catch (err) {
+          this.metrics.publishes.inc({ kind: 'annotations', result: 'error' });
+          errors.push(`publishing annotations: ${(err as Error).message}`);
+        }
+      }
+      if (networkUp && !this.networkMarked) {
+        try {
+          const wrote = await markNetworkAvailable(this.client, this.nodeName, `WireGuard mesh on ${cfg.iface} with ${p.peers.length} peer(s)`);
+          this.networkMarked = true;
+          this.metrics.publishes.inc({ kind: 'condition', result: 'success' });
+          if (wrote) this.log.info('set NetworkUnavailable=False on this node');
+        } catch (err) {
+          this.metrics.publishes.inc({ kind: 'condition', result: 'error' });
+          errors.push(`setting NetworkUnavailable=False: ${(err as Error).message}`);
+        }
+      }
+    }
+
+    this.metrics.plan(p, this.mtu, this.device.userspace);
+    this.metrics.device(dump, new Map(p.peers.map((x) => [x.publicKey, x.node])));
+    this.log.debug({ ms: Date.now() - t0, full, peers: p.peers.length, routes: p.routes.length }, 'mesh reconciled');
+    this.schedulePoll();
+
+    if (!p.selfKnown) throw new NoPodCIDRError(`node ${this.nodeName} is not in the API server (yet): no pod CIDR to network`);
+    const state = p.podCIDRs.map((c) => c.text).join(',');
+    if (state !== this.podCIDRState) {
+      if (state) this.log.info({ podCIDRs: state, gateways: p.gateways.map((g) => g.cidr), mtu: this.mtu }, 'pod network configured');
+      else this.log.error({ node: this.nodeName }, 'this node has no pod CIDR (spec.podCIDRs is empty): no pod can be networked here until one is assigned (kube-controller-manager --allocate-node-cidrs)');
+      this.podCIDRState = state;
+    }
+    if (!p.podCIDRs.length) {
+      this.metrics.noPodCIDRs();
+      throw new NoPodCIDRError(`node ${this.nodeName} has no pod CIDR (spec.podCIDRs is empty); mesh peers are programmed, pods cannot be`);
+    }
+    if (errors.length) throw new Error(errors.join('; '));
+  }
+
+  /** Writes the conflist when it differs; true once the runtime can network pods. */
+  private async ensureConflist(p: MeshPlan, full: boolean, errors: string[]): Promise<boolean> {
+    const { cfg } = this;
+    if (full || !this.pluginsOK) {
+      const missing = await missingPlugins(cfg.cniBinDir, REQUIRED_PLUGINS);
+      this.pluginsOK = missing.length === 0;
+      if (missing.length) {
+        errors.push(`CNI plugins ${missing.join(', ')} missing in ${cfg.cniBinDir}; the conflist is not written until they are there`);
+        return false;
+      }
+      const shadows = await shadowingConfigs(cfg.cniConfDir);
+      if (shadows.length) this.log.warn({ dir: cfg.cniConfDir, files: shadows }, 'the container runtime uses the lexically first CNI config: these come before nodeway\'s');
+      this.writtenConflist = (await readConflist(cfg.cniConfDir)) ?? '';
+    }
+    const portmap = (await missingPlugins(cfg.cniBinDir, ['portmap'])).length === 0;
+    const text = renderConflist({ bridge: cfg.bridge, podCIDRs: p.podCIDRs, gateways: p.gateways, mtu: this.mtu, ipamDir: join(cfg.stateDir, 'ipam'), portmap });
+    if (text !== this.writtenConflist) {
+      await writeConflist(cfg.cniConfDir, text);
+      this.writtenConflist = text;
+      this.log.info({ dir: cfg.cniConfDir, mtu: this.mtu, podCIDRs: p.podCIDRs.map((c) => c.text) }, 'wrote the CNI config');
+    }
+    return true;
+  }
+}
