@@ -1,0 +1,104 @@
+// The DNS module's flags and the validated settings they make.
+import { ipFamily, parseCIDR } from '../../src/net/ip.ts';
+import { ConfigError, type Config, type OptionSpec } from '../../src/runtime/config.ts';
+import { canonical } from './names.ts';
+import type { PodMode } from './records.ts';
+import { checkUpstreamItem } from './resolvconf.ts';
+import type { ListenAddr } from './server.ts';
+import { nameToWire } from './wire.ts';
+
+const POD_MODES = ['disabled', 'insecure', 'verified'] as const;
+
+function eachItem(why: (s: string) => string | undefined) {
+  return (list: never): string | undefined => {
+    for (const item of list as string[]) {
+      const w = why(item);
+      if (w) return w;
+    }
+    return undefined;
+  };
+}
+
+export function parseListen(item: string): ListenAddr | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(item.trim());
+  if (!m) return null;
+  const host = canonical(m[1] ?? m[2]!);
+  const port = Number(m[3]);
+  return host && port >= 1 && port <= 65535 ? { host, port } : null;
+}
+
+export const DNS_OPTIONS: OptionSpec[] = [
+  {
+    flag: 'cluster-domain',
+    key: 'clusterDomain',
+    kind: 'string',
+    default: 'cluster.local',
+    help: 'the cluster DNS domain nodeway answers for',
+    check: ((v: string) => (nameToWire(v) && v.replace(/\.$/, '') !== '' ? undefined : `${JSON.stringify(v)} is not a domain name`)) as (v: never) => string | undefined,
+  },
+  {
+    flag: 'cluster-dns',
+    key: 'clusterDNS',
+    kind: 'list',
+    repeat: true,
+    help: 'kubelet\'s --cluster-dns address(es): answered on this node (UDP and TCP 53) through a local dummy link and notrack rules, never load-balanced',
+    check: eachItem((s) => (ipFamily(s) ? undefined : `${JSON.stringify(s)} is not an IP address`)),
+  },
+  {
+    flag: 'dns-listen',
+    key: 'dnsListen',
+    kind: 'list',
+    repeat: true,
+    help: 'extra DNS listen ADDR:PORT (IPv6 as [ADDR]:PORT), repeatable',
+    check: eachItem((s) => (parseListen(s) ? undefined : `${JSON.stringify(s)} is not ADDR:PORT with an IP address`)),
+  },
+  {
+    flag: 'dns-upstream',
+    key: 'dnsUpstream',
+    kind: 'list',
+    repeat: true,
+    default: ['/etc/resolv.conf'],
+    help: 'resolvers for names outside the cluster: IP[:PORT] or a resolv.conf path, repeatable, tried in order',
+    check: eachItem(checkUpstreamItem),
+  },
+  { flag: 'dns-ttl', key: 'dnsTTL', kind: 'int', default: 30, min: 0, max: 3600, help: 'TTL of cluster records (seconds)' },
+  { flag: 'dns-pods', key: 'dnsPods', kind: 'string', choices: POD_MODES, default: 'insecure', help: 'a-b-c-d.<ns>.pod.<zone> records: disabled|insecure|verified' },
+  {
+    flag: 'dns-allow',
+    key: 'dnsAllow',
+    kind: 'list',
+    repeat: true,
+    help: 'CIDRs allowed to query besides this node, node IPs and pod CIDRs/IPs',
+    check: eachItem((s) => (parseCIDR(s) ? undefined : `${JSON.stringify(s)} is not a CIDR`)),
+  },
+  { flag: 'dns-cache-size', key: 'dnsCacheSize', kind: 'int', default: 9984, min: 0, max: 1_000_000, help: 'forwarded answers cached, for each of positive and negative' },
+];
+
+export interface DnsConfig {
+  zone: string;
+  clusterDNS: string[];
+  listen: ListenAddr[];
+  upstream: string[];
+  ttl: number;
+  pods: PodMode;
+  allow: string[];
+  cacheSize: number;
+}
+
+export function dnsConfig(c: Config): DnsConfig {
+  const list = (k: string): string[] => (Array.isArray(c[k]) ? (c[k] as string[]) : []);
+  const clusterDNS = [...new Set(list('clusterDNS').map(canonical).filter(Boolean))];
+  const listen = [...clusterDNS.map((host) => ({ host, port: 53 })), ...list('dnsListen').map((s) => parseListen(s)!).filter(Boolean)];
+  const unique = [...new Map(listen.map((l) => [`${l.host}|${l.port}`, l])).values()];
+  if (unique.length === 0) throw new ConfigError('the dns module needs --cluster-dns or --dns-listen');
+  return {
+    zone: String(c.clusterDomain ?? 'cluster.local').toLowerCase().replace(/\.$/, ''),
+    clusterDNS,
+    listen: unique,
+    upstream: list('dnsUpstream').length ? list('dnsUpstream') : ['/etc/resolv.conf'],
+    ttl: typeof c.dnsTTL === 'number' ? c.dnsTTL : 30,
+    pods: (c.dnsPods as PodMode | undefined) ?? 'insecure',
+    allow: list('dnsAllow'),
+    cacheSize: typeof c.dnsCacheSize === 'number' ? c.dnsCacheSize : 9984,
+  };
+}
