@@ -90,6 +90,13 @@ export function gone(message: string): ApiError {
   return new ApiError(410, 'Expired', message);
 }
 
+/** What the real watch cache answers for a resourceVersion it has not reached (e.g. after an API server reset). */
+export function tooLargeResourceVersion(rv: number, current: number): ApiError {
+  return new ApiError(504, 'Timeout', `Too large resource version: ${rv}, current: ${current}`, {
+    causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }],
+  });
+}
+
 export function methodNotAllowed(message = 'the server does not allow this method on the requested resource'): ApiError {
   return new ApiError(405, 'MethodNotAllowed', message);
 }

@@ -1,4 +1,4 @@
-import { badRequest, gone } from './errors.ts';
+import { badRequest, gone, tooLargeResourceVersion } from './errors.ts';
 import { apiVersionOf, type ResourceInfo } from './resources.ts';
 import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import type { Store, StoreEvent } from './store.ts';
@@ -48,6 +48,7 @@ export function openWatch(store: Store, res: ResourceInfo, opts: WatchOptions, s
   } else {
     const rv = Number(rvText);
     if (!Number.isSafeInteger(rv) || rv < 0) throw badRequest(`invalid resource version: ${rvText}`);
+    if (rv > store.resourceVersion) throw tooLargeResourceVersion(rv, store.resourceVersion);
     const events = store.eventsSince(rv);
     if (!events) throw gone(`too old resource version: ${rvText} (${store.oldestResumable})`);
     for (const e of events) {

@@ -17,6 +17,15 @@ export const RESOURCE_PATHS: Record<Kind, string> = {
 
 export class Gone extends Error {}
 
+/**
+ * 410: our resourceVersion is compacted away. 504 is how the watch cache refuses a version it
+ * has not reached ("Too large resource version"), e.g. after the API server's storage was reset:
+ * resuming cannot work in either case, only a fresh list can.
+ */
+function mustRelist(code: unknown): boolean {
+  return code === 410 || code === 504;
+}
+
 export interface InformerOptions {
   pageSize?: number;
   minBackoffMs?: number;
@@ -154,7 +163,7 @@ export class Informer<K extends Kind> {
       const done = (err?: unknown) => {
         const e = failure ?? err;
         if (!e || this.stop.signal.aborted) resolve();
-        else if (e instanceof Gone || (e as { statusCode?: number }).statusCode === 410) reject(new Gone());
+        else if (e instanceof Gone || mustRelist((e as { statusCode?: number }).statusCode)) reject(new Gone());
         else reject(e);
       };
       this.client
@@ -170,7 +179,7 @@ export class Informer<K extends Kind> {
     this.metrics.events.inc({ kind: this.kind, type });
     const meta = (raw?.metadata ?? {}) as Record<string, unknown>;
     if (type === 'ERROR') {
-      if (raw?.code === 410) throw new Gone();
+      if (mustRelist(raw?.code)) throw new Gone();
       throw new Error(`watch error: ${String(raw?.message ?? JSON.stringify(raw).slice(0, 200))}`);
     }
     if (typeof meta.resourceVersion === 'string') this.resourceVersion = meta.resourceVersion;
