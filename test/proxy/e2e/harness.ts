@@ -127,7 +127,7 @@ export class ProxyLab {
     await this.lab.routePodCidrs();
     // ClusterIPs route somewhere on a real node (a default route); here to a neighbour nobody
     // answers for, so packets no rule takes reach the forward/output hooks as in a cluster.
-    await this.a.exec('sh', ['-c', 'ip route add 198.19.0.0/24 via 198.18.0.250 && ip -6 route add fd00:198:19::/112 via fd00:198:18::fa'], { check: true });
+    await this.a.exec('sh', ['-c', `ip route add 198.19.0.0/24 via 198.18.0.250 && ip route add ${LB_NET} via 198.18.0.250 && ip -6 route add fd00:198:19::/112 via fd00:198:18::fa && ip -6 route add ${LB_NET6} via fd00:198:18::fa`], { check: true });
     for (const h of [this.out, this.out2]) {
       await h.exec(
         'sh',
