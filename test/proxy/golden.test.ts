@@ -5,36 +5,17 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { FamilyProxy } from '../../modules/proxy/family.ts';
 import { proxyMetrics } from '../../modules/proxy/metrics.ts';
-import type { FamilyNode } from '../../modules/proxy/node.ts';
-import type { IPFamily } from '../../src/kube/objects.ts';
 import { Registry } from '../../src/runtime/metrics.ts';
 import { FakeNft } from './fake-nft.ts';
+import { familyProxy, node } from './helpers.ts';
 import { UPDATED_KEYS, dualStackServices, initialServices, updatedServices } from './scenario.ts';
 
 const dir = new URL('./golden/', import.meta.url);
 
-export function golden(name: string, text: string): void {
+function golden(name: string, text: string): void {
   const file = new URL(name, dir);
   if (process.env.UPDATE_GOLDEN || !existsSync(file)) writeFileSync(file, text);
   expect(text).toBe(readFileSync(file, 'utf8'));
-}
-
-export function node(family: IPFamily): FamilyNode {
-  return family === 4
-    ? { family, nodePortIPs: ['198.18.0.2'], nodeIP: '198.18.0.2', clusterCIDRs: ['198.19.1.0/24', '198.19.2.0/24'] }
-    : { family, nodePortIPs: ['fd00:198:18::2'], nodeIP: 'fd00:198:18::2', clusterCIDRs: ['fd00:198:19:1::/64', 'fd00:198:19:2::/64'] };
-}
-
-export function familyProxy(family: IPFamily, nft: FakeNft, deleteChainsNow = true): FamilyProxy {
-  return new FamilyProxy(family, {
-    table: 'nodeway',
-    masqueradeAll: false,
-    nft,
-    log: pino({ level: 'silent' }),
-    metrics: proxyMetrics(new Registry()),
-    deleteChainsNow,
-    chunkLines: 100_000,
-  });
 }
 
 describe('golden transactions', () => {
