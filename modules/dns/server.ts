@@ -48,6 +48,11 @@ export class DnsServer {
     return [...this.listeners.keys()];
   }
 
+  /** The ports really bound, in listen order (differs from the asked one only for port 0). */
+  boundPorts(): number[] {
+    return [...this.listeners.values()].map((l) => l.udp.address().port);
+  }
+
   /** Listens on every address in `addrs` not yet listened on, and stops listening on the others. */
   async listen(addrs: ListenAddr[]): Promise<void> {
     const want = new Map(addrs.map((a) => [listenText(a), a]));
@@ -81,9 +86,11 @@ export class DnsServer {
       } catch {}
       udp.on('error', (err) => this.log.warn({ err: err.message }, 'DNS UDP socket error'));
       this.serveUdp(udp, v6);
+      // Port 0 (tests): TCP takes the port UDP was given.
+      const port = udp.address().port;
       await new Promise<void>((resolve, reject) => {
         tcp.once('error', reject);
-        tcp.listen({ host: a.host, port: a.port, ipv6Only: v6, exclusive: true }, () => {
+        tcp.listen({ host: a.host, port, ipv6Only: v6, exclusive: true }, () => {
           tcp.off('error', reject);
           resolve();
         });

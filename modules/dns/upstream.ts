@@ -74,7 +74,8 @@ export function matches(reply: Buffer, query: Buffer, qlen: number): boolean {
 class Upstream {
   readonly addr: UpstreamAddr;
   readonly label: string;
-  private sock: dgram.Socket | undefined;
+  private sock: Promise<dgram.Socket> | undefined;
+  private raw: dgram.Socket | undefined;
   private readonly pending = new Map<number, Pending>();
   fails = 0;
   downUntil = 0;
@@ -85,7 +86,8 @@ class Upstream {
     this.label = addrText(addr);
   }
 
-  private socket(): dgram.Socket {
+  /** The connected socket, once connected (a connected UDP socket only hears its upstream). */
+  private socket(): Promise<dgram.Socket> {
     if (this.sock) return this.sock;
     const s = dgram.createSocket(net.isIPv6(this.addr.host) ? 'udp6' : 'udp4');
     s.on('message', (msg) => {
@@ -97,14 +99,20 @@ class Upstream {
       p.resolve(msg);
     });
     s.on('error', () => this.reset());
-    s.connect(this.addr.port, this.addr.host);
-    this.sock = s;
-    return s;
+    this.sock = new Promise((resolve, reject) => {
+      s.once('connect', () => resolve(s));
+      s.once('error', reject);
+      s.connect(this.addr.port, this.addr.host);
+    });
+    this.sock.catch(() => {});
+    this.raw = s;
+    return this.sock;
   }
 
   private reset(): void {
-    const s = this.sock;
+    const s = this.raw;
     this.sock = undefined;
+    this.raw = undefined;
     try {
       s?.close();
     } catch {}
@@ -127,23 +135,19 @@ class Upstream {
         resolve(null);
       }, timeoutMs);
       this.pending.set(id, { question: q, resolve, timer });
-      const s = this.socket();
-      const send = () =>
-        s.send(q, (err) => {
-          if (err && this.pending.get(id)?.timer === timer) {
-            this.pending.delete(id);
-            clearTimeout(timer);
-            resolve(null);
-          }
-        });
-      // A socket still connecting queues sends in Node, but fails them if the connect fails.
-      try {
-        send();
-      } catch {
+      const fail = () => {
+        if (this.pending.get(id)?.timer !== timer) return;
         this.pending.delete(id);
         clearTimeout(timer);
         resolve(null);
-      }
+      };
+      this.socket().then((s) => {
+        try {
+          s.send(q, (err) => err && fail());
+        } catch {
+          fail();
+        }
+      }, fail);
     });
   }
 

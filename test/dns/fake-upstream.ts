@@ -1,0 +1,99 @@
+// A programmable upstream resolver on loopback (UDP and TCP, same port) for forwarding tests:
+// answers from a table, or drops, fails, truncates over UDP, as a test asks. Never a real resolver.
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { decodeMessage, encodeMessage, ipRR, rr, type Message, type RR } from '../../modules/dns/message.ts';
+import { FLAG, RCODE, TYPE, lowerName } from '../../modules/dns/wire.ts';
+
+export type Mode = 'answer' | 'drop' | 'servfail' | 'truncate-udp';
+
+export class FakeUpstream {
+  port = 0;
+  readonly host: string;
+  mode: Mode = 'answer';
+  /** lower-case name → records (any type; the question's type filters A/AAAA/TXT…). */
+  readonly records = new Map<string, RR[]>();
+  readonly seen: { name: string; type: number; tcp: boolean }[] = [];
+  delayMs = 0;
+  private udp: dgram.Socket | undefined;
+  private tcp: net.Server | undefined;
+
+  constructor(host = '127.0.0.1') {
+    this.host = host;
+  }
+
+  add(name: string, ...ips: string[]): this {
+    this.records.set(name.toLowerCase(), ips.map((ip) => ipRR(name, ip, 300)));
+    return this;
+  }
+
+  /** Questions seen, minus the forwarder's loop probes. */
+  get asked(): { name: string; type: number; tcp: boolean }[] {
+    return this.seen.filter((s) => !s.name.endsWith('.nodeway-loop-check'));
+  }
+
+  count(name: string): number {
+    return this.seen.filter((s) => s.name === name.toLowerCase()).length;
+  }
+
+  reply(req: Buffer, tcp: boolean): Buffer | null {
+    let m: Message;
+    try {
+      m = decodeMessage(req);
+    } catch {
+      return null;
+    }
+    const q = m.questions[0];
+    if (!q) return null;
+    this.seen.push({ name: lowerName(q.name), type: q.type, tcp });
+    if (this.mode === 'drop') return null;
+    const out: Message = { id: m.id, flags: FLAG.QR | FLAG.RD | FLAG.RA, questions: m.questions, answers: [], authority: [], additional: [] };
+    if (m.edns) out.edns = { udpSize: 1232, version: 0, dnssecOk: false, extRcode: 0 };
+    if (this.mode === 'servfail') {
+      out.flags |= RCODE.SERVFAIL;
+      return encodeMessage(out).bytes;
+    }
+    const recs = this.records.get(lowerName(q.name));
+    if (!recs) {
+      out.flags |= RCODE.NXDOMAIN;
+      out.authority = [rr('test', TYPE.SOA, 600, { kind: 'soa', mname: 'ns.test', rname: 'h.test', serial: 1, refresh: 1, retry: 1, expire: 1, minimum: 60 })];
+    } else out.answers = recs.filter((r) => r.type === q.type).map((r) => ({ ...r, name: q.name }));
+    if (this.mode === 'truncate-udp' && !tcp) {
+      out.flags |= FLAG.TC;
+      out.answers = out.answers.slice(0, 1);
+    }
+    return encodeMessage(out).bytes;
+  }
+
+  async start(port = 0): Promise<this> {
+    const udp = dgram.createSocket(this.host.includes(':') ? 'udp6' : 'udp4');
+    udp.on('message', (msg, rinfo) => {
+      const r = this.reply(msg, false);
+      if (r) setTimeout(() => udp.send(r, rinfo.port, rinfo.address), this.delayMs);
+    });
+    await new Promise<void>((res) => udp.bind(port, this.host, () => res()));
+    this.port = udp.address().port;
+    this.udp = udp;
+    const tcp = net.createServer((s) => {
+      let buf = Buffer.alloc(0);
+      s.on('error', () => s.destroy());
+      s.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          const req = buf.subarray(2, 2 + buf.readUInt16BE(0));
+          buf = buf.subarray(2 + req.length);
+          const r = this.reply(Buffer.from(req), true);
+          if (r) s.write(Buffer.concat([Buffer.from([r.length >> 8, r.length & 255]), r]));
+        }
+      });
+    });
+    await new Promise<void>((res) => tcp.listen(this.port, this.host, () => res()));
+    this.tcp = tcp;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    this.udp?.close();
+    await new Promise<void>((res) => (this.tcp ? this.tcp.close(() => res()) : res()));
+  }
+}

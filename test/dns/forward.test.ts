@@ -1,0 +1,169 @@
+// Forwarding through the engine to fake upstreams on loopback: cache (positive, negative, aging,
+// bound), TCP on truncation, failover, SERVFAIL, coalescing, overload, loop detection, and the
+// upstream half of ExternalName answers.
+import pino from 'pino';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Engine } from '../../modules/dns/engine.ts';
+import { DnsMetrics } from '../../modules/dns/metrics.ts';
+import { newQuery } from '../../modules/dns/query.ts';
+import { ClientACL } from '../../modules/dns/access.ts';
+import { DnsServer } from '../../modules/dns/server.ts';
+import { Forwarder, type UpstreamAddr } from '../../modules/dns/upstream.ts';
+import { FLAG, RCODE, TYPE } from '../../modules/dns/wire.ts';
+import { Registry } from '../../src/runtime/metrics.ts';
+import { FakeUpstream } from './fake-upstream.ts';
+import { decode, index, query, rcodeOf, svc } from './fixtures.ts';
+
+const log = pino({ level: 'silent' });
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function upstream(setup?: (u: FakeUpstream) => void): Promise<FakeUpstream> {
+  const u = await new FakeUpstream().start();
+  setup?.(u);
+  cleanups.push(() => u.stop());
+  return u;
+}
+
+function engine(ups: UpstreamAddr[], opts: { timeoutMs?: number; maxConcurrent?: number; cacheSize?: number } = {}) {
+  let now = 1_000_000;
+  const metrics = new DnsMetrics(new Registry(), 'dns://test', 'cluster.local');
+  const forwarder = new Forwarder({ log, metrics, timeoutMs: opts.timeoutMs ?? 300, maxConcurrent: opts.maxConcurrent });
+  forwarder.setUpstreams(ups);
+  cleanups.push(() => forwarder.close());
+  const idx = index({ services: [svc({ name: 'ext', externalName: 'www.example.com' }), svc({ name: 'web', clusterIPs: ['10.96.0.20'] })], namespaces: ['default'] });
+  const e = new Engine({ settings: idx.settings, forwarder, metrics, cacheSize: opts.cacheSize ?? 100, now: () => now });
+  e.setIndex(idx);
+  const ask = async (name: string, type = TYPE.A, tcp = false, edns?: number) => {
+    const r = await e.handle(query(name, type, { edns }), newQuery(), tcp);
+    return decode(r);
+  };
+  return { e, ask, metrics, forwarder, tick: (ms: number) => (now += ms) };
+}
+
+const at = (u: FakeUpstream): UpstreamAddr => ({ host: u.host, port: u.port });
+
+describe('forwarding', () => {
+  it('forwards names outside the cluster, then answers from the cache with aged TTLs', async () => {
+    const u = await upstream((f) => f.add('example.com', '192.0.2.1'));
+    const { ask, tick, metrics } = engine([at(u)]);
+    const r1 = await ask('Example.COM');
+    expect(r1.answers.map((a) => [a.name, a.ttl])).toEqual([['Example.COM', 300]]);
+    expect(r1.flags & FLAG.RA).toBe(FLAG.RA);
+    tick(100_000);
+    const r2 = await ask('example.com');
+    expect(r2.answers.map((a) => a.ttl)).toEqual([200]);
+    expect(u.count('example.com')).toBe(1);
+    expect(metrics.cache[0]).toBe(1);
+    tick(201_000);
+    await ask('example.com');
+    expect(u.count('example.com')).toBe(2);
+  });
+
+  it('caches NXDOMAIN for the SOA minimum', async () => {
+    const u = await upstream();
+    const { ask, tick } = engine([at(u)]);
+    expect(rcodeOf(await ask('nx.example'))).toBe(RCODE.NXDOMAIN);
+    expect(rcodeOf(await ask('nx.example'))).toBe(RCODE.NXDOMAIN);
+    expect(u.count('nx.example')).toBe(1);
+    tick(61_000);
+    await ask('nx.example');
+    expect(u.count('nx.example')).toBe(2);
+  });
+
+  it('keeps the cache within its bound', async () => {
+    const u = await upstream((f) => f.add('a.test', '192.0.2.1').add('b.test', '192.0.2.2').add('c.test', '192.0.2.3'));
+    const { ask, e } = engine([at(u)], { cacheSize: 2 });
+    for (const n of ['a.test', 'b.test', 'c.test']) await ask(n);
+    expect(e.cache.sizes().success).toBe(2);
+    await ask('a.test');
+    expect(u.count('a.test')).toBe(2);
+  });
+
+  it('retries over TCP when the upstream truncates, and truncates again for a small client', async () => {
+    const u = await upstream((f) => {
+      f.add('big.test', ...Array.from({ length: 60 }, (_, i) => `192.0.2.${i + 1}`));
+      f.mode = 'truncate-udp';
+    });
+    const { ask } = engine([at(u)]);
+    const tcp = await ask('big.test', TYPE.A, true);
+    expect(tcp.answers).toHaveLength(60);
+    expect(u.asked.map((s) => s.tcp)).toEqual([false, true]);
+    const udp = await ask('big.test', TYPE.A, false);
+    expect(udp.flags & FLAG.TC).toBe(FLAG.TC);
+    expect(udp.answers.length).toBeLessThan(60);
+    const big = await ask('big.test', TYPE.A, false, 4096);
+    expect(big.answers).toHaveLength(60);
+    expect(u.asked).toHaveLength(2); // both from the cache
+  });
+
+  it('fails over to the next upstream, and stops trying a dead one first', async () => {
+    const dead = await upstream((f) => (f.mode = 'drop'));
+    const good = await upstream((f) => f.add('x.test', '192.0.2.9').add('y.test', '192.0.2.10').add('z.test', '192.0.2.11'));
+    const { ask } = engine([at(dead), at(good)], { timeoutMs: 200 });
+    expect((await ask('x.test')).answers).toHaveLength(1);
+    expect((await ask('y.test')).answers).toHaveLength(1);
+    const t0 = Date.now();
+    expect((await ask('z.test')).answers).toHaveLength(1);
+    expect(Date.now() - t0).toBeLessThan(150); // the dead one now rests
+    expect(dead.asked.map((s) => s.name)).toEqual(['x.test', 'y.test']);
+  });
+
+  it('tries the next upstream after SERVFAIL, and answers SERVFAIL when none answers', async () => {
+    const bad = await upstream((f) => (f.mode = 'servfail'));
+    const good = await upstream((f) => f.add('x.test', '192.0.2.9'));
+    expect((await engine([at(bad), at(good)]).ask('x.test')).answers).toHaveLength(1);
+    const dead = await upstream((f) => (f.mode = 'drop'));
+    expect(rcodeOf(await engine([at(dead)], { timeoutMs: 100 }).ask('x.test'))).toBe(RCODE.SERVFAIL);
+    expect(rcodeOf(await engine([]).ask('x.test'))).toBe(RCODE.SERVFAIL);
+  });
+
+  it('merges identical questions in flight, and refuses beyond the concurrency cap', async () => {
+    const u = await upstream((f) => {
+      f.add('x.test', '192.0.2.9').add('y.test', '192.0.2.10');
+      f.delayMs = 50;
+    });
+    const { ask } = engine([at(u)], { maxConcurrent: 1 });
+    const all = await Promise.all([ask('x.test'), ask('x.test'), ask('x.test'), ask('y.test')]);
+    expect(all.slice(0, 3).every((m) => m.answers.length === 1)).toBe(true);
+    expect(rcodeOf(all[3]!)).toBe(RCODE.REFUSED);
+    expect(u.count('x.test')).toBe(1);
+  });
+
+  it('completes ExternalName answers with the upstream records of the target', async () => {
+    const u = await upstream((f) => f.add('www.example.com', '192.0.2.53'));
+    const { ask } = engine([at(u)]);
+    const r = await ask('ext.default.svc.cluster.local');
+    expect(r.answers.map((a) => `${a.name} ${a.type}`)).toEqual(['ext.default.svc.cluster.local 5', 'www.example.com 1']);
+    expect(r.flags & FLAG.AA).toBe(FLAG.AA);
+    const nx = await engine([at(await upstream())]).ask('ext.default.svc.cluster.local');
+    expect(rcodeOf(nx)).toBe(RCODE.NXDOMAIN);
+    expect(nx.answers).toHaveLength(1);
+  });
+
+  it('never forwards the cluster zone, even when it does not exist', async () => {
+    const u = await upstream();
+    const { ask } = engine([at(u)]);
+    expect(rcodeOf(await ask('nope.default.svc.cluster.local'))).toBe(RCODE.NXDOMAIN);
+    expect(u.asked).toHaveLength(0);
+  });
+
+  it('detects an upstream that sends our queries back to us and stops using it', async () => {
+    const metrics = new DnsMetrics(new Registry(), 'dns://test', 'cluster.local');
+    const forwarder = new Forwarder({ log, metrics, timeoutMs: 300 });
+    const idx = index({ services: [], namespaces: [] });
+    const e = new Engine({ settings: idx.settings, forwarder, metrics, cacheSize: 10 });
+    e.setIndex(idx);
+    const server = new DnsServer(e, metrics, new ClientACL(), log);
+    await server.listen([{ host: '127.0.0.1', port: 0 }]);
+    cleanups.push(() => server.close(), () => forwarder.close());
+    const port = Number(server.boundPorts()[0]);
+    forwarder.setUpstreams([{ host: '127.0.0.1', port }]); // ourselves: every forwarded query loops
+    for (let i = 0; i < 50 && metrics.loops === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(metrics.loops).toBe(1);
+    expect(forwarder.addresses).toEqual([]);
+    expect(rcodeOf(decode(await e.handle(query('example.com', TYPE.A), newQuery(), false)))).toBe(RCODE.SERVFAIL);
+  });
+});
