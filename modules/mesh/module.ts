@@ -65,7 +65,7 @@ export class MeshModule implements Module {
   private networkMarked = false;
   private pluginsOK = false;
   private reported = new Set<string>();
-  private podCIDRState = '';
+  private podCIDRState: string | undefined;
   private lock: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private closed = false;

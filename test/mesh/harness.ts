@@ -195,6 +195,19 @@ export class MeshLab {
     return parseDump(r.stdout);
   }
 
+  /** What a failing test needs to see: devices, routes, rules, recent agent logs. */
+  async diag(nodes: MeshNode[] = [...this.nodes.values()]): Promise<string> {
+    const out: string[] = [];
+    for (const n of nodes) {
+      for (const c of [['wg', 'show', n.iface], ['ip', 'route'], ['ip', '-s', 'link'], ['nft', 'list', 'ruleset']]) {
+        const r = await nsExec(n.lab.ns, c[0]!, c.slice(1));
+        out.push(`== ${n.name}: ${c.join(' ')}\n${r.stdout}${r.stderr}`);
+      }
+      out.push(`== ${n.name} agent log (tail)\n${n.agent?.lines.slice(-15).join('\n') ?? '(not running)'}`);
+    }
+    return out.join('\n');
+  }
+
   annotations(name: string): Record<string, string> {
     return (this.api.get('v1', 'nodes', undefined, name).metadata?.annotations ?? {}) as Record<string, string>;
   }
