@@ -132,7 +132,8 @@ describe('lab network', () => {
           tcp dport 7003 reject with icmpx host-unreachable
         }
       }`);
-    const probe = (proto: 'tcp' | 'udp', port: number) => a.probe({ proto, host: b.ipv4, port, timeoutMs: 400 });
+    // Generous per-attempt time: a refusal must never pass for a timeout on a busy machine.
+    const probe = (proto: 'tcp' | 'udp', port: number) => a.probe({ proto, host: b.ipv4, port, timeoutMs: 1_500 });
     const [closedTcp, closedUdp, dropTcp, dropUdp, rst, hostUnreach, closed6] = await Promise.all([
       probe('tcp', 7000),
       probe('udp', 7000),
@@ -140,7 +141,7 @@ describe('lab network', () => {
       probe('udp', 7001),
       probe('tcp', 7002),
       probe('tcp', 7003),
-      a.probe({ proto: 'udp', host: b.ipv6!, port: 7000, timeoutMs: 400 }),
+      a.probe({ proto: 'udp', host: b.ipv6!, port: 7000, timeoutMs: 1_500 }),
     ]);
     expect(closedTcp.outcome).toBe('refused');
     expect(closedUdp.outcome).toBe('refused');

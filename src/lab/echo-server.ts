@@ -8,7 +8,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 
-const RAW_WAIT_MS = 150; // a raw client that sends nothing still gets its line
+const RAW_WAIT_MS = 500; // a raw client that sends nothing still gets its line; HTTP clients speak well before
 const HEADER_WAIT_MS = 2_000;
 const IDLE_MS = 10_000;
 const MAX_HEAD = 16 * 1024;

@@ -1,3 +1,11 @@
+// Network-namespace lab for dataplane tests and the `nodeway lab` demo.
+//
+// In vitest, clear leftovers of killed runs first and always destroy:
+//   beforeAll(async () => { await cleanupStaleLabs(); lab = await Lab.create({ prefix: 'pxy' }); });
+//   afterAll(() => lab?.destroy());
+// or scope a lab to one body with withLab(async (lab) => { ... }).
+// Labs still alive when the process exits or gets SIGINT/SIGTERM/SIGHUP are
+// torn down synchronously; a SIGKILLed owner leaves them to cleanupStaleLabs().
 export { Lab, withLab, type LabOptions, type AddressOptions } from './lab.ts';
 export { LabEndpoint, LabNode, LabPod, type NsRef } from './endpoints.ts';
 export { LabProcess, type SpawnOptions, type ExitInfo } from './process.ts';

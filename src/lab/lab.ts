@@ -1,14 +1,4 @@
-import {
-  NODE_NET_V4,
-  NODE_NET_V6,
-  POD_GATEWAY_V4,
-  POD_GATEWAY_V6,
-  parseCidr,
-  podAddrV4,
-  podAddrV6,
-  podCidrV4,
-  podCidrV6,
-} from './addresses.ts';
+import { NODE_NET_V4, NODE_NET_V6, parseCidr, podAddrV4, podAddrV6, podCidrV4, podCidrV6 } from './addresses.ts';
 import { listNetnsSync, removeNetns, removeNetnsSync, trackLive, untrackLive } from './cleanup.ts';
 import { LabNode, LabPod, nsName, type NsRef } from './endpoints.ts';
 import { checkName, ifname, makePrefix } from './names.ts';
@@ -24,6 +14,7 @@ import {
   probeBudgetMs,
   workloadPaths,
 } from './workloads.ts';
+import { podNodeSideLines, podSideLines, portLines, stationLines, switchLines } from './wiring.ts';
 
 export interface LabOptions {
   /** Up to 8 [a-z0-9] characters put into every namespace name, to tell labs apart. */
@@ -37,8 +28,6 @@ export interface AddressOptions {
   ipv4?: string;
   ipv6?: string;
 }
-
-const BRIDGE = 'br0';
 
 /**
  * A throw-away network: a "switch" namespace holding a bridge, nodes and hosts
@@ -76,12 +65,7 @@ export class Lab {
       await lab.addNamespace(lab.switchNs);
       // The switch only forwards frames; its own IPv6 would just add noise.
       await sysctl(lab.switchNs, { 'net.ipv6.conf.all.disable_ipv6': 1, 'net.ipv6.conf.default.disable_ipv6': 1 });
-      await ipBatch(lab.switchNs, [
-        'link set lo up',
-        // Without snooping the bridge floods multicast, so neighbour discovery never waits on MLD.
-        `link add ${BRIDGE} type bridge mcast_snooping 0`,
-        `link set ${BRIDGE} up`,
-      ]);
+      await ipBatch(lab.switchNs, switchLines());
     } catch (e) {
       await lab.destroy();
       throw e;
@@ -101,8 +85,9 @@ export class Lab {
 
   /**
    * A pod behind a node, wired like Calico/ptp CNI: a /32 (/128) on the pod's
-   * eth0, a default route to a link-local gateway on the node side of the veth,
-   * and a host route on the node. Addresses default to the node's pod CIDR.
+   * eth0, a default route to a link-local gateway (169.254.1.1, fe80::1) on the
+   * node side of the veth, and a host route on the node. Addresses default to
+   * the node's pod CIDR.
    */
   async addPod(node: LabNode, name: string, opts: AddressOptions = {}): Promise<LabPod> {
     if (node.kind !== 'node' || node.lab !== this) throw new Error(`${node.name} is not a node of this lab`);
@@ -117,23 +102,9 @@ export class Lab {
     await this.addNamespace(ns);
     await this.quietIpv6(ns);
     const hostIface = ifname(`vp-${name}`, this.nodeIfs.get(node.ns) ?? new Set());
-    await ipBatch(node.ns, [
-      `link add ${hostIface} type veth peer name eth0 netns ${ns}`,
-      `addr add ${POD_GATEWAY_V4}/32 dev ${hostIface} scope link`,
-      ...(v6 ? [`addr add ${POD_GATEWAY_V6}/64 dev ${hostIface} nodad`] : []),
-      `link set ${hostIface} up`,
-      `route add ${v4.addr}/32 dev ${hostIface} src ${node.ipv4}`,
-      ...(v6 && node.ipv6 ? [`route add ${v6.addr}/128 dev ${hostIface} src ${node.ipv6}`] : []),
-    ]);
-    await ipBatch(ns, [
-      'link set lo up',
-      `addr add ${v4.addr}/32 dev eth0`,
-      ...(v6 ? [`addr add ${v6.addr}/128 dev eth0 nodad`] : []),
-      'link set eth0 up',
-      `route add ${POD_GATEWAY_V4}/32 dev eth0 scope link`,
-      `route add default via ${POD_GATEWAY_V4} dev eth0`,
-      ...(v6 ? [`route add default via ${POD_GATEWAY_V6} dev eth0`] : []),
-    ]);
+    const wiring = { podNs: ns, hostIface, v4: v4.addr, v6: v6?.addr, nodeV4: node.ipv4, nodeV6: node.ipv6 };
+    await ipBatch(node.ns, podNodeSideLines(wiring));
+    await ipBatch(ns, podSideLines(wiring));
     const pod = new LabPod({ lab: this, name, ns, ipv4: v4.addr, ipv6: v6?.addr, node, hostIface });
     node.pods.push(pod);
     this.pods.push(pod);
@@ -235,8 +206,9 @@ export class Lab {
   }
 
   /**
-   * Stops every process and deletes every namespace this lab made (which
-   * takes their veths along). Idempotent and never throws.
+   * Stops every process and deletes every namespace this lab made, and any
+   * other namespace named "<prefix>-…" (e.g. made by a CNI plugin under test);
+   * deleting a namespace takes its veths along. Idempotent and never throws.
    */
   destroy(): Promise<void> {
     this.destroying ??= (async () => {
@@ -270,9 +242,11 @@ export class Lab {
     return ns.startsWith(`${this.prefix}-`);
   }
 
+  // Only lab namespaces: a slip must never run lab commands on the host itself.
+  // Namespaces others made under our prefix count (and destroy() removes them).
   private own(where: NsRef): string {
     const ns = nsName(where);
-    if (!this.namespaces.includes(ns)) throw new Error(`${ns} is not a namespace of lab ${this.prefix}`);
+    if (!this.namespaces.includes(ns) && !this.isOurs(ns)) throw new Error(`${ns} is not a namespace of lab ${this.prefix}`);
     return ns;
   }
 
@@ -317,17 +291,8 @@ export class Lab {
       await sysctl(ns, { 'net.ipv4.ip_forward': 1, 'net.ipv6.conf.all.forwarding': 1 });
     }
     const swIf = ifname(`v-${name}`, this.switchIfs);
-    await ipBatch(this.switchNs, [
-      `link add ${swIf} type veth peer name eth0 netns ${ns}`,
-      `link set ${swIf} master ${BRIDGE}`,
-      `link set ${swIf} up`,
-    ]);
-    await ipBatch(ns, [
-      'link set lo up',
-      `addr add ${v4.addr}/${v4.len} dev eth0`,
-      ...(v6 ? [`addr add ${v6.addr}/${v6.len} dev eth0 nodad`] : []),
-      'link set eth0 up',
-    ]);
+    await ipBatch(this.switchNs, portLines(swIf, ns));
+    await ipBatch(ns, stationLines(v4, v6));
     this.nodeIfs.set(ns, new Set(['lo', 'eth0']));
     const node = new LabNode({
       lab: this,
