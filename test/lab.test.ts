@@ -77,8 +77,8 @@ describe('lab network', () => {
   it('gives nodes addresses on the lab segment and no way out', async () => {
     expect(a.ipv4).toBe('198.18.0.2');
     expect(b.ipv6).toBe('fd00:198:18::3');
-    expect(pod.ipv4).toBe('198.19.1.2');
-    expect(a.podCidrV4).toBe('198.19.1.0/24');
+    expect(pod.ipv4).toBe('198.18.129.2');
+    expect(a.podCidrV4).toBe('198.18.129.0/24');
     const routes = (await a.exec('ip', ['route', 'show', 'default'], { check: true })).stdout;
     expect(routes).toBe('');
     const fwd = (await a.exec('sysctl', ['-n', 'net.ipv4.ip_forward'], { check: true })).stdout;
@@ -110,7 +110,7 @@ describe('lab network', () => {
     const toNode = await pod.probe({ proto: 'tcp', host: a.ipv4, port: 8080 });
     expect(toNode).toMatchObject({ outcome: 'ok', name: 'a', client: expect.stringMatching(/^198\.19\.1\.2:\d+$/) });
     const toNode6 = await pod.probe({ proto: 'udp', host: a.ipv6!, port: 5353 });
-    expect(toNode6).toMatchObject({ outcome: 'ok', name: 'a', client: expect.stringMatching(/^\[fd00:198:19:1::2\]:\d+$/) });
+    expect(toNode6).toMatchObject({ outcome: 'ok', name: 'a', client: expect.stringMatching(/^\[fd00:198:18:101::2\]:\d+$/) });
     const toPod = await a.probe({ proto: 'http', host: pod.ipv4, port: 80 });
     expect(toPod).toMatchObject({ outcome: 'ok', name: 'web', client: expect.stringMatching(/^198\.18\.0\.2:\d+$/) });
     const toPod6 = await a.probe({ proto: 'tcp', host: pod.ipv6!, port: 80 });

@@ -9,20 +9,22 @@ export const NODE_NET_V6 = { base: 'fd00:198:18::', len: 64 };
 export const POD_GATEWAY_V4 = '169.254.1.1';
 export const POD_GATEWAY_V6 = 'fe80::1';
 
+// Pods live in 198.18.128.0/17 (one /24 per node) and fd00:198:18:1xx::/64, clear of the
+// embedded API server's Service ranges (198.19.0.0/16, fd00:198:19::/112).
 export function podCidrV4(nodeIndex: number): string {
-  return `198.19.${nodeIndex}.0/24`;
+  return `198.18.${128 + nodeIndex}.0/24`;
 }
 
 export function podCidrV6(nodeIndex: number): string {
-  return `fd00:198:19:${nodeIndex.toString(16)}::/64`;
+  return `fd00:198:18:${(0x100 + nodeIndex).toString(16)}::/64`;
 }
 
 export function podAddrV4(nodeIndex: number, n: number): string {
-  return `198.19.${nodeIndex}.${n}`;
+  return `198.18.${128 + nodeIndex}.${n}`;
 }
 
 export function podAddrV6(nodeIndex: number, n: number): string {
-  return `fd00:198:19:${nodeIndex.toString(16)}::${n.toString(16)}`;
+  return `fd00:198:18:${(0x100 + nodeIndex).toString(16)}::${n.toString(16)}`;
 }
 
 export interface Cidr {

@@ -284,7 +284,7 @@ export class Lab {
     const v6 = this.ipv6 ? parseCidr(opts.ipv6 ?? `${NODE_NET_V6.base}${(octet ?? Number(v4.addr.split('.')[3])).toString(16)}`, NODE_NET_V6.len, 6) : undefined;
     this.claim(v4.addr, v6?.addr);
     const index = kind === 'node' ? this.nodes.length + 1 : this.hosts.length + 1;
-    if (kind === 'node' && index > 255) throw new Error('at most 255 nodes per lab');
+    if (kind === 'node' && index > 127) throw new Error('at most 127 nodes per lab');
     await this.addNamespace(ns);
     await this.quietIpv6(ns);
     if (kind === 'node') {
