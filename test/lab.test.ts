@@ -108,7 +108,7 @@ describe('lab network', () => {
 
   it('connects a pod to its node both ways, with the real addresses as sources', async () => {
     const toNode = await pod.probe({ proto: 'tcp', host: a.ipv4, port: 8080 });
-    expect(toNode).toMatchObject({ outcome: 'ok', name: 'a', client: expect.stringMatching(/^198\.19\.1\.2:\d+$/) });
+    expect(toNode).toMatchObject({ outcome: 'ok', name: 'a', client: expect.stringMatching(/^198\.18\.129\.2:\d+$/) });
     const toNode6 = await pod.probe({ proto: 'udp', host: a.ipv6!, port: 5353 });
     expect(toNode6).toMatchObject({ outcome: 'ok', name: 'a', client: expect.stringMatching(/^\[fd00:198:18:101::2\]:\d+$/) });
     const toPod = await a.probe({ proto: 'http', host: pod.ipv4, port: 80 });
