@@ -10,7 +10,10 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node24',
-  minify: true,
+  // Whitespace and syntax only: names stay, so stack traces read without a source map
+  // (--enable-source-maps would keep the 4.6 MB map parsed in memory: +60 MiB RssAnon, measured).
+  minifyWhitespace: true,
+  minifySyntax: true,
   sourcemap: 'linked',
   // CommonJS dependencies call require(); give the ESM bundle one.
   banner: { js: "import { createRequire as __nodewayRequire } from 'node:module'; const require = __nodewayRequire(import.meta.url);" },
