@@ -2,6 +2,7 @@
 import type { ModuleFactory } from '../index.ts';
 import { removeCapture } from './capture.ts';
 import { DnsModule } from './module.ts';
+import { canonical } from './names.ts';
 import { DNS_OPTIONS } from './options.ts';
 
 export const dnsModule: ModuleFactory = {
@@ -9,7 +10,8 @@ export const dnsModule: ModuleFactory = {
   options: DNS_OPTIONS,
   create: (ctx) => new DnsModule(ctx),
   cleanup: async (ctx) => {
-    await removeCapture();
+    const clusterDNS = Array.isArray(ctx.config.clusterDNS) ? (ctx.config.clusterDNS as string[]) : [];
+    await removeCapture(clusterDNS.map(canonical).filter(Boolean));
     ctx.log.info({ module: 'dns' }, 'removed the DNS capture table and link');
   },
 };

@@ -41,7 +41,8 @@ export class DnsModule implements Module {
     this.forwarder = new Forwarder({ log: this.log, metrics: this.metrics });
     this.settings = { zone: this.cfg.zone, ttl: this.cfg.ttl, pods: this.cfg.pods, nameservers: this.cfg.clusterDNS };
     this.engine = new Engine({ settings: this.settings, forwarder: this.forwarder, metrics: this.metrics, cacheSize: this.cfg.cacheSize });
-    this.acl = new ClientACL(this.cfg.allow);
+    // Host-network clients asking a captured address send from that address.
+    this.acl = new ClientACL([...this.cfg.allow, ...this.cfg.clusterDNS.map((ip) => (ip.includes(':') ? `${ip}/128` : `${ip}/32`))]);
     this.server = new DnsServer(this.engine, this.metrics, this.acl, this.log);
     // Serve (SERVFAIL for the cluster zone, forwarding for the rest) before the view is ready.
     this.starting = this.start();
@@ -49,7 +50,10 @@ export class DnsModule implements Module {
   }
 
   private async start(): Promise<void> {
-    if (this.cfg.clusterDNS.length) await applyCapture(this.cfg.clusterDNS);
+    if (this.cfg.clusterDNS.length) {
+      const dev = await applyCapture(this.cfg.clusterDNS);
+      this.log.info({ addresses: this.cfg.clusterDNS, link: dev }, 'cluster DNS addresses captured (local, notrack)');
+    }
     await this.server.listen(this.cfg.listen);
     this.reloadUpstreams(true);
     if (!this.resolvTimer && this.cfg.upstream.some(isFileItem)) {
