@@ -63,7 +63,8 @@ async function spawnUserspace(iface: string, stateDir: string): Promise<void> {
   child.once('exit', () => (exited = true));
   child.once('error', () => (exited = true));
   if (child.pid) await writeFile(pidPath(stateDir, iface), `${child.pid}\n`, { mode: 0o600 });
-  for (let i = 0; i < 100; i++) {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
     if (exited) break;
     if ((await socketAlive(socketPath(iface), 200)) && (await readLink(iface))) return;
     await sleep(50);

@@ -79,14 +79,31 @@ export async function underlayMTU(ip: string | undefined): Promise<number | null
   return l ? Number(l.mtu) || null : null;
 }
 
-/** min(route mtu, device mtu) toward ip; null when there is no route. */
-export async function pathMTU(ip: string): Promise<number | null> {
-  const r = await tryRun('ip', ['-j', 'route', 'get', ip]);
-  if (!r.ok) return null;
-  const route = (JSON.parse(r.stdout || '[]') as Record<string, any>[])[0];
-  if (!route?.dev) return null;
-  const link = await readLink(String(route.dev));
-  const routeMTU = Number((route.metrics as Record<string, number>[] | undefined)?.find((m) => m.mtu)?.mtu) || Infinity;
-  const m = Math.min(routeMTU, link?.mtu || Infinity);
-  return Number.isFinite(m) ? m : null;
+/**
+ * min(route mtu, device mtu) toward each ip, in two `ip` runs however many ips; an ip without
+ * a route is left out.
+ */
+export async function pathMTUs(ips: string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  if (!ips.length) return out;
+  const links = new Map((await ipJSON(['link', 'show'])).map((l) => [String(l.ifname), Number(l.mtu) || Infinity]));
+  // -force: an unroutable ip fails its line only; each answer names its dst.
+  const r = await tryRun('ip', ['-j', '-force', '-batch', '-'], ips.map((ip) => `route get ${ip}`).join('\n') + '\n');
+  for (const line of r.stdout.split('\n')) {
+    if (!line.trim().startsWith('[')) continue;
+    let routes: Record<string, unknown>[];
+    try {
+      routes = JSON.parse(line) as Record<string, unknown>[];
+    } catch {
+      continue;
+    }
+    for (const route of routes) {
+      if (typeof route.dst !== 'string' || typeof route.dev !== 'string') continue;
+      const metrics = (route.metrics ?? []) as { mtu?: number }[];
+      const routeMTU = Number(metrics.find((x) => x.mtu)?.mtu) || Infinity;
+      const m = Math.min(routeMTU, links.get(route.dev) ?? Infinity);
+      if (Number.isFinite(m)) out.set(route.dst, m);
+    }
+  }
+  return out;
 }

@@ -45,8 +45,9 @@ export class MeshMetrics {
     this.podCIDRs.set({}, 0);
   }
 
-  device(dev: DeviceState, nodeOf: Map<string, string>, now = Date.now()): void {
-    this.peers.set({ state: 'programmed' }, dev.peers.size);
+  /** `programmed` when the device changed after `dev` was read. */
+  device(dev: DeviceState, nodeOf: Map<string, string>, programmed = dev.peers.size, now = Date.now()): void {
+    this.peers.set({ state: 'programmed' }, programmed);
     for (const g of [this.handshakeAge, this.rx, this.tx, this.info]) g.reset();
     for (const p of dev.peers.values()) {
       const peer = nodeOf.get(p.publicKey) ?? '';

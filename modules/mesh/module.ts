@@ -20,7 +20,7 @@ import { type Device, ensureDevice } from './device.ts';
 import { type Attempt, chooseEndpoint } from './endpoint-choice.ts';
 import { run } from './exec.ts';
 import { type LoadedKey, loadOrCreateKey } from './key.ts';
-import { ensureBridge, pathMTU, readLink, setLink, underlayMTU } from './link.ts';
+import { ensureBridge, pathMTUs, readLink, setLink, underlayMTU } from './link.ts';
 import { MeshMetrics } from './metrics.ts';
 import { type PathMTU, tunnelMTU } from './mtu.ts';
 import { renderNft, replaceScript } from './nft.ts';
@@ -35,19 +35,6 @@ export const POLL_MS = 5_000;
 
 export class NoPodCIDRError extends Error {}
 
-async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
 export class MeshModule implements Module {
   readonly name = 'mesh';
   private readonly cfg: MeshConfig;
@@ -61,6 +48,8 @@ export class MeshModule implements Module {
   private readonly attempts = new Map<string, Attempt>();
   private readonly paths = new Map<string, PathMTU | null>();
   private appliedNft = '';
+  private appliedHost = '';
+  private hadV6Routes = false;
   private writtenConflist = '';
   private networkMarked = false;
   private pluginsOK = false;
@@ -136,11 +125,14 @@ export class MeshModule implements Module {
     if (full) this.paths.clear();
     const ips = [...new Set(endpoints.map((e) => parseEndpoint(e, 1)?.ip).filter((x): x is string => !!x))];
     const unknown = ips.filter((ip) => !this.paths.has(ip));
-    const found = await mapLimit(unknown, 8, async (ip) => {
-      const m = await pathMTU(ip);
-      return m === null ? null : ({ family: ipFamily(ip) as 4 | 6, mtu: m } satisfies PathMTU);
-    });
-    unknown.forEach((ip, i) => this.paths.set(ip, found[i]!));
+    if (unknown.length) {
+      const found = await pathMTUs(unknown);
+      // ip prints IPv6 destinations canonically, as parseEndpoint keeps them.
+      for (const ip of unknown) {
+        const mtu = found.get(ip);
+        this.paths.set(ip, mtu === undefined ? null : { family: ipFamily(ip) as 4 | 6, mtu });
+      }
+    }
     const paths = ips.map((ip) => this.paths.get(ip)).filter((x): x is PathMTU => !!x);
     let underlay: PathMTU | null = null;
     if (!paths.length) {
@@ -161,13 +153,30 @@ export class MeshModule implements Module {
       for (const n of this.key.notes) this.log.warn({ path: this.key.path }, n);
       this.log.info({ publicKey: this.key.publicKey, created: this.key.created, path: this.key.path }, this.key.created ? 'generated the WireGuard key' : 'loaded the WireGuard key');
     }
-    if (!this.device || full) this.device = await ensureDevice(cfg.iface, cfg.userspace, cfg.stateDir, this.log);
     const selfPeer = view.peers.get(this.nodeName);
     const p = plan({ config: cfg, nodeName: this.nodeName, nodes: view.peers.values(), publicKey: this.key.publicKey });
     this.report(p);
 
+    // Published before touching the device: peers only need the key to start adding us, and a
+    // device problem (reported below) should not hold that back.
+    const errors: string[] = [];
+    if (this.client && selfPeer) {
+      const patch = annotationPatch(p.publish, selfPeer.annotations);
+      if (patch) {
+        try {
+          await patchAnnotations(this.client, this.nodeName, patch);
+          this.metrics.publishes.inc({ kind: 'annotations', result: 'success' });
+          this.log.info({ keys: Object.keys(patch) }, 'published this node\'s WireGuard annotations');
+        } catch (err) {
+          this.metrics.publishes.inc({ kind: 'annotations', result: 'error' });
+          errors.push(`publishing annotations: ${(err as Error).message}`);
+        }
+      }
+    }
+
+    if (!this.device || full) this.device = await ensureDevice(cfg.iface, cfg.userspace, cfg.stateDir, this.log);
     // The device: key and port first, so peers we add already handshake with the right identity.
-    let dump = parseDump(await run('wg', ['show', cfg.iface, 'dump']));
+    const dump = parseDump(await run('wg', ['show', cfg.iface, 'dump']));
     if (dump.privateKey !== this.key.privateKey || dump.listenPort !== cfg.port) {
       await run('wg', ['set', cfg.iface, 'listen-port', String(cfg.port), 'private-key', this.key.path]);
       if (dump.privateKey && dump.privateKey !== this.key.privateKey) this.log.warn({ publicKey: this.key.publicKey }, 'the device had another private key; replaced by the stored one');
@@ -194,28 +203,37 @@ export class MeshModule implements Module {
     for (const k of this.attempts.keys()) if (!keys.has(k)) this.attempts.delete(k);
 
     this.mtu = await this.computeMTU(endpointsInUse, full);
-    const link = await readLink(cfg.iface);
-    if (!link) throw new Error(`WireGuard interface ${cfg.iface} vanished`);
-    await setLink(link, this.mtu);
-    if (p.podCIDRs.some((c) => c.family === 4)) {
-      // Loose: replies from pods behind peers arrive on the tunnel, whatever the main table says.
-      await writeFile(`/proc/sys/net/ipv4/conf/${cfg.iface}/rp_filter`, '2').catch(() => undefined);
-      await writeFile('/proc/sys/net/ipv4/ip_forward', '1').catch(() => undefined);
+    // Link, sysctls and bridge change only with the MTU or our pod CIDRs; a vanished link
+    // makes the poll run a full reconcile, which redoes them.
+    const host = `${this.mtu}|${p.gateways.map((g) => g.cidr).join(',')}`;
+    if (full || host !== this.appliedHost) {
+      const link = await readLink(cfg.iface);
+      if (!link) throw new Error(`WireGuard interface ${cfg.iface} vanished`);
+      await setLink(link, this.mtu);
+      if (p.podCIDRs.some((c) => c.family === 4)) {
+        // Loose: replies from pods behind peers arrive on the tunnel, whatever the main table says.
+        await writeFile(`/proc/sys/net/ipv4/conf/${cfg.iface}/rp_filter`, '2').catch(() => undefined);
+        await writeFile('/proc/sys/net/ipv4/ip_forward', '1').catch(() => undefined);
+      }
+      if (p.podCIDRs.some((c) => c.family === 6)) await writeFile('/proc/sys/net/ipv6/conf/all/forwarding', '1').catch(() => undefined);
+      if (p.gateways.length) await ensureBridge(cfg.bridge, p.gateways.map((g) => g.cidr), this.mtu);
+      this.appliedHost = host;
     }
-    if (p.podCIDRs.some((c) => c.family === 6)) await writeFile('/proc/sys/net/ipv6/conf/all/forwarding', '1').catch(() => undefined);
-    if (p.gateways.length) await ensureBridge(cfg.bridge, p.gateways.map((g) => g.cidr), this.mtu);
 
     const ops = diffPeers(desired, dump);
+    let programmed = dump.peers.size;
     if (ops.remove.length || ops.set.length) {
       await run('wg', setArgs(cfg.iface, ops));
+      programmed += ops.set.filter((x) => !dump.peers.has(x.publicKey)).length - ops.remove.length;
       this.log.info({ removed: ops.remove.length, set: ops.set.length, peers: desired.length }, 'WireGuard peers updated');
-      dump = parseDump(await run('wg', ['show', cfg.iface, 'dump']));
     }
 
-    const current = [
-      ...parseRoutes(await run('ip', ['-j', '-4', 'route', 'show', 'table', 'main', 'proto', String(ROUTE_PROTO)])),
-      ...parseRoutes(await run('ip', ['-j', '-6', 'route', 'show', 'table', 'main', 'proto', String(ROUTE_PROTO)])),
-    ];
+    const wantV6 = p.routes.some((r) => r.family === 6);
+    const current = parseRoutes(await run('ip', ['-j', '-4', 'route', 'show', 'table', 'main', 'proto', String(ROUTE_PROTO)]));
+    if (full || wantV6 || this.hadV6Routes) {
+      current.push(...parseRoutes(await run('ip', ['-j', '-6', 'route', 'show', 'table', 'main', 'proto', String(ROUTE_PROTO)])));
+    }
+    this.hadV6Routes = wantV6;
     const lines = diffRoutes(p.routes, current);
     if (lines.length) {
       await run('ip', ['-force', '-batch', '-'], `${lines.join('\n')}\n`);
@@ -228,24 +246,12 @@ export class MeshModule implements Module {
       this.appliedNft = nft;
     }
 
-    const errors: string[] = [];
     let networkUp = false;
     if (p.podCIDRs.length) {
       networkUp = await this.ensureConflist(p, full, errors);
     }
 
     if (this.client && selfPeer) {
-      const patch = annotationPatch(p.publish, selfPeer.annotations);
-      if (patch) {
-        try {
-          await patchAnnotations(this.client, this.nodeName, patch);
-          this.metrics.publishes.inc({ kind: 'annotations', result: 'success' });
-          this.log.info({ keys: Object.keys(patch) }, 'published this node\'s WireGuard annotations');
-        } catch (err) {
-          this.metrics.publishes.inc({ kind: 'annotations', result: 'error' });
-          errors.push(`publishing annotations: ${(err as Error).message}`);
-        }
-      }
       if (networkUp && !this.networkMarked) {
         try {
           const wrote = await markNetworkAvailable(this.client, this.nodeName, `WireGuard mesh on ${cfg.iface} with ${p.peers.length} peer(s)`);
@@ -260,7 +266,7 @@ export class MeshModule implements Module {
     }
 
     this.metrics.plan(p, this.mtu, this.device.userspace);
-    this.metrics.device(dump, new Map(p.peers.map((x) => [x.publicKey, x.node])));
+    this.metrics.device(dump, new Map(p.peers.map((x) => [x.publicKey, x.node])), programmed);
     this.log.debug({ ms: Date.now() - t0, full, peers: p.peers.length, routes: p.routes.length }, 'mesh reconciled');
     this.schedulePoll();
 

@@ -4,7 +4,7 @@
 // the plan and conflist tests).
 import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ANN } from '../../modules/mesh/annotations.ts';
 import { pidPath, socketPath } from '../../modules/mesh/device.ts';
 import { keyPath } from '../../modules/mesh/key.ts';
@@ -42,6 +42,10 @@ beforeAll(async () => {
   await fullMesh([n1, n2, n3]);
   [p1, p2, p3] = await Promise.all([m.addPod(n1, 'p1'), m.addPod(n2, 'p2'), m.addPod(n3, 'p3')]);
 }, 90_000);
+
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === 'fail') console.log(await m.diag());
+});
 
 afterAll(async () => {
   await m.destroy();
@@ -162,6 +166,37 @@ describe('mesh lab', () => {
       return p !== pid && (await m.dump(n3)).peers.size === 2;
     }, 15_000);
     await waitFor('p1 → p3 again', () => m.ping(p1.ns, p3.ip), 10_000);
+  }, 30_000);
+
+  it('a roamed endpoint with a fresh handshake is kept, not flapped back to the first candidate', async () => {
+    const before = (await m.dump(n1)).peers.get(m.publicKey('n3')!)!.endpoint;
+    expect(before).toBe(`${n3.lab.ipv4}:51820`);
+    // n3 now says it is in another zone with an external address nothing routes: n1's first
+    // candidate becomes that address, but the working endpoint stays.
+    const updates = () => n1.agent!.lines.filter((l) => l.includes('WireGuard peers updated')).length;
+    const updatesBefore = updates();
+    m.api.patch('v1', 'nodes', undefined, 'n3', { metadata: { labels: { 'topology.kubernetes.io/zone': 'far' } } }, 'merge');
+    m.api.updateStatus({
+      apiVersion: 'v1', kind: 'Node', metadata: { name: 'n3' },
+      status: { addresses: [{ type: 'ExternalIP', address: '198.18.1.3' }, { type: 'InternalIP', address: n3.lab.ipv4 }] },
+    });
+    await waitFor('n3 publishing its external endpoint first', () => m.annotations('n3')[ANN.endpoints] === `198.18.1.3:51820,${n3.lab.ipv4}:51820`);
+    await new Promise((r) => setTimeout(r, 6_000)); // a poll cycle and a resync
+    expect((await m.dump(n1)).peers.get(m.publicKey('n3')!)!.endpoint).toBe(before);
+    expect(updates()).toBe(updatesBefore);
+    expect(await m.ping(p1.ns, p3.ip)).toBe(true);
+  }, 30_000);
+
+  it('--wg-userspace never without kernel WireGuard: not ready, and says why', async () => {
+    const n5 = await m.addNode('n5');
+    m.startAgent(n5, ['--wg-userspace', 'never']);
+    const r = await waitFor('n5 /readyz explaining', async () => {
+      const x = await m.http(n5, '/readyz');
+      return x.status === 503 && /kernel WireGuard unavailable/.test(x.body) ? x : undefined;
+    });
+    expect(r.body).toMatch(/--wg-userspace=never/);
+    await m.stopAgent(n5);
+    m.api.delete('v1', 'nodes', undefined, 'n5');
   }, 30_000);
 
   it('a node joins without a pod CIDR (not ready, says why), gets one, then leaves; cleanup removes it all', async () => {
