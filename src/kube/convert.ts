@@ -158,9 +158,20 @@ export function toService(raw: Raw, warn: Warn): Service {
   };
 }
 
+// Node and zone names repeat on every endpoint of a cluster; JSON.parse gives each its own copy.
+const interned = new Map<string, string>();
+function intern(s: string): string {
+  if (s.length > 253) return s;
+  const known = interned.get(s);
+  if (known !== undefined) return known;
+  if (interned.size > 100_000) interned.clear();
+  interned.set(s, s);
+  return s;
+}
+
 function hintNames(v: unknown): string[] | null {
   if (!Array.isArray(v)) return null;
-  return v.map((h) => str(obj(h).name)).filter((n) => n !== '');
+  return v.map((h) => intern(str(obj(h).name))).filter((n) => n !== '');
 }
 
 export function toEndpointSlice(raw: Raw, warn: Warn): EndpointSlice {
@@ -193,9 +204,9 @@ export function toEndpointSlice(raw: Raw, warn: Warn): EndpointSlice {
       ready: bool(cond.ready, true),
       serving: bool(cond.serving, true),
       terminating: bool(cond.terminating, false),
-      nodeName: str(re.nodeName),
+      nodeName: intern(str(re.nodeName)),
       hostname: str(re.hostname),
-      zone: str(re.zone),
+      zone: intern(str(re.zone)),
       zoneHints: hintNames(hints.forZones),
       nodeHints: hintNames(hints.forNodes),
     });

@@ -18,7 +18,8 @@ import { type Module, ModuleRunner } from './runner.ts';
  */
 function collectStartupGarbage(): void {
   const gc = (globalThis as { gc?: () => void }).gc;
-  if (gc) setTimeout(() => gc(), 1000).unref();
+  // Twice: the second collection compacts what the first one's sweep freed.
+  if (gc) for (const ms of [1000, 3000]) setTimeout(() => gc(), ms).unref();
 }
 
 export interface AgentParts {

@@ -52,6 +52,12 @@ export function endpointKey(ep: { ip: string; port: number }): string {
   return ep.ip.includes(':') ? `[${ep.ip}]:${ep.port}` : `${ep.ip}:${ep.port}`;
 }
 
+/** filter() that returns the input itself when it keeps everything (the common case): one array fewer per port. */
+function keep<T>(list: T[], pred: (x: T) => boolean): T[] {
+  const out = list.filter(pred);
+  return out.length === list.length ? list : out;
+}
+
 /** `endpoints` must already be deduplicated by ip:port (see service.ts). */
 export function categorizeEndpoints(endpoints: EndpointInput[], policy: PortPolicy, nodeName: string, zone: string): Categorized {
   let cluster: EndpointInput[] = [];
@@ -60,7 +66,7 @@ export function categorizeEndpoints(endpoints: EndpointInput[], policy: PortPoli
 
   if (policy.usesCluster) {
     const mode = topologyMode(endpoints, nodeName, zone);
-    cluster = endpoints.filter((ep) => ep.ready && available(ep, mode, nodeName, zone));
+    cluster = keep(endpoints, (ep) => ep.ready && available(ep, mode, nodeName, zone));
     // No ready endpoint in reach: serving-terminating ones anywhere, topology ignored.
     if (cluster.length === 0) cluster = endpoints.filter((ep) => ep.serving && ep.terminating);
     if (cluster.length > 0) hasAny = true;
@@ -79,7 +85,7 @@ export function categorizeEndpoints(endpoints: EndpointInput[], policy: PortPoli
     }
     // Independent fallback: local terminating endpoints only when no local one is ready,
     // even if ready endpoints exist on other nodes.
-    if (localReady) local = endpoints.filter((ep) => ep.local && ep.ready);
+    if (localReady) local = keep(endpoints, (ep) => ep.local && ep.ready);
     else if (localTerminating) local = endpoints.filter((ep) => ep.local && ep.serving && ep.terminating);
   }
 

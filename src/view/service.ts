@@ -52,7 +52,8 @@ function familyEndpoints(svc: Service, port: ServicePort, slices: EndpointSlice[
   const usesCluster = !itpLocal || externallyAccessible;
   const usesLocal = itpLocal || etpLocal;
   const c = categorizeEndpoints(endpoints, { usesCluster, usesLocal }, node.name, node.zone);
-  const servingIPs = [...new Set(endpoints.filter((e) => e.serving).map((e) => e.ip))].sort();
+  // Only UDP and SCTP keep conntrack entries worth reconciling; TCP ports skip the list.
+  const servingIPs = port.protocol === 'TCP' ? [] : [...new Set(endpoints.filter((e) => e.serving).map((e) => e.ip))].sort();
   return { all: endpoints, ...c, externallyAccessible, usesCluster, usesLocal, servingIPs };
 }
 
@@ -62,12 +63,15 @@ function dnsEndpoints(slices: EndpointSlice[]): DnsEndpoint[] {
     if (slice.family === 0) continue;
     for (const ep of slice.endpoints) {
       if (!ep.ready) continue;
-      let d = byIP.get(ep.ip);
-      if (!d) byIP.set(ep.ip, (d = { ip: ep.ip, hostname: ep.hostname, nodeName: ep.nodeName, ports: [] }));
-      else if (!d.hostname && ep.hostname) d.hostname = ep.hostname;
-      for (const p of slice.ports) {
-        if (!d.ports.some((q) => q.name === p.name && q.protocol === p.protocol && q.port === p.port)) d.ports.push({ ...p });
+      const d = byIP.get(ep.ip);
+      // One slice per endpoint is the rule: share its ports list, copy only to merge a second one.
+      if (!d) {
+        byIP.set(ep.ip, { ip: ep.ip, hostname: ep.hostname, nodeName: ep.nodeName, ports: slice.ports });
+        continue;
       }
+      if (!d.hostname && ep.hostname) d.hostname = ep.hostname;
+      const extra = slice.ports.filter((p) => !d.ports.some((q) => q.name === p.name && q.protocol === p.protocol && q.port === p.port));
+      if (extra.length) d.ports = [...d.ports, ...extra];
     }
   }
   return [...byIP.values()].sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
