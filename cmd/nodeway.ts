@@ -1,5 +1,5 @@
 // The nodeway command line: parses, wires, and leaves all logic to src/ and modules/.
-import { MODULES, type ModuleContext } from '../modules/index.ts';
+import { MODULES, moduleOptions, type ModuleContext } from '../modules/index.ts';
 import type { KubeClient } from '../src/kube/client.ts';
 import { Agent } from '../src/runtime/agent.ts';
 import { ConfigError, CORE_OPTIONS, parseArgs, selectModules, usage, type Config } from '../src/runtime/config.ts';
@@ -7,7 +7,7 @@ import { createLogger, type LogLevel, type Logger } from '../src/runtime/log.ts'
 import { Registry } from '../src/runtime/metrics.ts';
 import { viewToJSON } from '../src/view/json.ts';
 
-const OPTIONS = [...CORE_OPTIONS, ...MODULES.flatMap((m) => m.options)];
+const OPTIONS = [...CORE_OPTIONS, ...moduleOptions()];
 
 function fail(msg: string, code = 2): never {
   process.stderr.write(`nodeway: ${msg}\n`);

@@ -5,6 +5,9 @@ import type { KubeClient } from '../src/kube/client.ts';
 import type { Config, OptionSpec } from '../src/runtime/config.ts';
 import type { Registry } from '../src/runtime/metrics.ts';
 import type { Module } from '../src/runtime/runner.ts';
+import { dnsModule } from './dns/index.ts';
+import { meshModule } from './mesh/index.ts';
+import { proxyModule } from './proxy/index.ts';
 
 export interface ModuleContext {
   config: Config;
@@ -22,4 +25,15 @@ export interface ModuleFactory {
   cleanup(ctx: ModuleContext): Promise<void>;
 }
 
-export const MODULES: ModuleFactory[] = [];
+export const MODULES: ModuleFactory[] = [proxyModule, dnsModule, meshModule];
+
+/** Every module's flags once: a flag two modules share (--cluster-cidr) must mean the same. */
+export function moduleOptions(): OptionSpec[] {
+  const byFlag = new Map<string, OptionSpec>();
+  for (const o of MODULES.flatMap((m) => m.options)) {
+    const seen = byFlag.get(o.flag);
+    if (seen && (seen.key !== o.key || seen.kind !== o.kind)) throw new Error(`modules disagree on --${o.flag}`);
+    if (!seen) byFlag.set(o.flag, o);
+  }
+  return [...byFlag.values()];
+}

@@ -196,13 +196,13 @@ export function usage(specs: OptionSpec[]): string {
     '  run        run the agent (default)',
     '  view       print this node\'s resolved view as JSON, then exit',
     '  cleanup    remove everything nodeway programmed on this host, then exit',
-    '  apiserver  run the embedded in-memory Kubernetes API server (labs and tests)',
     '',
     'Flags:',
   ];
   for (const s of specs) {
     const arg = s.kind === 'bool' ? '' : s.kind === 'int' ? ' N' : s.kind === 'list' ? ' LIST' : s.kind === 'hostport' ? ' HOST:PORT' : ' VALUE';
-    const dflt = s.default !== undefined ? ` (default ${Array.isArray(s.default) ? s.default.join(',') : String(s.default)})` : '';
+    const empty = s.default === undefined || (Array.isArray(s.default) && s.default.length === 0);
+    const dflt = !empty ? ` (default ${Array.isArray(s.default) ? s.default.join(',') : String(s.default)})` : '';
     lines.push(`  --${s.flag}${arg}`.padEnd(32) + ` ${s.help}${dflt} [config: ${s.key}]`);
   }
   return lines.join('\n');
