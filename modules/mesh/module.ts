@@ -1,9 +1,9 @@
 // The mesh executor: gathers the few facts the plan needs from the host (key, path MTUs),
-// plans, then makes the device match — WireGuard peers from `wg show dump`, routes from the
-// routing table, the nft table, the bridge and the conflist — and writes this node's
-// annotations and condition. Every step compares with what is there, so a restart changes
-// nothing that is already right, and nothing here ever deletes the interface or its peers
-// wholesale.
+// plans, then makes the device match — WireGuard peers, routes, the nft table, the bridge and
+// the conflist — and writes this node's annotations and condition. Full syncs and the poll
+// compare with the device itself; a partial sync diffs against what the last one left
+// (read back or applied), which keeps a peer change to one command. Nothing here ever
+// deletes the interface or its peers wholesale, so a restart changes nothing already right.
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
@@ -18,6 +18,7 @@ import { missingPlugins, readConflist, REQUIRED_PLUGINS, shadowingConfigs, write
 import { renderConflist } from './conflist.ts';
 import { type Device, ensureDevice } from './device.ts';
 import { type Attempt, chooseEndpoint } from './endpoint-choice.ts';
+import { afterOps, type WgControl, wgControl } from './control.ts';
 import { run } from './exec.ts';
 import { type LoadedKey, loadOrCreateKey } from './key.ts';
 import { ensureBridge, pathMTUs, readLink, setLink, underlayMTU } from './link.ts';
@@ -27,13 +28,16 @@ import { renderNft, replaceScript } from './nft.ts';
 import { annotationPatch, markNetworkAvailable, patchAnnotations } from './node-status.ts';
 import { type MeshConfig, meshConfig } from './options.ts';
 import { type MeshPlan, plan } from './plan.ts';
-import { diffRoutes, parseRoutes, ROUTE_PROTO } from './routes.ts';
-import { type DesiredPeer, diffPeers, parseDump, setArgs } from './wg.ts';
+import { type DeviceRoute, diffRoutes, parseRoutes, ROUTE_PROTO } from './routes.ts';
+import { type DesiredPeer, type DeviceState, diffPeers } from './wg.ts';
 
 /** How often the device is compared with the last view without a view change (self-healing, endpoint trials, metrics). */
 export const POLL_MS = 5_000;
 
 export class NoPodCIDRError extends Error {}
+
+/** full: re-check everything, device included; device: peers and routes read back; memory: diff against the last state. */
+type Compare = 'full' | 'device' | 'memory';
 
 export class MeshModule implements Module {
   readonly name = 'mesh';
@@ -44,6 +48,10 @@ export class MeshModule implements Module {
   private readonly metrics: MeshMetrics;
   private key: LoadedKey | undefined;
   private device: Device | undefined;
+  private ctl: WgControl | undefined;
+  /** The peers and routes as the last reconcile left them; undefined = read the device. */
+  private believed: { dev: DeviceState; routes: DeviceRoute[] } | undefined;
+  private underlay: PathMTU | null | undefined;
   private lastView: NodeView | undefined;
   private readonly attempts = new Map<string, Attempt>();
   private readonly paths = new Map<string, PathMTU | null>();
@@ -72,7 +80,7 @@ export class MeshModule implements Module {
   sync(view: NodeView, changes: ViewChanges): Promise<void> {
     // Services, pods and namespaces mean nothing to the mesh.
     if (!changes.full && !changes.self && changes.peers.size === 0 && this.lastView === view) return Promise.resolve();
-    return this.locked(() => this.reconcile(view, changes.full));
+    return this.locked(() => this.reconcile(view, changes.full ? 'full' : 'memory'));
   }
 
   async close(): Promise<void> {
@@ -100,13 +108,12 @@ export class MeshModule implements Module {
   private async poll(): Promise<void> {
     if (this.closed || !this.lastView) return;
     const link = await readLink(this.cfg.iface).catch(() => null);
-    const full = !link;
-    if (full) {
+    if (!link) {
       this.log.warn({ iface: this.cfg.iface }, 'WireGuard interface gone; rebuilding it');
       this.device = undefined;
     }
     try {
-      await this.reconcile(this.lastView, full);
+      await this.reconcile(this.lastView, link ? 'device' : 'full');
     } catch (err) {
       if (!(err instanceof NoPodCIDRError)) this.log.warn({ err: String((err as Error).message ?? err) }, 'periodic mesh check failed');
     }
@@ -136,15 +143,29 @@ export class MeshModule implements Module {
     const paths = ips.map((ip) => this.paths.get(ip)).filter((x): x is PathMTU => !!x);
     let underlay: PathMTU | null = null;
     if (!paths.length) {
-      const self = this.lastView?.peers.get(this.nodeName);
-      const ip = self?.internalIPs[0] ?? self?.externalIPs[0];
-      const m = await underlayMTU(ip);
-      if (m) underlay = { family: ip && ipFamily(ip) === 6 ? 6 : 4, mtu: m };
+      if (full || this.underlay === undefined) {
+        const self = this.lastView?.peers.get(this.nodeName);
+        const ip = self?.internalIPs[0] ?? self?.externalIPs[0];
+        const m = await underlayMTU(ip);
+        this.underlay = m ? { family: ip && ipFamily(ip) === 6 ? 6 : 4, mtu: m } : null;
+      }
+      underlay = this.underlay;
     }
     return tunnelMTU(0, paths, underlay);
   }
 
-  private async reconcile(view: NodeView, full: boolean): Promise<void> {
+  private async reconcile(view: NodeView, compare: Compare): Promise<void> {
+    try {
+      await this.reconcileOnce(view, compare);
+    } catch (err) {
+      // Whatever half-applied, the next run reads the device again.
+      if (!(err instanceof NoPodCIDRError)) this.believed = undefined;
+      throw err;
+    }
+  }
+
+  private async reconcileOnce(view: NodeView, compare: Compare): Promise<void> {
+    const full = compare === 'full';
     this.lastView = view;
     const { cfg } = this;
     const t0 = Date.now();
@@ -157,8 +178,27 @@ export class MeshModule implements Module {
     const p = plan({ config: cfg, nodeName: this.nodeName, nodes: view.peers.values(), publicKey: this.key.publicKey });
     this.report(p);
 
-    // Published before touching the device: peers only need the key to start adding us, and a
-    // device problem (reported below) should not hold that back.
+    // The device with our identity before the key is published (a rotation then never points
+    // peers at a key the device lacks); a broken device does not hold back publishing, as
+    // peers only need the key to start adding us.
+    let deviceError: unknown;
+    let dump: DeviceState | undefined;
+    try {
+      if (!this.device || !this.ctl || full) {
+        this.device = await ensureDevice(cfg.iface, cfg.userspace, cfg.stateDir, this.log);
+        this.ctl = wgControl(cfg.iface, this.device.userspace);
+        this.believed = undefined;
+      }
+      dump = compare !== 'memory' || !this.believed ? await this.ctl.read() : this.believed.dev;
+      if (dump.privateKey !== this.key.privateKey || dump.listenPort !== cfg.port) {
+        await this.ctl.apply({ remove: [], set: [] }, { privateKey: this.key.privateKey, keyPath: this.key.path, listenPort: cfg.port });
+        if (dump.privateKey) this.log.warn({ publicKey: this.key.publicKey }, 'the device had another key or port; set to the stored ones');
+        dump = { ...dump, privateKey: this.key.privateKey, listenPort: cfg.port };
+      }
+    } catch (err) {
+      deviceError = err;
+    }
+
     const errors: string[] = [];
     if (this.client && selfPeer) {
       const patch = annotationPatch(p.publish, selfPeer.annotations);
@@ -173,14 +213,8 @@ export class MeshModule implements Module {
         }
       }
     }
-
-    if (!this.device || full) this.device = await ensureDevice(cfg.iface, cfg.userspace, cfg.stateDir, this.log);
-    // The device: key and port first, so peers we add already handshake with the right identity.
-    const dump = parseDump(await run('wg', ['show', cfg.iface, 'dump']));
-    if (dump.privateKey !== this.key.privateKey || dump.listenPort !== cfg.port) {
-      await run('wg', ['set', cfg.iface, 'listen-port', String(cfg.port), 'private-key', this.key.path]);
-      if (dump.privateKey && dump.privateKey !== this.key.privateKey) this.log.warn({ publicKey: this.key.publicKey }, 'the device had another private key; replaced by the stored one');
-    }
+    if (deviceError || !dump || !this.ctl || !this.device) throw deviceError ?? new Error('WireGuard device not ready');
+    const fromDevice = compare !== 'memory' || !this.believed;
 
     const now = Date.now();
     const desired: DesiredPeer[] = [];
@@ -221,24 +255,27 @@ export class MeshModule implements Module {
     }
 
     const ops = diffPeers(desired, dump);
-    let programmed = dump.peers.size;
     if (ops.remove.length || ops.set.length) {
-      await run('wg', setArgs(cfg.iface, ops));
-      programmed += ops.set.filter((x) => !dump.peers.has(x.publicKey)).length - ops.remove.length;
+      await this.ctl.apply(ops);
       this.log.info({ removed: ops.remove.length, set: ops.set.length, peers: desired.length }, 'WireGuard peers updated');
     }
+    const devAfter = afterOps(dump, ops, this.key.privateKey, cfg.port);
 
     const wantV6 = p.routes.some((r) => r.family === 6);
-    const current = parseRoutes(await run('ip', ['-j', '-4', 'route', 'show', 'table', 'main', 'proto', String(ROUTE_PROTO)]));
-    if (full || wantV6 || this.hadV6Routes) {
-      current.push(...parseRoutes(await run('ip', ['-j', '-6', 'route', 'show', 'table', 'main', 'proto', String(ROUTE_PROTO)])));
-    }
+    let current: DeviceRoute[];
+    if (fromDevice) {
+      current = parseRoutes(await run('ip', ['-j', '-4', 'route', 'show', 'table', 'main', 'proto', String(ROUTE_PROTO)]));
+      if (full || wantV6 || this.hadV6Routes) {
+        current.push(...parseRoutes(await run('ip', ['-j', '-6', 'route', 'show', 'table', 'main', 'proto', String(ROUTE_PROTO)])));
+      }
+    } else current = this.believed!.routes;
     this.hadV6Routes = wantV6;
     const lines = diffRoutes(p.routes, current);
     if (lines.length) {
       await run('ip', ['-force', '-batch', '-'], `${lines.join('\n')}\n`);
       this.log.info({ changes: lines.length, routes: p.routes.length }, 'mesh routes updated');
     }
+    this.believed = { dev: devAfter, routes: p.routes.map((r) => ({ dst: r.dst, dev: r.dev, src: r.src })) };
 
     const nft = renderNft({ iface: cfg.iface, podCIDRs: p.podCIDRs, clusterNets: p.clusterNets });
     if (full || nft !== this.appliedNft) {
@@ -266,8 +303,8 @@ export class MeshModule implements Module {
     }
 
     this.metrics.plan(p, this.mtu, this.device.userspace);
-    this.metrics.device(dump, new Map(p.peers.map((x) => [x.publicKey, x.node])), programmed);
-    this.log.debug({ ms: Date.now() - t0, full, peers: p.peers.length, routes: p.routes.length }, 'mesh reconciled');
+    this.metrics.device(devAfter, new Map(p.peers.map((x) => [x.publicKey, x.node])));
+    this.log.debug({ ms: Date.now() - t0, compare, peers: p.peers.length, routes: p.routes.length }, 'mesh reconciled');
     this.schedulePoll();
 
     if (!p.selfKnown) throw new NoPodCIDRError(`node ${this.nodeName} is not in the API server (yet): no pod CIDR to network`);

@@ -152,7 +152,7 @@ describe('mesh lab', () => {
       }
       return true;
     });
-    expect((await m.dump(n2)).publicKey).toBe(fresh);
+    await waitFor('n2\'s device holding the new key', async () => (await m.dump(n2)).publicKey === fresh);
     await waitFor('p1 → p2 over the new key', () => m.ping(p1.ns, p2.ip), 10_000);
     expect(await m.ping(p3.ns, p2.ip)).toBe(true);
     expect(Date.now() - t0).toBeLessThan(10_000);
