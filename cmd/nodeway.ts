@@ -6,6 +6,8 @@ import { ConfigError, CORE_OPTIONS, parseArgs, selectModules, usage, type Config
 import { createLogger, type LogLevel, type Logger } from '../src/runtime/log.ts';
 import { Registry } from '../src/runtime/metrics.ts';
 import { viewToJSON } from '../src/view/json.ts';
+import { labDown, labServe, labStatus, labUp } from '../src/lab/daemon.ts';
+import { dirname, join } from 'node:path';
 
 const OPTIONS = [...CORE_OPTIONS, ...moduleOptions()];
 
@@ -57,6 +59,23 @@ async function cleanup(config: Config, log: Logger): Promise<void> {
   if (names.length === 0) log.info('no module in this build programs anything; nothing to remove');
 }
 
+async function lab(args: string[], config: Config): Promise<void> {
+  const [sub = 'up', ...extra] = args;
+  const dir = config.labDir as string;
+  const out = { line: (s: string) => process.stdout.write(`${s}\n`) };
+  const self = join(dirname(process.argv[1]!), '..', 'bin', 'nodeway');
+  const subs: Record<string, () => Promise<number | void>> = {
+    up: () => labUp(dir, self, out),
+    down: () => labDown(dir, out),
+    status: () => labStatus(dir, out),
+    serve: () => labServe(dir),
+  };
+  const fn = subs[sub];
+  if (!fn || extra.length) fail(`unknown command lab ${args.join(' ')} (lab, lab down, lab status)`);
+  const code = await fn();
+  if (typeof code === 'number') process.exit(code);
+}
+
 async function main(): Promise<void> {
   let parsed;
   try {
@@ -72,6 +91,7 @@ async function main(): Promise<void> {
   }
   const log = createLogger(parsed.config.logLevel as LogLevel, { node: parsed.config.nodeName as string });
   process.on('unhandledRejection', (err) => log.error({ err: String(err) }, 'unhandled rejection'));
+  if (command === 'lab') return lab(rest, parsed.config);
   const commands: Record<string, (c: Config, l: Logger) => Promise<void>> = { run, view, cleanup };
   const fn = commands[command];
   if (!fn || rest.length > 0) fail(`unknown command ${[command, ...rest].join(' ')} (see nodeway --help)`);

@@ -36,6 +36,7 @@ export const CORE_OPTIONS: OptionSpec[] = [
   { flag: 'modules', key: 'modules', kind: 'list', choices: [...MODULE_NAMES, 'none'], help: 'comma list of proxy,dns,mesh; "none" = cache only (default: every module this build has)' },
   { flag: 'health-listen', key: 'healthListen', kind: 'hostport', default: '0.0.0.0:10256', help: '/healthz /readyz /metrics address' },
   { flag: 'log-level', key: 'logLevel', kind: 'string', choices: LOG_LEVELS, default: 'info', help: 'trace|debug|info|warn|error|fatal|silent' },
+  { flag: 'lab-dir', key: 'labDir', kind: 'string', default: '/run/nodeway-lab', help: 'state of `nodeway lab` (pid, kubeconfig, logs)' },
   { flag: 'min-sync-interval', key: 'minSyncInterval', kind: 'int', default: 100, min: 0, max: 60_000, help: 'milliseconds between two syncs of one module (changes in between are coalesced)' },
 ];
 
@@ -196,6 +197,9 @@ export function usage(specs: OptionSpec[]): string {
     '  run        run the agent (default)',
     '  view       print this node\'s resolved view as JSON, then exit',
     '  cleanup    remove everything nodeway programmed on this host, then exit',
+    '  lab        build a 3-node demo cluster in network namespaces and prove it works (root)',
+    '  lab status show the lab\'s nodes, peers, services and endpoints per node',
+    '  lab down   remove the lab',
     '',
     'Flags:',
   ];
