@@ -71,6 +71,14 @@ export const DNS_OPTIONS: OptionSpec[] = [
     help: 'CIDRs allowed to query besides this node, node IPs and pod CIDRs/IPs',
     check: eachItem((s) => (parseCIDR(s) ? undefined : `${JSON.stringify(s)} is not a CIDR`)),
   },
+  {
+    // Shared with the proxy and the mesh (same key and kind): the cluster's pod networks may ask.
+    flag: 'cluster-cidr',
+    key: 'clusterCIDR',
+    kind: 'list',
+    help: 'pod CIDRs of the cluster',
+    check: eachItem((s) => (parseCIDR(s) ? undefined : `${JSON.stringify(s)} is not a CIDR`)),
+  },
   { flag: 'dns-cache-size', key: 'dnsCacheSize', kind: 'int', default: 9984, min: 0, max: 1_000_000, help: 'forwarded answers cached, for each of positive and negative' },
 ];
 
@@ -98,7 +106,7 @@ export function dnsConfig(c: Config): DnsConfig {
     upstream: list('dnsUpstream').length ? list('dnsUpstream') : ['/etc/resolv.conf'],
     ttl: typeof c.dnsTTL === 'number' ? c.dnsTTL : 30,
     pods: (c.dnsPods as PodMode | undefined) ?? 'insecure',
-    allow: list('dnsAllow'),
+    allow: [...list('dnsAllow'), ...list('clusterCIDR')],
     cacheSize: typeof c.dnsCacheSize === 'number' ? c.dnsCacheSize : 9984,
   };
 }

@@ -39,7 +39,7 @@ describe('flags', () => {
   it('parses every DNS flag, repeatable ones too', () => {
     const { config } = parseArgs(
       ['--cluster-domain', 'Example.Internal.', '--cluster-dns', '198.19.0.10', '--cluster-dns', 'fd00:198:19::a', '--dns-listen', '127.0.0.1:5353', '--dns-listen', '[::1]:5353',
-        '--dns-upstream', '192.0.2.1', '--dns-upstream', '[2001:db8::1]:5353', '--dns-ttl', '5', '--dns-pods', 'verified', '--dns-allow', '192.0.2.0/24', '--dns-cache-size', '100'],
+        '--dns-upstream', '192.0.2.1', '--dns-upstream', '[2001:db8::1]:5353', '--dns-ttl', '5', '--dns-pods', 'verified', '--dns-allow', '192.0.2.0/24', '--dns-cache-size', '100', '--cluster-cidr', '10.244.0.0/16'],
       specs,
       {},
     );
@@ -51,7 +51,7 @@ describe('flags', () => {
       upstream: ['192.0.2.1', '[2001:db8::1]:5353'],
       ttl: 5,
       pods: 'verified',
-      allow: ['192.0.2.0/24'],
+      allow: ['192.0.2.0/24', '10.244.0.0/16'],
       cacheSize: 100,
     });
   });
