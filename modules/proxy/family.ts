@@ -10,8 +10,9 @@ import { nftFamily, NODE_OWNER, type BasePlan, type ChainSpec, type ElementSpec,
 import { isServiceObject } from './names.ts';
 import type { NftExec, TableNames } from './nft.ts';
 import type { FamilyNode } from './node.ts';
-import { BASE_CHAINS, nodeElements, planBase } from './plan-base.ts';
+import { BASE_CHAINS, nodeElements, pickMapDecl, planBase } from './plan-base.ts';
 import { planService } from './plan-service.ts';
+import { SLOT_LIMIT, SlotAllocator, pickKind, place } from './placement.ts';
 import { Tx } from './tx.ts';
 
 export interface FamilyOptions {
@@ -64,6 +65,9 @@ export class FamilyProxy {
   private trusted = false;
   private nodeIP = '';
   private readonly stale = new Map<string, number>();
+  private readonly slots = new SlotAllocator();
+  /** Shard maps of random picks that exist (created on first use, kept until a rewrite). */
+  private shards = new Set<string>();
 
   constructor(family: IPFamily, opts: FamilyOptions) {
     this.family = family;
@@ -90,7 +94,7 @@ export class FamilyProxy {
     const keys = everything ? new Set([...services.keys(), ...this.services.keys()]) : changed;
     const planned = this.plan(services, keys, node);
     try {
-      if (!this.trusted || !sameBase(this.base, base)) return await this.rewrite(base, planned, node);
+      if (!this.trusted || !sameBase(this.base, base) || this.slots.next > SLOT_LIMIT) return await this.rewrite(base, planned, node);
       if (full) {
         const names = await this.o.nft.names(this.nf, this.o.table);
         if (!this.matches(names)) {
@@ -129,9 +133,18 @@ export class FamilyProxy {
     const tx = new Tx(this.nf, this.o.table);
     const owners: OwnerChange[] = [];
     const gone: string[] = [];
-    for (const [key, plan] of planned) {
+    const slotsBefore = this.slots.next;
+    const newShards = new Set<string>();
+    for (const [key, raw] of planned) {
       const old = this.services.get(key);
-      if (old === undefined && plan === null) continue;
+      if (old === undefined && raw === null) continue;
+      const plan = raw && place(raw, old, this.slots);
+      planned.set(key, plan);
+      for (const slot of plan?.slots?.values() ?? []) {
+        if (this.shards.has(slot.map) || newShards.has(slot.map)) continue;
+        newShards.add(slot.map);
+        tx.addSet(slot.map, pickMapDecl(this.family, pickKind(slot.map)));
+      }
       this.diffChains(old?.chains, plan?.chains, tx, gone);
       for (const [name, decl] of plan?.sets ?? []) if (!old?.sets.has(name)) tx.addSet(name, decl);
       for (const [name, decl] of old?.sets ?? []) if (!plan?.sets.has(name)) tx.deleteSet(name, decl.kind);
@@ -141,8 +154,16 @@ export class FamilyProxy {
     owners.push({ owner: NODE_OWNER, before: this.nodeEls, after: nodeEls });
     const staged = this.elements.stage(owners, tx);
     this.noteConflicts(staged.conflicts);
-    if (tx.size > 0) await this.o.nft.apply(tx.render());
+    if (tx.size > 0) {
+      try {
+        await this.o.nft.apply(tx.render());
+      } catch (err) {
+        this.slots.next = slotsBefore;
+        throw err;
+      }
+    }
     staged.commit();
+    for (const m of newShards) this.shards.add(m);
     this.nodeEls = nodeEls;
     this.nodeIP = node.nodeIP;
     for (const [key, plan] of planned) {
@@ -185,11 +206,14 @@ export class FamilyProxy {
     const chains = new Map(base.chains);
     const sets = new Map<string, SetDecl>(base.sets);
     const services = new Map<string, ServicePlan>();
-    for (const [key, plan] of planned) {
-      if (!plan) continue;
+    this.slots.reset();
+    for (const [key, raw] of planned) {
+      if (!raw) continue;
+      const plan = place(raw, undefined, this.slots);
       services.set(key, plan);
       for (const [n, c] of plan.chains) chains.set(n, c);
       for (const [n, s] of plan.sets) sets.set(n, s);
+      for (const slot of plan.slots?.values() ?? []) sets.set(slot.map, pickMapDecl(this.family, pickKind(slot.map)));
     }
     const staleNow: string[] = [];
     if (names.exists) {
@@ -218,6 +242,7 @@ export class FamilyProxy {
     for (const s of scripts) await this.o.nft.apply(s);
     staged.commit();
     this.services = services;
+    this.shards = new Set([...sets.keys()].filter((n) => !base.sets.has(n) && !n.includes('/')));
     this.elements = elements;
     this.nodeEls = nodeEls;
     this.base = base;
@@ -235,7 +260,7 @@ export class FamilyProxy {
   private matches(names: TableNames): boolean {
     if (!names.exists || !this.base) return false;
     const chains = new Set([...this.base.chains.keys(), ...this.stale.keys()]);
-    const sets = new Set(this.base.sets.keys());
+    const sets = new Set([...this.base.sets.keys(), ...this.shards]);
     for (const p of this.services.values()) {
       for (const n of p.chains.keys()) chains.add(n);
       for (const n of p.sets.keys()) sets.add(n);

@@ -8,10 +8,27 @@ export function nftFamily(f: IPFamily): NftFamily {
   return f === 4 ? 'ip' : 'ip6';
 }
 
+/**
+ * A random pick among several targets, through maps shared by many chains instead of an
+ * anonymous set per chain: the kernel scans every set of the table to name an anonymous one
+ * (10,000 of them: 12 s to load), and checks each element of a map against every chain bound
+ * to it (one map for all: 16 s). The executor spreads chains over up to 1,024 shard maps by
+ * their name's hash and gives each a range of keys there.
+ */
+export interface Pick {
+  kind: 'dnat' | 'goto';
+  /** Rule text before `numgen …`, e.g. `meta l4proto tcp dnat to `. */
+  prefix: string;
+  /** One element value per target: `10.0.0.1 . 8080` or `goto endpoint-…`. */
+  values: string[];
+}
+
 export interface ChainSpec {
   /** `type nat hook prerouting priority -100;` for base chains, '' for regular ones. */
   hook: string;
   rules: string[];
+  /** Appended as the last rule once the executor placed it (plans only; applied chains have none). */
+  pick?: Pick;
 }
 
 /** A set or map: its keyword and declaration body, e.g. `type ipv4_addr; flags interval;`. */
@@ -36,6 +53,14 @@ export interface ServicePlan {
   elements: ElementSpec[];
   /** Local endpoints missing for a Local policy that has endpoints elsewhere, for the kube-proxy gauge. */
   noLocal: { internal: boolean; external: boolean };
+  /** Applied plans only: where each picking chain's keys are (chain name → range). */
+  slots?: Map<string, Slot>;
+}
+
+export interface Slot {
+  map: string;
+  offset: number;
+  size: number;
 }
 
 /** The table skeleton: base chains, dispatch chains, the shared maps and sets. */

@@ -30,6 +30,11 @@ export const S = {
   hairpin: 'hairpin',
 } as const;
 
+/** A shard map of random picks (see Pick): keys are numgen results, each chain owns a range. */
+export function pickMapDecl(family: IPFamily, kind: 'dnat' | 'goto'): SetDecl {
+  return { kind: 'map', body: kind === 'dnat' ? `typeof numgen random mod 1 : ${ipKw(family)} daddr . th dport;` : 'typeof numgen random mod 1 : verdict;' };
+}
+
 export function addrType(f: IPFamily): string {
   return f === 4 ? 'ipv4_addr' : 'ipv6_addr';
 }

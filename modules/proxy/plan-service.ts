@@ -1,7 +1,8 @@
 // One Service → its chains, sets and map elements in one family's table. Pure. Follows
 // kube-proxy's syncProxyRules decision by decision (reference/kube-proxy.md §1.4–§1.9) with
-// two deliberate differences: endpoints without affinity are picked by one inline
-// `dnat to numgen … map` (no per-endpoint chains), and the masquerade mark is set inline.
+// deliberate differences: endpoints without affinity are picked by `dnat to numgen … map` in a
+// shared map (no per-endpoint chains, no per-Service sets), the masquerade mark is set inline,
+// and hairpin traffic is found by one set lookup in postrouting.
 import type { IPFamily, Protocol } from '../../src/kube/objects.ts';
 import type { EndpointView, FamilyEndpoints, PortView, ServiceView } from '../../src/view/types.ts';
 import { emptyServicePlan, type ChainSpec, type ServicePlan } from './model.ts';
@@ -51,17 +52,15 @@ function validEndpoints(list: EndpointView[], family: IPFamily, what: string, sk
 }
 
 /** Rules that pick one endpoint and DNAT to it. */
-function endpointRules(family: IPFamily, proto: string, eps: Endpoint[], affinity: ((ep: Endpoint) => { chain: string; set: string }) | null): string[] {
+function endpointRules(family: IPFamily, proto: string, eps: Endpoint[], affinity: ((ep: Endpoint) => { chain: string; set: string }) | null): Pick<ChainSpec, 'rules' | 'pick'> {
   const saddr = `${ipKw(family)} saddr`;
   if (!affinity) {
-    if (eps.length === 1) return [`meta l4proto ${proto} dnat to ${hostPort(family, eps[0]!)}`];
-    const entries = eps.map((ep, i) => `${i} : ${ep.ip} . ${ep.port}`).join(', ');
-    return [`meta l4proto ${proto} dnat to numgen random mod ${eps.length} map { ${entries} }`];
+    if (eps.length === 1) return { rules: [`meta l4proto ${proto} dnat to ${hostPort(family, eps[0]!)}`] };
+    return { rules: [], pick: { kind: 'dnat', prefix: `meta l4proto ${proto} dnat to `, values: eps.map((ep) => `${ep.ip} . ${ep.port}`) } };
   }
   const rules = eps.map((ep) => `${saddr} @${affinity(ep).set} goto ${affinity(ep).chain}`);
-  if (eps.length === 1) rules.push(`goto ${affinity(eps[0]!).chain}`);
-  else rules.push(`numgen random mod ${eps.length} vmap { ${eps.map((ep, i) => `${i} : goto ${affinity(ep).chain}`).join(', ')} }`);
-  return rules;
+  if (eps.length === 1) return { rules: [...rules, `goto ${affinity(eps[0]!).chain}`] };
+  return { rules, pick: { kind: 'goto', prefix: '', values: eps.map((ep) => `goto ${affinity(ep).chain}`) } };
 }
 
 function fam(port: PortView, family: IPFamily): FamilyEndpoints {
@@ -100,10 +99,11 @@ function planPort(svc: ServiceView, port: PortView, ctx: PlanContext, addrs: Add
       ? (ep: Endpoint) => ({ chain: endpointChainName(base, ep.ip, ep.port), set: affinitySetName(base, ep.ip, ep.port, svc.affinityTimeout) })
       : null;
   const masqRule = `${ip} daddr ${addrs.clusterIP} ${proto} dport ${port.port} ${ctx.masqueradeAll ? '' : `${ip} saddr != @${S.clusterCIDRs} `}meta mark set meta mark | ${MASQ_MARK}`;
-  const policyChain = (name: string, eps: Endpoint[]): ChainSpec => ({
-    hook: '',
-    rules: [...(name === internalChain && hasInternalEndpoints ? [masqRule] : []), ...endpointRules(family, proto, eps, affinity)],
-  });
+  const policyChain = (name: string, eps: Endpoint[]): ChainSpec => {
+    const pick = endpointRules(family, proto, eps, affinity);
+    const rules = [...(name === internalChain && hasInternalEndpoints ? [masqRule] : []), ...pick.rules];
+    return pick.pick ? { hook: '', rules, pick: pick.pick } : { hook: '', rules };
+  };
   if (usesClusterChain) plan.chains.set(names.cluster, policyChain(names.cluster, clusterEps));
   if (usesLocalChain) plan.chains.set(names.local, policyChain(names.local, localEps));
   if (affinity) {

@@ -42,7 +42,8 @@ add set ip nodeway affinity-AAAAAAAA-default/gone/tcp/__198.19.9.9/80 { type ipv
 describe('golden transactions load into the kernel', () => {
   it('initial then incremental', async () => {
     const out = await load(file('initial.nft'), file('update.nft'));
-    expect(out).toContain('dnat ip to numgen random mod 2 map { 0 : 198.19.1.3 . 8080, 1 : 198.19.2.4 . 8080 }');
+    expect(out).toContain('dnat ip to numgen random mod 2 offset 6 map @endpoints-Z6');
+    expect(out).toContain('elements = { 6 : 198.19.1.3 . 8080, 7 : 198.19.2.4 . 8080 }');
     expect(out).toMatch(/198\.19\.0\.53 \. udp \. 53 comment "default\/dns:dns" : goto reject-chain/);
     expect(out).not.toContain('sticky');
   });

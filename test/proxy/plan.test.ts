@@ -82,6 +82,16 @@ describe('family executor', () => {
     expect(s).toMatch(/add element ip nodeway service-ips \{ 198\.18\.10\.9 \. tcp \. 80 : goto external-\S+-default\/b\//);
   });
 
+  it('an endpoint replaced, count unchanged: one element update, no chain rewrite', async () => {
+    const nft = new FakeNft();
+    const fp = familyProxy(4, nft);
+    const mk = (ep: string) => viewMap(view(service('a', { clusterIPs: ['198.19.0.1'] }), [slice('a', 'a1', [{ port: 8080 }], [{ ip: '198.19.2.1' }, { ip: ep }])]));
+    await fp.sync(mk('198.19.2.2'), new Set(), true, node(4));
+    nft.take();
+    await fp.sync(mk('198.19.2.3'), new Set(['default/a']), false, node(4));
+    expect(nft.take()).toBe('delete element ip nodeway endpoints-ZJ { 1 }\nadd element ip nodeway endpoints-ZJ { 1 : 198.19.2.3 . 8080 }\n');
+  });
+
   it('a failed transaction changes nothing remembered; the next sync rewrites the table', async () => {
     const nft = new FakeNft();
     const fp = familyProxy(4, nft);

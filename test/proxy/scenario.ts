@@ -17,7 +17,7 @@ export function initialServices(): Map<string, ServiceView> {
           { name: 'dns-tcp', protocol: 'TCP', port: 53, targetPort: 53 },
         ],
       }),
-      [slice('dns', 'dns-1', [{ name: 'dns', protocol: 'UDP', port: 53 }, { name: 'dns-tcp', port: 53 }], [{ ip: '198.19.2.3' }])],
+      [slice('dns', 'dns-1', [{ name: 'dns', protocol: 'UDP', port: 53 }, { name: 'dns-tcp', port: 53 }], [{ ip: '198.19.2.3' }, { ip: '198.19.2.10' }])],
     ),
     view(service('empty', { clusterIPs: ['198.19.0.20'] })),
     view(

@@ -224,9 +224,12 @@ export class ProxyLab {
 
   /** Probes until `ok(result)`; returns that result. */
   until(what: string, from: NsRef, t: ProbeTarget, ok: (r: ProbeResult) => boolean, timeoutMs = 10_000): Promise<ProbeResult> {
-    return waitFor(what, async () => {
+    let last = '';
+    return waitFor(`${what} (last probe: ${JSON.stringify(last)})`, async () => {
       const r = await this.probe(from, t);
-      return ok(r) ? r : (undefined as unknown as false);
+      last = r.line;
+      if (!ok(r)) throw new Error(r.line);
+      return r;
     }, timeoutMs, 50);
   }
 
