@@ -20,9 +20,9 @@ let pod: LabPod;
 let bundle = '';
 let agent: LabProcess | undefined;
 
-function startAgent(): LabProcess {
+function startAgent(modules = 'dns'): LabProcess {
   const cn = cluster.nodes.get('n1')!;
-  return cluster.lab.spawn(n1, NODE, [bundle, 'run', '--modules', 'dns', '--node-name', 'n1', '--kubeconfig', cn.kubeconfig, '--cluster-dns', DNS4, '--cluster-dns', DNS6,
+  return cluster.lab.spawn(n1, NODE, [bundle, 'run', '--modules', modules, '--node-name', 'n1', '--kubeconfig', cn.kubeconfig, '--cluster-dns', DNS4, '--cluster-dns', DNS6,
     '--dns-upstream', '127.0.0.1:5300', '--health-listen', '127.0.0.1:10256', '--min-sync-interval', '20']);
 }
 
@@ -101,11 +101,20 @@ describe('node-local capture of the cluster DNS address', () => {
     expect(m.body).toMatch(/nodeway_dns_dropped_total\{reason="acl"\} [1-9]/);
   });
 
-  it('keeps the capture across an agent restart, and cleanup removes it', async () => {
+  it('keeps the capture across a restart, and beside the real proxy (its DNAT to n2 in place); cleanup removes it', async () => {
     await agent!.stop(5_000);
     expect((await cluster.lab.exec(n1, 'nft', ['list', 'table', 'inet', 'nodeway-dns'])).exitCode).toBe(0);
-    agent = startAgent();
-    await waitFor('the restarted agent', async () => (await ask(pod, DNS4, `web.default.svc.${Z}`)).status === 'NOERROR', 30_000, 200);
+    await cluster.lab.exec(n1, 'nft', ['delete', 'table', 'ip', 'fakeproxy'], { check: true });
+    agent = startAgent('proxy,dns');
+    await waitFor('the restarted agent with the proxy', async () => (await ask(pod, DNS4, `web.default.svc.${Z}`)).status === 'NOERROR', 30_000, 200).catch((err: Error) => {
+      throw new Error(`${err.message}\nagent output:\n${agent?.output}`);
+    });
+    const ruleset = (await cluster.lab.exec(n1, 'nft', ['list', 'ruleset'], { check: true })).stdout;
+    expect(ruleset).toContain(n2.ipv4); // the proxy balances kube-dns to its endpoint on n2 …
+    await cluster.lab.exec(n1, 'conntrack', ['-F']);
+    for (const extra of [[], ['+tcp']]) expect((await ask(pod, DNS4, `web.default.svc.${Z}`, 'A', extra)).answer).toHaveLength(1); // … yet n1 answers
+    expect((await ask(n1, DNS4, `web.default.svc.${Z}`)).answer).toHaveLength(1);
+    expect((await cluster.lab.exec(n1, 'conntrack', ['-L', '-d', DNS4])).stdout.trim()).toBe('');
     await agent.stop(5_000);
     const cn = cluster.nodes.get('n1')!;
     const r = await cluster.lab.exec(n1, NODE, [bundle, 'cleanup', '--modules', 'dns', '--node-name', 'n1', '--kubeconfig', cn.kubeconfig], { timeoutMs: 30_000 });
