@@ -127,11 +127,16 @@ export class MeshModule implements Module {
     this.reported = now;
   }
 
-  private async computeMTU(endpoints: string[], full: boolean): Promise<number> {
+  /**
+   * A partial sync does not probe new endpoints: that would put two commands between a new
+   * node and its peer. The poll (within POLL_MS) probes them and lowers the MTU if needed.
+   */
+  private async computeMTU(endpoints: string[], compare: Compare): Promise<number> {
     if (this.cfg.mtu > 0) return this.cfg.mtu;
+    const full = compare === 'full';
     if (full) this.paths.clear();
     const ips = [...new Set(endpoints.map((e) => parseEndpoint(e, 1)?.ip).filter((x): x is string => !!x))];
-    const unknown = ips.filter((ip) => !this.paths.has(ip));
+    const unknown = compare === 'memory' && this.mtu > 0 ? [] : ips.filter((ip) => !this.paths.has(ip));
     if (unknown.length) {
       const found = await pathMTUs(unknown);
       // ip prints IPv6 destinations canonically, as parseEndpoint keeps them.
@@ -168,7 +173,14 @@ export class MeshModule implements Module {
     const full = compare === 'full';
     this.lastView = view;
     const { cfg } = this;
-    const t0 = Date.now();
+    const t0 = performance.now();
+    const took: Record<string, number> = {};
+    let lap = t0;
+    const mark = (phase: string) => {
+      const t = performance.now();
+      took[phase] = Math.round(t - lap);
+      lap = t;
+    };
     if (!this.key) {
       this.key = await loadOrCreateKey(cfg.stateDir);
       for (const n of this.key.notes) this.log.warn({ path: this.key.path }, n);
@@ -216,6 +228,7 @@ export class MeshModule implements Module {
     if (deviceError || !dump || !this.ctl || !this.device) throw deviceError ?? new Error('WireGuard device not ready');
     const fromDevice = compare !== 'memory' || !this.believed;
 
+    mark('device');
     const now = Date.now();
     const desired: DesiredPeer[] = [];
     const endpointsInUse: string[] = [];
@@ -236,7 +249,9 @@ export class MeshModule implements Module {
     const keys = new Set(p.peers.map((x) => x.publicKey));
     for (const k of this.attempts.keys()) if (!keys.has(k)) this.attempts.delete(k);
 
-    this.mtu = await this.computeMTU(endpointsInUse, full);
+    mark('plan');
+    this.mtu = await this.computeMTU(endpointsInUse, compare);
+    mark('mtu');
     // Link, sysctls and bridge change only with the MTU or our pod CIDRs; a vanished link
     // makes the poll run a full reconcile, which redoes them.
     const host = `${this.mtu}|${p.gateways.map((g) => g.cidr).join(',')}`;
@@ -254,6 +269,7 @@ export class MeshModule implements Module {
       this.appliedHost = host;
     }
 
+    mark('host');
     const ops = diffPeers(desired, dump);
     if (ops.remove.length || ops.set.length) {
       await this.ctl.apply(ops);
@@ -261,6 +277,7 @@ export class MeshModule implements Module {
     }
     const devAfter = afterOps(dump, ops, this.key.privateKey, cfg.port);
 
+    mark('peers');
     const wantV6 = p.routes.some((r) => r.family === 6);
     let current: DeviceRoute[];
     if (fromDevice) {
@@ -277,6 +294,7 @@ export class MeshModule implements Module {
     }
     this.believed = { dev: devAfter, routes: p.routes.map((r) => ({ dst: r.dst, dev: r.dev, src: r.src })) };
 
+    mark('routes');
     const nft = renderNft({ iface: cfg.iface, podCIDRs: p.podCIDRs, clusterNets: p.clusterNets });
     if (full || nft !== this.appliedNft) {
       await run('nft', ['-f', '-'], replaceScript(nft));
@@ -302,9 +320,10 @@ export class MeshModule implements Module {
       }
     }
 
+    mark('rest');
     this.metrics.plan(p, this.mtu, this.device.userspace);
     this.metrics.device(devAfter, new Map(p.peers.map((x) => [x.publicKey, x.node])));
-    this.log.debug({ ms: Date.now() - t0, compare, peers: p.peers.length, routes: p.routes.length }, 'mesh reconciled');
+    this.log.debug({ ms: Math.round(performance.now() - t0), took, compare, peers: p.peers.length, routes: p.routes.length }, 'mesh reconciled');
     this.schedulePoll();
 
     if (!p.selfKnown) throw new NoPodCIDRError(`node ${this.nodeName} is not in the API server (yet): no pod CIDR to network`);

@@ -1,10 +1,10 @@
 // view → desired mesh: peers, routes, what this node publishes. Pure and deterministic: the
 // same nodes give the same plan whatever order they come in, and bad input from any Node only
 // removes that Node (or that value) from the mesh, with a reason.
-import { type CIDR, cidrContains, ipFamily, parseCIDR } from '../../src/net/ip.ts';
+import { type CIDR, cidrContains, ipFamily } from '../../src/net/ip.ts';
 import type { PeerView } from '../../src/view/types.ts';
 import { ANN, type Endpoint, formatEndpoint, readAnnotations } from './annotations.ts';
-import { collapse, gatewayOf, isPrivateIP, overlaps, parseCIDRs } from './cidr.ts';
+import { CidrSet, collapse, gatewayOf, isPrivateIP, parseCIDRs } from './cidr.ts';
 
 export const DEFAULT_KEEPALIVE = 25;
 
@@ -72,6 +72,25 @@ export interface MeshPlan {
   clusterNets: CIDR[];
 }
 
+// View objects are immutable and unchanged nodes keep theirs across syncs, so what is parsed
+// from one is cached by identity: a sync over thousands of nodes re-parses only the changed.
+const parsedCIDRs = new WeakMap<string[], CIDR[]>();
+const parsedAnnotations = new WeakMap<Record<string, string>, Map<number, ReturnType<typeof readAnnotations>>>();
+
+function cidrsOf(list: string[]): CIDR[] {
+  let v = parsedCIDRs.get(list);
+  if (!v) parsedCIDRs.set(list, (v = parseCIDRs(list)));
+  return v;
+}
+
+function annotationsOf(ann: Record<string, string>, port: number): ReturnType<typeof readAnnotations> {
+  let byPort = parsedAnnotations.get(ann);
+  if (!byPort) parsedAnnotations.set(ann, (byPort = new Map()));
+  let v = byPort.get(port);
+  if (!v) byPort.set(port, (v = readAnnotations(ann, port)));
+  return v;
+}
+
 function addressFamilies(p: PeerView): Set<number> {
   return new Set([...p.internalIPs, ...p.externalIPs].map(ipFamily).filter((f) => f !== 0));
 }
@@ -124,11 +143,11 @@ export function plan(input: PlanInput): MeshPlan {
     podCIDRs: [], gateways: [], peers: [], pending: [], rejected: [], warnings: [], routes: [], publish: {}, clusterNets: [],
   };
   const selfView: PeerView = self ?? { name: nodeName, self: true, podCIDRs: [], internalIPs: [], externalIPs: [], annotations: {}, zone: '', deleting: false };
-  const selfAnn = readAnnotations(selfView.annotations, config.port);
+  const selfAnn = annotationsOf(selfView.annotations, config.port);
   for (const p of selfAnn.problems) out.warnings.push({ node: nodeName, reason: p });
 
   // One CIDR per family: host-local gets one range set per family, and the bridge one gateway.
-  for (const c of parseCIDRs(selfView.podCIDRs)) {
+  for (const c of cidrsOf(selfView.podCIDRs)) {
     if (out.podCIDRs.some((o) => o.family === c.family)) {
       out.warnings.push({ node: nodeName, reason: `second IPv${c.family} pod CIDR ${c.text} ignored` });
       continue;
@@ -155,20 +174,21 @@ export function plan(input: PlanInput): MeshPlan {
     if (k) holders.set(k, [...(holders.get(k) ?? []), n.name]);
   }
 
-  const claimed: CIDR[] = [...out.podCIDRs];
+  const claimed = new CidrSet();
+  for (const c of out.podCIDRs) claimed.add(c);
   const everyPodCIDR: CIDR[] = [...out.podCIDRs];
   const peerCIDRs = new Map<string, CIDR[]>();
   for (const n of nodes) {
     if (n.name === nodeName) continue;
-    const cidrs = parseCIDRs(n.podCIDRs);
+    const cidrs = cidrsOf(n.podCIDRs);
     everyPodCIDR.push(...cidrs);
     const accepted: CIDR[] = [];
     for (const c of cidrs) {
-      const clash = claimed.find((o) => overlaps(o, c));
+      const clash = claimed.overlap(c);
       if (clash) out.warnings.push({ node: n.name, reason: `pod CIDR ${c.text} overlaps ${clash.text}, already routed elsewhere; ignored` });
       else {
         accepted.push(c);
-        claimed.push(c);
+        claimed.add(c);
       }
     }
     peerCIDRs.set(n.name, accepted);
@@ -182,11 +202,12 @@ export function plan(input: PlanInput): MeshPlan {
     if (hit) out.warnings.push({ node: nodeName, reason: `cluster CIDR ${c.text} contains this node's address ${hit}; not routed into the mesh` });
     return !hit;
   });
-  const routedNets = [...tunnelledCluster, ...everyPodCIDR];
+  const routedNets = new CidrSet();
+  for (const c of [...tunnelledCluster, ...everyPodCIDR]) routedNets.add(c);
 
   for (const n of nodes) {
     if (n.name === nodeName) continue;
-    const a = readAnnotations(n.annotations, config.port);
+    const a = annotationsOf(n.annotations, config.port);
     for (const p of a.problems) out.warnings.push({ node: n.name, reason: p });
     if (a.publicKey === '') {
       out.pending.push(n.name);
@@ -208,7 +229,7 @@ export function plan(input: PlanInput): MeshPlan {
     const port = a.port || config.port;
     // An endpoint inside a pod or cluster network would be routed into the tunnel itself.
     const candidates = candidatesFor(selfView, n, port, a.endpoints, a.forced).filter((e) => {
-      const loop = routedNets.some((c) => cidrContains(c, e.ip));
+      const loop = routedNets.containing(e.ip) !== undefined;
       if (loop) out.warnings.push({ node: n.name, reason: `endpoint ${formatEndpoint(e)} lies in a pod network; ignored` });
       return !loop;
     });
@@ -223,7 +244,7 @@ export function plan(input: PlanInput): MeshPlan {
     const src = gw.get(c.family);
     if (src && !routes.has(c.text)) routes.set(c.text, { dst: c.text, family: c.family, dev: config.iface, src });
   };
-  for (const p of out.peers) for (const t of p.allowedIPs) addRoute(parseCIDR(t)!);
+  for (const p of out.peers) for (const c of peerCIDRs.get(p.node)!) addRoute(c);
   for (const c of tunnelledCluster) addRoute(c);
   out.routes = [...routes.values()].sort((a, b) => a.family - b.family || (a.dst < b.dst ? -1 : a.dst > b.dst ? 1 : 0));
   return out;

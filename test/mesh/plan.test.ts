@@ -115,6 +115,21 @@ describe('plan', () => {
   });
 });
 
+describe('plan at scale', () => {
+  it('stays linear: 5000 nodes plan in well under a second', () => {
+    const nodes = [n1];
+    for (let i = 0; i < 5000; i++) {
+      const cidr = `198.18.${128 + (i >> 6)}.${(i & 63) * 4}/30`;
+      nodes.push(node(`x${i}`, { podCIDRs: [cidr], internalIPs: [`198.18.${i >> 8}.${i & 255}`], annotations: { [ANN.publicKey]: Buffer.alloc(32, i % 251).toString('base64').replace(/.=$/, 'A=').slice(0, 42) + `${'AEIMQUYcgkosw048'[i % 16]}=` } }));
+    }
+    const t0 = performance.now();
+    const p = plan(input(nodes));
+    const ms = performance.now() - t0;
+    expect(p.peers.length + p.rejected.length).toBe(5000);
+    expect(ms).toBeLessThan(1000);
+  });
+});
+
 describe('candidatesFor', () => {
   const self = node('a', { internalIPs: ['10.0.0.1'], zone: 'z1' });
   const peer = node('b', { internalIPs: ['10.0.0.2', 'fd00::2'], externalIPs: ['203.0.113.2'], zone: 'z1' });

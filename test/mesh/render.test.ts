@@ -5,7 +5,7 @@ import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseCIDR } from '../../src/net/ip.ts';
 import { parseEndpoint, readAnnotations, ANN } from '../../modules/mesh/annotations.ts';
-import { collapse, gatewayOf, isPrivateIP } from '../../modules/mesh/cidr.ts';
+import { CidrSet, collapse, gatewayOf, isPrivateIP, overlaps } from '../../modules/mesh/cidr.ts';
 import { renderConflist } from '../../modules/mesh/conflist.ts';
 import { generatePrivateKey, keyPath, loadOrCreateKey, publicKeyOf } from '../../modules/mesh/key.ts';
 import { tunnelMTU } from '../../modules/mesh/mtu.ts';
@@ -94,6 +94,28 @@ describe('cidr helpers', () => {
     expect(isPrivateIP('203.0.113.1')).toBe(false);
     expect(isPrivateIP('2001:db8::1')).toBe(false);
     expect(isPrivateIP('fd00::1')).toBe(true);
+  });
+});
+
+describe('CidrSet', () => {
+  it('finds containing, contained and equal members; membership of addresses', () => {
+    const s = new CidrSet();
+    s.add(C('198.18.130.0/24'));
+    s.add(C('fd00:1::/64'));
+    expect(s.overlap(C('198.18.130.128/25'))?.text).toBe('198.18.130.0/24');
+    expect(s.overlap(C('198.18.128.0/17'))?.text).toBe('198.18.130.0/24');
+    expect(s.overlap(C('198.18.130.0/24'))?.text).toBe('198.18.130.0/24');
+    expect(s.overlap(C('198.18.131.0/24'))).toBeUndefined();
+    expect(s.overlap(C('fd00:1::/48'))?.text).toBe('fd00:1::/64');
+    expect(s.containing('198.18.130.7')?.text).toBe('198.18.130.0/24');
+    expect(s.containing('198.18.131.7')).toBeUndefined();
+    expect(s.containing('fd00:1::9')?.text).toBe('fd00:1::/64');
+    expect(s.containing('nope')).toBeUndefined();
+    const all = new CidrSet();
+    all.add(C('0.0.0.0/0'));
+    expect(all.containing('203.0.113.1')?.text).toBe('0.0.0.0/0');
+    expect(overlaps(C('10.0.0.0/8'), C('10.1.0.0/16'))).toBe(true);
+    expect(overlaps(C('10.0.0.0/8'), C('11.0.0.0/8'))).toBe(false);
   });
 });
 
