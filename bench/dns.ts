@@ -89,6 +89,25 @@ async function latency(port: number, file: string, probeNames: string[], rate: n
   return { qps: Number(/Queries per second:\s+([\d.]+)/.exec(out)?.[1] ?? NaN), p50: pct(50), p99: pct(99), max: rtt.at(-1) ?? NaN, lost, samples: rtt.length };
 }
 
+const ECHO = `
+import dgram from 'node:dgram';
+const s = dgram.createSocket({ type: 'udp4', reusePort: true });
+s.on('message', (m, r) => { const o = Buffer.allocUnsafe(m.length); m.copy(o); o[2] |= 0x80; o[3] = 0x83; s.send(o, r.port, r.address); });
+s.bind(Number(process.argv[1]), '127.0.0.1', () => { try { s.setRecvBufferSize(4 << 20); } catch {} console.log('ready'); });
+process.stdin.resume(); process.stdin.on('end', () => process.exit(0));`;
+
+/** Node's own UDP ceiling here: a bare echo (no DNS work) in `n` SO_REUSEPORT processes. */
+async function echoCeiling(n: number, file: string): Promise<number> {
+  const port = await freePort();
+  const procs = Array.from({ length: n }, () => spawn(process.execPath, ['--input-type=module', '-e', ECHO, String(port)], { stdio: ['pipe', 'pipe', 'inherit'] }));
+  children.push(...procs);
+  await Promise.all(procs.map((p) => new Promise<void>((r) => p.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && r()))));
+  await dnsperf(port, file, ['-l', '2']);
+  const r = await dnsperf(port, file);
+  for (const p of procs) p.kill('SIGTERM');
+  return r.qps;
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function startNodeway(s: Synthetic, port: number, upstream: number): Promise<DnsModule> {
@@ -213,6 +232,13 @@ async function main(): Promise<void> {
   const fwd: Perf[] = [];
   for (let r = 0; r < ROUNDS; r++) fwd.push(await dnsperf(port, efile));
 
+  const echo1: number[] = [];
+  const echo2: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    echo1.push(await echoCeiling(1, qfile));
+    echo2.push(await echoCeiling(2, qfile));
+  }
+
   const probeCluster = s.services.filter((v) => !v.headless).slice(0, 200).map((v) => `${v.name}.${v.namespace}.svc.cluster.local`);
   const latNw = await latency(port, qfile, probeCluster, 40_000);
   const latNsd = await latency(nsdPort, qfile, probeCluster, 40_000);
@@ -227,6 +253,7 @@ async function main(): Promise<void> {
   show('NSD 4.6 (server-count 1)', nsd);
   show('nodeway, forwarded cached', fwd);
   console.log(`  ratios: nodeway/CoreDNS per core ${f(med(nw) / COREDNS_QPS_PER_CORE, 2)} (CoreDNS ≈ ${f(COREDNS_QPS_PER_CORE)} qps/core, reference 3.1)   nodeway/NSD ${f(med(nw) / med(nsd), 2)}   forwarded/cluster ${f(med(fwd) / med(nw), 2)}`);
+  console.log(`  bare Node UDP echo (no DNS work): 1 process ${f(median(echo1))} qps, 2 SO_REUSEPORT processes ${f(median(echo2))} qps → nodeway/echo ${f(med(nw) / median(echo1), 2)}; a second worker ${median(echo2) > median(echo1) * 1.1 ? 'helps' : 'does not help'} on this machine`);
   console.log('\nlatency under 40,000 qps offered by dnsperf: RTT of ~2,000 probe queries/s sent beside it');
   for (const [label, l] of [['nodeway, cluster names', latNw], ['NSD', latNsd], ['nodeway, forwarded cached', latFwd]] as const) {
     console.log(`  ${label.padEnd(26)} load achieved ${f(l.qps).padStart(7)} qps   probe p50 ${f(l.p50, 3)} ms  p99 ${f(l.p99, 3)} ms  max ${f(l.max, 1)} ms  (${f(l.samples)} samples, ${l.lost} lost)`);

@@ -70,7 +70,9 @@ export class DnsServer {
 
   private async open(a: ListenAddr): Promise<Listener> {
     const v6 = net.isIPv6(a.host);
-    const udp = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6 });
+    // Replies only go to the IP literal a query came from: skip dgram's per-send lookup (a
+    // regex and a nextTick on every packet).
+    const udp = dgram.createSocket({ type: v6 ? 'udp6' : 'udp4', ipv6Only: v6, lookup: literal });
     const tcp = net.createServer({ noDelay: true }, (s) => this.onConnection(s));
     tcp.maxConnections = TCP_MAX_CONNECTIONS;
     try {
@@ -110,7 +112,7 @@ export class DnsServer {
     const acl = this.acl;
     const send = (b: Buffer, port: number, address: string) => {
       try {
-        sock.send(b, 0, b.length, port, address);
+        sock.send(b, port, address);
       } catch {}
     };
     sock.on('message', (msg, rinfo) => {
@@ -218,6 +220,10 @@ export class DnsServer {
 function servfail(msg: Buffer, q: ReturnType<typeof newQuery>): Buffer | null {
   if (!parseQuery(msg, q)) return null;
   return errorReply(msg, q, q.error || RCODE.SERVFAIL);
+}
+
+function literal(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+  cb(null, address, typeof family === 'number' ? family : net.isIPv6(address) ? 6 : 4);
 }
 
 function closeListener(l: Listener): void {
