@@ -12,7 +12,7 @@ import type { NftExec, TableNames } from './nft.ts';
 import type { FamilyNode } from './node.ts';
 import { BASE_CHAINS, nodeElements, pickMapDecl, planBase } from './plan-base.ts';
 import { planService } from './plan-service.ts';
-import { SLOT_LIMIT, SlotAllocator, pickKind, place } from './placement.ts';
+import { SLOT_LIMIT, SlotAllocator, place } from './placement.ts';
 import { Tx } from './tx.ts';
 
 export interface FamilyOptions {
@@ -143,7 +143,7 @@ export class FamilyProxy {
       for (const slot of plan?.slots?.values() ?? []) {
         if (this.shards.has(slot.map) || newShards.has(slot.map)) continue;
         newShards.add(slot.map);
-        tx.addSet(slot.map, pickMapDecl(this.family, pickKind(slot.map)));
+        tx.addSet(slot.map, pickMapDecl(this.family, slot.map));
       }
       this.diffChains(old?.chains, plan?.chains, tx, gone);
       for (const [name, decl] of plan?.sets ?? []) if (!old?.sets.has(name)) tx.addSet(name, decl);
@@ -213,7 +213,7 @@ export class FamilyProxy {
       services.set(key, plan);
       for (const [n, c] of plan.chains) chains.set(n, c);
       for (const [n, s] of plan.sets) sets.set(n, s);
-      for (const slot of plan.slots?.values() ?? []) sets.set(slot.map, pickMapDecl(this.family, pickKind(slot.map)));
+      for (const slot of plan.slots?.values() ?? []) sets.set(slot.map, pickMapDecl(this.family, slot.map));
     }
     const staleNow: string[] = [];
     if (names.exists) {

@@ -12,11 +12,13 @@ export function nftFamily(f: IPFamily): NftFamily {
  * A random pick among several targets, through maps shared by many chains instead of an
  * anonymous set per chain: the kernel scans every set of the table to name an anonymous one
  * (10,000 of them: 12 s to load), and checks each element of a map against every chain bound
- * to it (one map for all: 16 s). The executor spreads chains over up to 1,024 shard maps by
- * their name's hash and gives each a range of keys there.
+ * to it (one map for all: 16 s). The executor spreads chains over shard maps by protocol and
+ * the first two characters of their name's hash, and gives each a range of keys there.
  */
 export interface Pick {
   kind: 'dnat' | 'goto';
+  /** tcp, udp or sctp for dnat picks: a shard map holds one protocol (nft 1.0.6 insists). */
+  proto: string;
   /** Rule text before `numgen …`, e.g. `meta l4proto tcp dnat to `. */
   prefix: string;
   /** One element value per target: `10.0.0.1 . 8080` or `goto endpoint-…`. */

@@ -20,10 +20,10 @@ export class SlotAllocator {
   }
 }
 
-/** The shard of a chain: the first two characters of the hash in its name (≤ 1,024 shards). */
-export function pickMap(chain: string, kind: Pick['kind']): string {
-  const hash = chain.split('-')[1] ?? '';
-  return `${kind === 'dnat' ? 'endpoints' : 'endpoint-chains'}-${hash.slice(0, 2)}`;
+/** The shard of a chain: by protocol and the first two characters of the hash in its name. */
+export function pickMap(chain: string, pick: Pick): string {
+  const shard = (chain.split('-')[1] ?? '').slice(0, 2);
+  return pick.kind === 'dnat' ? `endpoints-${pick.proto}-${shard}` : `endpoint-chains-${shard}`;
 }
 
 export function pickKind(map: string): Pick['kind'] {
@@ -47,7 +47,7 @@ export function place(plan: ServicePlan, prev: ServicePlan | undefined, alloc: S
       chains.set(name, c);
       continue;
     }
-    const map = pickMap(name, c.pick.kind);
+    const map = pickMap(name, c.pick);
     const old = prev?.slots?.get(name);
     const size = c.pick.values.length;
     const slot: Slot = old && old.size === size && old.map === map ? old : { map, size, offset: alloc.take(size) };

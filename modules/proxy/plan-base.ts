@@ -31,8 +31,9 @@ export const S = {
 } as const;
 
 /** A shard map of random picks (see Pick): keys are numgen results, each chain owns a range. */
-export function pickMapDecl(family: IPFamily, kind: 'dnat' | 'goto'): SetDecl {
-  return { kind: 'map', body: kind === 'dnat' ? `typeof numgen random mod 1 : ${ipKw(family)} daddr . th dport;` : 'typeof numgen random mod 1 : verdict;' };
+export function pickMapDecl(family: IPFamily, map: string): SetDecl {
+  const proto = /^endpoints-(tcp|udp|sctp)-/.exec(map)?.[1];
+  return { kind: 'map', body: proto ? `typeof numgen random mod 1 : ${ipKw(family)} daddr . ${proto} dport;` : 'typeof numgen random mod 1 : verdict;' };
 }
 
 export function addrType(f: IPFamily): string {

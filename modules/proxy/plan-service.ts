@@ -56,11 +56,11 @@ function endpointRules(family: IPFamily, proto: string, eps: Endpoint[], affinit
   const saddr = `${ipKw(family)} saddr`;
   if (!affinity) {
     if (eps.length === 1) return { rules: [`meta l4proto ${proto} dnat to ${hostPort(family, eps[0]!)}`] };
-    return { rules: [], pick: { kind: 'dnat', prefix: `meta l4proto ${proto} dnat to `, values: eps.map((ep) => `${ep.ip} . ${ep.port}`) } };
+    return { rules: [], pick: { kind: 'dnat', proto, prefix: `meta l4proto ${proto} dnat to `, values: eps.map((ep) => `${ep.ip} . ${ep.port}`) } };
   }
   const rules = eps.map((ep) => `${saddr} @${affinity(ep).set} goto ${affinity(ep).chain}`);
   if (eps.length === 1) return { rules: [...rules, `goto ${affinity(eps[0]!).chain}`] };
-  return { rules, pick: { kind: 'goto', prefix: '', values: eps.map((ep) => `goto ${affinity(ep).chain}`) } };
+  return { rules, pick: { kind: 'goto', proto: '', prefix: '', values: eps.map((ep) => `goto ${affinity(ep).chain}`) } };
 }
 
 function fam(port: PortView, family: IPFamily): FamilyEndpoints {

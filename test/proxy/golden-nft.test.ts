@@ -42,10 +42,21 @@ add set ip nodeway affinity-AAAAAAAA-default/gone/tcp/__198.19.9.9/80 { type ipv
 describe('golden transactions load into the kernel', () => {
   it('initial then incremental', async () => {
     const out = await load(file('initial.nft'), file('update.nft'));
-    expect(out).toContain('dnat ip to numgen random mod 2 offset 6 map @endpoints-Z6');
-    expect(out).toContain('elements = { 6 : 198.19.1.3 . 8080, 7 : 198.19.2.4 . 8080 }');
+    expect(out).toContain('dnat ip to numgen random mod 2 offset 6 map @endpoints-tcp-Z6');
+    expect(out).toMatch(/elements = \{ 6 : 198\.19\.1\.3 \. 8080,\s+7 : 198\.19\.2\.4 \. 8080 \}/);
     expect(out).toMatch(/198\.19\.0\.53 \. udp \. 53 comment "default\/dns:dns" : goto reject-chain/);
     expect(out).not.toContain('sticky');
+  });
+
+  it('a later transaction can use shard maps an earlier one created', async () => {
+    const initial = readFileSync(new URL('./golden/initial.nft', import.meta.url), 'utf8');
+    const later = [...initial.matchAll(/^add map ip nodeway (endpoints-(tcp|udp|sctp)-\S+) /gm)].flatMap(([, map, proto], i) => [
+      `add chain ip nodeway later-${i}`,
+      `add rule ip nodeway later-${i} meta l4proto ${proto} dnat to numgen random mod 2 offset ${1000 + 2 * i} map @${map}`,
+      `add element ip nodeway ${map} { ${1000 + 2 * i} : 198.18.1.1 . 80, ${1001 + 2 * i} : 198.18.1.2 . 80 }`,
+    ]);
+    expect(later.length).toBeGreaterThan(6);
+    await load(file('initial.nft'), file('later.nft', `${later.join('\n')}\n`));
   });
 
   it('kernels before 6.2: flush first, delete later', async () => {

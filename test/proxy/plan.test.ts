@@ -89,7 +89,7 @@ describe('family executor', () => {
     await fp.sync(mk('198.19.2.2'), new Set(), true, node(4));
     nft.take();
     await fp.sync(mk('198.19.2.3'), new Set(['default/a']), false, node(4));
-    expect(nft.take()).toBe('delete element ip nodeway endpoints-ZJ { 1 }\nadd element ip nodeway endpoints-ZJ { 1 : 198.19.2.3 . 8080 }\n');
+    expect(nft.take()).toBe('delete element ip nodeway endpoints-tcp-ZJ { 1 }\nadd element ip nodeway endpoints-tcp-ZJ { 1 : 198.19.2.3 . 8080 }\n');
   });
 
   it('a failed transaction changes nothing remembered; the next sync rewrites the table', async () => {
