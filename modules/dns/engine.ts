@@ -73,6 +73,12 @@ export class Engine {
       return render(tpl, buf, q, limit);
     }
     this.lastZone = ZONE_FORWARD;
+    // The cluster zone is never forwarded, so a cached upstream answer needs no index lookup.
+    const hit = this.cache.get(q.key, this.now());
+    if (hit && !hit.reverse) {
+      this.metrics.cache[hit.negative ? 1 : 0]!++;
+      return render(hit.tpl, buf, q, limit, hit.age);
+    }
     return this.miss(buf, q, limit);
   }
 
@@ -80,7 +86,7 @@ export class Engine {
     if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) return errorReply(buf, q, RCODE.REFUSED);
     const name = lowerName(readName(buf, HEADER_LEN).name);
     const a = resolve(this.index, this.settings, name, q.qtype);
-    if (!a) return this.forward(buf, { ...q }, limit);
+    if (!a) return this.forward(buf, { ...q }, limit, name.endsWith('.arpa'));
     if (a.chase) return this.chase(buf, { ...q }, limit, name, a);
     this.lastZone = a.zone;
     const t = makeTemplate(authMessage(name, q.qtype, a), a.zone);
@@ -91,7 +97,7 @@ export class Engine {
     return render(t, buf, q, limit);
   }
 
-  private async forward(buf: Buffer, q: Query, limit: number): Promise<Buffer | null> {
+  private async forward(buf: Buffer, q: Query, limit: number, reverse: boolean): Promise<Buffer | null> {
     const now = this.now();
     const hit = this.cache.get(q.key, now);
     if (hit) {
@@ -105,7 +111,7 @@ export class Engine {
     if (res === 'overloaded') return errorReply(buf, q, RCODE.REFUSED);
     const c = upstreamTemplate(res);
     if (!c) return errorReply(buf, q, RCODE.SERVFAIL);
-    this.cache.set(q.key, c, this.now());
+    this.cache.set(q.key, c, this.now(), reverse);
     return render(c.tpl, buf, q, limit);
   }
 
@@ -144,7 +150,7 @@ export class Engine {
       if (typeof res === 'string') return null;
       const c = upstreamTemplate(res);
       if (!c) return null;
-      this.cache.set(key, c, this.now());
+      this.cache.set(key, c, this.now(), name.endsWith('.arpa'));
       tpl = c.tpl;
     }
     try {

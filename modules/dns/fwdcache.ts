@@ -11,6 +11,8 @@ interface Entry {
   tpl: Template;
   stored: number;
   expires: number;
+  /** A reverse name: the index may claim it later, so it is only served after asking the index. */
+  reverse: boolean;
 }
 
 function skipName(b: Buffer, off: number): number {
@@ -115,7 +117,7 @@ export class AnswerCache {
   }
 
   /** The cached template for `key` and its age in whole seconds, or undefined. */
-  get(key: string, now: number): { tpl: Template; age: number; negative: boolean } | undefined {
+  get(key: string, now: number): { tpl: Template; age: number; negative: boolean; reverse: boolean } | undefined {
     let e = this.positive.map.get(key);
     let negative = false;
     if (!e) {
@@ -127,12 +129,12 @@ export class AnswerCache {
       (negative ? this.negative : this.positive).map.delete(key);
       return undefined;
     }
-    return { tpl: e.tpl, age: Math.floor((now - e.stored) / 1000), negative };
+    return { tpl: e.tpl, age: Math.floor((now - e.stored) / 1000), negative, reverse: e.reverse };
   }
 
-  set(key: string, c: Cacheable, now: number): void {
+  set(key: string, c: Cacheable, now: number, reverse = false): void {
     if (c.ttl <= 0 || this.positive.max <= 0) return;
-    const e = { tpl: c.tpl, stored: now, expires: now + c.ttl * 1000 };
+    const e = { tpl: c.tpl, stored: now, expires: now + c.ttl * 1000, reverse };
     if (c.negative) {
       this.positive.map.delete(key);
       this.negative.set(key, e);

@@ -143,6 +143,17 @@ describe('forwarding', () => {
     expect(nx.answers).toHaveLength(1);
   });
 
+  it('answers a reverse name from the index once the IP becomes a cluster IP, despite a cached upstream answer', async () => {
+    const u = await upstream();
+    const { ask, e } = engine([at(u)]);
+    expect(rcodeOf(await ask('9.9.96.10.in-addr.arpa', TYPE.PTR))).toBe(RCODE.NXDOMAIN);
+    expect(rcodeOf(await ask('9.9.96.10.in-addr.arpa', TYPE.PTR))).toBe(RCODE.NXDOMAIN);
+    expect(u.count('9.9.96.10.in-addr.arpa')).toBe(1); // cached
+    e.setIndex(index({ services: [svc({ name: 'late', clusterIPs: ['10.96.9.9'] })], namespaces: ['default'] }));
+    const r = await ask('9.9.96.10.in-addr.arpa', TYPE.PTR);
+    expect(r.answers.map((a) => a.data)).toEqual([{ kind: 'name', name: 'late.default.svc.cluster.local' }]);
+  });
+
   it('never forwards the cluster zone, even when it does not exist', async () => {
     const u = await upstream();
     const { ask } = engine([at(u)]);
