@@ -103,6 +103,9 @@ describe('deploy/ manifests', () => {
         expect(mounts.get(path), key).toBeDefined();
         expect(hostPath(mounts.get(path)!), key).toBe(path);
       }
+      // docs/k3s.md patches the CNI host paths by index.
+      expect(spec.volumes[2].name).toBe('cni-conf');
+      expect(spec.volumes[3].name).toBe('cni-bin');
       expect(hostPath(mounts.get('/run/wireguard')!)).toBe('/run/wireguard');
       expect(hostPath(mounts.get('/dev/net/tun')!)).toBe('/dev/net/tun');
       expect(spec).toMatchObject({ hostNetwork: true, dnsPolicy: 'Default', priorityClassName: 'system-node-critical', serviceAccountName: 'nodeway', tolerations: [{ operator: 'Exists' }] });
