@@ -18,6 +18,7 @@ import { missingPlugins, readConflist, REQUIRED_PLUGINS, shadowingConfigs, write
 import { renderConflist } from './conflist.ts';
 import { type Device, ensureDevice } from './device.ts';
 import { type Attempt, chooseEndpoint } from './endpoint-choice.ts';
+import { dueRetries, nextRetry, type Pending, trackPending } from './first-handshake.ts';
 import { afterOps, type WgControl, wgControl } from './control.ts';
 import { run } from './exec.ts';
 import { type LoadedKey, loadOrCreateKey } from './key.ts';
@@ -54,6 +55,10 @@ export class MeshModule implements Module {
   private underlay: PathMTU | null | undefined;
   private lastView: NodeView | undefined;
   private readonly attempts = new Map<string, Attempt>();
+  /** New peers this node retries the first handshake with (see first-handshake.ts). */
+  private readonly firstHandshakes = new Map<string, Pending>();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private peerNames = new Map<string, string>();
   private readonly paths = new Map<string, PathMTU | null>();
   private appliedNft = '';
   private appliedHost = '';
@@ -86,6 +91,7 @@ export class MeshModule implements Module {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.lock.catch(() => undefined);
   }
 
@@ -102,6 +108,40 @@ export class MeshModule implements Module {
       void this.locked(() => this.poll()).finally(() => this.schedulePoll());
     }, POLL_MS);
     this.timer.unref();
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    const at = nextRetry(this.firstHandshakes);
+    if (this.closed || at === undefined) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.locked(() => this.retryFirstHandshakes()).finally(() => this.scheduleRetry());
+    }, Math.max(0, at - Date.now()));
+    this.retryTimer.unref();
+  }
+
+  /** Re-creates the new peers still without a handshake, so that they initiate again now. */
+  private async retryFirstHandshakes(): Promise<void> {
+    if (this.closed || !this.ctl || this.firstHandshakes.size === 0) return;
+    try {
+      const dev = await this.ctl.read();
+      // What the next partial sync diffs against learns the handshakes too.
+      for (const [k, p] of this.believed?.dev.peers ?? []) {
+        const d = dev.peers.get(k);
+        if (d && d.latestHandshake !== p.latestHandshake) this.believed!.dev.peers.set(k, { ...p, latestHandshake: d.latestHandshake });
+      }
+      const due = dueRetries(this.firstHandshakes, dev, Date.now());
+      if (!due.length) return;
+      // Removals first, then the same peers again: fresh handshake state, initiation at once.
+      await this.ctl.apply({ remove: due.map((d) => d.publicKey), set: due });
+      this.metrics.handshakeRetries.inc({}, due.length);
+      this.log.info({ peers: due.map((d) => this.peerNames.get(d.publicKey) ?? d.publicKey) }, 'no first handshake yet; re-created the peer to initiate again');
+    } catch (err) {
+      this.believed = undefined;
+      this.log.warn({ err: String((err as Error).message ?? err) }, 'retrying a first handshake failed');
+    }
   }
 
   /** Between view changes: repair what vanished (a killed wireguard-go), advance endpoint trials. */
@@ -276,6 +316,9 @@ export class MeshModule implements Module {
       this.log.info({ removed: ops.remove.length, set: ops.set.length, peers: desired.length }, 'WireGuard peers updated');
     }
     const devAfter = afterOps(dump, ops, this.key.privateKey, cfg.port);
+    this.peerNames = new Map(p.peers.map((x) => [x.publicKey, x.node]));
+    trackPending(this.firstHandshakes, this.key.publicKey, desired, devAfter, new Set(ops.set.map((x) => x.publicKey)), Date.now());
+    this.scheduleRetry();
 
     mark('peers');
     const wantV6 = p.routes.some((r) => r.family === 6);

@@ -16,7 +16,13 @@ let p1: Pod, p2: Pod, p3: Pod;
 
 const synced = /"msg":"synced"/;
 
-async function fullMesh(nodes: MeshNode[], timeoutMs = 15_000): Promise<void> {
+/**
+ * Every node peers every other, then every pair has a session. The lab's addresses are
+ * private, so every peer has a keepalive and initiates when added: the first handshakes come
+ * within a round trip (a crossed pair within one retry), well before WireGuard's own 5 s
+ * retransmit, which this bound would catch.
+ */
+async function fullMesh(nodes: MeshNode[], timeoutMs = 15_000, handshakeMs = 3_000): Promise<void> {
   await waitFor('a full mesh', async () => {
     for (const n of nodes) {
       const d = await m.dump(n);
@@ -25,6 +31,10 @@ async function fullMesh(nodes: MeshNode[], timeoutMs = 15_000): Promise<void> {
     }
     return true;
   }, timeoutMs);
+  await waitFor('a handshake with every peer', async () => {
+    for (const n of nodes) for (const p of (await m.dump(n)).peers.values()) if (!p.latestHandshake) return false;
+    return true;
+  }, handshakeMs);
 }
 
 function pingLoss(output: string): { sent: number; received: number } {
@@ -80,10 +90,6 @@ describe('mesh lab', () => {
   });
 
   it('node to remote pod (the gateway address as source passes the far end\'s allowed IPs)', async () => {
-    if (!(await m.ping(n1.lab.ns, p3.ip))) {
-      console.log('FIRST PING FAILED', Date.now(), await m.diag());
-      console.log('retry', await m.ping(n1.lab.ns, p3.ip, 3));
-    }
     expect(await m.ping(n1.lab.ns, p3.ip)).toBe(true);
     const r = await m.probe(n3.lab.ns, { proto: 'tcp', host: p2.ip, port: 8080 });
     expect(r.outcome).toBe('ok');
