@@ -240,6 +240,7 @@ async function main(): Promise<void> {
   }
 
   const probeCluster = s.services.filter((v) => !v.headless).slice(0, 200).map((v) => `${v.name}.${v.namespace}.svc.cluster.local`);
+  const latNw20 = await latency(port, qfile, probeCluster, 20_000);
   const latNw = await latency(port, qfile, probeCluster, 40_000);
   const latNsd = await latency(nsdPort, qfile, probeCluster, 40_000);
   const latFwd = await latency(port, efile, ext.slice(0, 200), 40_000);
@@ -255,7 +256,7 @@ async function main(): Promise<void> {
   console.log(`  ratios: nodeway/CoreDNS per core ${f(med(nw) / COREDNS_QPS_PER_CORE, 2)} (CoreDNS ≈ ${f(COREDNS_QPS_PER_CORE)} qps/core, reference 3.1)   nodeway/NSD ${f(med(nw) / med(nsd), 2)}   forwarded/cluster ${f(med(fwd) / med(nw), 2)}`);
   console.log(`  bare Node UDP echo (no DNS work): 1 process ${f(median(echo1))} qps, 2 SO_REUSEPORT processes ${f(median(echo2))} qps → nodeway/echo ${f(med(nw) / median(echo1), 2)}; a second worker ${median(echo2) > median(echo1) * 1.1 ? 'helps' : 'does not help'} on this machine`);
   console.log('\nlatency under 40,000 qps offered by dnsperf: RTT of ~2,000 probe queries/s sent beside it');
-  for (const [label, l] of [['nodeway, cluster names', latNw], ['NSD', latNsd], ['nodeway, forwarded cached', latFwd]] as const) {
+  for (const [label, l] of [['nodeway, cluster names', latNw], ['NSD', latNsd], ['nodeway, forwarded cached', latFwd], ['nodeway at 20,000 qps', latNw20]] as const) {
     console.log(`  ${label.padEnd(26)} load achieved ${f(l.qps).padStart(7)} qps   probe p50 ${f(l.p50, 3)} ms  p99 ${f(l.p99, 3)} ms  max ${f(l.max, 1)} ms  (${f(l.samples)} samples, ${l.lost} lost)`);
   }
   console.log(`load average after: ${loadavg().map((x) => f(x, 2)).join(' ')}`);
