@@ -36,7 +36,7 @@ function engine(ups: UpstreamAddr[], opts: { timeoutMs?: number; maxConcurrent?:
   const idx = index({ services: [svc({ name: 'ext', externalName: 'www.example.com' }), svc({ name: 'web', clusterIPs: ['10.96.0.20'] })], namespaces: ['default'] });
   const e = new Engine({ settings: idx.settings, forwarder, metrics, cacheSize: opts.cacheSize ?? 100, now: () => now });
   e.setIndex(idx);
-  const ask = async (name: string, type = TYPE.A, tcp = false, edns?: number) => {
+  const ask = async (name: string, type: number = TYPE.A, tcp = false, edns?: number) => {
     const r = await e.handle(query(name, type, { edns }), newQuery(), tcp);
     return decode(r);
   };
