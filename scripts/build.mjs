@@ -21,20 +21,25 @@ const trim = {
   },
 };
 
-await build({
-  entryPoints: ['cmd/nodeway.ts'],
-  outfile: 'dist/nodeway.mjs',
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node24',
-  // Whitespace and syntax only: names stay, so stack traces read without a source map
-  // (--enable-source-maps would keep the 4.6 MB map parsed in memory: +60 MiB RssAnon, measured).
-  minifyWhitespace: true,
-  minifySyntax: true,
-  sourcemap: 'linked',
-  // CommonJS dependencies call require(); give the ESM bundle one.
-  banner: { js: "import { createRequire as __nodewayRequire } from 'node:module'; const require = __nodewayRequire(import.meta.url);" },
-  plugins: [trim],
-  logLevel: 'warning',
-});
+/** Bundles the agent to `outfile` (tests bundle their own copy, so they never run a stale dist/). */
+export function bundle(outfile) {
+  return build({
+    entryPoints: [join(here, '..', 'cmd', 'nodeway.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node24',
+    // Whitespace and syntax only: names stay, so stack traces read without a source map
+    // (--enable-source-maps would keep the 4.6 MB map parsed in memory: +60 MiB RssAnon, measured).
+    minifyWhitespace: true,
+    minifySyntax: true,
+    sourcemap: 'linked',
+    // CommonJS dependencies call require(); give the ESM bundle one.
+    banner: { js: "import { createRequire as __nodewayRequire } from 'node:module'; const require = __nodewayRequire(import.meta.url);" },
+    plugins: [trim],
+    logLevel: 'warning',
+  });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await bundle(join(here, '..', 'dist', 'nodeway.mjs'));

@@ -1,5 +1,4 @@
-// End-to-end helpers: the agent bundled with the dns module wired in (modules/index.ts stays
-// untouched), free ports, Kubernetes object builders, and `dig` with its output parsed.
+// End-to-end helpers: the bundled agent, free ports, Kubernetes object builders, and `dig` with its output parsed.
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -7,47 +6,15 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { buildAgent } from '../support/agent.ts';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const NODE = join(ROOT, 'node_modules', 'node', 'bin', 'node');
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-let bundled: Promise<string> | undefined;
-
-/** The agent bundled like scripts/build.mjs, with the dns module in its list. */
-export function buildDnsAgent(): Promise<string> {
-  bundled ??= (async () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'nodeway-dns-build-')), 'nodeway.mjs');
-    await build({
-      entryPoints: [join(ROOT, 'cmd', 'nodeway.ts')],
-      outfile: out,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node24',
-      minifyWhitespace: true,
-      minifySyntax: true,
-      banner: { js: "import { createRequire as __nodewayRequire } from 'node:module'; const require = __nodewayRequire(import.meta.url);" },
-      logLevel: 'warning',
-      plugins: [
-        {
-          name: 'wire-dns',
-          setup(b) {
-            b.onLoad({ filter: /modules[\\/]index\.ts$/ }, (args) => {
-              let text = readFileSync(args.path, 'utf8');
-              if (!text.includes('dnsModule')) text += "\nimport { dnsModule as __dns } from './dns/index.ts';\nMODULES.push(__dns);\n";
-              return { contents: text, loader: 'ts' };
-            });
-          },
-        },
-      ],
-    });
-    return out;
-  })();
-  return bundled;
-}
+/** The agent bundled as the product builds it (modules/index.ts wires the dns module). */
+export const buildDnsAgent = buildAgent;
 
 /** A port free for both UDP and TCP on `host`. */
 export async function freePort(host = '127.0.0.1'): Promise<number> {

@@ -1,0 +1,17 @@
+// The agent as the product builds it (scripts/build.mjs), bundled once per test file into a
+// temporary directory: end-to-end tests never run a stale dist/.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bundle } from '../../scripts/build.mjs';
+
+let built: Promise<string> | undefined;
+
+export function buildAgent(): Promise<string> {
+  built ??= (async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'nodeway-agent-')), 'nodeway.mjs');
+    await bundle(out);
+    return out;
+  })();
+  return built;
+}
