@@ -139,7 +139,9 @@ export class MeshModule implements Module {
       this.metrics.handshakeRetries.inc({}, due.length);
       this.log.info({ peers: due.map((d) => this.peerNames.get(d.publicKey) ?? d.publicKey) }, 'no first handshake yet; re-created the peer to initiate again');
     } catch (err) {
+      // The device is gone or broken: the poll rebuilds it, and that sync starts new retries.
       this.believed = undefined;
+      this.firstHandshakes.clear();
       this.log.warn({ err: String((err as Error).message ?? err) }, 'retrying a first handshake failed');
     }
   }
