@@ -109,7 +109,8 @@ export function cluster(services: number, per: number): { cache: WatchCache; vie
   return { cache, view };
 }
 
-// ---- kube-proxy-shaped ruleset (reference/kube-proxy.md §1.2–§1.4, v1.33 layout) ----
+// ---- kube-proxy-shaped ruleset (reference/kube-proxy.md §1.2–§1.4: base chains as in its newer
+// proxier_test.go baseRules, service and endpoint chains as in v1.33–1.35) ----
 
 const T = 'ip kube-proxy';
 
@@ -136,10 +137,11 @@ function kpBase(): string[] {
     ...chain('cluster-ips-check', ['ip daddr @cluster-ips reject']),
     ...chain('firewall-check', ['ip daddr . meta l4proto . th dport vmap @firewall-ips']),
     ...chain('reject-chain', ['reject']),
-    ...base('filter-prerouting', 'type filter hook prerouting priority -110;', ['ct state new jump firewall-check']),
-    ...base('filter-input', 'type filter hook input priority -110;', ['ct state new jump nodeport-endpoints-check', 'ct state new jump service-endpoints-check']),
-    ...base('filter-forward', 'type filter hook forward priority -110;', ['ct state new jump service-endpoints-check', 'ct state new jump cluster-ips-check']),
-    ...base('filter-output', 'type filter hook output priority -110;', ['ct state new jump service-endpoints-check', 'ct state new jump cluster-ips-check']),
+    ...base('filter-prerouting-pre-dnat', 'type filter hook prerouting priority -110;', ['ct state new jump firewall-check']),
+    ...base('filter-output-pre-dnat', 'type filter hook output priority -110;', ['ct state new jump firewall-check']),
+    ...base('filter-input', 'type filter hook input priority 0;', ['ct state new jump nodeport-endpoints-check', 'ct state new jump service-endpoints-check']),
+    ...base('filter-forward', 'type filter hook forward priority 0;', ['ct state new jump service-endpoints-check', 'ct state new jump cluster-ips-check']),
+    ...base('filter-output', 'type filter hook output priority 0;', ['ct state new jump service-endpoints-check', 'ct state new jump cluster-ips-check']),
     ...base('nat-prerouting', 'type nat hook prerouting priority -100;', ['jump services']),
     ...base('nat-output', 'type nat hook output priority -100;', ['jump services']),
     ...base('nat-postrouting', 'type nat hook postrouting priority 100;', ['jump masquerading']),

@@ -16,6 +16,8 @@ inPrivateNetns();
 const SERVICES = Number(process.argv[2] ?? 10_000);
 const PER = Number(process.argv[3] ?? 10);
 const CHANGES = Number(process.argv[4] ?? 100);
+/** --ours-only: skip the kube-proxy-shaped baseline (minutes at 10k). */
+const OURS_ONLY = process.argv.includes('--ours-only');
 
 const noConntrack: ConntrackExec = { list: async () => [], delete: async () => 0 };
 const nft = (script: string) => execa('nft', ['-f', '-'], { input: script, maxBuffer: 1 << 30 });
@@ -75,6 +77,8 @@ for (const { i, ips } of changes) {
 console.log(`  nodeway incremental p50 ${ms(percentile(incr, 50))} p99 ${ms(percentile(incr, 99))}`);
 execFileSync('nft', ['delete', 'table', 'ip', 'nodeway']);
 execFileSync('nft', ['delete', 'table', 'ip6', 'nodeway']);
+
+if (OURS_ONLY) process.exit(0);
 
 // ---- kube-proxy-shaped baseline: the same cluster before the changes, then the same changes ----
 const original = cluster(SERVICES, PER).view;
