@@ -8,7 +8,7 @@ import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { buildAgent } from '../support/agent.ts';
 import { EmbeddedApiServer } from '../../src/apiserver/index.ts';
 import { Lab, LabNode, LabProcess } from '../../src/lab/index.ts';
 import { bridgeToUnixSocket } from '../../src/lab/unix-bridge.ts';
@@ -19,7 +19,6 @@ import { parseDump, type DeviceState } from '../../modules/mesh/wg.ts';
 
 export const CNI_BIN = '/usr/lib/cni';
 export const CLUSTER_CIDR = '198.18.128.0/17';
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const API_LISTEN = '127.0.0.1:6443';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -39,41 +38,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   }
 }
 
-let bundled: Promise<string> | undefined;
-
-/**
- * The agent bundled as scripts/build.mjs does, into a private directory, with the mesh
- * module in its module list even before modules/index.ts wires it (and without racing a
- * colleague's `npm run build` over dist/).
- */
-export function buildAgent(): Promise<string> {
-  bundled ??= (async () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'nodeway-mesh-build-')), 'nodeway.mjs');
-    await build({
-      entryPoints: [join(ROOT, 'cmd', 'nodeway.ts')],
-      outfile: out,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node24',
-      sourcemap: 'inline',
-      banner: { js: "import { createRequire as __nodewayRequire } from 'node:module'; const require = __nodewayRequire(import.meta.url);" },
-      logLevel: 'warning',
-      plugins: [{
-        name: 'wire-mesh',
-        setup(b) {
-          b.onLoad({ filter: /modules[\\/]index\.ts$/ }, (args) => {
-            let text = readFileSync(args.path, 'utf8');
-            if (!text.includes('meshModule')) text += "\nimport { meshModule as __mesh } from './mesh/index.ts';\nMODULES.push(__mesh);\n";
-            return { contents: text, loader: 'ts' };
-          });
-        },
-      }],
-    });
-    return out;
-  })();
-  return bundled;
-}
+/** The agent bundled as the product builds it; modules/index.ts wires the mesh module. */
+export { buildAgent };
 
 export interface MeshNode {
   name: string;

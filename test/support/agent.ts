@@ -1,6 +1,6 @@
 // The agent as the product builds it (scripts/build.mjs), bundled once per test file into a
 // temporary directory: end-to-end tests never run a stale dist/.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundle } from '../../scripts/build.mjs';
@@ -9,7 +9,9 @@ let built: Promise<string> | undefined;
 
 export function buildAgent(): Promise<string> {
   built ??= (async () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'nodeway-agent-')), 'nodeway.mjs');
+    const dir = mkdtempSync(join(tmpdir(), 'nodeway-agent-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    const out = join(dir, 'nodeway.mjs');
     await bundle(out);
     return out;
   })();
