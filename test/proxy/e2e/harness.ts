@@ -1,19 +1,17 @@
 // A proxy lab: the embedded API server, node "a" running the built agent with the proxy module,
 // node "b" holding remote pods, and two hosts outside the cluster on the same segment. Every
 // address is in 198.18.0.0/15; ClusterIPs come from 198.19.0.0/24 (no pod CIDR is there).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { join } from 'node:path';
+import { buildAgent } from '../../support/agent.ts';
 import { EmbeddedApiServer, type KubeObject } from '../../../src/apiserver/index.ts';
 import { Lab, type LabNode, type LabPod, type LabProcess, type NsRef, type ProbeResult, type ProbeTarget } from '../../../src/lab/index.ts';
 import { bridgeToUnixSocket } from '../../../src/lab/unix-bridge.ts';
 import { nsExec } from '../../../src/lab/run.ts';
 import { workloadPaths } from '../../../src/lab/workloads.ts';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const API_LISTEN = '127.0.0.1:6443';
 export const HEALTH = '127.0.0.1:10256';
 export const LB_NET = '198.18.10.0/24';
@@ -38,39 +36,8 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
   }
 }
 
-let bundled: Promise<string> | undefined;
-
-/** The agent bundled like scripts/build.mjs, with the proxy in its module list (modules/index.ts untouched). */
-export function buildAgent(): Promise<string> {
-  bundled ??= (async () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'nodeway-proxy-build-')), 'nodeway.mjs');
-    await build({
-      entryPoints: [join(ROOT, 'cmd', 'nodeway.ts')],
-      outfile: out,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node24',
-      sourcemap: 'inline',
-      banner: { js: "import { createRequire as __nodewayRequire } from 'node:module'; const require = __nodewayRequire(import.meta.url);" },
-      logLevel: 'warning',
-      plugins: [
-        {
-          name: 'wire-proxy',
-          setup(b) {
-            b.onLoad({ filter: /modules[\\/]index\.ts$/ }, (args) => {
-              let text = readFileSync(args.path, 'utf8');
-              if (!text.includes('proxyModule')) text += "\nimport { proxyModule as __proxy } from './proxy/index.ts';\nMODULES.push(__proxy);\n";
-              return { contents: text, loader: 'ts' };
-            });
-          },
-        },
-      ],
-    });
-    return out;
-  })();
-  return bundled;
-}
+/** The agent bundled as the product builds it; modules/index.ts wires the proxy module. */
+export { buildAgent };
 
 export interface EpSpec {
   ip: string;
