@@ -1,9 +1,8 @@
 // End-to-end helpers: the bundled agent, free ports, Kubernetes object builders, and `dig` with its output parsed.
+import { sleep, waitFor as waitUntil } from '../support/wait.ts';
 import { execFile } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildAgent } from '../support/agent.ts';
@@ -11,7 +10,7 @@ import { buildAgent } from '../support/agent.ts';
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const NODE = join(ROOT, 'node_modules', 'node', 'bin', 'node');
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
 /** The agent bundled as the product builds it (modules/index.ts wires the dns module). */
 export const buildDnsAgent = buildAgent;
@@ -32,20 +31,8 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   throw new Error('no free port');
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 50): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-      last = v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${String((last as Error)?.message ?? JSON.stringify(last))}`);
-    await sleep(everyMs);
-  }
+export function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+  return waitUntil(what, fn, timeoutMs, everyMs);
 }
 
 export interface DigResult {

@@ -2,6 +2,7 @@
 // module (wireguard-go as the real WireGuard), and pods made by executing the standard CNI
 // plugins with the conflist the agent wrote, as a container runtime does. Every address is in
 // 198.18.0.0/15; every interface, namespace and UAPI socket carries this run's prefix.
+import { sleep, waitFor as waitUntil } from '../support/wait.ts';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
@@ -20,21 +21,10 @@ export const CNI_BIN = '/usr/lib/cni';
 export const CLUSTER_CIDR = '198.18.128.0/17';
 const API_LISTEN = '127.0.0.1:6443';
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, everyMs = 50): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String((last as Error).message ?? last)}` : ''}`);
-    await sleep(everyMs);
-  }
+export function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+  return waitUntil(what, fn, timeoutMs, everyMs);
 }
 
 /** The agent bundled as the product builds it; modules/index.ts wires the mesh module. */

@@ -1,6 +1,7 @@
 // A proxy lab: the embedded API server, node "a" running the built agent with the proxy module,
 // node "b" holding remote pods, and two hosts outside the cluster on the same segment. Every
 // address is in 198.18.0.0/15; ClusterIPs come from 198.19.0.0/24 (no pod CIDR is there).
+import { sleep, waitFor as waitUntil } from '../../support/wait.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,22 +19,10 @@ export const LB_NET = '198.18.10.0/24';
 export const LB_NET6 = 'fd00:198:18:10::/64';
 export const ZONE = 'zone-a';
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { sleep };
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 100): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-      last = v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${String((last as Error)?.message ?? JSON.stringify(last))}`);
-    await sleep(everyMs);
-  }
+export function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, everyMs = 100): Promise<T> {
+  return waitUntil(what, fn, timeoutMs, everyMs);
 }
 
 /** The agent bundled as the product builds it; modules/index.ts wires the proxy module. */
