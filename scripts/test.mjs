@@ -15,6 +15,8 @@ try {
   line = `tests: ${j.numPassedTests} passed, ${j.numFailedTests} failed${skipped ? `, ${skipped} skipped` : ''}`;
   // Suites that failed to load count as failures even when no test in them ran.
   if (j.numFailedTestSuites > 0 && j.numFailedTests === 0) line = `tests: ${j.numPassedTests} passed, ${j.numFailedTestSuites} failed`;
+  // Unhandled errors fail the run without failing a test: say so in the line CI reads.
+  if (r.status !== 0 && j.numFailedTests === 0 && j.numFailedTestSuites === 0) line = `tests: ${j.numPassedTests} passed, 1 failed (vitest reported errors outside the tests)`;
 } catch {}
 rmSync(dir, { recursive: true, force: true });
 console.log(line);

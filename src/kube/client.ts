@@ -67,8 +67,14 @@ export class KubeClient {
     await this.config.applyToHTTPSOptions(opts as never);
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { ...opts, signal });
     return new Promise((resolve, reject) => {
-      req.once('response', resolve);
-      req.once('error', reject);
+      // A connection reset can surface on the request or the response at any time, also
+      // after the caller has what it needs: a stream error must never go unheard (uncaught),
+      // callers see it through their own reads and listeners.
+      req.on('error', reject);
+      req.once('response', (res) => {
+        res.on('error', () => {});
+        resolve(res);
+      });
       req.end(body);
     });
   }
@@ -148,6 +154,8 @@ export class KubeClient {
         }
         onEvent(String(ev.type), (ev.object ?? {}) as Record<string, unknown>);
       });
+      // readline re-emits its input's errors: unheard, a connection reset would be uncaught.
+      lines.on('error', (e) => finish(abort.signal.aborted ? undefined : e));
       lines.on('close', () => finish());
     } catch (err) {
       finish(abort.signal.aborted && finished ? undefined : err);
