@@ -1,7 +1,7 @@
 // `nodeway lab`: a three-node cluster of network namespaces running the real agent with all
 // three modules, pods made by the standard CNI plugins from the agent's own conflist, echo
 // servers, a ClusterIP, a NodePort and a headless Service — and proof that it works.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KubeObject } from '../apiserver/types.ts';
 import { type CniPod, addCniPod } from './cni.ts';
@@ -75,6 +75,8 @@ export async function startLab(dir: string, progress: Progress): Promise<Running
   const stop = async () => {
     stopController();
     await cluster.destroy();
+    // wireguard-go killed with its namespace leaves its UAPI socket behind.
+    for (const [i] of NODES.entries()) rmSync(`/var/run/wireguard/nwlab${i + 1}.sock`, { force: true });
   };
   try {
     const api = cluster.api;

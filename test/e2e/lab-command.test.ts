@@ -1,7 +1,7 @@
 // The README's main command, as a user runs it: `nodeway lab` builds and proves the demo
 // cluster, `lab status` describes it, kubectl works against it, `lab down` leaves nothing.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -62,5 +62,6 @@ describe('nodeway lab', () => {
     expect(netns()).not.toContain(prefix);
     expect(spawnSync('pgrep', ['-f', `lab-dir ${dir}`]).status).toBe(1);
     expect(() => readFileSync(join(dir, 'pid'))).toThrow();
+    for (const i of [1, 2, 3]) expect(existsSync(`/var/run/wireguard/nwlab${i}.sock`)).toBe(false);
   });
 });

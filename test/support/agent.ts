@@ -9,7 +9,8 @@ let built: Promise<string> | undefined;
 
 export function buildAgent(): Promise<string> {
   built ??= (async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'nodeway-agent-'));
+    // Inside the run's scratch directory (test/support/global-setup.ts) when there is one.
+    const dir = mkdtempSync(join(process.env.NODEWAY_TEST_TMP ?? tmpdir(), 'nodeway-agent-'));
     process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
     const out = join(dir, 'nodeway.mjs');
     await bundle(out);
