@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cleanupStaleLabs } from './cleanup.ts';
+import { cleanupStaleLabs, isAlive } from './cleanup.ts';
 import { type LabFacts, type ProgressEvent, startLab } from './demo.ts';
 import { nsExec } from './run.ts';
 
@@ -17,14 +17,7 @@ const files = (dir: string) => ({
   log: join(dir, 'serve.log'),
 });
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const alive = isAlive;
 
 function runningPid(dir: string): number | undefined {
   const f = files(dir).pid;
