@@ -65,7 +65,22 @@ export class FakeUpstream {
     return encodeMessage(out).bytes;
   }
 
+  /**
+   * UDP and TCP on one port. An ephemeral UDP port may already be taken on TCP by someone
+   * else: then both are dropped and another port is tried (an unheard listen error would be
+   * an uncaught exception, and the test would hang on its promise).
+   */
   async start(port = 0): Promise<this> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.startOn(port);
+      } catch (err) {
+        if (port !== 0 || attempt >= 20 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      }
+    }
+  }
+
+  private async startOn(port: number): Promise<this> {
     const udp = dgram.createSocket(this.host.includes(':') ? 'udp6' : 'udp4');
     udp.on('message', (msg, rinfo) => {
       const r = this.reply(msg, false);
@@ -87,7 +102,16 @@ export class FakeUpstream {
         }
       });
     });
-    await new Promise<void>((res) => tcp.listen(this.port, this.host, () => res()));
+    try {
+      await new Promise<void>((res, rej) => {
+        tcp.once('error', rej);
+        tcp.listen(this.port, this.host, () => res());
+      });
+    } catch (err) {
+      udp.close();
+      this.udp = undefined;
+      throw err;
+    }
     this.tcp = tcp;
     return this;
   }
