@@ -1,5 +1,5 @@
 // The cluster naming rules that turn IPs into labels and reverse names into IPs.
-import { bytesToIP, ipBytes, ipFamily } from '../../src/net/ip.ts';
+import { bytesToIP, canonicalIP, ipBytes, ipFamily } from '../../src/net/ip.ts';
 
 /** An IP as one label, as CoreDNS names endpoints without a hostname: 10-0-0-1, 2001-db8--0. */
 export function dashedIP(ip: string): string {
@@ -44,9 +44,5 @@ export function reverseName(ip: string): string {
   return `${nibbles.join('.')}.ip6.arpa`;
 }
 
-/** Canonical text of a valid IP (RFC 5952), '' otherwise. */
-export function canonical(ip: string): string {
-  const fam = ipFamily(ip);
-  if (fam === 0) return '';
-  return bytesToIP(ipBytes(fam === 6 ? ip.toLowerCase() : ip));
-}
+/** Canonical text of a valid IP (RFC 5952), '' otherwise: the cache's own normalisation. */
+export const canonical = canonicalIP;

@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import { bytesToIP, ipBytes } from '../net/ip.ts';
 
 export type Family = 'IPv4' | 'IPv6';
 
@@ -6,41 +7,16 @@ export function familyOf(ip: string): Family | undefined {
   return isIPv4(ip) ? 'IPv4' : isIPv6(ip) ? 'IPv6' : undefined;
 }
 
+/** The address as a number (bytes from src/net/ip.ts), for allocation arithmetic. */
 export function ipToBigInt(ip: string): bigint {
-  if (isIPv4(ip)) return ip.split('.').reduce((acc, o) => (acc << 8n) | BigInt(Number(o)), 0n);
-  let text = ip;
-  // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hextets.
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
-  if (v4) {
-    const n = ipToBigInt(v4[1]!);
-    text = text.slice(0, -v4[1]!.length) + `${(n >> 16n).toString(16)}:${(n & 0xffffn).toString(16)}`;
-  }
-  const [head, tail] = text.includes('::') ? text.split('::') as [string, string] : [text, undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g, 16)), 0n);
+  return ipBytes(ip).reduce((acc, byte) => (acc << 8n) | BigInt(byte), 0n);
 }
 
 export function bigIntToIp(n: bigint, family: Family): string {
-  if (family === 'IPv4') return [24n, 16n, 8n, 0n].map((s) => String((n >> s) & 255n)).join('.');
-  const groups = [...Array(8)].map((_, i) => Number((n >> BigInt((7 - i) * 16)) & 0xffffn));
-  // RFC 5952: compress the longest run (length >= 2) of zero groups, the first one on ties.
-  let best = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) [best, bestLen] = [i, j - i];
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) return hex.join(':');
-  return `${hex.slice(0, best).join(':')}::${hex.slice(best + bestLen).join(':')}`;
+  const len = family === 'IPv4' ? 4 : 16;
+  const bytes = new Uint8Array(len);
+  for (let i = 0; i < len; i++) bytes[i] = Number((n >> BigInt((len - 1 - i) * 8)) & 0xffn);
+  return bytesToIP(bytes);
 }
 
 export interface Cidr {
