@@ -2,7 +2,6 @@
 // of reference/kube-proxy.md §2.3 lives here; table tests in test/view/categorize.test.ts.
 import type { EndpointView } from './types.ts';
 
-export type EndpointInput = EndpointView;
 
 export interface PortPolicy {
   usesCluster: boolean;
@@ -26,7 +25,7 @@ function has(hints: string[] | null, v: string): boolean {
  * Topology is all or nothing: a mode applies only when every Ready endpoint carries a hint of
  * that kind and at least one names us. Same-node (PreferSameTrafficDistribution, GA) first.
  */
-export function topologyMode(endpoints: EndpointInput[], nodeName: string, zone: string): TopologyMode {
+export function topologyMode(endpoints: EndpointView[], nodeName: string, zone: string): TopologyMode {
   let allNode = true, forNode = false, allZone = true, forZone = false;
   for (const ep of endpoints) {
     if (!ep.ready) continue;
@@ -40,7 +39,7 @@ export function topologyMode(endpoints: EndpointInput[], nodeName: string, zone:
   return '';
 }
 
-function available(ep: EndpointInput, mode: TopologyMode, nodeName: string, zone: string): boolean {
+function available(ep: EndpointView, mode: TopologyMode, nodeName: string, zone: string): boolean {
   if (mode === 'PreferSameNode') return has(ep.nodeHints, nodeName);
   if (mode === 'PreferSameZone') return has(ep.zoneHints, zone);
   return true;
@@ -59,9 +58,9 @@ function keep<T>(list: T[], pred: (x: T) => boolean): T[] {
 }
 
 /** `endpoints` must already be deduplicated by ip:port (see service.ts). */
-export function categorizeEndpoints(endpoints: EndpointInput[], policy: PortPolicy, nodeName: string, zone: string): Categorized {
-  let cluster: EndpointInput[] = [];
-  let local: EndpointInput[] = [];
+export function categorizeEndpoints(endpoints: EndpointView[], policy: PortPolicy, nodeName: string, zone: string): Categorized {
+  let cluster: EndpointView[] = [];
+  let local: EndpointView[] = [];
   let hasAny = false;
 
   if (policy.usesCluster) {
@@ -89,15 +88,13 @@ export function categorizeEndpoints(endpoints: EndpointInput[], policy: PortPoli
     else if (localTerminating) local = endpoints.filter((ep) => ep.local && ep.serving && ep.terminating);
   }
 
-  const c = cluster;
-  const l = local;
   let reachable: EndpointView[];
-  if (!policy.usesLocal) reachable = c;
-  else if (!policy.usesCluster) reachable = l;
+  if (!policy.usesLocal) reachable = cluster;
+  else if (!policy.usesCluster) reachable = local;
   else {
     const m = new Map<string, EndpointView>();
-    for (const ep of [...c, ...l]) m.set(endpointKey(ep), ep);
+    for (const ep of [...cluster, ...local]) m.set(endpointKey(ep), ep);
     reachable = [...m.values()].sort(byKey);
   }
-  return { cluster: c, local: l, reachable, hasAny };
+  return { cluster, local, reachable, hasAny };
 }

@@ -2,8 +2,8 @@
 // each kind of traffic may use. Pure: same inputs, same output.
 import type { EndpointSlice, IPFamily, Service, ServicePort } from '../kube/objects.ts';
 import { ipFamily } from '../net/ip.ts';
-import { categorizeEndpoints, endpointKey, type EndpointInput } from './categorize.ts';
-import type { DnsEndpoint, FamilyEndpoints, PortView, ServiceView } from './types.ts';
+import { categorizeEndpoints, endpointKey } from './categorize.ts';
+import type { DnsEndpoint, EndpointView, FamilyEndpoints, PortView, ServiceView } from './types.ts';
 
 export interface NodeIdentity {
   name: string;
@@ -14,14 +14,14 @@ export interface NodeIdentity {
  * Endpoints of one service port and family, deduplicated by ip:port across all slices (first
  * seen wins unless a later duplicate is local), from addresses[0] only, slices in name order.
  */
-export function portEndpoints(port: ServicePort, slices: EndpointSlice[], family: IPFamily, nodeName: string): EndpointInput[] {
-  const seen = new Map<string, EndpointInput>();
+export function portEndpoints(port: ServicePort, slices: EndpointSlice[], family: IPFamily, nodeName: string): EndpointView[] {
+  const seen = new Map<string, EndpointView>();
   for (const slice of slices) {
     if (slice.family !== family) continue;
     const sp = slice.ports.find((p) => p.name === port.name && p.protocol === port.protocol);
     if (!sp) continue;
     for (const ep of slice.endpoints) {
-      const input: EndpointInput = {
+      const input: EndpointView = {
         ip: ep.ip,
         port: sp.port,
         local: ep.nodeName !== '' && ep.nodeName === nodeName,
