@@ -27,6 +27,15 @@ export function hasChanges(c: ViewChanges): boolean {
   return c.full || c.self || c.services.size + c.peers.size + c.pods.size + c.namespaces.size > 0;
 }
 
+/** Puts `next` (undefined: gone) in `map`; true when the meaning under `key` changed. */
+function refresh<T>(map: Map<string, T>, key: string, next: T | undefined): boolean {
+  if (next === undefined) return map.delete(key);
+  const prev = map.get(key);
+  if (prev !== undefined && equal(prev, next)) return false;
+  map.set(key, next);
+  return true;
+}
+
 export class NodeView {
   readonly nodeName: string;
   readonly services = new Map<string, ServiceView>();
@@ -150,33 +159,11 @@ export class NodeView {
     }
     for (const key of d.services) {
       const svc = this.cache.get('services', key);
-      const prev = this.services.get(key);
-      if (!svc) {
-        if (prev) {
-          this.services.delete(key);
-          out.services.add(key);
-        }
-        continue;
-      }
-      const next = buildServiceView(svc, this.cache.slicesOf(key), this.identity());
-      if (prev && equal(prev, next)) continue;
-      this.services.set(key, next);
-      out.services.add(key);
+      if (refresh(this.services, key, svc && buildServiceView(svc, this.cache.slicesOf(key), this.identity()))) out.services.add(key);
     }
     for (const name of d.peers) {
       const node = this.cache.get('nodes', name);
-      const prev = this.peers.get(name);
-      if (!node) {
-        if (prev) {
-          this.peers.delete(name);
-          out.peers.add(name);
-        }
-        continue;
-      }
-      const next = buildPeer(node, this.nodeName);
-      if (prev && equal(prev, next)) continue;
-      this.peers.set(name, next);
-      out.peers.add(name);
+      if (refresh(this.peers, name, node && buildPeer(node, this.nodeName))) out.peers.add(name);
     }
     return out;
   }
