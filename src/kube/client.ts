@@ -110,7 +110,7 @@ export class KubeClient {
 
   /**
    * Starts a watch: one JSON event per line. Resolves to an abort handle; `done` is called
-   * once, with the error if any (an HTTP error carries `statusCode`). A stream quiet for longer
+   * once, with the error if any (an HTTP error is an ApiError with its status). A stream quiet for longer
    * than `inactivityTimeoutMs` (no event, no bookmark) is treated as dead.
    */
   async watch(path: string, query: Record<string, string | number | boolean>, onEvent: WatchHandler, done: (err?: unknown) => void, inactivityTimeoutMs: number): Promise<AbortController> {
@@ -136,9 +136,7 @@ export class KubeClient {
       const res = await this.open('GET', `${path}?${q}`, {}, abort.signal);
       if ((res.statusCode ?? 0) !== 200) {
         res.resume();
-        const err = new ApiError(res.statusCode ?? 0, res.statusMessage ?? '', `watch ${path}: HTTP ${res.statusCode}`);
-        (err as unknown as { statusCode?: number }).statusCode = res.statusCode;
-        finish(err);
+        finish(new ApiError(res.statusCode ?? 0, res.statusMessage ?? '', `watch ${path}: HTTP ${res.statusCode}`));
         return abort;
       }
       res.on('data', arm);

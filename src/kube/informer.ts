@@ -165,7 +165,7 @@ export class Informer<K extends Kind> {
       const done = (err?: unknown) => {
         const e = failure ?? err;
         if (!e || this.stop.signal.aborted) resolve();
-        else if (e instanceof Gone || mustRelist((e as { statusCode?: number }).statusCode)) reject(new Gone());
+        else if (e instanceof Gone || (e instanceof ApiError && mustRelist(e.status))) reject(new Gone());
         else reject(e);
       };
       this.client
