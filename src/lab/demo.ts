@@ -8,6 +8,7 @@ import { type CniPod, addCniPod } from './cni.ts';
 import { LabCluster } from './cluster.ts';
 import type { LabNode } from './endpoints.ts';
 import { startSliceController } from './slice-controller.ts';
+import { waitFor } from './wait.ts';
 
 export const CLUSTER_DNS = '198.19.0.10';
 export const CLUSTER_CIDR = '198.18.128.0/17';
@@ -47,14 +48,8 @@ async function step<T>(progress: Progress, name: string, fn: () => Promise<T>, d
   }
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  return waitFor(what, fn, timeoutMs, 250);
 }
 
 function service(name: string, spec: Record<string, unknown>): KubeObject {
