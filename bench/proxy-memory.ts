@@ -64,9 +64,11 @@ for (let i = 0; i < SERVICES; i++) {
 console.log(`proxy memory benchmark: ${SERVICES} Services × ${PER} endpoints (API objects created in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 
 const bin = await buildAgent();
+// The runtime flags bin/nodeway gives the agent (without them the first-list GC never runs).
+const AGENT_FLAGS = ['--expose-gc', '--max-semi-space-size=1', ...(process.env.NODEWAY_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
 async function run(modules: string): Promise<{ rss: number; readyS: number }> {
   const t = performance.now();
-  const agent: ChildProcess = spawn(process.execPath, [bin, 'run', '--modules', modules, '--node-name', NODE, '--kubeconfig', join(dir, 'kubeconfig'), '--health-listen', '127.0.0.1:10256', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const agent: ChildProcess = spawn(process.execPath, [...AGENT_FLAGS, bin, 'run', '--modules', modules, '--node-name', NODE, '--kubeconfig', join(dir, 'kubeconfig'), '--health-listen', '127.0.0.1:10256', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'], cwd: process.env.HEAP_SNAPSHOT ?? process.cwd() });
   try {
     await ready(300_000);
     const readyS = (performance.now() - t) / 1000;
@@ -74,7 +76,13 @@ async function run(modules: string): Promise<{ rss: number; readyS: number }> {
       const n = (await execa('sh', ['-c', 'nft list map ip nodeway service-ips | grep -o "goto" | wc -l'])).stdout.trim();
       if (Number(n) < SERVICES) throw new Error(`only ${n} service-ips elements programmed`);
     }
-    return { rss: await settled(agent.pid!), readyS };
+    const rss = await settled(agent.pid!);
+    // HEAP_SNAPSHOT=dir: a heap snapshot of each agent there (with NODEWAY_NODE_FLAGS=--heapsnapshot-signal=SIGUSR2).
+    if (process.env.HEAP_SNAPSHOT) {
+      agent.kill('SIGUSR2');
+      await sleep(20_000);
+    }
+    return { rss, readyS };
   } finally {
     agent.kill('SIGTERM');
     await new Promise((r) => agent.once('exit', r));
