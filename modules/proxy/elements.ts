@@ -2,18 +2,17 @@
 // and port, or a shared hairpin endpoint): the kernel holds one value, the one of the
 // smallest owner name, so the outcome never depends on event order, and when that owner
 // leaves the next one takes over in the same transaction.
-import type { ElementSpec } from './model.ts';
+//
+// Only owner names are kept, not claims: a claim is recomputed from its owner's applied plan
+// when needed (ClaimLookup). Most keys have one owner, stored as the owner's name itself,
+// which is the view's own key string, so a key costs little more than its map slot.
+import type { ElementSpec, PickList } from './model.ts';
 import type { Tx } from './tx.ts';
 
-interface Claim {
+export interface Claim {
   value: string;
-  comment: string | undefined;
-}
-
-interface Entry {
-  /** What the kernel holds. */
-  installed: Claim;
-  owners: Map<string, Claim>;
+  comment?: string | undefined;
+  picks?: PickList | undefined;
 }
 
 export interface OwnerChange {
@@ -22,59 +21,105 @@ export interface OwnerChange {
   after: readonly ElementSpec[];
 }
 
+/** The claim an owner that is not changing holds on a key, from what was applied. */
+export type ClaimLookup = (owner: string, set: string, key: string) => Claim | undefined;
+
 export interface StageResult {
   commit(): void;
   /** Keys claimed with different values by several owners, after this change. */
   conflicts: string[];
 }
 
-function sameClaim(a: Claim, b: Claim): boolean {
+type Owners = string | Set<string>;
+
+interface Touched {
+  before: Map<string, Claim>;
+  after: Map<string, Claim>;
+}
+
+function smallest(names: Iterable<string>): string | undefined {
+  let best: string | undefined;
+  for (const o of names) if (best === undefined || o < best) best = o;
+  return best;
+}
+
+function sameItem(a: Claim, b: Claim): boolean {
   return a.value === b.value && a.comment === b.comment;
 }
 
-function winner(owners: Map<string, Claim>): Claim | undefined {
-  let best: string | undefined;
-  for (const o of owners.keys()) if (best === undefined || o < best) best = o;
-  return best === undefined ? undefined : owners.get(best);
+function samePicks(a: PickList | undefined, b: PickList | undefined): boolean {
+  if (!a || !b) return a === b;
+  return a.set === b.set && a.key === b.key && a.values.length === b.values.length && a.values.every((v, i) => v === b.values[i]);
+}
+
+/** What turns `old` into `next` under one key, picks included (deletes go first in a Tx). */
+function emit(tx: Tx, set: string, key: string, old: Claim | undefined, next: Claim | undefined): void {
+  const same = old && next && sameItem(old, next);
+  if (old && !same) tx.deleteElement(set, key);
+  if (next && !same) tx.addElement(set, key, next.value, next.comment);
+  const a = old?.picks;
+  const b = next?.picks;
+  if (samePicks(a, b)) return;
+  const moved = !a || !b || a.set !== b.set || a.key !== b.key;
+  for (let i = 0; i < Math.max(a?.values.length ?? 0, b?.values.length ?? 0); i++) {
+    const x = a?.values[i];
+    const y = b?.values[i];
+    if (x === y && !moved) continue;
+    if (a && x !== undefined) tx.deleteElement(a.set, `${a.key} . ${i}`);
+    if (b && y !== undefined) tx.addElement(b.set, `${b.key} . ${i}`, y);
+  }
+}
+
+function claimOf(e: ElementSpec): Claim {
+  return e;
 }
 
 export class ElementStore {
-  private readonly sets = new Map<string, Map<string, Entry>>();
+  private readonly sets = new Map<string, Map<string, Owners>>();
 
   /** Adds to `tx` what turns the installed elements into the changed owners' ones; commit() after the kernel took it. */
-  stage(changes: readonly OwnerChange[], tx: Tx): StageResult {
-    const touched = new Map<string, Map<string, Map<string, Claim>>>();
-    const ownersOf = (set: string, key: string): Map<string, Claim> => {
+  stage(changes: readonly OwnerChange[], tx: Tx, lookup: ClaimLookup): StageResult {
+    const changing = new Set(changes.map((c) => c.owner));
+    const touched = new Map<string, Map<string, Touched>>();
+    const at = (set: string, key: string): Touched => {
       let keys = touched.get(set);
       if (!keys) touched.set(set, (keys = new Map()));
-      let owners = keys.get(key);
-      if (!owners) keys.set(key, (owners = new Map(this.sets.get(set)?.get(key)?.owners)));
-      return owners;
+      let t = keys.get(key);
+      if (!t) keys.set(key, (t = { before: new Map(), after: new Map() }));
+      return t;
     };
     for (const c of changes) {
-      for (const e of c.before) ownersOf(e.set, e.key).delete(c.owner);
-      for (const e of c.after) ownersOf(e.set, e.key).set(c.owner, { value: e.value, comment: e.comment });
+      for (const e of c.before) at(e.set, e.key).before.set(c.owner, claimOf(e));
+      for (const e of c.after) at(e.set, e.key).after.set(c.owner, claimOf(e));
     }
     const conflicts: string[] = [];
-    const next: { set: string; key: string; entry: Entry | undefined }[] = [];
+    const next: { set: string; key: string; owners: string[] }[] = [];
     for (const [set, keys] of touched) {
-      for (const [key, owners] of keys) {
-        const old = this.sets.get(set)?.get(key)?.installed;
-        const win = winner(owners);
-        if (old && (!win || !sameClaim(old, win))) tx.deleteElement(set, key);
-        if (win && (!old || !sameClaim(old, win))) tx.addElement(set, key, win.value, win.comment);
-        if (new Set([...owners.values()].map((c) => c.value)).size > 1) conflicts.push(`${set} ${key} (${[...owners.keys()].join(', ')})`);
-        next.push({ set, key, entry: win ? { installed: win, owners } : undefined });
+      const stored = this.sets.get(set);
+      for (const [key, t] of keys) {
+        const held = stored?.get(key);
+        const owners = held === undefined ? [] : typeof held === 'string' ? [held] : [...held];
+        const after = owners.filter((o) => !changing.has(o)).concat([...t.after.keys()]);
+        const claim = (o: string | undefined, side: 'before' | 'after') =>
+          o === undefined ? undefined : changing.has(o) ? t[side].get(o) : lookup(o, set, key);
+        const was = claim(smallest(owners), 'before');
+        const win = claim(smallest(after), 'after');
+        if (was !== win) emit(tx, set, key, was, win);
+        if (after.length > 1) {
+          const values = new Set(after.map((o) => claim(o, 'after')?.value));
+          if (values.size > 1) conflicts.push(`${set} ${key} (${after.join(', ')})`);
+        }
+        next.push({ set, key, owners: after });
       }
     }
     return {
       conflicts,
       commit: () => {
-        for (const { set, key, entry } of next) {
+        for (const { set, key, owners } of next) {
           let keys = this.sets.get(set);
-          if (entry) {
+          if (owners.length > 0) {
             if (!keys) this.sets.set(set, (keys = new Map()));
-            keys.set(key, entry);
+            keys.set(key, owners.length === 1 ? owners[0]! : new Set(owners));
           } else if (keys) {
             keys.delete(key);
             if (keys.size === 0) this.sets.delete(set);

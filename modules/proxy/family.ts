@@ -4,13 +4,13 @@
 import type { Logger } from 'pino';
 import type { IPFamily } from '../../src/kube/objects.ts';
 import type { ServiceView } from '../../src/view/types.ts';
-import { ElementStore, type OwnerChange } from './elements.ts';
+import { ElementStore, type ClaimLookup, type OwnerChange } from './elements.ts';
 import type { ProxyMetrics } from './metrics.ts';
-import { nftFamily, NODE_OWNER, type BasePlan, type ChainSpec, type ElementSpec, type NftFamily, type ServicePlan, type SetDecl } from './model.ts';
+import { emptyServicePlan, nftFamily, NODE_OWNER, type BasePlan, type ChainSpec, type ElementSpec, type NftFamily, type ServicePlan, type SetDecl, type Slot } from './model.ts';
 import { isServiceObject } from './names.ts';
 import type { NftExec, TableNames } from './nft.ts';
 import type { FamilyNode } from './node.ts';
-import { BASE_CHAINS, nodeElements, pickMapDecl, planBase } from './plan-base.ts';
+import { BASE_CHAINS, isPickChain, nodeElements, PICK_CHAIN_PREFIX, pickChain, pickMapDecl, planBase } from './plan-base.ts';
 import { planService } from './plan-service.ts';
 import { SLOT_LIMIT, SlotAllocator, place } from './placement.ts';
 import { Tx } from './tx.ts';
@@ -52,13 +52,50 @@ function sameBase(a: BasePlan | null, b: BasePlan): boolean {
   return true;
 }
 
+/** A Service's applied rules, kept as what they were planned from. */
+interface Applied {
+  view: ServiceView;
+  slots?: Map<string, Slot>;
+}
+
+interface Planned {
+  view: ServiceView;
+  plan: ServicePlan;
+}
+
+/** Shard map elements have one owner each (their key range is the chain's): a plain keyed diff. */
+function diffPicked(before: readonly ElementSpec[], after: readonly ElementSpec[], tx: Tx): void {
+  const old = new Map(before.map((e) => [`${e.set} ${e.key}`, e]));
+  for (const e of after) {
+    const k = `${e.set} ${e.key}`;
+    const o = old.get(k);
+    old.delete(k);
+    if (o?.value === e.value) continue;
+    if (o) tx.deleteElement(o.set, o.key);
+    tx.addElement(e.set, e.key, e.value);
+  }
+  for (const o of old.values()) tx.deleteElement(o.set, o.key);
+}
+
+/** The shared pick chains a plan's elements jump to. */
+function pickChainsOf(plan: ServicePlan | null | undefined): string[] {
+  const out: string[] = [];
+  for (const e of plan?.elements ?? []) if (e.picks) out.push(e.value.slice('goto '.length));
+  return out;
+}
+
 export class FamilyProxy {
   readonly family: IPFamily;
   private readonly nf: NftFamily;
   private readonly o: FamilyOptions;
   private readonly label: { ip_family: string };
-  private services = new Map<string, ServicePlan>();
+  /** What each Service's rules were planned from: the view itself (shared, not copied) and its key ranges. */
+  private applied = new Map<string, Applied>();
   private elements = new ElementStore();
+  /** Shared pick chains that exist (created on first use, kept until a rewrite). */
+  private pickChains = new Set<string>();
+  /** Services whose Local policy has no local endpoints, per policy (the kube-proxy gauge). */
+  private readonly noLocal = { internal: new Set<string>(), external: new Set<string>() };
   private nodeEls: ElementSpec[] = [];
   private base: BasePlan | null = null;
   /** Memory matches the kernel: false before the first success and after any failure. */
@@ -80,9 +117,16 @@ export class FamilyProxy {
     return this.trusted;
   }
 
-  /** Applied per-Service plans (read-only use: tests, metrics). */
-  get applied(): ReadonlyMap<string, ServicePlan> {
-    return this.services;
+  /** The plan a Service's applied rules came from (tests). */
+  appliedPlan(key: string): ServicePlan | undefined {
+    const a = this.applied.get(key);
+    return a && this.replan(a, this.nodeIP);
+  }
+
+  /** Recomputes an applied plan; planning is pure, so this is what was applied. */
+  private replan(a: Applied, nodeIP: string): ServicePlan {
+    const raw = planService(a.view, { family: this.family, nodeIP, masqueradeAll: this.o.masqueradeAll }).plan ?? emptyServicePlan();
+    return place(raw, a, this.slots);
   }
 
   async sync(services: ReadonlyMap<string, ServiceView>, changed: ReadonlySet<string>, full: boolean, node: FamilyNode): Promise<FamilySyncResult> {
@@ -91,7 +135,7 @@ export class FamilyProxy {
     // The node IP decides the LB source-range exception of every Service: re-plan them all
     // (the diff keeps what did not change out of the transaction).
     const everything = full || !this.trusted || node.nodeIP !== this.nodeIP;
-    const keys = everything ? new Set([...services.keys(), ...this.services.keys()]) : changed;
+    const keys = everything ? new Set([...services.keys(), ...this.applied.keys()]) : changed;
     const planned = this.plan(services, keys, node);
     try {
       if (!this.trusted || !sameBase(this.base, base) || this.slots.next > SLOT_LIMIT) return await this.rewrite(base, planned, node);
@@ -110,9 +154,9 @@ export class FamilyProxy {
     }
   }
 
-  private plan(services: ReadonlyMap<string, ServiceView>, keys: Iterable<string>, node: FamilyNode): Map<string, ServicePlan | null> {
+  private plan(services: ReadonlyMap<string, ServiceView>, keys: Iterable<string>, node: FamilyNode): Map<string, Planned | null> {
     const ctx = { family: this.family, nodeIP: node.nodeIP, masqueradeAll: this.o.masqueradeAll };
-    const out = new Map<string, ServicePlan | null>();
+    const out = new Map<string, Planned | null>();
     for (const key of keys) {
       const svc = services.get(key);
       if (!svc) {
@@ -124,22 +168,37 @@ export class FamilyProxy {
         this.o.metrics.skipped.inc({ ...this.label, reason: s.reason });
         this.o.log.warn({ family: this.nf, reason: s.reason, detail: s.detail }, 'left out of the proxy rules');
       }
-      out.set(key, r.plan);
+      out.set(key, r.plan && { view: svc, plan: r.plan });
     }
     return out;
   }
 
-  private async diff(planned: Map<string, ServicePlan | null>, node: FamilyNode, full: boolean): Promise<FamilySyncResult> {
+  /** Claims of owners outside a change, from what was applied (memoized per transaction). */
+  private lookup(): ClaimLookup {
+    const plans = new Map<string, ServicePlan | undefined>();
+    return (owner, set, key) => {
+      if (owner === NODE_OWNER) return this.nodeEls.find((e) => e.set === set && e.key === key);
+      if (!plans.has(owner)) plans.set(owner, this.appliedPlan(owner));
+      return plans.get(owner)?.elements.find((e) => e.set === set && e.key === key);
+    };
+  }
+
+  private async diff(planned: Map<string, Planned | null>, node: FamilyNode, full: boolean): Promise<FamilySyncResult> {
     const tx = new Tx(this.nf, this.o.table);
     const owners: OwnerChange[] = [];
     const gone: string[] = [];
     const slotsBefore = this.slots.next;
     const newShards = new Set<string>();
+    const newPickChains = new Set<string>();
+    const results = new Map<string, { view: ServiceView; plan: ServicePlan } | null>();
     for (const [key, raw] of planned) {
-      const old = this.services.get(key);
-      if (old === undefined && raw === null) continue;
-      const plan = raw && place(raw, old, this.slots);
-      planned.set(key, plan);
+      const prev = this.applied.get(key);
+      if (prev === undefined && raw === null) continue;
+      // Unchanged view, unchanged node: the same plan (planning is pure).
+      if (prev && raw && prev.view === raw.view && node.nodeIP === this.nodeIP) continue;
+      const old = prev && this.replan(prev, this.nodeIP);
+      const plan = raw && place(raw.plan, prev, this.slots);
+      results.set(key, raw && plan && { view: raw.view, plan });
       for (const slot of plan?.slots?.values() ?? []) {
         if (this.shards.has(slot.map) || newShards.has(slot.map)) continue;
         newShards.add(slot.map);
@@ -148,11 +207,18 @@ export class FamilyProxy {
       this.diffChains(old?.chains, plan?.chains, tx, gone);
       for (const [name, decl] of plan?.sets ?? []) if (!old?.sets.has(name)) tx.addSet(name, decl);
       for (const [name, decl] of old?.sets ?? []) if (!plan?.sets.has(name)) tx.deleteSet(name, decl.kind);
+      diffPicked(old?.picked ?? [], plan?.picked ?? [], tx);
+      for (const n of pickChainsOf(plan)) {
+        if (this.pickChains.has(n) || newPickChains.has(n)) continue;
+        newPickChains.add(n);
+        const c = pickChain(this.family, Number(n.slice(PICK_CHAIN_PREFIX.length)), this.o.masqueradeAll);
+        tx.addChain(n, c.hook, c.rules);
+      }
       owners.push({ owner: key, before: old?.elements ?? [], after: plan?.elements ?? [] });
     }
     const nodeEls = nodeElements(node);
     owners.push({ owner: NODE_OWNER, before: this.nodeEls, after: nodeEls });
-    const staged = this.elements.stage(owners, tx);
+    const staged = this.elements.stage(owners, tx, this.lookup());
     this.noteConflicts(staged.conflicts);
     if (tx.size > 0) {
       try {
@@ -164,17 +230,28 @@ export class FamilyProxy {
     }
     staged.commit();
     for (const m of newShards) this.shards.add(m);
+    for (const n of newPickChains) this.pickChains.add(n);
     this.nodeEls = nodeEls;
     this.nodeIP = node.nodeIP;
-    for (const [key, plan] of planned) {
-      if (plan) this.services.set(key, plan);
-      else this.services.delete(key);
-      for (const name of plan?.chains.keys() ?? []) this.stale.delete(name);
+    for (const [key, r] of results) {
+      this.remember(key, r);
+      for (const name of r?.plan.chains.keys() ?? []) this.stale.delete(name);
     }
+    // Unchanged Services keep their applied entry, but hold the view object now published.
+    for (const [key, raw] of planned) if (raw && !results.has(key) && this.applied.has(key)) this.applied.get(key)!.view = raw.view;
     const now = this.now();
     for (const name of gone) this.stale.set(name, now);
     this.updateGauges();
     return { kind: full ? 'full' : 'partial', ops: tx.size, planned: [...planned.keys()] };
+  }
+
+  private remember(key: string, r: { view: ServiceView; plan: ServicePlan } | null): void {
+    if (r) this.applied.set(key, r.plan.slots ? { view: r.view, slots: r.plan.slots } : { view: r.view });
+    else this.applied.delete(key);
+    for (const p of ['internal', 'external'] as const) {
+      if (r?.plan.noLocal[p]) this.noLocal[p].add(key);
+      else this.noLocal[p].delete(key);
+    }
   }
 
   private diffChains(before: Map<string, ChainSpec> | undefined, after: Map<string, ChainSpec> | undefined, tx: Tx, gone: string[]): void {
@@ -199,21 +276,24 @@ export class FamilyProxy {
    * wanted any more, declare and fill everything. Affinity sets that are still wanted are
    * kept with their clients. A table that does not exist yet may be loaded in chunks.
    */
-  private async rewrite(base: BasePlan, planned: Map<string, ServicePlan | null>, node: FamilyNode, known?: TableNames): Promise<FamilySyncResult> {
+  private async rewrite(base: BasePlan, planned: Map<string, Planned | null>, node: FamilyNode, known?: TableNames): Promise<FamilySyncResult> {
     const names = known ?? (await this.o.nft.names(this.nf, this.o.table));
     const tx = new Tx(this.nf, this.o.table);
     tx.addTable();
     const chains = new Map(base.chains);
     const sets = new Map<string, SetDecl>(base.sets);
-    const services = new Map<string, ServicePlan>();
+    const results = new Map<string, { view: ServiceView; plan: ServicePlan }>();
+    const picked: ElementSpec[] = [];
     this.slots.reset();
     for (const [key, raw] of planned) {
       if (!raw) continue;
-      const plan = place(raw, undefined, this.slots);
-      services.set(key, plan);
+      const plan = place(raw.plan, undefined, this.slots);
+      results.set(key, { view: raw.view, plan });
       for (const [n, c] of plan.chains) chains.set(n, c);
       for (const [n, s] of plan.sets) sets.set(n, s);
       for (const slot of plan.slots?.values() ?? []) sets.set(slot.map, pickMapDecl(this.family, slot.map));
+      for (const n of pickChainsOf(plan)) if (!chains.has(n)) chains.set(n, pickChain(this.family, Number(n.slice(PICK_CHAIN_PREFIX.length)), this.o.masqueradeAll));
+      if (plan.picked) picked.push(...plan.picked);
     }
     const staleNow: string[] = [];
     if (names.exists) {
@@ -232,17 +312,22 @@ export class FamilyProxy {
     }
     for (const [name, decl] of sets) if (!(names.exists && isServiceObject(name) && names.sets.has(name))) tx.addSet(name, decl);
     for (const [name, spec] of chains) tx.addChain(name, spec.hook, spec.rules);
+    diffPicked([], picked, tx);
     const elements = new ElementStore();
     const nodeEls = nodeElements(node);
-    const owners: OwnerChange[] = [...services].map(([owner, p]) => ({ owner, before: [], after: p.elements }));
+    const owners: OwnerChange[] = [...results].map(([owner, r]) => ({ owner, before: [], after: r.plan.elements }));
     owners.push({ owner: NODE_OWNER, before: [], after: nodeEls });
-    const staged = elements.stage(owners, tx);
+    const staged = elements.stage(owners, tx, () => undefined);
     this.noteConflicts(staged.conflicts);
     const scripts = names.exists ? [tx.render()] : tx.renderChunks(this.o.chunkLines);
     for (const s of scripts) await this.o.nft.apply(s);
     staged.commit();
-    this.services = services;
+    this.applied = new Map();
+    this.noLocal.internal.clear();
+    this.noLocal.external.clear();
+    for (const [key, r] of results) this.remember(key, r);
     this.shards = new Set([...sets.keys()].filter((n) => !base.sets.has(n) && !n.includes('/')));
+    this.pickChains = new Set([...chains.keys()].filter(isPickChain));
     this.elements = elements;
     this.nodeEls = nodeEls;
     this.base = base;
@@ -252,16 +337,17 @@ export class FamilyProxy {
     const now = this.now();
     for (const name of staleNow) this.stale.set(name, now);
     this.updateGauges();
-    this.o.log.info({ family: this.nf, services: services.size, ops: tx.size, scripts: scripts.length }, 'table rewritten');
+    this.o.log.info({ family: this.nf, services: results.size, ops: tx.size, scripts: scripts.length }, 'table rewritten');
     return { kind: 'rewrite', ops: tx.size, planned: [...planned.keys()] };
   }
 
   /** The kernel has exactly the chains and sets memory says (a cheap check: names only). */
   private matches(names: TableNames): boolean {
     if (!names.exists || !this.base) return false;
-    const chains = new Set([...this.base.chains.keys(), ...this.stale.keys()]);
+    const chains = new Set([...this.base.chains.keys(), ...this.stale.keys(), ...this.pickChains]);
     const sets = new Set([...this.base.sets.keys(), ...this.shards]);
-    for (const p of this.services.values()) {
+    for (const a of this.applied.values()) {
+      const p = this.replan(a, this.nodeIP);
       for (const n of p.chains.keys()) chains.add(n);
       for (const n of p.sets.keys()) sets.add(n);
     }
@@ -296,14 +382,8 @@ export class FamilyProxy {
   }
 
   private updateGauges(): void {
-    let internal = 0;
-    let external = 0;
-    for (const p of this.services.values()) {
-      if (p.noLocal.internal) internal++;
-      if (p.noLocal.external) external++;
-    }
-    this.o.metrics.noLocal.set({ ...this.label, traffic_policy: 'internal' }, internal);
-    this.o.metrics.noLocal.set({ ...this.label, traffic_policy: 'external' }, external);
+    this.o.metrics.noLocal.set({ ...this.label, traffic_policy: 'internal' }, this.noLocal.internal.size);
+    this.o.metrics.noLocal.set({ ...this.label, traffic_policy: 'external' }, this.noLocal.external.size);
   }
 
   private now(): number {

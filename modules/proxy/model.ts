@@ -46,6 +46,15 @@ export interface ElementSpec {
   value: string;
   /** Only for elements whose value does not say whose they are (no-endpoint verdicts). */
   comment?: string;
+  /** A ClusterIP port picked without a chain of its own (value `goto pick-N`): its endpoints. */
+  picks?: PickList;
+}
+
+/** Endpoint i of a chain-less port is the element `<key> . i` of `set`; they follow whoever wins the port's element. */
+export interface PickList {
+  set: string;
+  key: string;
+  values: readonly string[];
 }
 
 /** Everything one Service adds to one family's table. */
@@ -55,8 +64,10 @@ export interface ServicePlan {
   elements: ElementSpec[];
   /** Local endpoints missing for a Local policy that has endpoints elsewhere, for the kube-proxy gauge. */
   noLocal: { internal: boolean; external: boolean };
-  /** Applied plans only: where each picking chain's keys are (chain name → range). */
+  /** Placed plans only: where each picking chain's keys are (chain name → range). */
   slots?: Map<string, Slot>;
+  /** Placed plans only: the shard map elements of those ranges (one owner each, diffed directly). */
+  picked?: ElementSpec[];
 }
 
 export interface Slot {

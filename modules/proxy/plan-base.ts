@@ -30,6 +30,38 @@ export const S = {
   hairpin: 'hairpin',
 } as const;
 
+/** Endpoints of chain-less ClusterIP ports, one map per protocol (nft 1.0.6 cannot reload a `th dport` key). */
+export function endpointPicksMap(proto: string): string {
+  return `endpoint-picks-${proto}`;
+}
+
+const PICK_PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
+
+/** Chains shared by every chain-less ClusterIP port with N endpoints (see pickChain). */
+export const PICK_CHAIN_PREFIX = 'pick-';
+
+export function pickChainName(n: number): string {
+  return `${PICK_CHAIN_PREFIX}${n}`;
+}
+
+export function isPickChain(name: string): boolean {
+  return name.startsWith(PICK_CHAIN_PREFIX);
+}
+
+/**
+ * The endpoint pick of a plain ClusterIP port (Cluster policy, no affinity, no external
+ * addresses), shared by all such ports with `n` endpoints: the packet's own destination names
+ * the port, so one map keyed by it and a random index replaces a chain per Service. Endpoint
+ * changes are then element updates only, and nft's per-run cache (which lists every chain of
+ * the family) stays small. Only ClusterIP traffic comes here: masquerade off-cluster clients
+ * as kube-proxy's internal chain does.
+ */
+export function pickChain(family: IPFamily, n: number, masqueradeAll: boolean): ChainSpec {
+  const ip = ipKw(family);
+  const masq = `${masqueradeAll ? '' : `${ip} saddr != @${S.clusterCIDRs} `}meta mark set meta mark | ${MASQ_MARK}`;
+  return chain(masq, ...PICK_PROTOCOLS.map((p) => `dnat ${ip} to ${ip} daddr . ${p} dport . numgen random mod ${n} map @${endpointPicksMap(p)}`));
+}
+
 /** A shard map of random picks (see Pick): keys are numgen results, each chain owns a range. */
 export function pickMapDecl(family: IPFamily, map: string): SetDecl {
   const proto = /^endpoints-(tcp|udp|sctp)-/.exec(map)?.[1];
@@ -110,6 +142,7 @@ export function planBase(family: IPFamily, nodePortAll: boolean): BasePlan {
     [S.clusterIPs, set(`type ${addr};`)],
     [S.clusterCIDRs, set(`type ${addr}; flags interval;`)],
     [S.hairpin, set(`type ${addr} . ${addr};`)],
+    ...PICK_PROTOCOLS.map((p): [string, SetDecl] => [endpointPicksMap(p), { kind: 'map', body: `typeof ${ip} daddr . ${p} dport . numgen random mod 1 : ${ip} daddr . ${p} dport;` }]),
   ]);
   return { chains, sets };
 }

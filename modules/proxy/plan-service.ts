@@ -1,13 +1,14 @@
 // One Service → its chains, sets and map elements in one family's table. Pure. Follows
 // kube-proxy's syncProxyRules decision by decision (reference/kube-proxy.md §1.4–§1.9) with
 // deliberate differences: endpoints without affinity are picked by `dnat to numgen … map` in a
-// shared map (no per-endpoint chains, no per-Service sets), the masquerade mark is set inline,
-// and hairpin traffic is found by one set lookup in postrouting.
+// shared map (no per-endpoint chains, no per-Service sets), a plain ClusterIP port has no chain
+// at all (pickChain), the masquerade mark is set inline, and hairpin traffic is found by one set
+// lookup in postrouting.
 import type { IPFamily, Protocol } from '../../src/kube/objects.ts';
 import type { EndpointView, FamilyEndpoints, PortView, ServiceView } from '../../src/view/types.ts';
 import { emptyServicePlan, type ChainSpec, type ServicePlan } from './model.ts';
 import { affinitySetName, endpointChainName, portBase, portChainNames } from './names.ts';
-import { C, MASQ_MARK, S, addrType, ipKw } from './plan-base.ts';
+import { C, MASQ_MARK, S, addrType, endpointPicksMap, ipKw, pickChainName } from './plan-base.ts';
 import { disjointCIDRs, familyIP, inAnyCIDR, validName, validPort, validPortName, validProtocol } from './validate.ts';
 
 export interface PlanContext {
@@ -104,7 +105,9 @@ function planPort(svc: ServiceView, port: PortView, ctx: PlanContext, addrs: Add
     const rules = [...(name === internalChain && hasInternalEndpoints ? [masqRule] : []), ...pick.rules];
     return pick.pick ? { hook: '', rules, pick: pick.pick } : { hook: '', rules };
   };
-  if (usesClusterChain) plan.chains.set(names.cluster, policyChain(names.cluster, clusterEps));
+  // A plain ClusterIP port needs no chain of its own (see pickChain).
+  const direct = !affinity && !itpLocal && !fe.externallyAccessible && usesClusterChain;
+  if (usesClusterChain && !direct) plan.chains.set(names.cluster, policyChain(names.cluster, clusterEps));
   if (usesLocalChain) plan.chains.set(names.local, policyChain(names.local, localEps));
   if (affinity) {
     const seen = new Set<string>();
@@ -140,7 +143,8 @@ function planPort(svc: ServiceView, port: PortView, ctx: PlanContext, addrs: Add
   const comment = `${svc.namespace}/${svc.name}:${port.name || port.port}`;
   const key = (addr: string) => `${addr} . ${proto} . ${port.port}`;
   plan.elements.push({ set: S.clusterIPs, key: addrs.clusterIP, value: '' });
-  if (hasInternalEndpoints) plan.elements.push({ set: S.serviceIPs, key: key(addrs.clusterIP), value: `goto ${internalChain}` });
+  if (direct) plan.elements.push({ set: S.serviceIPs, key: key(addrs.clusterIP), value: `goto ${pickChainName(clusterEps.length)}`, picks: { set: endpointPicksMap(proto), key: `${addrs.clusterIP} . ${port.port}`, values: clusterEps.map((ep) => `${ep.ip} . ${ep.port}`) } });
+  else if (hasInternalEndpoints) plan.elements.push({ set: S.serviceIPs, key: key(addrs.clusterIP), value: `goto ${internalChain}` });
   else plan.elements.push({ set: S.noEndpointServices, key: key(addrs.clusterIP), value: filterVerdict, comment });
 
   for (const ext of [...addrs.externalIPs, ...addrs.lbIPs]) {

@@ -42,8 +42,11 @@ add set ip nodeway affinity-AAAAAAAA-default/gone/tcp/__198.19.9.9/80 { type ipv
 describe('golden transactions load into the kernel', () => {
   it('initial then incremental', async () => {
     const out = await load(file('initial.nft'), file('update.nft'));
-    expect(out).toContain('dnat ip to numgen random mod 2 offset 6 map @endpoints-tcp-Z6');
-    expect(out).toMatch(/elements = \{ 6 : 198\.19\.1\.3 \. 8080,\s+7 : 198\.19\.2\.4 \. 8080 \}/);
+    expect(out).toContain('meta l4proto tcp dnat ip to numgen random mod 2 map @endpoints-tcp-Z6');
+    expect(out).toMatch(/elements = \{ 0 : 198\.19\.1\.3 \. 8080,\s+1 : 198\.19\.2\.4 \. 8080 \}/);
+    // Chain-less ClusterIP ports: one shared chain per endpoint count, endpoints keyed by address and port.
+    expect(out).toContain('dnat ip to ip daddr . tcp dport . numgen random mod 1 map @endpoint-picks-tcp');
+    expect(out).toMatch(/198\.19\.0\.10 \. 80 \. 0 : 198\.19\.1\.2 \. 8080,\s+198\.19\.0\.20 \. 80 \. 0 : 198\.19\.2\.9 \. 8080/);
     expect(out).toMatch(/198\.19\.0\.53 \. udp \. 53 comment "default\/dns:dns" : goto reject-chain/);
     expect(out).not.toContain('sticky');
   });
@@ -55,7 +58,13 @@ describe('golden transactions load into the kernel', () => {
       `add rule ip nodeway later-${i} meta l4proto ${proto} dnat to numgen random mod 2 offset ${1000 + 2 * i} map @${map}`,
       `add element ip nodeway ${map} { ${1000 + 2 * i} : 198.18.1.1 . 80, ${1001 + 2 * i} : 198.18.1.2 . 80 }`,
     ]);
-    expect(later.length).toBeGreaterThan(6);
+    // …and the per-protocol endpoint maps of chain-less ports, from a new pick chain.
+    later.push(
+      'add chain ip nodeway pick-7',
+      'add rule ip nodeway pick-7 dnat ip to ip daddr . udp dport . numgen random mod 7 map @endpoint-picks-udp',
+      'add element ip nodeway endpoint-picks-udp { 198.19.0.99 . 53 . 6 : 198.18.1.1 . 53 }',
+    );
+    expect(later.length).toBeGreaterThanOrEqual(6);
     await load(file('initial.nft'), file('later.nft', `${later.join('\n')}\n`));
   });
 
@@ -72,6 +81,7 @@ describe('golden transactions load into the kernel', () => {
   it('rewrite over a live table removes leftovers in the same transaction', async () => {
     const out = await load(file('previous.nft', PREVIOUS), file('rewrite.nft'));
     expect(out).not.toContain('gone');
-    expect(out).toContain('service-SUSTUHLJ-default/web/tcp/http');
+    expect(out).toContain('service-Z62NTLDZ-default/lb/tcp/');
+    expect(out).toContain('198.19.0.10 . tcp . 80 : goto pick-2');
   });
 });

@@ -7,6 +7,7 @@ import { kernelAtLeast } from '../../modules/proxy/module.ts';
 import { hash8 } from '../../modules/proxy/names.ts';
 import { familyNode } from '../../modules/proxy/node.ts';
 import { proxyConfig } from '../../modules/proxy/options.ts';
+import { pickChain } from '../../modules/proxy/plan-base.ts';
 import { planService } from '../../modules/proxy/plan-service.ts';
 import { disjointCIDRs } from '../../modules/proxy/validate.ts';
 import type { PeerView } from '../../src/view/types.ts';
@@ -39,9 +40,26 @@ describe('plan', () => {
   });
 
   it('masquerade-all drops the source test', () => {
-    const v = view(service('s', { clusterIPs: ['198.19.0.1'] }), [slice('s', 's1', [{ port: 8080 }], [{ ip: '198.19.2.9' }])]);
+    // A NodePort Service keeps its own cluster chain (a plain ClusterIP shares pick-N).
+    const v = view(service('s', { type: 'NodePort', clusterIPs: ['198.19.0.1'], ports: [{ nodePort: 30001 }] }), [slice('s', 's1', [{ port: 8080 }], [{ ip: '198.19.2.9' }])]);
     const p = planService(v, { ...ctx4, masqueradeAll: true }).plan!;
-    expect([...p.chains.values()][0]!.rules[0]).toBe('ip daddr 198.19.0.1 tcp dport 80 meta mark set meta mark | 0x4000');
+    expect([...p.chains].find(([n]) => n.startsWith('service-'))![1].rules[0]).toBe('ip daddr 198.19.0.1 tcp dport 80 meta mark set meta mark | 0x4000');
+    expect(pickChain(4, 2, true).rules[0]).toBe('meta mark set meta mark | 0x4000');
+    expect(pickChain(4, 2, false).rules[0]).toBe('ip saddr != @cluster-cidrs meta mark set meta mark | 0x4000');
+  });
+
+  it('a plain ClusterIP port has no chain: its endpoints are elements picked by the shared pick-N chain', () => {
+    const eps = [{ ip: '198.19.2.9' }, { ip: '198.19.2.8' }];
+    const plain = planService(view(service('s', { clusterIPs: ['198.19.0.1'] }), [slice('s', 's1', [{ port: 8080 }], eps)]), ctx4).plan!;
+    expect(plain.chains.size).toBe(0);
+    expect(plain.elements.find((e) => e.set === 'service-ips')).toEqual({ set: 'service-ips', key: '198.19.0.1 . tcp . 80', value: 'goto pick-2', picks: { set: 'endpoint-picks-tcp', key: '198.19.0.1 . 80', values: ['198.19.2.8 . 8080', '198.19.2.9 . 8080'] } });
+    expect(pickChain(4, 2, false).rules[1]).toBe('dnat ip to ip daddr . tcp dport . numgen random mod 2 map @endpoint-picks-tcp');
+    // Affinity, a Local internal policy or an external address: a chain of its own, as before.
+    for (const extra of [{ affinityTimeout: 60 }, { internalTrafficPolicy: 'Local' as const }, { externalIPs: ['198.18.10.9'] }]) {
+      const p = planService(view(service('s', { clusterIPs: ['198.19.0.1'], ...extra }), [slice('s', 's1', [{ port: 8080 }], eps.map((e) => ({ ...e, node: NODE })))]), ctx4).plan!;
+      expect(p.elements.some((e) => e.picks)).toBe(false);
+      expect(p.chains.size).toBeGreaterThan(0);
+    }
   });
 
   it('not proxied, or no ClusterIP of the family: nothing', () => {
@@ -85,11 +103,27 @@ describe('family executor', () => {
   it('an endpoint replaced, count unchanged: one element update, no chain rewrite', async () => {
     const nft = new FakeNft();
     const fp = familyProxy(4, nft);
-    const mk = (ep: string) => viewMap(view(service('a', { clusterIPs: ['198.19.0.1'] }), [slice('a', 'a1', [{ port: 8080 }], [{ ip: '198.19.2.1' }, { ip: ep }])]));
+    const mk = (ep: string, extra = {}) => viewMap(view(service('a', { clusterIPs: ['198.19.0.1'], ...extra }), [slice('a', 'a1', [{ port: 8080 }], [{ ip: '198.19.2.1' }, { ip: ep }])]));
     await fp.sync(mk('198.19.2.2'), new Set(), true, node(4));
     nft.take();
     await fp.sync(mk('198.19.2.3'), new Set(['default/a']), false, node(4));
-    expect(nft.take()).toBe('delete element ip nodeway endpoints-tcp-ZJ { 1 }\nadd element ip nodeway endpoints-tcp-ZJ { 1 : 198.19.2.3 . 8080 }\n');
+    expect(nft.take()).toBe('delete element ip nodeway endpoint-picks-tcp { 198.19.0.1 . 80 . 1 }\nadd element ip nodeway endpoint-picks-tcp { 198.19.0.1 . 80 . 1 : 198.19.2.3 . 8080 }\n');
+    // One endpoint more: the port moves to pick-3 (created once) and gains an element.
+    await fp.sync(viewMap(view(service('a', { clusterIPs: ['198.19.0.1'] }), [slice('a', 'a1', [{ port: 8080 }], [{ ip: '198.19.2.1' }, { ip: '198.19.2.3' }, { ip: '198.19.2.4' }])])), new Set(['default/a']), false, node(4));
+    const grown = nft.take();
+    expect(grown).toContain('add chain ip nodeway pick-3\n');
+    expect(grown).toContain('delete element ip nodeway service-ips { 198.19.0.1 . tcp . 80 }');
+    expect(grown).toContain('add element ip nodeway service-ips { 198.19.0.1 . tcp . 80 : goto pick-3 }');
+    expect(grown).toContain('add element ip nodeway endpoint-picks-tcp { 198.19.0.1 . 80 . 2 : 198.19.2.4 . 8080 }');
+
+    // A port with its own chain (here: an externalIP) keeps its key range in a shard map.
+    const nft2 = new FakeNft();
+    const fp2 = familyProxy(4, nft2);
+    const ext = { externalIPs: ['198.18.10.9'] };
+    await fp2.sync(mk('198.19.2.2', ext), new Set(), true, node(4));
+    nft2.take();
+    await fp2.sync(mk('198.19.2.3', ext), new Set(['default/a']), false, node(4));
+    expect(nft2.take()).toMatch(/^delete element ip nodeway endpoints-tcp-(\S+) \{ 1 \}\nadd element ip nodeway endpoints-tcp-\1 \{ 1 : 198\.19\.2\.3 \. 8080 \}\n$/);
   });
 
   it('a failed transaction changes nothing remembered; the next sync rewrites the table', async () => {
@@ -102,7 +136,7 @@ describe('family executor', () => {
     const next = viewMap(view(service('a', { clusterIPs: ['198.19.0.1'] })));
     await expect(fp.sync(next, new Set(['default/a']), false, node(4))).rejects.toThrow(/injected/);
     expect(fp.isTrusted).toBe(false);
-    expect(fp.applied.get('default/a')!.chains.size).toBe(1);
+    expect(fp.appliedPlan('default/a')!.elements.find((e) => e.picks)?.picks?.values).toEqual(['198.19.2.1 . 8080']);
     nft.names_ = { exists: true, chains: new Set(), sets: new Map() };
     const r = await fp.sync(next, new Set(['default/a']), false, node(4));
     expect(r.kind).toBe('rewrite');
