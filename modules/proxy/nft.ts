@@ -23,7 +23,6 @@ function firstLines(s: string, n = 6): string {
 }
 
 interface JsonItem {
-  table?: { name: string };
   chain?: { table: string; name: string };
   set?: { table: string; name: string };
   map?: { table: string; name: string };
@@ -41,16 +40,18 @@ export function nftCli(bin = 'nft'): NftExec {
       if (r.exitCode !== 0) throw new NftError(`nft -f - failed: ${firstLines(r.stderr)}`);
     },
     async names(family, table) {
-      const [tables, chains, sets, maps] = await Promise.all([
-        list(['list', 'tables', family]),
+      // No `list tables`: nft 1.0.6 fetches the whole ruleset for it (1.5 s at 10,000 Services).
+      // A table with neither chains nor sets counts as absent; loading into it is the same.
+      const [chains, sets, maps] = await Promise.all([
         list(['list', 'chains', family]),
         list(['-t', 'list', 'sets', family]),
         list(['-t', 'list', 'maps', family]),
       ]);
-      const out: TableNames = { exists: tables.some((i) => i.table?.name === table), chains: new Set(), sets: new Map() };
+      const out: TableNames = { exists: false, chains: new Set(), sets: new Map() };
       for (const i of chains) if (i.chain?.table === table) out.chains.add(i.chain.name);
       for (const i of sets) if (i.set?.table === table) out.sets.set(i.set.name, 'set');
       for (const i of maps) if (i.map?.table === table) out.sets.set(i.map.name, 'map');
+      out.exists = out.chains.size + out.sets.size > 0;
       return out;
     },
     async deleteTable(family, table) {
