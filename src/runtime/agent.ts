@@ -8,19 +8,9 @@ import { KINDS } from '../kube/objects.ts';
 import { NodeView } from '../view/view.ts';
 import type { Config } from './config.ts';
 import { startHealthServer } from './health.ts';
+import { collectGarbageSoon } from './gc.ts';
 import { Registry } from './metrics.ts';
 import { type Module, ModuleRunner } from './runner.ts';
-
-/**
- * The start-up parse of the bundle and the first full list leave tens of MiB of garbage that
- * V8, with no allocation pressure afterwards, would keep for a long time. bin/nodeway passes
- * --expose-gc so one collection after the first list returns it (measured: ~20 MiB RssAnon).
- */
-function collectStartupGarbage(): void {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  // Twice: the second collection compacts what the first one's sweep freed.
-  if (gc) for (const ms of [1000, 3000]) setTimeout(() => gc(), ms).unref();
-}
 
 export interface AgentParts {
   config: Config;
@@ -73,7 +63,7 @@ export class Agent {
     void this.cache.whenReady().then(() => {
       this.view.flush();
       log.info({ services: this.view.services.size, nodes: this.view.peers.size }, 'cache synced; node view published');
-      collectStartupGarbage();
+      collectGarbageSoon();
     });
   }
 
