@@ -37,6 +37,11 @@ export class WatchCache {
     return this.store(kind).values() as IterableIterator<Kinds[K]>;
   }
 
+  /** [key, object] pairs: the keys are the cache's own strings, for a reader that keeps them. */
+  entries<K extends Kind>(kind: K): IterableIterator<[string, Kinds[K]]> {
+    return this.store(kind).entries() as IterableIterator<[string, Kinds[K]]>;
+  }
+
   size(kind: Kind): number {
     return this.store(kind).size;
   }

@@ -2,6 +2,13 @@
 // of reference/kube-proxy.md §2.3 lives here; table tests in test/view/categorize.test.ts.
 import type { EndpointView } from './types.ts';
 
+/**
+ * The view's one empty list, shared by every empty field: a Service has several (no IPv6
+ * endpoints, no local ones, no serving IPs for TCP…), and each `[]` costs an object of its own.
+ * Frozen, so that a consumer writing to a view it was told is immutable fails instead of
+ * changing every Service at once.
+ */
+export const NONE: never[] = Object.freeze([]) as unknown as never[];
 
 export interface PortPolicy {
   usesCluster: boolean;
@@ -51,23 +58,23 @@ export function endpointKey(ep: { ip: string; port: number }): string {
   return ep.ip.includes(':') ? `[${ep.ip}]:${ep.port}` : `${ep.ip}:${ep.port}`;
 }
 
-/** filter() that returns the input itself when it keeps everything (the common case): one array fewer per port. */
+/** filter() that returns the input itself when it keeps everything (the common case), NONE when nothing: one array fewer per port. */
 function keep<T>(list: T[], pred: (x: T) => boolean): T[] {
   const out = list.filter(pred);
-  return out.length === list.length ? list : out;
+  return out.length === list.length ? list : out.length === 0 ? NONE : out;
 }
 
 /** `endpoints` must already be deduplicated by ip:port (see service.ts). */
 export function categorizeEndpoints(endpoints: EndpointView[], policy: PortPolicy, nodeName: string, zone: string): Categorized {
-  let cluster: EndpointView[] = [];
-  let local: EndpointView[] = [];
+  let cluster: EndpointView[] = NONE;
+  let local: EndpointView[] = NONE;
   let hasAny = false;
 
   if (policy.usesCluster) {
     const mode = topologyMode(endpoints, nodeName, zone);
     cluster = keep(endpoints, (ep) => ep.ready && available(ep, mode, nodeName, zone));
     // No ready endpoint in reach: serving-terminating ones anywhere, topology ignored.
-    if (cluster.length === 0) cluster = endpoints.filter((ep) => ep.serving && ep.terminating);
+    if (cluster.length === 0) cluster = keep(endpoints, (ep) => ep.serving && ep.terminating);
     if (cluster.length > 0) hasAny = true;
   }
 
@@ -85,7 +92,7 @@ export function categorizeEndpoints(endpoints: EndpointView[], policy: PortPolic
     // Independent fallback: local terminating endpoints only when no local one is ready,
     // even if ready endpoints exist on other nodes.
     if (localReady) local = keep(endpoints, (ep) => ep.local && ep.ready);
-    else if (localTerminating) local = endpoints.filter((ep) => ep.local && ep.serving && ep.terminating);
+    else if (localTerminating) local = keep(endpoints, (ep) => ep.local && ep.serving && ep.terminating);
   }
 
   let reachable: EndpointView[];

@@ -4,7 +4,7 @@ import type { CacheChange, WatchCache } from '../kube/cache.ts';
 import { equal } from '../kube/equal.ts';
 import type { EndpointSlice, Node, Pod } from '../kube/objects.ts';
 import { buildPeer, buildSelf } from './peers.ts';
-import { buildServiceView } from './service.ts';
+import { buildServiceView, sameServiceView } from './service.ts';
 import type { PeerView, PodRef, SelfView, ServiceView, ViewChanges } from './types.ts';
 
 export type ViewListener = (changes: ViewChanges) => void;
@@ -28,10 +28,10 @@ export function hasChanges(c: ViewChanges): boolean {
 }
 
 /** Puts `next` (undefined: gone) in `map`; true when the meaning under `key` changed. */
-function refresh<T>(map: Map<string, T>, key: string, next: T | undefined): boolean {
+function refresh<T>(map: Map<string, T>, key: string, next: T | undefined, same: (a: T, b: T) => boolean = equal): boolean {
   if (next === undefined) return map.delete(key);
   const prev = map.get(key);
-  if (prev !== undefined && equal(prev, next)) return false;
+  if (prev !== undefined && same(prev, next)) return false;
   map.set(key, next);
   return true;
 }
@@ -133,9 +133,8 @@ export class NodeView {
     this.dirty = emptyChanges();
     this.self = buildSelf(this.nodeName, this.cache.get('nodes', this.nodeName));
     this.services.clear();
-    for (const svc of this.cache.all('services')) {
-      const key = `${svc.namespace}/${svc.name}`;
-      this.services.set(key, buildServiceView(svc, this.cache.slicesOf(key), this.identity()));
+    for (const [key, svc] of this.cache.entries('services')) {
+      this.services.set(key, buildServiceView(svc, this.cache.slicesOf(key), this.identity(), key));
     }
     this.peers.clear();
     for (const node of this.cache.all('nodes')) this.peers.set(node.name, buildPeer(node, this.nodeName));
@@ -159,7 +158,8 @@ export class NodeView {
     }
     for (const key of d.services) {
       const svc = this.cache.get('services', key);
-      if (refresh(this.services, key, svc && buildServiceView(svc, this.cache.slicesOf(key), this.identity()))) out.services.add(key);
+      const next = svc && buildServiceView(svc, this.cache.slicesOf(key), this.identity(), key);
+      if (refresh(this.services, key, next, sameServiceView)) out.services.add(key);
     }
     for (const name of d.peers) {
       const node = this.cache.get('nodes', name);

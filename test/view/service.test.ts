@@ -538,5 +538,30 @@ describe('DNS endpoints', () => {
       { ip: '10.0.0.1', hostname: 'one', nodeName: 'node-b', ports: [{ name: 'grpc', protocol: 'TCP', port: 9090 }, { name: 'http', protocol: 'TCP', port: 8080 }] },
       { ip: '10.0.0.2', hostname: 'two', nodeName: 'node-b', ports: [{ name: 'http', protocol: 'TCP', port: 8080 }] },
     ]);
+    // Computed once, on first read, then kept: the view is immutable.
+    expect(view.dnsEndpoints).toBe(view.dnsEndpoints);
+  });
+});
+
+describe('memory layout', () => {
+  it('empty lists are one shared frozen array: writing to one throws instead of changing every view', () => {
+    const { view } = build(rawService('web'), [rawSlice('web-aaaaa', [rawEp('10.0.0.1')])]);
+    const f = v6(view);
+    expect(f.all).toBe(v4(view).local);
+    expect(f.servingIPs).toBe(f.all);
+    expect(() => f.all.push(v4(view).all[0]!)).toThrow(TypeError);
+    expect(f.all).toEqual([]);
+  });
+
+  it('endpoints are read through to the slice endpoint, with the port and locality of the service port', () => {
+    const { view } = build(rawService('web', { ports: [{ name: 'http', port: 80 }, { name: 'grpc', port: 90 }] }), [
+      rawSlice('web-aaaaa', [rawEp('10.0.0.1', { nodeName: SELF, hints: { forZones: [{ name: 'zone-a' }], forNodes: [{ name: SELF }] } })], {
+        ports: [{ name: 'http', protocol: 'TCP', port: 65535 }, { name: 'grpc', protocol: 'TCP', port: 1 }],
+      }),
+    ]);
+    const pick = (e: EndpointView) => ({ ip: e.ip, port: e.port, local: e.local, ready: e.ready, serving: e.serving, terminating: e.terminating, nodeName: e.nodeName, zoneHints: e.zoneHints, nodeHints: e.nodeHints });
+    const want = { ip: '10.0.0.1', local: true, ready: true, serving: true, terminating: false, nodeName: SELF, zoneHints: ['zone-a'], nodeHints: [SELF] };
+    expect(pick(v4(view).all[0]!)).toEqual({ ...want, port: 65535 });
+    expect(pick(v4(view, 'grpc').all[0]!)).toEqual({ ...want, port: 1 });
   });
 });

@@ -178,6 +178,53 @@ describe('incremental changes', () => {
     expect(serviceKeys(h.flush())).toEqual(['default/web']);
   });
 
+  it.each<[string, Parameters<typeof rawEp>[1], Parameters<typeof slice>[2]]>([
+    ['ready', { cond: { ready: false } }, undefined],
+    ['serving', { cond: { ready: false, serving: false } }, undefined],
+    ['terminating', { cond: { terminating: true } }, undefined],
+    ['nodeName', { nodeName: 'node-c' }, undefined],
+    ['zone hints', { hints: zoneHints('zone-b') }, undefined],
+    ['node hints', { hints: { forNodes: [{ name: 'node-b' }] } }, undefined],
+    ['slice port', {}, { service: 'api', ports: [{ name: 'http', protocol: 'TCP', port: 8081 }] }],
+  ])('an endpoint change the proxy sees is reported: %s', (_, ep, o) => {
+    h.cache.put('endpointslices', 'default/api-aaaaa', slice('api-aaaaa', [rawEp('10.0.1.1', ep)], o ?? { service: 'api' }));
+    expect(serviceKeys(h.flush())).toEqual(['default/api']);
+  });
+
+  // dnsEndpoints are computed on first read: a change must be seen whether or not anyone read them.
+  it.each([['never read', false], ['read before', true]])('DNS-only changes are reported, and DNS-neutral ones are not (dnsEndpoints %s)', (_, read) => {
+    const dns = () => h.view.services.get('default/web')!.dnsEndpoints;
+    const put = (eps: ReturnType<typeof rawEp>[], o?: Parameters<typeof slice>[2]) => {
+      if (read) dns();
+      h.cache.put('endpointslices', 'default/web-aaaaa', slice('web-aaaaa', eps, o));
+      return h.flush();
+    };
+    const w1 = rawEp('10.0.0.1', { nodeName: SELF, hostname: 'w1' });
+    const w2 = rawEp('10.0.0.2', { zone: 'zone-b' });
+    // The same endpoints in another order within the slice: the proxy and DNS see the same.
+    expect(put([w2, w1])).toBeNull();
+    expect(serviceKeys(put([w1, { ...w2, hostname: 'w2' }]))).toEqual(['default/web']);
+    expect(dns().map((d) => d.hostname)).toEqual(['w1', 'w2']);
+    // A slice no port joins (another port name): only DNS lists its endpoints, with their ports.
+    expect(serviceKeys(put([w1, w2], { ports: [{ name: 'metrics', protocol: 'TCP', port: 9100 }] }))).toEqual(['default/web']);
+    expect(h.view.services.get('default/web')!.ports[0]!.v4.all).toEqual([]);
+    expect(dns().map((d) => d.ports.map((p) => p.name))).toEqual([['metrics'], ['metrics']]);
+    expect(serviceKeys(put([w1, rawEp('10.0.0.2', { cond: SERVING_TERMINATING })], { ports: [{ name: 'metrics', protocol: 'TCP', port: 9100 }] }))).toEqual(['default/web']);
+    expect(dns().map((d) => d.ip)).toEqual(['10.0.0.1']);
+  });
+
+  it('a slice another proxy owns is still in DNS: its changes are reported though the proxy view is the same', () => {
+    const other = { labels: { 'service.kubernetes.io/service-proxy-name': 'other' } };
+    h.cache.put('endpointslices', 'default/web-zzzzz', slice('web-zzzzz', [rawEp('10.0.0.9')], other));
+    expect(serviceKeys(h.flush())).toEqual(['default/web']);
+    const web = h.view.services.get('default/web')!;
+    expect(web.dnsEndpoints.map((d) => d.ip)).toEqual(['10.0.0.1', '10.0.0.2', '10.0.0.9']);
+    expect(clusterOf(h, 'default/web')).toEqual(['10.0.0.1:8080', '10.0.0.2:8080']);
+    h.cache.put('endpointslices', 'default/web-zzzzz', slice('web-zzzzz', [rawEp('10.0.0.9', { cond: { ready: false } })], other));
+    expect(serviceKeys(h.flush())).toEqual(['default/web']);
+    expect(h.view.services.get('default/web')!.dnsEndpoints.map((d) => d.ip)).toEqual(['10.0.0.1', '10.0.0.2']);
+  });
+
   it('an endpoint moving between two slices of one service within a burst reports nothing', () => {
     h.cache.put('endpointslices', 'default/web-aaaaa', slice('web-aaaaa', [rawEp('10.0.0.1', { nodeName: SELF, hostname: 'w1' })]));
     h.cache.put('endpointslices', 'default/web-bbbbb', slice('web-bbbbb', [rawEp('10.0.0.2', { zone: 'zone-b' })]));
