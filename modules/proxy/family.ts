@@ -237,8 +237,6 @@ export class FamilyProxy {
       this.remember(key, r);
       for (const name of r?.plan.chains.keys() ?? []) this.stale.delete(name);
     }
-    // Unchanged Services keep their applied entry, but hold the view object now published.
-    for (const [key, raw] of planned) if (raw && !results.has(key) && this.applied.has(key)) this.applied.get(key)!.view = raw.view;
     const now = this.now();
     for (const name of gone) this.stale.set(name, now);
     this.updateGauges();
