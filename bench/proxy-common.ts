@@ -103,6 +103,7 @@ export function cluster(services: number, per: number): { cache: WatchCache; vie
   cache.replace('nodes', new Map([[NODE, node]]));
   cache.replace('namespaces', new Map<string, Namespace>([['bench', { name: 'bench' }]]));
   cache.replace('pods', new Map<string, Pod>());
+  cache.replace('servicecidrs', new Map());
   cache.replace('services', new Map(Array.from({ length: services }, (_, i) => [`bench/svc-${i}`, svcObj(i)])));
   cache.replace('endpointslices', new Map(Array.from({ length: services }, (_, i) => [`bench/svc-${i}-abcde`, sliceObj(i, endpointIPs(i, per))])));
   view.flush();

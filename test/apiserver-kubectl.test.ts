@@ -214,6 +214,9 @@ describe('kubectl', () => {
     expect(out).toMatch(/^daemonsets\s+ds\s+apps\/v1\s+true\s+DaemonSet$/m);
     expect(out).toMatch(/^nodes\s+no\s+v1\s+false\s+Node$/m);
     expect(out).toMatch(/^networkpolicies\s+netpol\s+networking\.k8s\.io\/v1\s+true\s+NetworkPolicy$/m);
+    expect(out).toMatch(/^servicecidrs\s+networking\.k8s\.io\/v1\s+false\s+ServiceCIDR$/m);
+    // The default ServiceCIDR, as the real apiserver makes it from its Service ranges.
+    expect(await c.kubectl('get', 'servicecidrs')).toMatch(/^kubernetes\s+198\.19\.0\.0\/16,fd00:198:19::\/112\s+\d+s$/m);
     const ns = await c.kubectl('get', 'ns', '-o', 'name');
     expect(ns.trim().split('\n').sort()).toEqual(['namespace/default', 'namespace/kube-node-lease', 'namespace/kube-public', 'namespace/kube-system']);
   });

@@ -463,6 +463,31 @@ describe('services', () => {
   });
 });
 
+describe('service CIDRs', () => {
+  const CIDRS = 'networking.k8s.io/v1';
+  const cidr = (name: string, cidrs: unknown) => ({ apiVersion: CIDRS, kind: 'ServiceCIDR', metadata: { name }, spec: { cidrs } });
+
+  it('starts with the default one, named kubernetes, from the Service ranges', async () => {
+    const list = await (await fetch(`${server.url}/apis/networking.k8s.io/v1/servicecidrs`)).json() as any;
+    expect(list.kind).toBe('ServiceCIDRList');
+    expect(list.items.map((i: any) => [i.metadata.name, i.spec.cidrs])).toEqual([['kubernetes', ['198.19.0.0/16', 'fd00:198:19::/112']]]);
+    expect(list.items[0].status.conditions).toMatchObject([{ type: 'Ready', status: 'True' }]);
+    const single = new EmbeddedApiServer({ serviceCIDRs: ['10.96.0.0/12'] });
+    expect(single.get(CIDRS, 'servicecidrs', undefined, 'kubernetes').spec).toEqual({ cidrs: ['10.96.0.0/12'] });
+  });
+
+  it('creates, watches and deletes more; refuses what the real validation refuses', async () => {
+    const w = await watchEvents('/apis/networking.k8s.io/v1/servicecidrs', { resourceVersion: server.resourceVersion });
+    server.create(cidr('extra', ['10.97.0.0/16', 'fd00:97::/112']));
+    server.delete(CIDRS, 'servicecidrs', undefined, 'extra');
+    await w.until((e) => e.length === 2);
+    expect(w.events.map((e) => [e.type, e.object.metadata.name])).toEqual([['ADDED', 'extra'], ['DELETED', 'extra']]);
+    for (const bad of [undefined, [], ['10.97.0.0/16', 'fd00:97::/112', '10.98.0.0/16'], ['10.97.0.1/16'], ['10.97.0.0'], ['10.97.0.0/16', '10.98.0.0/16'], [42]]) {
+      expect(() => server.create(cidr('bad', bad)), JSON.stringify(bad)).toThrow(/spec\.cidrs/);
+    }
+  });
+});
+
 describe('discovery', () => {
   it('serves the legacy discovery documents client libraries read', async () => {
     const base = server.url;

@@ -1,6 +1,6 @@
 // What the proxy needs to know about this node, per family: where NodePorts answer, the node's
-// primary IP, and the pod CIDRs that count as "inside the cluster". Pure given the view and
-// the local interface addresses (read by the caller).
+// primary IP, the pod CIDRs that count as "inside the cluster", and the Service CIDRs. Pure
+// given the view and the local interface addresses (read by the caller).
 import { networkInterfaces } from 'node:os';
 import type { IPFamily } from '../../src/kube/objects.ts';
 import { canonicalIP, ipFamily } from '../../src/net/ip.ts';
@@ -21,6 +21,8 @@ export interface FamilyNode {
   nodeIP: string;
   /** Sources inside the cluster: not masqueraded to ClusterIPs, short-circuited by eTP=Local. */
   clusterCIDRs: string[];
+  /** The cluster's ServiceCIDRs: traffic to an IP there that no Service holds is dropped. */
+  serviceCIDRs: string[];
 }
 
 export function localAddresses(): LocalAddress[] {
@@ -48,7 +50,7 @@ export function primaryIP(view: Pick<NodeView, 'self'>, family: IPFamily, local:
   return local.find((a) => !a.internal && !isLoopback(a.address) && ipFamily(a.address) === family)?.address ?? '';
 }
 
-export function familyNode(view: Pick<NodeView, 'self' | 'peers'>, cfg: ProxyConfig, family: IPFamily, local: LocalAddress[]): FamilyNode {
+export function familyNode(view: Pick<NodeView, 'self' | 'peers' | 'serviceCIDRs'>, cfg: ProxyConfig, family: IPFamily, local: LocalAddress[]): FamilyNode {
   const nodeIP = primaryIP(view, family, local);
   let nodePortIPs: string[] | 'all';
   if (cfg.nodePortAddresses === 'primary') nodePortIPs = nodeIP ? [nodeIP] : [];
@@ -62,7 +64,9 @@ export function familyNode(view: Pick<NodeView, 'self' | 'peers'>, cfg: ProxyCon
   }
   const given = cfg.clusterCIDRs.filter((c) => c.family === family).map((c) => c.cidr);
   const fromNodes = given.length ? given : [...view.peers.values()].flatMap((p) => p.podCIDRs);
-  return { family, nodePortIPs, nodeIP, clusterCIDRs: disjointCIDRs(fromNodes, family).cidrs };
+  // Disjoint: an interval set refuses overlapping elements, and ServiceCIDRs may overlap.
+  const serviceCIDRs = disjointCIDRs([...view.serviceCIDRs], family).cidrs;
+  return { family, nodePortIPs, nodeIP, clusterCIDRs: disjointCIDRs(fromNodes, family).cidrs, serviceCIDRs };
 }
 
 /** --nodeport-addresses entries that can never match (loopback), to warn about once. */

@@ -27,6 +27,7 @@ export const S = {
   nodePortIPs: 'nodeport-ips',
   clusterIPs: 'cluster-ips',
   clusterCIDRs: 'cluster-cidrs',
+  serviceCIDRs: 'service-cidrs',
   hairpin: 'hairpin',
 } as const;
 
@@ -118,7 +119,8 @@ export function planBase(family: IPFamily, nodePortAll: boolean): BasePlan {
     [C.serviceEndpointsCheck, chain(`${ip} daddr . meta l4proto . th dport vmap @${S.noEndpointServices}`)],
     [C.nodePortEndpointsCheck, chain(`${toNodePort} meta l4proto . th dport vmap @${S.noEndpointNodePorts}`)],
     // Every valid port of a live ClusterIP was DNATed before forward/output: the rest is unknown.
-    [C.clusterIPsCheck, chain(`${ip} daddr @${S.clusterIPs} reject`)],
+    // An address of the Service CIDRs that no Service holds is dropped, not routed on (kube-proxy).
+    [C.clusterIPsCheck, chain(`${ip} daddr @${S.clusterIPs} reject`, `${ip} daddr @${S.serviceCIDRs} drop`)],
     // reject is not a verdict a map can hold.
     [C.reject, chain('reject')],
     // The mark is cleared so a reused skb (VXLAN) is not masqueraded twice (kubernetes#92035).
@@ -141,17 +143,19 @@ export function planBase(family: IPFamily, nodePortAll: boolean): BasePlan {
     [S.nodePortIPs, set(`type ${addr};`)],
     [S.clusterIPs, set(`type ${addr};`)],
     [S.clusterCIDRs, set(`type ${addr}; flags interval;`)],
+    [S.serviceCIDRs, set(`type ${addr}; flags interval;`)],
     [S.hairpin, set(`type ${addr} . ${addr};`)],
     ...PICK_PROTOCOLS.map((p): [string, SetDecl] => [endpointPicksMap(p), { kind: 'map', body: `typeof ${ip} daddr . ${p} dport . numgen random mod 1 : ${ip} daddr . ${p} dport;` }]),
   ]);
   return { chains, sets };
 }
 
-/** The node-level elements: NodePort IPs and the cluster CIDRs. */
+/** The node-level elements: NodePort IPs, the cluster CIDRs and the Service CIDRs. */
 export function nodeElements(node: FamilyNode): ElementSpec[] {
   const out: ElementSpec[] = [];
   if (node.nodePortIPs !== 'all') for (const ip of node.nodePortIPs) out.push({ set: S.nodePortIPs, key: ip, value: '' });
   for (const c of node.clusterCIDRs) out.push({ set: S.clusterCIDRs, key: c, value: '' });
+  for (const c of node.serviceCIDRs) out.push({ set: S.serviceCIDRs, key: c, value: '' });
   return out;
 }
 

@@ -1,3 +1,4 @@
+import { parseCIDR } from '../net/ip.ts';
 import { fieldError, type StatusCause } from './errors.ts';
 import type { ResourceInfo } from './resources.ts';
 import { isObject, type KubeObject } from './types.ts';
@@ -63,6 +64,21 @@ function defaultPodSpec(spec: Record<string, unknown>, at: string, errs: StatusC
       if (Array.isArray(c.ports)) for (const p of c.ports) if (isObject(p)) p.protocol ??= 'TCP';
     });
   }
+}
+
+/** ServiceCIDR spec.cidrs as the real validation wants them: one or two canonical CIDRs, one per family. */
+function validateServiceCIDRs(v: unknown): StatusCause[] {
+  if (!Array.isArray(v) || v.length === 0) return [fieldError('spec.cidrs', 'Required', '')];
+  if (v.length > 2) return [fieldError('spec.cidrs', 'Invalid', 'must have at most 2 items', v)];
+  const errs: StatusCause[] = [];
+  const families = new Set<number>();
+  v.forEach((c: unknown, i: number) => {
+    const p = typeof c === 'string' ? parseCIDR(c) : null;
+    if (!p || p.text !== c) errs.push(fieldError(`spec.cidrs[${i}]`, 'Invalid', 'must be a valid CIDR value in canonical form (e.g. 10.9.8.0/24 or 2001:db8::/64)', c));
+    else if (families.has(p.family)) errs.push(fieldError('spec.cidrs', 'Invalid', 'may specify no more than one IP for each IP family, i.e 192.168.0.0/24 and 2001:db8::/64', v));
+    else families.add(p.family);
+  });
+  return errs;
 }
 
 /**
@@ -145,6 +161,9 @@ export function defaultAndValidate(res: ResourceInfo, o: KubeObject): StatusCaus
       }
       break;
     }
+    case 'ServiceCIDR':
+      errs.push(...validateServiceCIDRs(obj(o, 'spec').cidrs));
+      break;
     case 'NetworkPolicy': {
       const spec = obj(o, 'spec');
       spec.podSelector ??= {};

@@ -53,6 +53,7 @@ export const RESOURCES: readonly ResourceInfo[] = [
   def('v1', 'Event', 'events', 'ns', { short: ['ev'], upsert: true, fields: EVENT_FIELDS }),
   def('discovery.k8s.io/v1', 'EndpointSlice', 'endpointslices', 'ns', { gen: true }),
   def('networking.k8s.io/v1', 'NetworkPolicy', 'networkpolicies', 'ns', { short: ['netpol'], gen: true }),
+  def('networking.k8s.io/v1', 'ServiceCIDR', 'servicecidrs', 'cluster', { sub: ['status'] }),
   def('apps/v1', 'DaemonSet', 'daemonsets', 'ns', { short: ['ds'], sub: ['status'], cat: ['all'], gen: true }),
   def('apps/v1', 'Deployment', 'deployments', 'ns', { short: ['deploy'], sub: ['status'], cat: ['all'], gen: true }),
   def('rbac.authorization.k8s.io/v1', 'ClusterRole', 'clusterroles', 'cluster'),

@@ -55,9 +55,17 @@ export class EmbeddedApiServer {
   constructor(opts: ApiServerOptions = {}) {
     this.#opts = opts;
     const store = new Store(opts.historyLimit ?? 10_000);
-    const services = new ServiceAllocator(opts.serviceCIDRs ?? ['198.19.0.0/16', 'fd00:198:19::/112'], opts.nodePortRange ?? [30000, 32767]);
+    const serviceCIDRs = opts.serviceCIDRs ?? ['198.19.0.0/16', 'fd00:198:19::/112'];
+    const services = new ServiceAllocator(serviceCIDRs, opts.nodePortRange ?? [30000, 32767]);
     this.#registry = new Registry(store, services);
     for (const name of INITIAL_NAMESPACES) this.#registry.create(NAMESPACES, undefined, { metadata: { name } });
+    // The real apiserver's default ServiceCIDR, from its --service-cluster-ip-range (without the
+    // finalizer: no controller here would remove it, and deleting it must be possible).
+    this.#registry.create(resolveResource('networking.k8s.io/v1', 'ServiceCIDR')!, undefined, {
+      metadata: { name: 'kubernetes' },
+      spec: { cidrs: serviceCIDRs },
+      status: { conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), reason: '', message: 'Kubernetes default Service CIDR is ready' }] },
+    });
   }
 
   async start(): Promise<string> {

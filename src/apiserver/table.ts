@@ -112,6 +112,7 @@ const COLUMNS: Record<string, Column[]> = {
     { name: 'Node Selector', cell: (o) => selector(o.spec?.template?.spec?.nodeSelector) }, AGE],
   Lease: [NAME, { name: 'Holder', cell: (o) => o.spec?.holderIdentity ?? '' }, AGE],
   NetworkPolicy: [NAME, { name: 'Pod-Selector', cell: (o) => selector(o.spec?.podSelector?.matchLabels) }, AGE],
+  ServiceCIDR: [NAME, { name: 'CIDRs', cell: (o) => list(o.spec?.cidrs).join(',') }, AGE],
 };
 
 export type IncludeObject = 'None' | 'Metadata' | 'Object';

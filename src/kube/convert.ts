@@ -3,7 +3,7 @@
 // is rejected. Neither may throw anything but InvalidObject.
 import type {
   Endpoint, EndpointPort, EndpointSlice, Kind, Kinds, Namespace, Node, NodeAddress, Pod,
-  Protocol, Service, ServicePort, ServiceType, TrafficPolicy,
+  Protocol, Service, ServiceCIDR, ServicePort, ServiceType, TrafficPolicy,
 } from './objects.ts';
 import { canonicalIP, ipFamily, parseCIDR } from '../net/ip.ts';
 
@@ -284,6 +284,17 @@ export function toNamespace(raw: Raw): Namespace {
   return { name: meta(raw, false).name };
 }
 
+export function toServiceCIDR(raw: Raw, warn: Warn): ServiceCIDR {
+  const { name } = meta(raw, false);
+  const cidrs: string[] = [];
+  for (const c of arr(obj(raw.spec).cidrs)) {
+    const p = parseCIDR(str(c));
+    if (!p) warn(`servicecidr ${name}: ${show(c)} is not a CIDR; ignored`);
+    else if (!cidrs.includes(p.text)) cidrs.push(p.text);
+  }
+  return { name, cidrs };
+}
+
 type Converter<K extends Kind> = (raw: Raw, warn: Warn) => Kinds[K];
 
 export const converters: { [K in Kind]: Converter<K> } = {
@@ -292,6 +303,7 @@ export const converters: { [K in Kind]: Converter<K> } = {
   nodes: toNode,
   pods: toPod,
   namespaces: toNamespace,
+  servicecidrs: toServiceCIDR,
 };
 
 /** The cache key of a raw object: namespace/name, or name for cluster-scoped kinds. */

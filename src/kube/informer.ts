@@ -13,7 +13,15 @@ export const RESOURCE_PATHS: Record<Kind, string> = {
   nodes: '/api/v1/nodes',
   pods: '/api/v1/pods',
   namespaces: '/api/v1/namespaces',
+  servicecidrs: '/apis/networking.k8s.io/v1/servicecidrs',
 };
+
+/**
+ * Kinds the agent works without: ServiceCIDR is served from Kubernetes 1.33 on, and a ClusterRole
+ * from an older nodeway does not grant it. Their absence must not hold back the cache's
+ * readiness (the proxy would never sync): a 404 or 403 lists as empty and is retried slowly.
+ */
+const OPTIONAL_KINDS: ReadonlySet<Kind> = new Set(['servicecidrs']);
 
 export class Gone extends Error {}
 
@@ -32,6 +40,8 @@ export interface InformerOptions {
   maxBackoffMs?: number;
   /** Server-side watch length, randomised between this and twice it, so watches don't renew in step. */
   watchSeconds?: number;
+  /** How often an optional kind the server does not serve (or lets us read) is asked for again. */
+  absentRetryMs?: number;
 }
 
 export class InformerMetrics {
@@ -59,6 +69,8 @@ export class Informer<K extends Kind> {
   private readonly stop = new AbortController();
   private watchHandle: AbortController | undefined;
   private resourceVersion = '';
+  /** An optional kind found unavailable; its next success is logged. */
+  private absent = false;
   private readonly opts: Required<InformerOptions>;
   readonly kind: K;
   private readonly client: KubeClient;
@@ -74,7 +86,7 @@ export class Informer<K extends Kind> {
     this.metrics = metrics;
     // Small pages: each page's body passes through malloc'd buffers that glibc keeps after
     // use; 500-item pages left ~10 MiB more resident than 100-item ones (bench/cache-memory.ts).
-    this.opts = { pageSize: 100, minBackoffMs: 500, maxBackoffMs: 30_000, watchSeconds: 240, ...opts };
+    this.opts = { pageSize: 100, minBackoffMs: 500, maxBackoffMs: 30_000, watchSeconds: 240, absentRetryMs: 600_000, ...opts };
   }
 
   /** Runs until close(); never rejects. */
@@ -97,12 +109,32 @@ export class Informer<K extends Kind> {
           needList = true;
           continue;
         }
+        if (this.unavailable(err)) {
+          await sleep(this.opts.absentRetryMs, this.stop.signal);
+          needList = true;
+          continue;
+        }
         this.metrics.errors.inc({ kind: this.kind });
         this.log.warn({ kind: this.kind, err: String((err as Error)?.message ?? err), retryMs: backoff }, 'list/watch failed; retrying');
         await sleep(backoff * (0.75 + Math.random() * 0.5), this.stop.signal);
         backoff = Math.min(backoff * 2, this.opts.maxBackoffMs);
       }
     }
+  }
+
+  /** An optional kind answered 404 or 403: the cache holds none of it, which counts as listed. */
+  private unavailable(err: unknown): boolean {
+    if (!OPTIONAL_KINDS.has(this.kind) || !(err instanceof ApiError) || (err.status !== 404 && err.status !== 403)) return false;
+    const forbidden = err.status === 403;
+    if (forbidden) this.metrics.errors.inc({ kind: this.kind });
+    const fields = { kind: this.kind, status: err.status, retryMs: this.opts.absentRetryMs };
+    const msg = forbidden ? 'forbidden (the ClusterRole lacks list/watch on it); treated as none' : 'not served by this API server; treated as none';
+    if (this.absent) this.log.debug(fields, msg);
+    else if (forbidden) this.log.warn(fields, msg);
+    else this.log.info(fields, msg);
+    this.absent = true;
+    this.cache.replace(this.kind, new Map());
+    return true;
   }
 
   close(): void {
@@ -145,6 +177,10 @@ export class Informer<K extends Kind> {
     this.metrics.relists.inc({ kind: this.kind });
     this.resourceVersion = rv;
     this.cache.replace(this.kind, items);
+    if (this.absent) {
+      this.absent = false;
+      this.log.info({ kind: this.kind }, 'now served; watching it');
+    }
     this.log.debug({ kind: this.kind, count: items.size, resourceVersion: rv }, 'listed');
   }
 

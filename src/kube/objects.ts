@@ -94,13 +94,20 @@ export interface Namespace {
   name: string;
 }
 
+export interface ServiceCIDR {
+  name: string;
+  /** spec.cidrs that parse, canonical; a ServiceCIDR holds at most one per family. */
+  cidrs: string[];
+}
+
 export interface Kinds {
   services: Service;
   endpointslices: EndpointSlice;
   nodes: Node;
   pods: Pod;
   namespaces: Namespace;
+  servicecidrs: ServiceCIDR;
 }
 
 export type Kind = keyof Kinds;
-export const KINDS: readonly Kind[] = ['services', 'endpointslices', 'nodes', 'pods', 'namespaces'];
+export const KINDS: readonly Kind[] = ['services', 'endpointslices', 'nodes', 'pods', 'namespaces', 'servicecidrs'];

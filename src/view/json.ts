@@ -49,5 +49,6 @@ export function viewToJSON(view: NodeView) {
     peers: [...view.peers.values()].sort((a, b) => (a.name < b.name ? -1 : 1)),
     pods: [...view.podsByIP.values()].reduce((n, l) => n + l.length, 0),
     namespaces: [...view.namespaces].sort(),
+    serviceCIDRs: view.serviceCIDRs,
   };
 }

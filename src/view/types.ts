@@ -114,6 +114,8 @@ export interface ViewChanges {
   pods: Set<string>;
   namespaces: Set<string>;
   self: boolean;
+  /** NodeView.serviceCIDRs changed. */
+  serviceCIDRs: boolean;
 }
 
 export type { IPFamily };

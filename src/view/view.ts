@@ -5,18 +5,20 @@ import { equal } from '../kube/equal.ts';
 import type { EndpointSlice, Node, Pod } from '../kube/objects.ts';
 import { buildPeer, buildSelf } from './peers.ts';
 import { buildServiceView, sameServiceView } from './service.ts';
+import { collectServiceCIDRs } from './service-cidrs.ts';
 import type { PeerView, PodRef, SelfView, ServiceView, ViewChanges } from './types.ts';
 
 export type ViewListener = (changes: ViewChanges) => void;
 
 export function emptyChanges(full = false): ViewChanges {
-  return { full, services: new Set(), peers: new Set(), pods: new Set(), namespaces: new Set(), self: false };
+  return { full, services: new Set(), peers: new Set(), pods: new Set(), namespaces: new Set(), self: false, serviceCIDRs: false };
 }
 
 /** Folds `b` into `a` (a consumer's pending changes). */
 export function mergeChanges(a: ViewChanges, b: ViewChanges): void {
   a.full ||= b.full;
   a.self ||= b.self;
+  a.serviceCIDRs ||= b.serviceCIDRs;
   for (const k of b.services) a.services.add(k);
   for (const k of b.peers) a.peers.add(k);
   for (const k of b.pods) a.pods.add(k);
@@ -24,7 +26,7 @@ export function mergeChanges(a: ViewChanges, b: ViewChanges): void {
 }
 
 export function hasChanges(c: ViewChanges): boolean {
-  return c.full || c.self || c.services.size + c.peers.size + c.pods.size + c.namespaces.size > 0;
+  return c.full || c.self || c.serviceCIDRs || c.services.size + c.peers.size + c.pods.size + c.namespaces.size > 0;
 }
 
 /** Puts `next` (undefined: gone) in `map`; true when the meaning under `key` changed. */
@@ -44,6 +46,8 @@ export class NodeView {
   /** Pod IP → pods holding it (host-network pods share the node's IP). */
   readonly podsByIP = new Map<string, PodRef[]>();
   self: SelfView;
+  /** Every ServiceCIDR's ranges, deduplicated; replaced, never changed in place. */
+  serviceCIDRs: readonly string[] = [];
   generation = 0;
 
   private readonly cache: WatchCache;
@@ -103,6 +107,9 @@ export class NodeView {
         else this.namespaces.delete(c.key);
         this.dirty.namespaces.add(c.key);
         break;
+      case 'servicecidrs':
+        this.dirty.serviceCIDRs = true;
+        break;
     }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
@@ -138,6 +145,7 @@ export class NodeView {
     }
     this.peers.clear();
     for (const node of this.cache.all('nodes')) this.peers.set(node.name, buildPeer(node, this.nodeName));
+    this.serviceCIDRs = collectServiceCIDRs(this.cache.all('servicecidrs'));
     return { ...emptyChanges(true), self: true };
   }
 
@@ -154,6 +162,13 @@ export class NodeView {
         if (self.zone !== this.self.zone) for (const k of this.services.keys()) d.services.add(k);
         this.self = self;
         out.self = true;
+      }
+    }
+    if (d.serviceCIDRs) {
+      const cidrs = collectServiceCIDRs(this.cache.all('servicecidrs'));
+      if (!equal(cidrs, this.serviceCIDRs)) {
+        this.serviceCIDRs = cidrs;
+        out.serviceCIDRs = true;
       }
     }
     for (const key of d.services) {

@@ -249,9 +249,9 @@ describe('the ClusterRole is what the agent uses (all modules, audited)', () => 
     for (const e of log.filter((x) => x.verb === 'patch' || x.verb === 'get')) expect(e).toMatchObject({ resource: 'nodes', name: 'n1' });
     expect([...used.keys()].sort()).toEqual([
       'get /nodes',
-      'list /namespaces', 'list /nodes', 'list /pods', 'list /services', 'list discovery.k8s.io/endpointslices',
+      'list /namespaces', 'list /nodes', 'list /pods', 'list /services', 'list discovery.k8s.io/endpointslices', 'list networking.k8s.io/servicecidrs',
       'patch /nodes', 'patch /nodes/status',
-      'watch /namespaces', 'watch /nodes', 'watch /pods', 'watch /services', 'watch discovery.k8s.io/endpointslices',
+      'watch /namespaces', 'watch /nodes', 'watch /pods', 'watch /services', 'watch discovery.k8s.io/endpointslices', 'watch networking.k8s.io/servicecidrs',
     ]);
   });
 });

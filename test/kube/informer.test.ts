@@ -3,10 +3,13 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmbeddedApiServer } from '../../src/apiserver/index.ts';
+import { renderKubeconfig } from '../../src/apiserver/kubeconfig.ts';
 import { WatchCache, type CacheChange } from '../../src/kube/cache.ts';
 import { KubeClient, loadKubeConfig } from '../../src/kube/client.ts';
 import { Informer, InformerMetrics } from '../../src/kube/informer.ts';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from '../../src/runtime/metrics.ts';
@@ -110,5 +113,84 @@ describe('Informer', () => {
     again.create(svc('b'));
     await until('caught up', () => first.cache.get('services', 'default/b') !== undefined && first.cache.size('services') === 1, 15_000);
     expect(first.reg.render()).toMatch(/nodeway_watch_errors_total\{kind="services"\} [1-9]/);
+  });
+});
+
+describe('Informer: ServiceCIDRs, which older clusters do not serve', () => {
+  /** An API server that answers ServiceCIDR lists with `answer` (a status, or the list) and keeps watches open. */
+  async function fakeServer(answer: () => number | Record<string, unknown>) {
+    let asked = 0;
+    const server = createServer((req, res) => {
+      asked++;
+      const a = answer();
+      if (typeof a === 'number') {
+        // What a real apiserver answers for a resource it does not serve.
+        res.writeHead(a, { 'content-type': 'text/plain' }).end(`${a} page not found`);
+      } else if (req.url?.includes('watch=true')) res.writeHead(200, { 'content-type': 'application/json' }).write('');
+      else res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(a));
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const dir = mkdtempSync(join(tmpdir(), 'nodeway-inf-'));
+    const kc = join(dir, 'kubeconfig');
+    writeFileSync(kc, renderKubeconfig({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }));
+    const logs: { level: number; msg: string }[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
+    const cache = new WatchCache(['servicecidrs']);
+    const reg = new Registry();
+    const inf = new Informer('servicecidrs', new KubeClient(loadKubeConfig({ kubeconfig: kc })), cache, logger, new InformerMetrics(reg), { minBackoffMs: 50, maxBackoffMs: 200, absentRetryMs: 100 });
+    cleanups.push(
+      () => rmSync(dir, { recursive: true, force: true }),
+      () => new Promise<void>((r) => (server.close(() => r()), server.closeAllConnections())),
+      () => inf.close(),
+    );
+    return { cache, reg, inf, logs, asked: () => asked };
+  }
+
+  it.each([
+    [404, 30, 'not served'],
+    [403, 40, 'forbidden'],
+  ])('a %i lists as none at once (the cache gets ready), is logged once, and is asked again slowly', async (status, level, says) => {
+    const f = await fakeServer(() => status);
+    // Left from before (an API server downgraded under us): not served means there are none.
+    f.cache.put('servicecidrs', 'old', { name: 'old', cidrs: ['10.96.0.0/12'] });
+    void f.inf.run();
+    await f.cache.whenReady();
+    expect(f.cache.size('servicecidrs')).toBe(0);
+    await until('asked three times', () => f.asked() >= 3);
+    const about = f.logs.filter((l) => l.msg.includes(says));
+    expect(about.filter((l) => l.level === level)).toHaveLength(1);
+    expect(about.filter((l) => l.level !== 20 && l.level !== level)).toEqual([]);
+    // A cluster without ServiceCIDRs is not an error; a ClusterRole that forbids them is.
+    expect(/nodeway_watch_errors_total\{kind="servicecidrs"\}/.test(f.reg.render())).toBe(status === 403);
+  });
+
+  it('served later (the cluster was upgraded): listed then, and watched', async () => {
+    let served = false;
+    const list = { kind: 'ServiceCIDRList', apiVersion: 'networking.k8s.io/v1', metadata: { resourceVersion: '7' }, items: [{ metadata: { name: 'kubernetes' }, spec: { cidrs: ['10.96.0.0/12'] } }] };
+    const f = await fakeServer(() => (served ? list : 404));
+    void f.inf.run();
+    await f.cache.whenReady();
+    served = true;
+    await until('listed', () => f.cache.get('servicecidrs', 'kubernetes') !== undefined);
+    expect(f.cache.get('servicecidrs', 'kubernetes')).toEqual({ name: 'kubernetes', cidrs: ['10.96.0.0/12'] });
+    await until('logged', () => f.logs.some((l) => l.level === 30 && /now served/.test(l.msg)));
+  });
+
+  it('the embedded API server serves the default ServiceCIDR, named kubernetes', async () => {
+    const api = new EmbeddedApiServer({ serviceCIDRs: ['10.96.0.0/16', 'fd00:96::/112'] });
+    await api.start();
+    const dir = mkdtempSync(join(tmpdir(), 'nodeway-inf-'));
+    const kc = join(dir, 'kubeconfig');
+    writeFileSync(kc, api.kubeconfig());
+    const cache = new WatchCache(['servicecidrs']);
+    const inf = new Informer('servicecidrs', new KubeClient(loadKubeConfig({ kubeconfig: kc })), cache, log, new InformerMetrics(new Registry()), { watchSeconds: 30 });
+    void inf.run();
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }), () => api.stop(), () => inf.close());
+    await cache.whenReady();
+    expect([...cache.all('servicecidrs')]).toEqual([{ name: 'kubernetes', cidrs: ['10.96.0.0/16', 'fd00:96::/112'] }]);
+    api.create({ apiVersion: 'networking.k8s.io/v1', kind: 'ServiceCIDR', metadata: { name: 'extra' }, spec: { cidrs: ['10.97.0.0/16'] } });
+    await until('watched', () => cache.get('servicecidrs', 'extra') !== undefined);
+    api.delete('networking.k8s.io/v1', 'servicecidrs', undefined, 'kubernetes');
+    await until('deleted', () => cache.size('servicecidrs') === 1);
   });
 });

@@ -76,6 +76,10 @@ describe('golden transactions load into the kernel', () => {
     const out = await load(file('dualstack-v4.nft'), file('dualstack-v6.nft'));
     expect(out).toContain('table ip6 nodeway');
     expect(out).toContain('meta l4proto tcp dnat to [fd00:198:19:2::4]:8080');
+    // Unallocated ClusterIPs: the Service CIDRs after the live ClusterIPs, in both families.
+    expect(out).toMatch(/chain cluster-ips-check \{\s+ip daddr @cluster-ips reject\s+ip daddr @service-cidrs drop\s+\}/);
+    expect(out).toMatch(/chain cluster-ips-check \{\s+ip6 daddr @cluster-ips reject\s+ip6 daddr @service-cidrs drop\s+\}/);
+    expect(out).toMatch(/set service-cidrs \{\s+type ipv6_addr\s+flags interval\s+elements = \{ fd00:198:19::\/112 \}/);
   });
 
   it('rewrite over a live table removes leftovers in the same transaction', async () => {

@@ -9,8 +9,8 @@ import type { FakeNft } from './fake-nft.ts';
 
 export function node(family: IPFamily): FamilyNode {
   return family === 4
-    ? { family, nodePortIPs: ['198.18.0.2'], nodeIP: '198.18.0.2', clusterCIDRs: ['198.19.1.0/24', '198.19.2.0/24'] }
-    : { family, nodePortIPs: ['fd00:198:18::2'], nodeIP: 'fd00:198:18::2', clusterCIDRs: ['fd00:198:19:1::/64', 'fd00:198:19:2::/64'] };
+    ? { family, nodePortIPs: ['198.18.0.2'], nodeIP: '198.18.0.2', clusterCIDRs: ['198.19.1.0/24', '198.19.2.0/24'], serviceCIDRs: ['198.19.0.0/24'] }
+    : { family, nodePortIPs: ['fd00:198:18::2'], nodeIP: 'fd00:198:18::2', clusterCIDRs: ['fd00:198:19:1::/64', 'fd00:198:19:2::/64'], serviceCIDRs: ['fd00:198:19::/112'] };
 }
 
 export function familyProxy(family: IPFamily, nft: FakeNft, deleteChainsNow = true): FamilyProxy {

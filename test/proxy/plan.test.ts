@@ -126,6 +126,19 @@ describe('family executor', () => {
     expect(nft2.take()).toMatch(/^delete element ip nodeway endpoints-tcp-(\S+) \{ 1 \}\nadd element ip nodeway endpoints-tcp-\1 \{ 1 : 198\.19\.2\.3 \. 8080 \}\n$/);
   });
 
+  it('a Service CIDR change alone: only the service-cidrs elements change', async () => {
+    const nft = new FakeNft();
+    const fp = familyProxy(4, nft);
+    const svcs = viewMap(view(service('a', { clusterIPs: ['198.19.0.1'] }), [slice('a', 'a1', [{ port: 8080 }], [{ ip: '198.19.2.1' }])]));
+    await fp.sync(svcs, new Set(), true, node(4));
+    expect(nft.take()).toContain('add rule ip nodeway cluster-ips-check ip daddr @cluster-ips reject\nadd rule ip nodeway cluster-ips-check ip daddr @service-cidrs drop\n');
+    const r = await fp.sync(svcs, new Set(), false, { ...node(4), serviceCIDRs: ['198.19.0.0/24', '198.20.0.0/16'] });
+    expect(r.kind).toBe('partial');
+    expect(nft.take()).toBe('add element ip nodeway service-cidrs { 198.20.0.0/16 }\n');
+    await fp.sync(svcs, new Set(), false, { ...node(4), serviceCIDRs: [] });
+    expect(nft.take()).toBe('delete element ip nodeway service-cidrs { 198.19.0.0/24, 198.20.0.0/16 }\n');
+  });
+
   it('a failed transaction changes nothing remembered; the next sync rewrites the table', async () => {
     const nft = new FakeNft();
     const fp = familyProxy(4, nft);
@@ -201,6 +214,7 @@ describe('node context', () => {
     ['node-b', { name: 'node-b', self: false, podCIDRs: ['198.19.2.0/24'], internalIPs: ['198.18.0.3'], externalIPs: [], annotations: {}, zone: '', deleting: false }],
   ]);
   const self = { name: NODE, known: true, zone: '', internalIPs: ['198.18.0.2', 'fd00:198:18::2'], externalIPs: [], podCIDRs: [] };
+  const serviceCIDRs = ['198.19.0.0/24', 'fd00:198:19::/112'];
   const local = [
     { address: '127.0.0.1', internal: true },
     { address: '198.18.0.2', internal: false },
@@ -208,15 +222,22 @@ describe('node context', () => {
   ];
 
   it('primary: the node IP; cluster CIDRs from every node', () => {
-    const n = familyNode({ self, peers }, proxyConfig({}), 4, local);
-    expect(n).toEqual({ family: 4, nodePortIPs: ['198.18.0.2'], nodeIP: '198.18.0.2', clusterCIDRs: ['198.19.1.0/24', '198.19.2.0/24'] });
-    expect(familyNode({ self, peers }, proxyConfig({}), 6, local).clusterCIDRs).toEqual(['fd00:198:19:1::/64']);
+    const n = familyNode({ self, peers, serviceCIDRs }, proxyConfig({}), 4, local);
+    expect(n).toEqual({ family: 4, nodePortIPs: ['198.18.0.2'], nodeIP: '198.18.0.2', clusterCIDRs: ['198.19.1.0/24', '198.19.2.0/24'], serviceCIDRs: ['198.19.0.0/24'] });
+    expect(familyNode({ self, peers, serviceCIDRs }, proxyConfig({}), 6, local).clusterCIDRs).toEqual(['fd00:198:19:1::/64']);
+  });
+
+  it('Service CIDRs of the family, without those inside another (an interval set refuses overlaps)', () => {
+    const many = ['10.96.0.0/12', '10.100.0.0/16', '10.200.0.0/16', 'fd00:96::/64', 'fd00:96::/112'];
+    expect(familyNode({ self, peers, serviceCIDRs: many }, proxyConfig({}), 4, local).serviceCIDRs).toEqual(['10.96.0.0/12', '10.200.0.0/16']);
+    expect(familyNode({ self, peers, serviceCIDRs: many }, proxyConfig({}), 6, local).serviceCIDRs).toEqual(['fd00:96::/64']);
+    expect(familyNode({ self, peers, serviceCIDRs: [] }, proxyConfig({}), 4, local).serviceCIDRs).toEqual([]);
   });
 
   it('CIDR lists pick local addresses (never loopback); /0 means every address', () => {
-    expect(familyNode({ self, peers }, proxyConfig({ nodePortAddresses: ['10.0.0.0/8', '127.0.0.0/8'] }), 4, local).nodePortIPs).toEqual(['10.0.0.5']);
-    expect(familyNode({ self, peers }, proxyConfig({ nodePortAddresses: ['0.0.0.0/0'] }), 4, local).nodePortIPs).toBe('all');
-    expect(familyNode({ self, peers }, proxyConfig({ clusterCIDR: ['10.244.0.0/16'] }), 4, local).clusterCIDRs).toEqual(['10.244.0.0/16']);
+    expect(familyNode({ self, peers, serviceCIDRs }, proxyConfig({ nodePortAddresses: ['10.0.0.0/8', '127.0.0.0/8'] }), 4, local).nodePortIPs).toEqual(['10.0.0.5']);
+    expect(familyNode({ self, peers, serviceCIDRs }, proxyConfig({ nodePortAddresses: ['0.0.0.0/0'] }), 4, local).nodePortIPs).toBe('all');
+    expect(familyNode({ self, peers, serviceCIDRs }, proxyConfig({ clusterCIDR: ['10.244.0.0/16'] }), 4, local).clusterCIDRs).toEqual(['10.244.0.0/16']);
   });
 
   it('kernel version gate for same-transaction chain deletion', () => {

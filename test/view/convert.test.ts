@@ -2,14 +2,14 @@
 // dropped with a warning, an object without identity is rejected with InvalidObject, and
 // nothing else is ever thrown.
 import { describe, expect, it } from 'vitest';
-import { converters, InvalidObject, rawKey, toEndpointSlice, toNode, toPod, toService } from '../../src/kube/convert.ts';
+import { converters, InvalidObject, rawKey, toEndpointSlice, toNode, toPod, toService, toServiceCIDR } from '../../src/kube/convert.ts';
 import { equal } from '../../src/kube/equal.ts';
 import type { Kind } from '../../src/kube/objects.ts';
 import { canonicalIP, parseCIDR } from '../../src/net/ip.ts';
-import { type Raw, rawEp, rawNamespace, rawNode, rawPod, rawService, rawSlice, warnings } from './fixtures.ts';
+import { type Raw, rawEp, rawNamespace, rawNode, rawPod, rawService, rawServiceCIDR, rawSlice, warnings } from './fixtures.ts';
 
 const MiB = 'x'.repeat(1 << 20);
-const KINDS: Kind[] = ['services', 'endpointslices', 'nodes', 'pods', 'namespaces'];
+const KINDS: Kind[] = ['services', 'endpointslices', 'nodes', 'pods', 'namespaces', 'servicecidrs'];
 
 /** Runs a converter; returns the value, or 'invalid' for InvalidObject; anything else fails the test. */
 function attempt(kind: Kind, raw: unknown, warn: (m: string) => void = () => {}): unknown {
@@ -45,6 +45,7 @@ const templates: Record<Kind, () => Raw> = {
   nodes: () => rawNode('node-a', { zone: 'zone-a', annotations: { 'nodeway.dev/wg-key': 'abc=' } }),
   pods: () => rawPod('p', { ips: ['10.244.0.5', 'fd00:244::5'] }),
   namespaces: () => rawNamespace('default'),
+  servicecidrs: () => rawServiceCIDR('kubernetes', ['10.96.0.0/12', 'fd00:96::/112']),
 };
 
 describe('identity', () => {
@@ -83,6 +84,7 @@ describe('identity', () => {
   it('cluster-scoped kinds need no namespace', () => {
     expect(attempt('nodes', templates.nodes())).not.toBe('invalid');
     expect(attempt('namespaces', templates.namespaces())).not.toBe('invalid');
+    expect(attempt('servicecidrs', templates.servicecidrs())).not.toBe('invalid');
   });
 
   it.each([null, undefined, 'service', 42, true, [], [{ metadata: { name: 'x' } }]])('top-level %j → InvalidObject for every kind', (raw) => {
@@ -177,6 +179,17 @@ describe('values that cannot be understood are dropped with a warning', () => {
     expect(sl.family).toBe(0);
     expect(sl.endpoints).toEqual([]);
     expect(w2.list).toHaveLength(1);
+  });
+
+  it('ServiceCIDR ranges that are not CIDRs are dropped; the rest are kept canonical, once', () => {
+    const w = warnings();
+    const c = toServiceCIDR(rawServiceCIDR('extra', ['10.96.0.0/33', 'fd00:96::', 'nope', 42 as never, '10.97.1.2/16', 'FD00:97::/112', '10.97.0.0/16']), w.warn);
+    expect(c).toEqual({ name: 'extra', cidrs: ['10.97.0.0/16', 'fd00:97::/112'] });
+    expect(w.list).toHaveLength(4);
+    expect(w.list[0]).toMatch(/^servicecidr extra: "10\.96\.0\.0\/33" is not a CIDR; ignored$/);
+    // No spec at all, or cidrs of the wrong type: a ServiceCIDR of nothing, not an invalid object.
+    expect(toServiceCIDR({ metadata: { name: 'empty' } }, w.warn)).toEqual({ name: 'empty', cidrs: [] });
+    expect(toServiceCIDR({ metadata: { name: 'odd' }, spec: { cidrs: '10.96.0.0/12' } }, w.warn)).toEqual({ name: 'odd', cidrs: [] });
   });
 });
 
@@ -417,6 +430,10 @@ function checkShape(kind: Kind, out: unknown): void {
       expect(typeof v === 'string' && v.length <= 4096).toBe(true);
     }
     for (const [k, v] of Object.entries(n.annotations)) expect(k.startsWith('nodeway.dev/') && typeof v === 'string' && v.length <= 4096).toBe(true);
+  } else if (kind === 'servicecidrs') {
+    const c = out as ReturnType<typeof toServiceCIDR>;
+    for (const t of c.cidrs) expect(parseCIDR(t)?.text).toBe(t);
+    expect(new Set(c.cidrs).size).toBe(c.cidrs.length);
   } else if (kind === 'pods') {
     const p = out as ReturnType<typeof toPod>;
     for (const ip of p.ips) expect(isIP(ip)).toBe(true);

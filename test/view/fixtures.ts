@@ -170,6 +170,16 @@ export function rawNamespace(name: string): Raw {
   return { apiVersion: 'v1', kind: 'Namespace', metadata: { name }, status: { phase: 'Active' } };
 }
 
+export function rawServiceCIDR(name: string, cidrs: string[]): Raw {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'ServiceCIDR',
+    metadata: { name },
+    spec: { cidrs },
+    status: { conditions: [{ type: 'Ready', status: 'True', reason: '', message: '' }] },
+  };
+}
+
 const noWarn = () => {};
 export const svc = (name: string, o?: ServiceOpts): Service => toService(rawService(name, o), noWarn);
 export const slice = (name: string, eps: RawEndpoint[], o?: SliceOpts): EndpointSlice => toEndpointSlice(rawSlice(name, eps, o), noWarn);

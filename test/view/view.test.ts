@@ -3,7 +3,7 @@
 // recompute every service).
 import { beforeEach, describe, expect, it } from 'vitest';
 import { WatchCache } from '../../src/kube/cache.ts';
-import type { EndpointSlice, Kind, Kinds, Node, Pod, Service } from '../../src/kube/objects.ts';
+import type { EndpointSlice, Kind, Kinds, Node, Pod, Service, ServiceCIDR } from '../../src/kube/objects.ts';
 import { endpointKey } from '../../src/view/categorize.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import { NodeView } from '../../src/view/view.ts';
@@ -15,6 +15,7 @@ const keyOf = {
   nodes: (n: Node) => n.name,
   pods: (p: Pod) => `${p.namespace}/${p.name}`,
   namespaces: (n: { name: string }) => n.name,
+  servicecidrs: (c: ServiceCIDR) => c.name,
 };
 
 function items<K extends Kind>(kind: K, list: Kinds[K][]): Map<string, Kinds[K]> {
@@ -27,6 +28,7 @@ interface World {
   nodes: Node[];
   pods: Pod[];
   namespaces: { name: string }[];
+  servicecidrs: ServiceCIDR[];
 }
 
 function world(): World {
@@ -43,6 +45,7 @@ function world(): World {
     nodes: [node(SELF, { zone: 'zone-a', internalIP: '192.168.0.1' }), node('node-b', { zone: 'zone-b', internalIP: '192.168.0.2', podCIDR: '10.244.1.0/24' })],
     pods: [pod('p1', { ips: ['10.0.0.1'] }), pod('p2', { node: 'node-b', ips: ['10.0.0.2'] })],
     namespaces: [namespace('default'), namespace('kube-system')],
+    servicecidrs: [{ name: 'kubernetes', cidrs: ['10.96.0.0/16', 'fd00:96::/112'] }],
   };
 }
 
@@ -54,7 +57,7 @@ class Harness {
     this.view.subscribe((c) => this.published.push(c));
   }
   listAll(w: World): void {
-    for (const kind of ['services', 'endpointslices', 'nodes', 'pods', 'namespaces'] as const) {
+    for (const kind of ['services', 'endpointslices', 'nodes', 'pods', 'namespaces', 'servicecidrs'] as const) {
       this.cache.replace(kind, items(kind, w[kind] as never[]));
     }
   }
@@ -82,7 +85,7 @@ describe('start-up', () => {
   it('publishes nothing until every kind is listed, then exactly one full change set', () => {
     const h = new Harness();
     const w = world();
-    for (const kind of ['services', 'endpointslices', 'nodes', 'pods'] as const) {
+    for (const kind of ['services', 'endpointslices', 'nodes', 'pods', 'servicecidrs'] as const) {
       h.cache.replace(kind, items(kind, w[kind] as never[]));
       expect(h.flush()).toBeNull();
       expect(h.view.ready).toBe(false);
@@ -104,7 +107,7 @@ describe('start-up', () => {
 
   it('an empty cluster is still published once listed', () => {
     const h = new Harness();
-    for (const kind of ['services', 'endpointslices', 'nodes', 'pods', 'namespaces'] as const) h.cache.replace(kind, new Map());
+    for (const kind of ['services', 'endpointslices', 'nodes', 'pods', 'namespaces', 'servicecidrs'] as const) h.cache.replace(kind, new Map());
     expect(h.flush()?.full).toBe(true);
     expect(h.view.self.known).toBe(false);
   });
@@ -116,7 +119,7 @@ describe('start-up', () => {
     h.cache.replace('endpointslices', items('endpointslices', w.endpointslices));
     h.cache.put('endpointslices', 'default/web-bbbbb', slice('web-bbbbb', [rawEp('10.0.0.3')]));
     h.cache.delete('services', 'default/api');
-    for (const kind of ['nodes', 'pods', 'namespaces'] as const) h.cache.replace(kind, items(kind, w[kind] as never[]));
+    for (const kind of ['nodes', 'pods', 'namespaces', 'servicecidrs'] as const) h.cache.replace(kind, items(kind, w[kind] as never[]));
     h.flush();
     expect(h.view.services.has('default/api')).toBe(false);
     expect(clusterOf(h, 'default/web')).toEqual(['10.0.0.1:8080', '10.0.0.2:8080', '10.0.0.3:8080']);
@@ -339,6 +342,22 @@ describe('incremental changes', () => {
     const c = h.flush();
     expect([...c!.namespaces].sort()).toEqual(['kube-system', 'team-a']);
     expect([...h.view.namespaces].sort()).toEqual(['default', 'team-a']);
+  });
+
+  it('ServiceCIDRs: the union of every object, each range once, IPv4 first; a change is reported as such', () => {
+    expect(h.view.serviceCIDRs).toEqual(['10.96.0.0/16', 'fd00:96::/112']);
+    h.cache.put('servicecidrs', 'extra', { name: 'extra', cidrs: ['fd00:97::/112', '10.97.0.0/16'] });
+    h.cache.put('servicecidrs', 'again', { name: 'again', cidrs: ['10.96.0.0/16'] });
+    const c = h.flush();
+    expect(c?.serviceCIDRs).toBe(true);
+    expect(serviceKeys(c)).toEqual([]);
+    expect(h.view.serviceCIDRs).toEqual(['10.96.0.0/16', '10.97.0.0/16', 'fd00:96::/112', 'fd00:97::/112']);
+    // A range another object still holds stays: nothing to report.
+    h.cache.delete('servicecidrs', 'again');
+    expect(h.flush()).toBeNull();
+    h.cache.delete('servicecidrs', 'kubernetes');
+    expect(h.flush()?.serviceCIDRs).toBe(true);
+    expect(h.view.serviceCIDRs).toEqual(['10.97.0.0/16', 'fd00:97::/112']);
   });
 
   it('several changes in one burst are one change set', () => {
