@@ -146,15 +146,16 @@ export class Informer<K extends Kind> {
     const items = new Map<string, Kinds[K]>();
     let cont = '';
     let rv = '';
-    do {
+    for (;;) {
       const q = new URLSearchParams({ limit: String(this.opts.pageSize) });
       if (cont) q.set('continue', cont);
       let page: Record<string, unknown>;
       try {
         page = await this.client.request('GET', `${RESOURCE_PATHS[this.kind]}?${q}`, undefined, undefined, AbortSignal.any([this.stop.signal, AbortSignal.timeout(60_000)]));
       } catch (err) {
-        // An expired continue token: start the list again from the top.
-        if (err instanceof ApiError && err.status === 410) {
+        // An expired continue token: start the list again from the top (a `continue` in a
+        // do…while would test `cont`, now empty, and end the list with what it had cleared).
+        if (err instanceof ApiError && err.status === 410 && cont) {
           items.clear();
           cont = '';
           continue;
@@ -173,7 +174,8 @@ export class Informer<K extends Kind> {
           if (prev) items.set(rawKey(raw), prev);
         }
       }
-    } while (cont);
+      if (!cont) break;
+    }
     this.metrics.relists.inc({ kind: this.kind });
     this.resourceVersion = rv;
     this.cache.replace(this.kind, items);

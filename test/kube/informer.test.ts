@@ -73,6 +73,37 @@ describe('Informer', () => {
     expect(reg.render()).toMatch(/nodeway_watch_lists_total\{kind="services"\} 1\n/);
   });
 
+  it('an expired continue token restarts the list from the top, never ending it half empty', async () => {
+    const item = (n: string) => ({ metadata: { name: n, namespace: 'default', resourceVersion: '1' }, spec: { ports: [{ port: 80 }] } });
+    let expired = 0;
+    const server = createServer((req, res) => {
+      const url = new URL(req.url ?? '/', 'http://x');
+      if (url.searchParams.get('watch') === 'true') return void res.writeHead(200, { 'content-type': 'application/json' }).write('');
+      const cont = url.searchParams.get('continue');
+      const json = (code: number, body: unknown) => res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+      if (cont === 'old') {
+        expired++;
+        return json(410, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Expired', code: 410, message: 'continue token expired' });
+      }
+      if (cont === 'fresh') return json(200, { metadata: { resourceVersion: '9' }, items: [item('c')] });
+      json(200, { metadata: { resourceVersion: '9', continue: expired ? 'fresh' : 'old' }, items: [item('a'), item('b')] });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const dir = mkdtempSync(join(tmpdir(), 'nodeway-inf-'));
+    const kc = join(dir, 'kubeconfig');
+    writeFileSync(kc, renderKubeconfig({ server: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }));
+    const cache = new WatchCache(['services']);
+    const sizes: number[] = [];
+    cache.onChange(() => sizes.push(cache.size('services')));
+    const inf = new Informer('services', new KubeClient(loadKubeConfig({ kubeconfig: kc })), cache, log, new InformerMetrics(new Registry()), { pageSize: 2, minBackoffMs: 50, maxBackoffMs: 200 });
+    void inf.run();
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }), () => new Promise<void>((r) => server.close(() => r())), () => inf.close());
+    await until('listed', () => cache.isListed('services'));
+    expect(expired).toBe(1);
+    expect([...cache.all('services')].map((s) => s.name).sort()).toEqual(['a', 'b', 'c']);
+    expect(sizes.at(-1)).toBe(3);
+  });
+
   it('relists after 410 Gone and reports only what really changed', async () => {
     const { api, cache, changes, reg } = await setup();
     api.create(svc('keep'));
