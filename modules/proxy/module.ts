@@ -88,16 +88,28 @@ export class ProxyModule implements Module {
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     this.healthy = failed.length === 0;
     if (this.health) await this.health.sync(view.services.values(), healthCheckAddresses(nodes));
-    const now = performance.now();
-    for (const k of changes.full ? [...this.changedAt.keys()] : changes.services) {
-      const t = this.changedAt.get(k);
-      if (t === undefined) continue;
-      if (this.healthy) this.metrics.programming.observe({}, (now - t) / 1000);
-      if (this.healthy) this.changedAt.delete(k);
-    }
+    if (this.healthy) this.observeProgramming(view, changes);
     if (failed.length > 0) throw new Error(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)).join('; '));
     this.metrics.lastSync.set({}, Date.now() / 1000);
     this.metrics.serviceChanges.inc({}, changes.services.size);
+  }
+
+  /**
+   * kubeproxy_network_programming_duration_seconds as kube-proxy measures it: from the
+   * EndpointSlice's last-change-trigger-time (the pod change that caused it, on the API
+   * server's clock) to the rules being live; from when the view changed when a slice has none.
+   */
+  private observeProgramming(view: NodeView, changes: ViewChanges): void {
+    const now = performance.now();
+    const wall = Date.now();
+    for (const k of changes.full ? [...this.changedAt.keys()] : changes.services) {
+      const t = this.changedAt.get(k);
+      if (t === undefined) continue;
+      this.changedAt.delete(k);
+      const trigger = view.services.get(k)?.triggerTime ?? 0;
+      const secs = trigger > 0 ? (wall - trigger) / 1000 : (now - t) / 1000;
+      if (secs >= 0) this.metrics.programming.observe({}, secs);
+    }
   }
 
   private async syncFamily(fp: FamilyProxy, view: NodeView, changes: ViewChanges, node: FamilyNode): Promise<void> {

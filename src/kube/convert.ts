@@ -17,6 +17,7 @@ type Raw = Record<string, unknown>;
 const PROXY_NAME = 'service.kubernetes.io/service-proxy-name';
 const HEADLESS = 'service.kubernetes.io/headless';
 const SERVICE_NAME = 'kubernetes.io/service-name';
+const TRIGGER_TIME = 'endpoints.kubernetes.io/last-change-trigger-time';
 const TOPOLOGY_LABELS = ['topology.kubernetes.io/zone', 'topology.kubernetes.io/region', 'kubernetes.io/hostname'];
 const ANNOTATION_PREFIX = 'nodeway.dev/';
 const MAX_VALUE = 4096; // longer label/annotation values nodeway keeps are refused, not stored
@@ -142,6 +143,7 @@ export function toService(raw: Raw, warn: Warn): Service {
     name,
     type,
     proxyName: proxyName(labels, warn),
+    ...(HEADLESS in labels ? { labelledHeadless: true } : {}),
     headless,
     clusterIPs: headless ? [] : ips(rawIPs, at, warn),
     externalName: type === 'ExternalName' ? str(spec.externalName).replace(/\.$/, '') : '',
@@ -175,8 +177,10 @@ function hintNames(v: unknown): string[] | null {
 }
 
 export function toEndpointSlice(raw: Raw, warn: Warn): EndpointSlice {
-  const { namespace, name, labels } = meta(raw, true);
+  const { namespace, name, labels, annotations } = meta(raw, true);
   const at = `endpointslice ${namespace}/${name}`;
+  // Unparseable or absent: 0, and the proxy measures from when the view changed instead.
+  const trigger = Date.parse(str(annotations[TRIGGER_TIME])) || 0;
   const addressType = str(raw.addressType);
   const family = addressType === 'IPv4' ? 4 : addressType === 'IPv6' ? 6 : 0;
   if (family === 0 && addressType !== 'FQDN') warn(`${at}: unknown addressType ${show(addressType)}; slice ignored`);
@@ -220,6 +224,7 @@ export function toEndpointSlice(raw: Raw, warn: Warn): EndpointSlice {
     family,
     ports,
     endpoints,
+    ...(trigger > 0 ? { triggerTime: trigger } : {}),
   };
 }
 

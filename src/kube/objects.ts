@@ -21,6 +21,8 @@ export interface Service {
   type: ServiceType;
   /** service.kubernetes.io/service-proxy-name: when set, another proxy owns this Service. */
   proxyName: string;
+  /** Labelled service.kubernetes.io/headless: kube-proxy's informer selector hides such Services from proxies. */
+  labelledHeadless?: boolean;
   headless: boolean;
   clusterIPs: string[]; // valid IPs only, in spec order (primary first)
   externalName: string;
@@ -63,6 +65,8 @@ export interface EndpointSlice {
   proxyName: string;
   headless: boolean; // label service.kubernetes.io/headless
   family: IPFamily | 0; // 0 for FQDN slices, which nodeway ignores
+  /** endpoints.kubernetes.io/last-change-trigger-time in ms since the epoch (0: none): where programming latency starts. */
+  triggerTime?: number;
   ports: EndpointPort[];
   endpoints: Endpoint[];
 }

@@ -145,16 +145,17 @@ class BuiltServiceView implements ServiceView {
   publishNotReadyAddresses: boolean;
   ports: PortView[];
   localReadyIPs: { v4: number; v6: number };
+  triggerTime: number;
   /** Every slice of the Service, sorted by name (a lone slice unwrapped): what dnsEndpoints are made of. */
   readonly #slices: EndpointSlice | readonly EndpointSlice[];
   #dns: DnsEndpoint[] | undefined;
 
-  constructor(key: string, svc: Service, ports: PortView[], slices: EndpointSlice[]) {
+  constructor(key: string, svc: Service, ports: PortView[], slices: EndpointSlice[], triggerTime: number) {
     this.key = key;
     this.namespace = svc.namespace;
     this.name = svc.name;
     this.type = svc.type;
-    this.proxied = svc.proxyName === '' && !svc.headless && svc.type !== 'ExternalName' && svc.clusterIPs.length > 0;
+    this.proxied = svc.proxyName === '' && !svc.labelledHeadless && !svc.headless && svc.type !== 'ExternalName' && svc.clusterIPs.length > 0;
     this.headless = svc.headless;
     this.externalName = svc.externalName;
     this.clusterIPs = svc.clusterIPs;
@@ -168,6 +169,7 @@ class BuiltServiceView implements ServiceView {
     this.publishNotReadyAddresses = svc.publishNotReadyAddresses;
     this.ports = ports;
     this.localReadyIPs = { v4: localReady(ports, 'v4'), v6: localReady(ports, 'v6') };
+    this.triggerTime = triggerTime;
     this.#slices = slices.length === 1 ? slices[0]! : slices.length === 0 ? NONE : slices;
   }
 
@@ -206,7 +208,9 @@ export function buildServiceView(svc: Service, allSlices: EndpointSlice[], node:
     v6: familyEndpoints(svc, p, slices, 6, node),
   }));
   // DNS, like CoreDNS, answers for every Service whoever proxies it: all slices, not `slices`.
-  return new BuiltServiceView(key, svc, ports, sorted);
+  let trigger = 0;
+  for (const s of slices) trigger = Math.max(trigger, s.triggerTime ?? 0);
+  return new BuiltServiceView(key, svc, ports, sorted, trigger);
 }
 
 type Same<T> = { [K in keyof T]-?: (a: T[K], b: T[K]) => boolean };
@@ -237,6 +241,9 @@ const SAME_SERVICE: Same<Omit<ServiceView, 'dnsEndpoints'>> = {
   clusterIPs: equal, externalIPs: equal, loadBalancerIPs: equal, loadBalancerSourceRanges: equal,
   affinityTimeout: is, externalTrafficPolicy: is, internalTrafficPolicy: is, healthCheckNodePort: is,
   publishNotReadyAddresses: is, ports: sameList((a: PortView, b: PortView) => sameBy(SAME_PORT, a, b)), localReadyIPs: equal,
+  // When the endpoints last changed is not what they mean: a slice rewritten to the same
+  // endpoints keeps the view (and the proxy observes no programming latency for it).
+  triggerTime: () => true,
 };
 
 /** Same meaning for every consumer: when false, the view publishes the Service as changed. */

@@ -75,6 +75,8 @@ export interface ServiceView {
   localReadyIPs: { v4: number; v6: number };
   /** Ready endpoints for DNS (headless A/AAAA, hostnames, SRV), deduplicated by IP, sorted. */
   dnsEndpoints: DnsEndpoint[];
+  /** The latest last-change-trigger-time of its proxied slices (ms since the epoch, 0: none); not part of its meaning. */
+  triggerTime: number;
 }
 
 export interface PeerView {

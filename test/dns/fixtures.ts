@@ -45,6 +45,7 @@ export function svc(s: SvcSpec): ServiceView {
     ports: ports.map((p) => ({ ...p, nodePort: 0, v4: { ...empty }, v6: { ...empty } })),
     localReadyIPs: { v4: 0, v6: 0 },
     dnsEndpoints,
+    triggerTime: 0,
   };
 }
 

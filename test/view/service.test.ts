@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { toEndpointSlice, toService } from '../../src/kube/convert.ts';
 import { endpointKey } from '../../src/view/categorize.ts';
-import { buildServiceView } from '../../src/view/service.ts';
+import { buildServiceView, sameServiceView } from '../../src/view/service.ts';
 import type { EndpointView, FamilyEndpoints, ServiceView } from '../../src/view/types.ts';
 import {
   NOT_READY, NOT_SERVING_TERMINATING, type Raw, rawEp, rawService, rawSlice, SELF, SERVING_TERMINATING, type ServiceOpts,
@@ -357,6 +357,27 @@ describe('which services are proxied (§2.1, §2.4)', () => {
     const { view } = build(rawService('web', { labels: { [PROXY_NAME]: 'other-proxy' } }), [rawSlice('web-aaaaa', [rawEp('10.0.0.1')])]);
     expect(view.proxied).toBe(false);
     expect(view.dnsEndpoints.map((d) => d.ip)).toEqual(['10.0.0.1']);
+  });
+
+  it('a Service labelled service.kubernetes.io/headless is hidden from the proxy (kube-proxy selects it out); DNS still answers', () => {
+    const { view } = build(rawService('web', { labels: { [HEADLESS]: '' } }), [rawSlice('web-aaaaa', [rawEp('10.0.0.1')])]);
+    expect(view.proxied).toBe(false);
+    expect(view.clusterIPs.length).toBeGreaterThan(0);
+    expect(view.dnsEndpoints.map((d) => d.ip)).toEqual(['10.0.0.1']);
+  });
+
+  it("the latest last-change-trigger-time of the Service's slices, and only a change of endpoints is a change", () => {
+    const at = (t: string | undefined, ip = '10.0.0.1') => {
+      const s = rawSlice('web-aaaaa', [rawEp(ip)]);
+      if (t !== undefined) (s.metadata as Record<string, unknown>).annotations = { 'endpoints.kubernetes.io/last-change-trigger-time': t };
+      return s;
+    };
+    const two = build(rawService('web'), [at('2026-11-22T06:00:00Z'), { ...at('2026-11-22T06:00:05Z', '10.0.0.2'), metadata: { ...(at('2026-11-22T06:00:05Z').metadata as object), name: 'web-bbbbb' } }]).view;
+    expect(two.triggerTime).toBe(Date.parse('2026-11-22T06:00:05Z'));
+    expect(build(rawService('web'), [at(undefined)]).view.triggerTime).toBe(0);
+    expect(build(rawService('web'), [at('not a time')]).view.triggerTime).toBe(0);
+    expect(sameServiceView(build(rawService('web'), [at('2026-11-22T06:00:00Z')]).view, build(rawService('web'), [at('2026-11-22T07:00:00Z')]).view)).toBe(true);
+    expect(sameServiceView(build(rawService('web'), [at('2026-11-22T06:00:00Z')]).view, build(rawService('web'), [at('2026-11-22T07:00:00Z', '10.0.0.9')]).view)).toBe(false);
   });
 
   it('service-proxy-name excludes the Service whatever its value, even empty', () => {
