@@ -16,8 +16,11 @@ export class WatchCache {
   private readonly listed = new Set<Kind>();
   private readonly listeners: CacheListener[] = [];
   private readonly readyWaiters: (() => void)[] = [];
-  /** service key (ns/name) → slice keys, so a Service's slices are found without a scan. */
-  private readonly slicesByService = new Map<string, Set<string>>();
+  /**
+   * service key (ns/name) → slice keys, so a Service's slices are found without a scan. Most
+   * Services have one slice: a lone key is kept as is, not in a Set (232 B each).
+   */
+  private readonly slicesByService = new Map<string, string | Set<string>>();
   readonly kinds: readonly Kind[];
 
   constructor(kinds: readonly Kind[] = KINDS) {
@@ -50,7 +53,7 @@ export class WatchCache {
     const keys = this.slicesByService.get(serviceKey);
     if (!keys) return [];
     const out: Kinds['endpointslices'][] = [];
-    for (const k of keys) {
+    for (const k of typeof keys === 'string' ? [keys] : keys) {
       const s = this.get('endpointslices', k);
       if (s) out.push(s);
     }
@@ -120,14 +123,18 @@ export class WatchCache {
     const after = svcOf(next);
     if (before === after) return;
     if (before) {
-      const set = this.slicesByService.get(before);
-      set?.delete(key);
-      if (set && set.size === 0) this.slicesByService.delete(before);
+      const keys = this.slicesByService.get(before);
+      if (keys === key) this.slicesByService.delete(before);
+      else if (typeof keys === 'object') {
+        keys.delete(key);
+        if (keys.size === 1) this.slicesByService.set(before, keys.values().next().value!);
+      }
     }
     if (after) {
-      let set = this.slicesByService.get(after);
-      if (!set) this.slicesByService.set(after, (set = new Set()));
-      set.add(key);
+      const keys = this.slicesByService.get(after);
+      if (keys === undefined) this.slicesByService.set(after, key);
+      else if (typeof keys === 'string') this.slicesByService.set(after, new Set([keys, key]));
+      else keys.add(key);
     }
   }
 

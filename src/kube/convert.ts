@@ -5,6 +5,7 @@ import type {
   Endpoint, EndpointPort, EndpointSlice, Kind, Kinds, Namespace, Node, NodeAddress, Pod,
   Protocol, Service, ServiceCIDR, ServicePort, ServiceType, TrafficPolicy,
 } from './objects.ts';
+import { NONE } from './objects.ts';
 import { canonicalIP, ipFamily, parseCIDR } from '../net/ip.ts';
 
 export class InvalidObject extends Error {}
@@ -34,6 +35,14 @@ function str(v: unknown): string {
 function bool(v: unknown, dflt: boolean): boolean {
   return typeof v === 'boolean' ? v : dflt;
 }
+/**
+ * A list as kept: NONE when empty, else a copy of exactly its length. Lists built by push()
+ * hold 17 slots from the first element on (one endpoint, port or IP: 152 B instead of 24).
+ */
+function fit<T>(list: T[]): T[] {
+  return list.length === 0 ? NONE : list.slice();
+}
+
 function port(v: unknown): number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535 ? v : 0;
 }
@@ -90,7 +99,7 @@ function ips(list: unknown[], where: string, warn: Warn): string[] {
     if (ip === '') warn(`${where}: invalid IP ${show(v)} ignored`);
     else if (!out.includes(ip)) out.push(ip);
   }
-  return out;
+  return fit(out);
 }
 
 function policy(v: unknown, where: string, warn: Warn): TrafficPolicy {
@@ -145,12 +154,12 @@ export function toService(raw: Raw, warn: Warn): Service {
     proxyName: proxyName(labels, warn),
     ...(HEADLESS in labels ? { labelledHeadless: true } : {}),
     headless,
-    clusterIPs: headless ? [] : ips(rawIPs, at, warn),
+    clusterIPs: headless ? NONE : ips(rawIPs, at, warn),
     externalName: type === 'ExternalName' ? str(spec.externalName).replace(/\.$/, '') : '',
     externalIPs: ips(arr(spec.externalIPs), at, warn),
     loadBalancerIPs: ips(lbIPs, at, warn),
-    loadBalancerSourceRanges: sourceRanges,
-    ports,
+    loadBalancerSourceRanges: fit(sourceRanges),
+    ports: fit(ports),
     affinityTimeout: affinity ? (typeof timeout === 'number' && timeout > 0 ? Math.min(timeout, 86400) : 10800) : 0,
     externalTrafficPolicy: policy(spec.externalTrafficPolicy, at, warn),
     internalTrafficPolicy: policy(spec.internalTrafficPolicy, at, warn),
@@ -173,7 +182,7 @@ function intern(s: string): string {
 
 function hintNames(v: unknown): string[] | null {
   if (!Array.isArray(v)) return null;
-  return v.map((h) => intern(str(obj(h).name))).filter((n) => n !== '');
+  return fit(v.map((h) => intern(str(obj(h).name))).filter((n) => n !== ''));
 }
 
 export function toEndpointSlice(raw: Raw, warn: Warn): EndpointSlice {
@@ -222,8 +231,8 @@ export function toEndpointSlice(raw: Raw, warn: Warn): EndpointSlice {
     proxyName: proxyName(labels, warn),
     headless: HEADLESS in labels,
     family,
-    ports,
-    endpoints,
+    ports: fit(ports),
+    endpoints: fit(endpoints),
     ...(trigger > 0 ? { triggerTime: trigger } : {}),
   };
 }
@@ -263,8 +272,8 @@ export function toNode(raw: Raw, warn: Warn): Node {
     name,
     labels: keptLabels,
     annotations: keptAnnotations,
-    addresses,
-    podCIDRs,
+    addresses: fit(addresses),
+    podCIDRs: fit(podCIDRs),
     deleting: Boolean(obj(raw.metadata).deletionTimestamp),
     unschedulable: spec.unschedulable === true,
   };
@@ -297,7 +306,7 @@ export function toServiceCIDR(raw: Raw, warn: Warn): ServiceCIDR {
     if (!p) warn(`servicecidr ${name}: ${show(c)} is not a CIDR; ignored`);
     else if (!cidrs.includes(p.text)) cidrs.push(p.text);
   }
-  return { name, cidrs };
+  return { name, cidrs: fit(cidrs) };
 }
 
 type Converter<K extends Kind> = (raw: Raw, warn: Warn) => Kinds[K];

@@ -114,4 +114,12 @@ export interface Kinds {
 }
 
 export type Kind = keyof Kinds;
+
+/**
+ * The one empty list, shared by every empty list field of the cache and the view: each `[]`
+ * is an object of its own (32 B), and a Service has several (no externalIPs, no IPv6
+ * endpoints…). Frozen: writing to an object that is never to be written to throws instead of
+ * changing every one that shares it.
+ */
+export const NONE: never[] = Object.freeze([]) as unknown as never[];
 export const KINDS: readonly Kind[] = ['services', 'endpointslices', 'nodes', 'pods', 'namespaces', 'servicecidrs'];

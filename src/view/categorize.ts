@@ -1,14 +1,9 @@
 // kube-proxy's CategorizeEndpoints (pkg/proxy/topology.go), in exactly one place. Every rule
 // of reference/kube-proxy.md §2.3 lives here; table tests in test/view/categorize.test.ts.
+import { NONE } from '../kube/objects.ts';
 import type { EndpointView } from './types.ts';
 
-/**
- * The view's one empty list, shared by every empty field: a Service has several (no IPv6
- * endpoints, no local ones, no serving IPs for TCP…), and each `[]` costs an object of its own.
- * Frozen, so that a consumer writing to a view it was told is immutable fails instead of
- * changing every Service at once.
- */
-export const NONE: never[] = Object.freeze([]) as unknown as never[];
+export { NONE };
 
 export interface PortPolicy {
   usesCluster: boolean;
@@ -58,10 +53,14 @@ export function endpointKey(ep: { ip: string; port: number }): string {
   return ep.ip.includes(':') ? `[${ep.ip}]:${ep.port}` : `${ep.ip}:${ep.port}`;
 }
 
-/** filter() that returns the input itself when it keeps everything (the common case), NONE when nothing: one array fewer per port. */
+/**
+ * filter() that returns the input itself when it keeps everything (the common case), NONE when
+ * nothing: one array fewer per port. A subset is copied: filter() grows its result as push()
+ * does, to 17 slots for one endpoint.
+ */
 function keep<T>(list: T[], pred: (x: T) => boolean): T[] {
   const out = list.filter(pred);
-  return out.length === list.length ? list : out.length === 0 ? NONE : out;
+  return out.length === list.length ? list : out.length === 0 ? NONE : out.slice();
 }
 
 /** `endpoints` must already be deduplicated by ip:port (see service.ts). */

@@ -1,0 +1,59 @@
+// The watch cache's slice index: a Service's slices found by key through adds, relabels and deletes.
+import { describe, expect, it } from 'vitest';
+import { WatchCache } from '../../src/kube/cache.ts';
+import { toEndpointSlice } from '../../src/kube/convert.ts';
+import { NONE } from '../../src/kube/objects.ts';
+
+function slice(name: string, service: string) {
+  return toEndpointSlice({
+    metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': service } },
+    addressType: 'IPv4', ports: [{ name: 'http', protocol: 'TCP', port: 8080 }], endpoints: [{ addresses: ['10.0.0.1'] }],
+  }, () => {});
+}
+
+const names = (c: WatchCache, svc: string) => c.slicesOf(`default/${svc}`).map((s) => s.name).sort();
+
+describe('slicesOf', () => {
+  it('follows slices as they are added, relabelled and deleted', () => {
+    const c = new WatchCache();
+    expect(names(c, 'web')).toEqual([]);
+    c.put('endpointslices', 'default/web-a', slice('web-a', 'web'));
+    expect(names(c, 'web')).toEqual(['web-a']);
+    c.put('endpointslices', 'default/web-b', slice('web-b', 'web'));
+    c.put('endpointslices', 'default/web-c', slice('web-c', 'web'));
+    expect(names(c, 'web')).toEqual(['web-a', 'web-b', 'web-c']);
+    c.put('endpointslices', 'default/web-b', slice('web-b', 'api'));
+    expect(names(c, 'web')).toEqual(['web-a', 'web-c']);
+    expect(names(c, 'api')).toEqual(['web-b']);
+    c.delete('endpointslices', 'default/web-a');
+    expect(names(c, 'web')).toEqual(['web-c']);
+    c.put('endpointslices', 'default/web-a', slice('web-a', 'web'));
+    expect(names(c, 'web')).toEqual(['web-a', 'web-c']);
+    c.delete('endpointslices', 'default/web-c');
+    c.delete('endpointslices', 'default/web-a');
+    expect(names(c, 'web')).toEqual([]);
+    c.delete('endpointslices', 'default/web-b');
+    expect(names(c, 'api')).toEqual([]);
+  });
+
+  it('an update that keeps the service keeps the slice listed once', () => {
+    const c = new WatchCache();
+    c.put('endpointslices', 'default/web-a', slice('web-a', 'web'));
+    const next = slice('web-a', 'web');
+    next.endpoints = [...next.endpoints, ...slice('x', 'web').endpoints.map((e) => ({ ...e, ip: '10.0.0.2' }))];
+    c.put('endpointslices', 'default/web-a', next);
+    expect(c.slicesOf('default/web')).toEqual([next]);
+  });
+});
+
+describe('converted lists', () => {
+  it('empty lists are the shared frozen NONE, others are plain arrays', () => {
+    const s = slice('web-a', 'web');
+    expect(s.endpoints).toHaveLength(1);
+    expect(Object.isFrozen(s.endpoints)).toBe(false);
+    const empty = toEndpointSlice({ metadata: { name: 'e', namespace: 'default' }, addressType: 'IPv4' }, () => {});
+    expect(empty.endpoints).toBe(NONE);
+    expect(empty.ports).toBe(NONE);
+    expect(() => empty.endpoints.push(s.endpoints[0]!)).toThrow(TypeError);
+  });
+});
