@@ -185,6 +185,38 @@ function hintNames(v: unknown): string[] | null {
   return fit(v.map((h) => intern(str(obj(h).name))).filter((n) => n !== ''));
 }
 
+const READY = 1, SERVING = 2, TERMINATING = 4;
+
+/**
+ * An endpoint as the cache keeps it: the three conditions in one number and both hint lists in
+ * one field (null without hints, the common case). 72 B instead of 96 for nine plain fields,
+ * at 100,000 endpoints 2.3 MiB. Every field is an own enumerable one, so equal() still sees
+ * every change.
+ */
+export class SliceEndpoint implements Endpoint {
+  readonly ip: string;
+  readonly nodeName: string;
+  readonly hostname: string;
+  readonly zone: string;
+  readonly conditions: number;
+  readonly hints: { zones: string[] | null; nodes: string[] | null } | null;
+
+  constructor(ip: string, cond: { ready: boolean; serving: boolean; terminating: boolean }, nodeName: string, hostname: string, zone: string, zoneHints: string[] | null, nodeHints: string[] | null) {
+    this.ip = ip;
+    this.nodeName = nodeName;
+    this.hostname = hostname;
+    this.zone = zone;
+    this.conditions = (cond.ready ? READY : 0) | (cond.serving ? SERVING : 0) | (cond.terminating ? TERMINATING : 0);
+    this.hints = zoneHints === null && nodeHints === null ? null : { zones: zoneHints, nodes: nodeHints };
+  }
+
+  get ready(): boolean { return (this.conditions & READY) !== 0; }
+  get serving(): boolean { return (this.conditions & SERVING) !== 0; }
+  get terminating(): boolean { return (this.conditions & TERMINATING) !== 0; }
+  get zoneHints(): string[] | null { return this.hints === null ? null : this.hints.zones; }
+  get nodeHints(): string[] | null { return this.hints === null ? null : this.hints.nodes; }
+}
+
 export function toEndpointSlice(raw: Raw, warn: Warn): EndpointSlice {
   const { namespace, name, labels, annotations } = meta(raw, true);
   const at = `endpointslice ${namespace}/${name}`;
@@ -212,17 +244,8 @@ export function toEndpointSlice(raw: Raw, warn: Warn): EndpointSlice {
     }
     const cond = obj(re.conditions);
     const hints = obj(re.hints);
-    endpoints.push({
-      ip,
-      ready: bool(cond.ready, true),
-      serving: bool(cond.serving, true),
-      terminating: bool(cond.terminating, false),
-      nodeName: intern(str(re.nodeName)),
-      hostname: str(re.hostname),
-      zone: intern(str(re.zone)),
-      zoneHints: hintNames(hints.forZones),
-      nodeHints: hintNames(hints.forNodes),
-    });
+    const conditions = { ready: bool(cond.ready, true), serving: bool(cond.serving, true), terminating: bool(cond.terminating, false) };
+    endpoints.push(new SliceEndpoint(ip, conditions, intern(str(re.nodeName)), str(re.hostname), intern(str(re.zone)), hintNames(hints.forZones), hintNames(hints.forNodes)));
   }
   return {
     namespace,

@@ -4,10 +4,10 @@ import { WatchCache } from '../../src/kube/cache.ts';
 import { toEndpointSlice } from '../../src/kube/convert.ts';
 import { NONE } from '../../src/kube/objects.ts';
 
-function slice(name: string, service: string) {
+function slice(name: string, service: string, endpoint: Record<string, unknown> = {}) {
   return toEndpointSlice({
     metadata: { name, namespace: 'default', labels: { 'kubernetes.io/service-name': service } },
-    addressType: 'IPv4', ports: [{ name: 'http', protocol: 'TCP', port: 8080 }], endpoints: [{ addresses: ['10.0.0.1'] }],
+    addressType: 'IPv4', ports: [{ name: 'http', protocol: 'TCP', port: 8080 }], endpoints: [{ addresses: ['10.0.0.1'], ...endpoint }],
   }, () => {});
 }
 
@@ -40,9 +40,37 @@ describe('slicesOf', () => {
     const c = new WatchCache();
     c.put('endpointslices', 'default/web-a', slice('web-a', 'web'));
     const next = slice('web-a', 'web');
-    next.endpoints = [...next.endpoints, ...slice('x', 'web').endpoints.map((e) => ({ ...e, ip: '10.0.0.2' }))];
+    next.endpoints = [...next.endpoints, { ...next.endpoints[0]!, ready: true, serving: true, terminating: false, zoneHints: null, nodeHints: null, ip: '10.0.0.2' }];
     c.put('endpointslices', 'default/web-a', next);
     expect(c.slicesOf('default/web')).toEqual([next]);
+  });
+});
+
+describe('slice endpoints (conditions and hints packed)', () => {
+  it.each<[string, Record<string, unknown>]>([
+    ['ready', { conditions: { ready: false } }],
+    ['serving', { conditions: { serving: false } }],
+    ['terminating', { conditions: { terminating: true } }],
+    ['zone hints', { hints: { forZones: [{ name: 'z1' }] } }],
+    ['node hints', { hints: { forNodes: [{ name: 'n1' }] } }],
+    ['empty hints', { hints: { forZones: [] } }],
+    ['hostname', { hostname: 'h' }],
+    ['zone', { zone: 'z1' }],
+  ])('a change of %s is a cache change; the same slice again is not', (_, change) => {
+    const c = new WatchCache();
+    const seen: string[] = [];
+    c.onChange((ch) => seen.push(ch.key));
+    c.put('endpointslices', 'default/web-a', slice('web-a', 'web'));
+    c.put('endpointslices', 'default/web-a', slice('web-a', 'web'));
+    expect(seen).toHaveLength(1);
+    c.put('endpointslices', 'default/web-a', slice('web-a', 'web', change));
+    expect(seen).toHaveLength(2);
+  });
+
+  it('reads back what was converted', () => {
+    const e = slice('web-a', 'web', { conditions: { ready: false, serving: true, terminating: true }, hints: { forNodes: [{ name: 'n1' }] }, nodeName: 'n1', hostname: 'h', zone: 'z' }).endpoints[0]!;
+    expect({ ip: e.ip, ready: e.ready, serving: e.serving, terminating: e.terminating, nodeName: e.nodeName, hostname: e.hostname, zone: e.zone, zoneHints: e.zoneHints, nodeHints: e.nodeHints })
+      .toEqual({ ip: '10.0.0.1', ready: false, serving: true, terminating: true, nodeName: 'n1', hostname: 'h', zone: 'z', zoneHints: null, nodeHints: ['n1'] });
   });
 });
 
