@@ -7,6 +7,7 @@
 // when needed (ClaimLookup). Most keys have one owner, stored as the owner's name itself,
 // which is the view's own key string, so a key costs little more than its map slot.
 import type { ElementSpec, PickList } from './model.ts';
+import { endpointOverridesMap } from './plan-base.ts';
 import type { Tx } from './tx.ts';
 
 export interface Claim {
@@ -32,6 +33,13 @@ export interface StageResult {
 
 type Owners = string | Set<string>;
 
+/** A port whose endpoints live in the overrides map until compacted: all of them, at `<key> . i`. */
+interface Override {
+  set: string;
+  key: string;
+  values: readonly string[];
+}
+
 interface Touched {
   before: Map<string, Claim>;
   after: Map<string, Claim>;
@@ -52,30 +60,65 @@ function samePicks(a: PickList | undefined, b: PickList | undefined): boolean {
   return a.set === b.set && a.key === b.key && a.values.length === b.values.length && a.values.every((v, i) => v === b.values[i]);
 }
 
-/** What turns `old` into `next` under one key, picks included (deletes go first in a Tx). */
-function emit(tx: Tx, set: string, key: string, old: Claim | undefined, next: Claim | undefined): void {
-  const same = old && next && sameItem(old, next);
-  if (old && !same) tx.deleteElement(set, key);
-  if (next && !same) tx.addElement(set, key, next.value, next.comment);
-  const a = old?.picks;
-  const b = next?.picks;
-  if (samePicks(a, b)) return;
-  const moved = !a || !b || a.set !== b.set || a.key !== b.key;
-  for (let i = 0; i < Math.max(a?.values.length ?? 0, b?.values.length ?? 0); i++) {
-    const x = a?.values[i];
-    const y = b?.values[i];
-    if (x === y && !moved) continue;
-    if (a && x !== undefined) tx.deleteElement(a.set, `${a.key} . ${i}`);
-    if (b && y !== undefined) tx.addElement(b.set, `${b.key} . ${i}`, y);
-  }
-}
-
 function claimOf(e: ElementSpec): Claim {
   return e;
 }
 
 export class ElementStore {
   private readonly sets = new Map<string, Map<string, Owners>>();
+  /** By picks map and key: ports whose endpoints the overrides map holds. */
+  private readonly overrides = new Map<string, Override>();
+
+  get pendingOverrides(): number {
+    return this.overrides.size;
+  }
+
+  /**
+   * What turns `old` into `next` under one key, picks included (deletes go first in a Tx).
+   * Endpoints replaced one for one (same port, same count) are added to the overrides map
+   * instead: no delete, so no grace period before the change is live.
+   */
+  private emit(tx: Tx, set: string, key: string, old: Claim | undefined, next: Claim | undefined, staged: Map<string, Override | null>): void {
+    const same = old && next && sameItem(old, next);
+    if (old && !same) tx.deleteElement(set, key);
+    if (next && !same) tx.addElement(set, key, next.value, next.comment);
+    const a = old?.picks;
+    const b = next?.picks;
+    if (samePicks(a, b)) return;
+    const over = a && this.overrides.get(`${a.set} ${a.key}`);
+    if (same && a && b && !over && a.set === b.set && a.key === b.key && a.values.length === b.values.length) {
+      const m = endpointOverridesMap(b.set);
+      b.values.forEach((v, i) => tx.addElement(m, `${b.key} . ${i}`, v));
+      staged.set(`${b.set} ${b.key}`, { set: b.set, key: b.key, values: b.values });
+      return;
+    }
+    if (over) {
+      for (let i = 0; i < over.values.length; i++) tx.deleteElement(endpointOverridesMap(over.set), `${over.key} . ${i}`);
+      staged.set(`${over.set} ${over.key}`, null);
+    }
+    // Under an override the main map still holds older values than `a`: rewrite all of it.
+    const moved = !a || !b || a.set !== b.set || a.key !== b.key || !!over;
+    for (let i = 0; i < Math.max(a?.values.length ?? 0, b?.values.length ?? 0); i++) {
+      const x = a?.values[i];
+      const y = b?.values[i];
+      if (x === y && !moved) continue;
+      if (a && x !== undefined) tx.deleteElement(a.set, `${a.key} . ${i}`);
+      if (b && y !== undefined) tx.addElement(b.set, `${b.key} . ${i}`, y);
+    }
+  }
+
+  /** Moves overridden endpoints into the main picks maps; commit() after the kernel took it. */
+  compact(tx: Tx): { commit(): void } {
+    const done = [...this.overrides];
+    for (const [, o] of done) {
+      o.values.forEach((v, i) => {
+        tx.deleteElement(o.set, `${o.key} . ${i}`);
+        tx.addElement(o.set, `${o.key} . ${i}`, v);
+        tx.deleteElement(endpointOverridesMap(o.set), `${o.key} . ${i}`);
+      });
+    }
+    return { commit: () => done.forEach(([k, o]) => this.overrides.get(k) === o && this.overrides.delete(k)) };
+  }
 
   /** Adds to `tx` what turns the installed elements into the changed owners' ones; commit() after the kernel took it. */
   stage(changes: readonly OwnerChange[], tx: Tx, lookup: ClaimLookup): StageResult {
@@ -94,6 +137,7 @@ export class ElementStore {
     }
     const conflicts: string[] = [];
     const next: { set: string; key: string; owners: string[] }[] = [];
+    const overrides = new Map<string, Override | null>();
     for (const [set, keys] of touched) {
       const stored = this.sets.get(set);
       for (const [key, t] of keys) {
@@ -104,7 +148,7 @@ export class ElementStore {
           o === undefined ? undefined : changing.has(o) ? t[side].get(o) : lookup(o, set, key);
         const was = claim(smallest(owners), 'before');
         const win = claim(smallest(after), 'after');
-        if (was !== win) emit(tx, set, key, was, win);
+        if (was !== win) this.emit(tx, set, key, was, win, overrides);
         if (after.length > 1) {
           const values = new Set(after.map((o) => claim(o, 'after')?.value));
           if (values.size > 1) conflicts.push(`${set} ${key} (${after.join(', ')})`);
@@ -115,6 +159,10 @@ export class ElementStore {
     return {
       conflicts,
       commit: () => {
+        for (const [k, o] of overrides) {
+          if (o) this.overrides.set(k, o);
+          else this.overrides.delete(k);
+        }
         for (const { set, key, owners } of next) {
           let keys = this.sets.get(set);
           if (owners.length > 0) {
@@ -131,6 +179,7 @@ export class ElementStore {
 
   clear(): void {
     this.sets.clear();
+    this.overrides.clear();
   }
 
   size(set: string): number {

@@ -105,6 +105,7 @@ export class FamilyProxy {
   private readonly slots = new SlotAllocator();
   /** Shard maps of random picks that exist (created on first use, kept until a rewrite). */
   private shards = new Set<string>();
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(family: IPFamily, opts: FamilyOptions) {
     this.family = family;
@@ -129,7 +130,40 @@ export class FamilyProxy {
     return place(raw, a, this.slots);
   }
 
-  async sync(services: ReadonlyMap<string, ServiceView>, changed: ReadonlySet<string>, full: boolean, node: FamilyNode): Promise<FamilySyncResult> {
+  /** Ports whose replaced endpoints wait in the overrides maps for compact(). */
+  get pendingOverrides(): number {
+    return this.elements.pendingOverrides;
+  }
+
+  /** One transaction at a time per table: syncs and compactions are queued. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * Moves overridden endpoints into the main picks maps, in one transaction with the deletes
+   * the change itself avoided. A failure applies nothing, so memory still matches the kernel:
+   * it is only retried.
+   */
+  compact(): Promise<number> {
+    return this.exclusive(async () => {
+      const n = this.elements.pendingOverrides;
+      if (!this.trusted || n === 0) return 0;
+      const tx = new Tx(this.nf, this.o.table);
+      const c = this.elements.compact(tx);
+      await this.o.nft.apply(tx.render());
+      c.commit();
+      return n;
+    });
+  }
+
+  sync(services: ReadonlyMap<string, ServiceView>, changed: ReadonlySet<string>, full: boolean, node: FamilyNode): Promise<FamilySyncResult> {
+    return this.exclusive(() => this.syncNow(services, changed, full, node));
+  }
+
+  private async syncNow(services: ReadonlyMap<string, ServiceView>, changed: ReadonlySet<string>, full: boolean, node: FamilyNode): Promise<FamilySyncResult> {
     await this.deleteStaleChains();
     const base = planBase(this.family, node.nodePortIPs === 'all');
     // The node IP decides the LB source-range exception of every Service: re-plan them all

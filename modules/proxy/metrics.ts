@@ -16,7 +16,7 @@ export function proxyMetrics(reg: Registry) {
     ),
     lastSync: reg.gauge('kubeproxy_sync_proxy_rules_last_timestamp_seconds', 'The last time proxy rules were successfully synced.'),
     syncFailures: reg.counter('kubeproxy_sync_proxy_rules_nftables_sync_failures_total', 'nft transactions that failed, per family.'),
-    cleanupFailures: reg.counter('kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total', 'Deletions of stale chains that failed, per family.'),
+    cleanupFailures: reg.counter('kubeproxy_sync_proxy_rules_nftables_cleanup_failures_total', 'Cleanup transactions (stale chains, overridden endpoints moved to the main maps) that failed, per family.'),
     noLocal: reg.gauge(
       'kubeproxy_sync_proxy_rules_no_local_endpoints_total',
       'Services with a Local traffic policy and no local endpoints (their Local traffic is dropped), per family and traffic_policy.',

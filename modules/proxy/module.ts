@@ -32,6 +32,8 @@ export function kernelAtLeast(rel: string, major: number, minor: number): boolea
   return !!m && (Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor));
 }
 
+const COMPACT_AFTER_MS = 1000;
+
 function familyLabel(f: IPFamily): string {
   return f === 4 ? 'IPv4' : 'IPv6';
 }
@@ -49,6 +51,7 @@ export class ProxyModule implements Module {
   /** When each Service change reached the view, for the programming-latency metric. */
   private readonly changedAt = new Map<string, number>();
   private subscribed = false;
+  private compaction: NodeJS.Timeout | undefined;
 
   constructor(ctx: ModuleContext, deps: ProxyDeps = {}) {
     this.config = proxyConfig(ctx.config);
@@ -89,6 +92,7 @@ export class ProxyModule implements Module {
     this.healthy = failed.length === 0;
     if (this.health) await this.health.sync(view.services.values(), healthCheckAddresses(nodes));
     if (this.healthy) this.observeProgramming(view, changes);
+    this.scheduleCompaction();
     if (failed.length > 0) throw new Error(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)).join('; '));
     this.metrics.lastSync.set({}, Date.now() / 1000);
     this.metrics.serviceChanges.inc({}, changes.services.size);
@@ -132,7 +136,30 @@ export class ProxyModule implements Module {
     this.metrics.ctDuration.observe(label, (performance.now() - c0) / 1000);
   }
 
+  /** Overridden endpoints move to the main maps a second after a change, batched (FamilyProxy.compact). */
+  private scheduleCompaction(): void {
+    if (this.compaction || !this.families.some((fp) => fp.pendingOverrides > 0)) return;
+    this.compaction = setTimeout(() => void this.compact(), COMPACT_AFTER_MS).unref();
+  }
+
+  private async compact(): Promise<void> {
+    let failed = false;
+    for (const fp of this.families) {
+      try {
+        await fp.compact();
+      } catch (err) {
+        failed = true;
+        this.metrics.cleanupFailures.inc({ ip_family: familyLabel(fp.family) });
+        this.log.warn({ family: familyLabel(fp.family), err: String((err as Error).message) }, 'moving overridden endpoints failed; retried after the next sync');
+      }
+    }
+    this.compaction = undefined;
+    // Harmless to wait: overrides shadow the main maps correctly for as long as they stay.
+    if (!failed) this.scheduleCompaction();
+  }
+
   async close(): Promise<void> {
+    clearTimeout(this.compaction);
     await this.health?.close();
   }
 }

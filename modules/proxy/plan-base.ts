@@ -36,6 +36,16 @@ export function endpointPicksMap(proto: string): string {
   return `endpoint-picks-${proto}`;
 }
 
+/**
+ * Where a port's replaced endpoints go first, looked up before endpointPicksMap: replacing an
+ * element needs a delete, and a transaction with a delete waits a kernel grace period (~15 ms
+ * here) before nft returns; adding to this map does not. The elements move to the main map in
+ * a later transaction, off the path of the change (ElementStore.compact).
+ */
+export function endpointOverridesMap(picksMap: string): string {
+  return picksMap.replace(/^endpoint-picks-/, 'endpoint-overrides-');
+}
+
 const PICK_PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
 
 /** Chains shared by every chain-less ClusterIP port with N endpoints (see pickChain). */
@@ -60,7 +70,9 @@ export function isPickChain(name: string): boolean {
 export function pickChain(family: IPFamily, n: number, masqueradeAll: boolean): ChainSpec {
   const ip = ipKw(family);
   const masq = `${masqueradeAll ? '' : `${ip} saddr != @${S.clusterCIDRs} `}meta mark set meta mark | ${MASQ_MARK}`;
-  return chain(masq, ...PICK_PROTOCOLS.map((p) => `dnat ${ip} to ${ip} daddr . ${p} dport . numgen random mod ${n} map @${endpointPicksMap(p)}`));
+  // A lookup that misses ends its rule: a port without overrides falls through to the main map.
+  const dnat = (map: string, p: string) => `dnat ${ip} to ${ip} daddr . ${p} dport . numgen random mod ${n} map @${map}`;
+  return chain(masq, ...PICK_PROTOCOLS.flatMap((p) => [dnat(endpointOverridesMap(endpointPicksMap(p)), p), dnat(endpointPicksMap(p), p)]));
 }
 
 /** A shard map of random picks (see Pick): keys are numgen results, each chain owns a range. */
@@ -145,7 +157,10 @@ export function planBase(family: IPFamily, nodePortAll: boolean): BasePlan {
     [S.clusterCIDRs, set(`type ${addr}; flags interval;`)],
     [S.serviceCIDRs, set(`type ${addr}; flags interval;`)],
     [S.hairpin, set(`type ${addr} . ${addr};`)],
-    ...PICK_PROTOCOLS.map((p): [string, SetDecl] => [endpointPicksMap(p), { kind: 'map', body: `typeof ${ip} daddr . ${p} dport . numgen random mod 1 : ${ip} daddr . ${p} dport;` }]),
+    ...PICK_PROTOCOLS.flatMap((p): [string, SetDecl][] => {
+      const decl: SetDecl = { kind: 'map', body: `typeof ${ip} daddr . ${p} dport . numgen random mod 1 : ${ip} daddr . ${p} dport;` };
+      return [[endpointPicksMap(p), decl], [endpointOverridesMap(endpointPicksMap(p)), decl]];
+    }),
   ]);
   return { chains, sets };
 }

@@ -51,6 +51,15 @@ describe('golden transactions load into the kernel', () => {
     expect(out).not.toContain('sticky');
   });
 
+  it('an endpoint replaced through the overrides map, then compacted into the main map', async () => {
+    const overridden = await load(file('initial.nft'), file('update.nft'), file('override.nft'));
+    expect(overridden).toMatch(/map endpoint-overrides-tcp \{[^}]*elements = \{ 198\.19\.0\.20 \. 80 \. 0 : 198\.19\.2\.8 \. 8080 \}/);
+    const compacted = await load(file('initial.nft'), file('update.nft'), file('override.nft'), file('compact.nft'));
+    expect(compacted).toMatch(/198\.19\.0\.20 \. 80 \. 0 : 198\.19\.2\.8 \. 8080/);
+    expect(compacted).not.toMatch(/198\.19\.2\.9 \. 8080/);
+    expect(compacted).toMatch(/map endpoint-overrides-tcp \{\n\s+typeof [^\n]*\n\s+\}/);
+  });
+
   it('a later transaction can use shard maps an earlier one created', async () => {
     const initial = readFileSync(new URL('./golden/initial.nft', import.meta.url), 'utf8');
     const later = [...initial.matchAll(/^add map ip nodeway (endpoints-(tcp|udp|sctp)-\S+) /gm)].flatMap(([, map, proto], i) => [

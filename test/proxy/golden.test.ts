@@ -7,6 +7,7 @@ import { FamilyProxy } from '../../modules/proxy/family.ts';
 import { proxyMetrics } from '../../modules/proxy/metrics.ts';
 import { Registry } from '../../src/runtime/metrics.ts';
 import { FakeNft } from './fake-nft.ts';
+import { service, slice, view } from './fixtures.ts';
 import { familyProxy, node } from './helpers.ts';
 import { UPDATED_KEYS, dualStackServices, initialServices, updatedServices } from './scenario.ts';
 
@@ -29,6 +30,13 @@ describe('golden transactions', () => {
     // Nothing changed: nothing to send.
     await fp.sync(updatedServices(), UPDATED_KEYS, false, node(4));
     expect(nft.scripts).toEqual([]);
+    // empty's endpoint replaced: an override, then its compaction.
+    const replaced = updatedServices();
+    replaced.set('default/empty', view(service('empty', { clusterIPs: ['198.19.0.20'] }), [slice('empty', 'empty-1', [{ port: 8080 }], [{ ip: '198.19.2.8' }])]));
+    await fp.sync(replaced, new Set(['default/empty']), false, node(4));
+    golden('override.nft', nft.take());
+    await fp.compact();
+    golden('compact.nft', nft.take());
   });
 
   it('dual-stack: each family its own table and transaction', async () => {

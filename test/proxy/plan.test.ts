@@ -53,7 +53,10 @@ describe('plan', () => {
     const plain = planService(view(service('s', { clusterIPs: ['198.19.0.1'] }), [slice('s', 's1', [{ port: 8080 }], eps)]), ctx4).plan!;
     expect(plain.chains.size).toBe(0);
     expect(plain.elements.find((e) => e.set === 'service-ips')).toEqual({ set: 'service-ips', key: '198.19.0.1 . tcp . 80', value: 'goto pick-2', picks: { set: 'endpoint-picks-tcp', key: '198.19.0.1 . 80', values: ['198.19.2.8 . 8080', '198.19.2.9 . 8080'] } });
-    expect(pickChain(4, 2, false).rules[1]).toBe('dnat ip to ip daddr . tcp dport . numgen random mod 2 map @endpoint-picks-tcp');
+    expect(pickChain(4, 2, false).rules.slice(1, 3)).toEqual([
+      'dnat ip to ip daddr . tcp dport . numgen random mod 2 map @endpoint-overrides-tcp',
+      'dnat ip to ip daddr . tcp dport . numgen random mod 2 map @endpoint-picks-tcp',
+    ]);
     // Affinity, a Local internal policy or an external address: a chain of its own, as before.
     for (const extra of [{ affinityTimeout: 60 }, { internalTrafficPolicy: 'Local' as const }, { externalIPs: ['198.18.10.9'] }]) {
       const p = planService(view(service('s', { clusterIPs: ['198.19.0.1'], ...extra }), [slice('s', 's1', [{ port: 8080 }], eps.map((e) => ({ ...e, node: NODE })))]), ctx4).plan!;
@@ -107,14 +110,36 @@ describe('family executor', () => {
     await fp.sync(mk('198.19.2.2'), new Set(), true, node(4));
     nft.take();
     await fp.sync(mk('198.19.2.3'), new Set(['default/a']), false, node(4));
-    expect(nft.take()).toBe('delete element ip nodeway endpoint-picks-tcp { 198.19.0.1 . 80 . 1 }\nadd element ip nodeway endpoint-picks-tcp { 198.19.0.1 . 80 . 1 : 198.19.2.3 . 8080 }\n');
+    // No delete on the way: the port's endpoints go to the overrides map, looked up first…
+    expect(nft.take()).toBe('add element ip nodeway endpoint-overrides-tcp { 198.19.0.1 . 80 . 0 : 198.19.2.1 . 8080, 198.19.0.1 . 80 . 1 : 198.19.2.3 . 8080 }\n');
+    expect(fp.pendingOverrides).toBe(1);
+    // …and move to the main map later, in one transaction with the deletes.
+    expect(await fp.compact()).toBe(1);
+    expect(nft.take()).toBe(
+      'delete element ip nodeway endpoint-picks-tcp { 198.19.0.1 . 80 . 0, 198.19.0.1 . 80 . 1 }\n' +
+        'delete element ip nodeway endpoint-overrides-tcp { 198.19.0.1 . 80 . 0, 198.19.0.1 . 80 . 1 }\n' +
+        'add element ip nodeway endpoint-picks-tcp { 198.19.0.1 . 80 . 0 : 198.19.2.1 . 8080, 198.19.0.1 . 80 . 1 : 198.19.2.3 . 8080 }\n',
+    );
+    expect(fp.pendingOverrides).toBe(0);
+    expect(await fp.compact()).toBe(0);
+    expect(nft.scripts).toEqual([]);
+    // Replaced twice before a compaction: the second change rewrites the main map and drops the override.
+    await fp.sync(mk('198.19.2.5'), new Set(['default/a']), false, node(4));
+    nft.take();
+    await fp.sync(mk('198.19.2.6'), new Set(['default/a']), false, node(4));
+    expect(nft.take()).toBe(
+      'delete element ip nodeway endpoint-overrides-tcp { 198.19.0.1 . 80 . 0, 198.19.0.1 . 80 . 1 }\n' +
+        'delete element ip nodeway endpoint-picks-tcp { 198.19.0.1 . 80 . 0, 198.19.0.1 . 80 . 1 }\n' +
+        'add element ip nodeway endpoint-picks-tcp { 198.19.0.1 . 80 . 0 : 198.19.2.1 . 8080, 198.19.0.1 . 80 . 1 : 198.19.2.6 . 8080 }\n',
+    );
+    expect(fp.pendingOverrides).toBe(0);
     // One endpoint more: the port moves to pick-3 (created once) and gains an element.
-    await fp.sync(viewMap(view(service('a', { clusterIPs: ['198.19.0.1'] }), [slice('a', 'a1', [{ port: 8080 }], [{ ip: '198.19.2.1' }, { ip: '198.19.2.3' }, { ip: '198.19.2.4' }])])), new Set(['default/a']), false, node(4));
+    await fp.sync(viewMap(view(service('a', { clusterIPs: ['198.19.0.1'] }), [slice('a', 'a1', [{ port: 8080 }], [{ ip: '198.19.2.1' }, { ip: '198.19.2.6' }, { ip: '198.19.2.7' }])])), new Set(['default/a']), false, node(4));
     const grown = nft.take();
     expect(grown).toContain('add chain ip nodeway pick-3\n');
     expect(grown).toContain('delete element ip nodeway service-ips { 198.19.0.1 . tcp . 80 }');
     expect(grown).toContain('add element ip nodeway service-ips { 198.19.0.1 . tcp . 80 : goto pick-3 }');
-    expect(grown).toContain('add element ip nodeway endpoint-picks-tcp { 198.19.0.1 . 80 . 2 : 198.19.2.4 . 8080 }');
+    expect(grown).toContain('add element ip nodeway endpoint-picks-tcp { 198.19.0.1 . 80 . 2 : 198.19.2.7 . 8080 }');
 
     // A port with its own chain (here: an externalIP) keeps its key range in a shard map.
     const nft2 = new FakeNft();

@@ -40,6 +40,20 @@ describe('proxy e2e: ClusterIP', () => {
     expect((await L.probe(client, { proto: 'tcp', host: ip, port: 81 })).outcome).toBe('refused');
   });
 
+  it('an endpoint replaced one for one: the new backend serves at once (overrides map), and still after the move to the main map', async () => {
+    const ip = clusterIP(L.service('swap', { ports: [{ port: 80, targetPort: 8080 }] }));
+    L.slice('swap', 'swap-1', 4, [{ port: 8080 }], [{ ip: a1.ipv4, node: 'a' }, { ip: b1.ipv4, node: 'b' }]);
+    await L.until('swap answers', client, { proto: 'tcp', host: ip, port: 80 }, (r) => r.outcome === 'ok');
+    L.slice('swap', 'swap-1', 4, [{ port: 8080 }], [{ ip: a1.ipv4, node: 'a' }, { ip: b2.ipv4, node: 'b' }]);
+    await L.until('b2 serves', client, { proto: 'tcp', host: ip, port: 80 }, (r) => r.name === 'b2');
+    expect([...(await L.backends(client, { proto: 'tcp', host: ip, port: 80 }, 20)).keys()].sort()).toEqual(['a1', 'b2']);
+    // The agent moves overridden endpoints a second after the change.
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await L.nft('list', 'map', 'ip', 'nodeway', 'endpoint-overrides-tcp')).not.toContain(b2.ipv4);
+    expect(await L.nft('list', 'map', 'ip', 'nodeway', 'endpoint-picks-tcp')).toContain(b2.ipv4);
+    expect([...(await L.backends(client, { proto: 'tcp', host: ip, port: 80 }, 20)).keys()].sort()).toEqual(['a1', 'b2']);
+  });
+
   it('no endpoints: TCP and UDP are rejected at once, from pods and from the node', async () => {
     const ip = clusterIP(L.service('empty', { ports: [{ name: 'tcp', port: 80, targetPort: 8080 }, { name: 'udp', protocol: 'UDP', port: 53, targetPort: 5353 }] }));
     const r = await L.until('empty refused', client, { proto: 'tcp', host: ip, port: 80 }, (x) => x.outcome === 'refused');
