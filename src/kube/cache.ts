@@ -1,5 +1,6 @@
 // The one watch cache: slim objects per kind, kept by informers, read by the node view.
 import { KINDS, type Kind, type Kinds } from './objects.ts';
+import { objectKey } from './convert.ts';
 import { equal } from './equal.ts';
 
 export interface CacheChange<K extends Kind = Kind> {
@@ -117,7 +118,7 @@ export class WatchCache {
     if (kind !== 'endpointslices') return;
     const svcOf = (s: unknown) => {
       const slice = s as Kinds['endpointslices'] | undefined;
-      return slice && slice.serviceName ? `${slice.namespace}/${slice.serviceName}` : '';
+      return slice && slice.serviceName ? objectKey(slice.namespace, slice.serviceName) : '';
     };
     const before = svcOf(prev);
     const after = svcOf(next);

@@ -1,5 +1,6 @@
 // What one Service means on this node: its ports and, per port and family, the endpoints
 // each kind of traffic may use. Pure: same inputs, same output.
+import { objectKey } from '../kube/convert.ts';
 import { equal } from '../kube/equal.ts';
 import type { Endpoint, EndpointSlice, IPFamily, Service, ServicePort } from '../kube/objects.ts';
 import { ipFamily } from '../net/ip.ts';
@@ -205,7 +206,7 @@ class BuiltServiceView implements ServiceView {
 }
 
 /** `key` is the Service's cache key (namespace/name), when the caller has it: one string fewer per Service. */
-export function buildServiceView(svc: Service, allSlices: EndpointSlice[], node: NodeIdentity, key = `${svc.namespace}/${svc.name}`): ServiceView {
+export function buildServiceView(svc: Service, allSlices: EndpointSlice[], node: NodeIdentity, key = objectKey(svc.namespace, svc.name)): ServiceView {
   // Slices another proxy owns, or labelled headless, are invisible to us, as kube-proxy's
   // informer selector makes them.
   const sorted = allSlices.length < 2 ? allSlices : [...allSlices].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));

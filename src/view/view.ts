@@ -1,6 +1,7 @@
 // The node view, kept incrementally: cache changes mark keys dirty, a flush (once per event
 // burst) recomputes only those, and subscribers get the keys whose meaning really changed.
 import type { CacheChange, WatchCache } from '../kube/cache.ts';
+import { objectKey } from '../kube/convert.ts';
 import { equal } from '../kube/equal.ts';
 import type { EndpointSlice, Node, Pod } from '../kube/objects.ts';
 import { buildPeer, buildSelf } from './peers.ts';
@@ -91,7 +92,8 @@ export class NodeView {
         break;
       case 'endpointslices':
         for (const s of [c.prev, c.next] as (EndpointSlice | undefined)[]) {
-          if (s?.serviceName) this.dirty.services.add(`${s.namespace}/${s.serviceName}`);
+          // The key may end up kept in the view (map key, ServiceView.key): a flat one.
+          if (s?.serviceName) this.dirty.services.add(objectKey(s.namespace, s.serviceName));
         }
         break;
       case 'nodes':
