@@ -43,6 +43,24 @@ function fit<T>(list: T[]): T[] {
   return list.length === 0 ? NONE : list.slice();
 }
 
+/**
+ * Port lists repeat across a cluster (most Services are some "http 80 → 8080", their slices
+ * "http 8080"): equal lists are one frozen copy, list and ports, instead of one each per
+ * object (112 B for a one-port list). Bounded as intern() is.
+ */
+function sharedPorts<T extends object>(known: Map<string, T[]>, list: T[]): T[] {
+  if (list.length === 0) return NONE;
+  const key = JSON.stringify(list);
+  const found = known.get(key);
+  if (found !== undefined) return found;
+  if (known.size > 10_000) known.clear();
+  const kept = Object.freeze(list.map((p) => Object.freeze(p))) as T[];
+  known.set(key, kept);
+  return kept;
+}
+const servicePorts = new Map<string, ServicePort[]>();
+const slicePorts = new Map<string, EndpointPort[]>();
+
 function port(v: unknown): number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535 ? v : 0;
 }
@@ -159,7 +177,7 @@ export function toService(raw: Raw, warn: Warn): Service {
     externalIPs: ips(arr(spec.externalIPs), at, warn),
     loadBalancerIPs: ips(lbIPs, at, warn),
     loadBalancerSourceRanges: fit(sourceRanges),
-    ports: fit(ports),
+    ports: sharedPorts(servicePorts, ports),
     affinityTimeout: affinity ? (typeof timeout === 'number' && timeout > 0 ? Math.min(timeout, 86400) : 10800) : 0,
     externalTrafficPolicy: policy(spec.externalTrafficPolicy, at, warn),
     internalTrafficPolicy: policy(spec.internalTrafficPolicy, at, warn),
@@ -254,7 +272,7 @@ export function toEndpointSlice(raw: Raw, warn: Warn): EndpointSlice {
     proxyName: proxyName(labels, warn),
     headless: HEADLESS in labels,
     family,
-    ports: fit(ports),
+    ports: sharedPorts(slicePorts, ports),
     endpoints: fit(endpoints),
     ...(trigger > 0 ? { triggerTime: trigger } : {}),
   };

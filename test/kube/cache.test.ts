@@ -1,7 +1,7 @@
 // The watch cache's slice index: a Service's slices found by key through adds, relabels and deletes.
 import { describe, expect, it } from 'vitest';
 import { WatchCache } from '../../src/kube/cache.ts';
-import { toEndpointSlice } from '../../src/kube/convert.ts';
+import { toEndpointSlice, toService } from '../../src/kube/convert.ts';
 import { NONE } from '../../src/kube/objects.ts';
 
 function slice(name: string, service: string, endpoint: Record<string, unknown> = {}) {
@@ -83,5 +83,15 @@ describe('converted lists', () => {
     expect(empty.endpoints).toBe(NONE);
     expect(empty.ports).toBe(NONE);
     expect(() => empty.endpoints.push(s.endpoints[0]!)).toThrow(TypeError);
+  });
+
+  it('equal port lists are one shared frozen list; a different one is its own', () => {
+    const service = (name: string, port: number) => toService({ metadata: { name, namespace: 'default' }, spec: { ports: [{ name: 'http', port, targetPort: 8080 }] } }, () => {});
+    const a = service('a', 80), b = service('b', 80), c = service('c', 81);
+    expect(a.ports).toBe(b.ports);
+    expect(c.ports).not.toBe(a.ports);
+    expect(c.ports).toEqual([{ name: 'http', protocol: 'TCP', port: 81, nodePort: 0, targetPort: 8080 }]);
+    expect(() => a.ports[0]!.port = 1).toThrow(TypeError);
+    expect(slice('web-a', 'web').ports).toBe(slice('web-b', 'web').ports);
   });
 });
