@@ -11,7 +11,7 @@ export function proxyMetrics(reg: Registry) {
     partialDuration: reg.histogram('kubeproxy_sync_partial_proxy_rules_duration_seconds', 'Latency of partial syncs in seconds.', DURATION_BUCKETS),
     programming: reg.histogram(
       'kubeproxy_network_programming_duration_seconds',
-      'From a Service or EndpointSlice change reaching the node view to its rules being live, in seconds.',
+      'From an EndpointSlice\'s last-change-trigger-time (else from the change reaching the node view) to its rules being live, in seconds.',
       LATENCY_BUCKETS,
     ),
     lastSync: reg.gauge('kubeproxy_sync_proxy_rules_last_timestamp_seconds', 'The last time proxy rules were successfully synced.'),
