@@ -205,34 +205,69 @@ function hintNames(v: unknown): string[] | null {
 
 const READY = 1, SERVING = 2, TERMINATING = 4;
 
+/** Everything about an endpoint but its IP: what many endpoints have in common. */
+export interface EndpointTraits {
+  readonly nodeName: string;
+  readonly zone: string;
+  readonly hostname: string;
+  /** ready | serving | terminating bits. */
+  readonly conditions: number;
+  readonly zoneHints: string[] | null;
+  readonly nodeHints: string[] | null;
+}
+
 /**
- * An endpoint as the cache keeps it: the three conditions in one number and both hint lists in
- * one field (null without hints, the common case). 72 B instead of 96 for nine plain fields,
- * at 100,000 endpoints 2.3 MiB. Every field is an own enumerable one, so equal() still sees
- * every change.
+ * Endpoints on one node in one state share one frozen EndpointTraits: a cluster has few such
+ * combinations and many endpoints. Endpoints with a hostname (StatefulSet pods) keep their own,
+ * as no other endpoint has the same. Bounded as intern() is.
+ */
+const sharedTraits = new Map<string, EndpointTraits>();
+/** The common case, without hints, found without building a key: node → zone → by conditions. */
+const plainTraits = new Map<string, Map<string, EndpointTraits[]>>();
+function traits(t: EndpointTraits): EndpointTraits {
+  if (t.hostname !== '') return Object.freeze(t);
+  if (t.zoneHints === null && t.nodeHints === null) {
+    let zones = plainTraits.get(t.nodeName);
+    if (zones === undefined || zones.size > 100) {
+      if (plainTraits.size > 10_000) plainTraits.clear();
+      plainTraits.set(t.nodeName, (zones = new Map()));
+    }
+    let states = zones.get(t.zone);
+    if (states === undefined) zones.set(t.zone, (states = []));
+    return (states[t.conditions] ??= Object.freeze(t));
+  }
+  // JSON of an array: no two different combinations give the same key, whatever the strings hold.
+  const key = JSON.stringify([t.conditions, t.nodeName, t.zone, t.zoneHints, t.nodeHints]);
+  const known = sharedTraits.get(key);
+  if (known !== undefined) return known;
+  if (sharedTraits.size > 10_000) sharedTraits.clear();
+  const kept = Object.freeze(t);
+  sharedTraits.set(key, kept);
+  return kept;
+}
+
+/**
+ * An endpoint as the cache keeps it: its IP and its (usually shared) traits, read through
+ * getters. 40 B instead of 96 for nine plain fields, at 100,000 endpoints 5.3 MiB. Both fields
+ * are own enumerable ones, so equal() still sees every change.
  */
 export class SliceEndpoint implements Endpoint {
   readonly ip: string;
-  readonly nodeName: string;
-  readonly hostname: string;
-  readonly zone: string;
-  readonly conditions: number;
-  readonly hints: { zones: string[] | null; nodes: string[] | null } | null;
+  readonly traits: EndpointTraits;
 
-  constructor(ip: string, cond: { ready: boolean; serving: boolean; terminating: boolean }, nodeName: string, hostname: string, zone: string, zoneHints: string[] | null, nodeHints: string[] | null) {
+  constructor(ip: string, traits: EndpointTraits) {
     this.ip = ip;
-    this.nodeName = nodeName;
-    this.hostname = hostname;
-    this.zone = zone;
-    this.conditions = (cond.ready ? READY : 0) | (cond.serving ? SERVING : 0) | (cond.terminating ? TERMINATING : 0);
-    this.hints = zoneHints === null && nodeHints === null ? null : { zones: zoneHints, nodes: nodeHints };
+    this.traits = traits;
   }
 
-  get ready(): boolean { return (this.conditions & READY) !== 0; }
-  get serving(): boolean { return (this.conditions & SERVING) !== 0; }
-  get terminating(): boolean { return (this.conditions & TERMINATING) !== 0; }
-  get zoneHints(): string[] | null { return this.hints === null ? null : this.hints.zones; }
-  get nodeHints(): string[] | null { return this.hints === null ? null : this.hints.nodes; }
+  get ready(): boolean { return (this.traits.conditions & READY) !== 0; }
+  get serving(): boolean { return (this.traits.conditions & SERVING) !== 0; }
+  get terminating(): boolean { return (this.traits.conditions & TERMINATING) !== 0; }
+  get nodeName(): string { return this.traits.nodeName; }
+  get hostname(): string { return this.traits.hostname; }
+  get zone(): string { return this.traits.zone; }
+  get zoneHints(): string[] | null { return this.traits.zoneHints; }
+  get nodeHints(): string[] | null { return this.traits.nodeHints; }
 }
 
 export function toEndpointSlice(raw: Raw, warn: Warn): EndpointSlice {
@@ -262,8 +297,15 @@ export function toEndpointSlice(raw: Raw, warn: Warn): EndpointSlice {
     }
     const cond = obj(re.conditions);
     const hints = obj(re.hints);
-    const conditions = { ready: bool(cond.ready, true), serving: bool(cond.serving, true), terminating: bool(cond.terminating, false) };
-    endpoints.push(new SliceEndpoint(ip, conditions, intern(str(re.nodeName)), str(re.hostname), intern(str(re.zone)), hintNames(hints.forZones), hintNames(hints.forNodes)));
+    const conditions = (bool(cond.ready, true) ? READY : 0) | (bool(cond.serving, true) ? SERVING : 0) | (bool(cond.terminating, false) ? TERMINATING : 0);
+    endpoints.push(new SliceEndpoint(ip, traits({
+      nodeName: intern(str(re.nodeName)),
+      zone: intern(str(re.zone)),
+      hostname: str(re.hostname),
+      conditions,
+      zoneHints: hintNames(hints.forZones),
+      nodeHints: hintNames(hints.forNodes),
+    })));
   }
   return {
     namespace,

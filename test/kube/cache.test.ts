@@ -1,7 +1,7 @@
 // The watch cache's slice index: a Service's slices found by key through adds, relabels and deletes.
 import { describe, expect, it } from 'vitest';
 import { WatchCache } from '../../src/kube/cache.ts';
-import { toEndpointSlice, toService } from '../../src/kube/convert.ts';
+import { SliceEndpoint, toEndpointSlice, toService } from '../../src/kube/convert.ts';
 import { NONE } from '../../src/kube/objects.ts';
 
 function slice(name: string, service: string, endpoint: Record<string, unknown> = {}) {
@@ -65,6 +65,25 @@ describe('slice endpoints (conditions and hints packed)', () => {
     expect(seen).toHaveLength(1);
     c.put('endpointslices', 'default/web-a', slice('web-a', 'web', change));
     expect(seen).toHaveLength(2);
+  });
+
+  it('endpoints alike but for their IP share one frozen traits object; any difference gets its own', () => {
+    const ep = (o: Record<string, unknown>) => slice('web-a', 'web', o).endpoints[0] as SliceEndpoint;
+    const base = { nodeName: 'n1', zone: 'z1' };
+    expect(ep(base).traits).toBe(ep(base).traits);
+    expect(Object.isFrozen(ep(base).traits)).toBe(true);
+    for (const other of [{ nodeName: 'n2' }, { zone: 'z2' }, { conditions: { ready: false } }, { hints: { forZones: [{ name: 'z1' }] } }]) {
+      expect(ep({ ...base, ...other }).traits).not.toBe(ep(base).traits);
+    }
+    const hinted = { ...base, hints: { forZones: [{ name: 'z1' }], forNodes: [{ name: 'n1' }] } };
+    expect(ep(hinted).traits).toBe(ep(hinted).traits);
+    expect(ep({ ...hinted, hints: { forZones: [{ name: 'z1' }, { name: 'z2' }] } }).traits).not.toBe(ep(hinted).traits);
+    // A hostname is one endpoint's own.
+    expect(ep({ ...base, hostname: 'h' }).traits).not.toBe(ep({ ...base, hostname: 'h' }).traits);
+    // Names holding separators never meet another combination's traits.
+    const odd = ep({ nodeName: 'a","b', zone: 'c', hints: { forZones: [] } });
+    expect([odd.nodeName, odd.zone]).toEqual(['a","b', 'c']);
+    expect(ep({ nodeName: 'a', zone: 'b","c', hints: { forZones: [] } }).nodeName).toBe('a');
   });
 
   it('reads back what was converted', () => {
