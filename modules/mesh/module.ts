@@ -4,7 +4,7 @@
 // compare with the device itself; a partial sync diffs against what the last one left
 // (read back or applied), which keeps a peer change to one command. Nothing here ever
 // deletes the interface or its peers wholesale, so a restart changes nothing already right.
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { KubeClient } from '../../src/kube/client.ts';
@@ -173,6 +173,19 @@ export class MeshModule implements Module {
    * A partial sync does not probe new endpoints: that would put two commands between a new
    * node and its peer. The poll (within POLL_MS) probes them and lowers the MTU if needed.
    */
+  /**
+   * A read-only /proc/sys (an unprivileged container) is not fatal when the host already has
+   * the value; otherwise pod traffic will not flow, and the log says why.
+   */
+  private async sysctl(path: string, value: string): Promise<void> {
+    try {
+      await writeFile(path, value);
+    } catch (err) {
+      const now = await readFile(path, 'utf8').then((v) => v.trim(), () => '');
+      if (now !== value) this.log.warn({ path, want: value, now, err: String((err as Error).message) }, 'could not set a sysctl that pod traffic needs');
+    }
+  }
+
   private async computeMTU(endpoints: string[], compare: Compare): Promise<number> {
     if (this.cfg.mtu > 0) return this.cfg.mtu;
     const full = compare === 'full';
@@ -303,10 +316,10 @@ export class MeshModule implements Module {
       await setLink(link, this.mtu);
       if (p.podCIDRs.some((c) => c.family === 4)) {
         // Loose: replies from pods behind peers arrive on the tunnel, whatever the main table says.
-        await writeFile(`/proc/sys/net/ipv4/conf/${cfg.iface}/rp_filter`, '2').catch(() => undefined);
-        await writeFile('/proc/sys/net/ipv4/ip_forward', '1').catch(() => undefined);
+        await this.sysctl(`/proc/sys/net/ipv4/conf/${cfg.iface}/rp_filter`, '2');
+        await this.sysctl('/proc/sys/net/ipv4/ip_forward', '1');
       }
-      if (p.podCIDRs.some((c) => c.family === 6)) await writeFile('/proc/sys/net/ipv6/conf/all/forwarding', '1').catch(() => undefined);
+      if (p.podCIDRs.some((c) => c.family === 6)) await this.sysctl('/proc/sys/net/ipv6/conf/all/forwarding', '1');
       if (p.gateways.length) await ensureBridge(cfg.bridge, p.gateways.map((g) => g.cidr), this.mtu);
       this.appliedHost = host;
     }
