@@ -2,8 +2,10 @@
 // (`--modules none`), against the embedded API server on loopback:
 //   empty cluster vs 1,000 Services × 10 endpoints (10,000 endpoints), beside bare Node.js.
 // Run: npm run build && node_modules/.bin/node bench/cache-memory.ts [services] [endpointsPerService]
+// HEAP_SNAPSHOT=dir NODEWAY_NODE_FLAGS=--heapsnapshot-signal=SIGUSR2: also a heap snapshot of each
+// agent, written there once its memory is measured.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedApiServer } from '../src/apiserver/index.ts';
@@ -39,13 +41,32 @@ async function ready(port: number): Promise<void> {
   throw new Error('agent never became ready');
 }
 
+/** Signals the agent and waits until the snapshot it writes into `dir` stops growing. */
+async function heapSnapshot(child: ChildProcess, dir: string): Promise<void> {
+  const snapshots = () => readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot'));
+  const before = new Set(snapshots());
+  child.kill('SIGUSR2');
+  let size = -1;
+  for (let i = 0; i < 120; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const f = snapshots().find((x) => !before.has(x));
+    if (!f) continue;
+    const now = statSync(join(dir, f)).size;
+    if (now === size) return console.error(`heap snapshot: ${join(dir, f)}`);
+    size = now;
+  }
+  throw new Error('no heap snapshot written (NODEWAY_NODE_FLAGS=--heapsnapshot-signal=SIGUSR2?)');
+}
+
 async function agentMemory(api: EmbeddedApiServer, port: number): Promise<number> {
   const kc = join(dir, `kc-${port}`);
   writeFileSync(kc, api.kubeconfig());
-  const child: ChildProcess = spawn(join(root, 'bin', 'nodeway'), ['run', '--modules', 'none', '--node-name', 'node-0', '--kubeconfig', kc, '--health-listen', `127.0.0.1:${port}`, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_OPTIONS: [process.env.NODE_OPTIONS ?? '', process.env.MEMPROBE ? '--import /tmp/memprobe.mjs' : ''].join(' ') } });
+  const child: ChildProcess = spawn(join(root, 'bin', 'nodeway'), ['run', '--modules', 'none', '--node-name', 'node-0', '--kubeconfig', kc, '--health-listen', `127.0.0.1:${port}`, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'], cwd: process.env.HEAP_SNAPSHOT ?? process.cwd(), env: { ...process.env, NODE_OPTIONS: [process.env.NODE_OPTIONS ?? '', process.env.MEMPROBE ? '--import /tmp/memprobe.mjs' : ''].join(' ') } });
   try {
     await ready(port);
-    return await settle(child.pid!);
+    const kib = await settle(child.pid!);
+    if (process.env.HEAP_SNAPSHOT) await heapSnapshot(child, process.env.HEAP_SNAPSHOT);
+    return kib;
   } finally {
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
