@@ -2,6 +2,10 @@
 // from these shapes and nothing else; they are immutable once published.
 import type { IPFamily, Protocol, ServiceType, TrafficPolicy } from '../kube/objects.ts';
 
+/**
+ * The view builds these as PortEndpoints (service.ts): getters over the cache's endpoint, so a
+ * spread or JSON.stringify of one sees none of these fields; read them by name.
+ */
 export interface EndpointView {
   ip: string;
   port: number;
@@ -73,7 +77,10 @@ export interface ServiceView {
   ports: PortView[];
   /** Distinct local Ready endpoint IPs per family: what the health-check node port reports. */
   localReadyIPs: { v4: number; v6: number };
-  /** Ready endpoints for DNS (headless A/AAAA, hostnames, SRV), deduplicated by IP, sorted. */
+  /**
+   * Ready endpoints for DNS (headless A/AAAA, hostnames, SRV), deduplicated by IP, sorted.
+   * Computed on first read (a getter, which a spread of the view does not copy).
+   */
   dnsEndpoints: DnsEndpoint[];
   /** The latest last-change-trigger-time of its proxied slices (ms since the epoch, 0: none); not part of its meaning. */
   triggerTime: number;
