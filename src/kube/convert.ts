@@ -200,7 +200,9 @@ function intern(s: string): string {
 
 function hintNames(v: unknown): string[] | null {
   if (!Array.isArray(v)) return null;
-  return fit(v.map((h) => intern(str(obj(h).name))).filter((n) => n !== ''));
+  // A name that is not a string is junk and dropped; an empty string is kept, as kube-proxy
+  // keeps it: the endpoint counts as hinted, for a zone no node has.
+  return fit(v.filter((h) => typeof obj(h).name === 'string').map((h) => intern(obj(h).name as string)));
 }
 
 const READY = 1, SERVING = 2, TERMINATING = 4;

@@ -285,6 +285,12 @@ const cases: Case[] = [
     cluster: ['10.0.0.1:80', '10.0.0.2:80'], local: [], hasAny: true,
   },
   {
+    name: 'zone: a hint for the empty zone name is a hint (kube-proxy keeps it), for no zone of ours',
+    policy: CLUSTER,
+    endpoints: [{ ip: '10.0.0.1', zones: ['zone-a'] }, { ip: '10.0.0.2', zones: [''] }],
+    cluster: ['10.0.0.1:80'], local: [], hasAny: true,
+  },
+  {
     name: 'zone: all hinted but none for our zone → every Ready endpoint',
     policy: CLUSTER,
     endpoints: [{ ip: '10.0.0.1', zones: ['zone-b'] }, { ip: '10.0.0.2', zones: ['zone-c'] }],

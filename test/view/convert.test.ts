@@ -280,6 +280,12 @@ describe('wrong JSON types', () => {
     expect(e.nodeHints).toBeNull();
   });
 
+  it('an empty hint name is kept, as kube-proxy keeps it: the endpoint is hinted, for no zone', () => {
+    const raw = templates.endpointslices();
+    (raw.endpoints as Raw[])[0]!.hints = { forZones: [{ name: '' }, { name: 'zone-b' }] };
+    expect(toEndpointSlice(raw, () => {}).endpoints[0]!.zoneHints).toEqual(['', 'zone-b']);
+  });
+
   it('ready given as the string "false" is not a boolean: the nil default (ready) applies', () => {
     const raw = templates.endpointslices();
     (raw.endpoints as Raw[])[0]!.conditions = { ready: 'false' };
