@@ -64,8 +64,9 @@ for (let i = 0; i < SERVICES; i++) {
 console.log(`proxy memory benchmark: ${SERVICES} Services × ${PER} endpoints (API objects created in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 
 const bin = await buildAgent();
-// The runtime flags bin/nodeway gives the agent (without them the first-list GC never runs).
+// The runtime flags and environment bin/nodeway gives the agent (without them the first-list GC never runs).
 const AGENT_FLAGS = ['--expose-gc', '--max-semi-space-size=1', ...(process.env.NODEWAY_NODE_FLAGS ?? '').split(' ').filter(Boolean)];
+process.env.MALLOC_ARENA_MAX ??= '2';
 async function run(modules: string): Promise<{ rss: number; readyS: number }> {
   const t = performance.now();
   const agent: ChildProcess = spawn(process.execPath, [...AGENT_FLAGS, bin, 'run', '--modules', modules, '--node-name', NODE, '--kubeconfig', join(dir, 'kubeconfig'), '--health-listen', '127.0.0.1:10256', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'], cwd: process.env.HEAP_SNAPSHOT ?? process.cwd() });
