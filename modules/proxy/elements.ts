@@ -60,10 +60,6 @@ function samePicks(a: PickList | undefined, b: PickList | undefined): boolean {
   return a.set === b.set && a.key === b.key && a.values.length === b.values.length && a.values.every((v, i) => v === b.values[i]);
 }
 
-function claimOf(e: ElementSpec): Claim {
-  return e;
-}
-
 export class ElementStore {
   private readonly sets = new Map<string, Map<string, Owners>>();
   /** By picks map and key: ports whose endpoints the overrides map holds. */
@@ -86,7 +82,8 @@ export class ElementStore {
     const b = next?.picks;
     if (samePicks(a, b)) return;
     const over = a && this.overrides.get(`${a.set} ${a.key}`);
-    if (same && a && b && !over && a.set === b.set && a.key === b.key && a.values.length === b.values.length) {
+    const samePort = !!a && !!b && a.set === b.set && a.key === b.key;
+    if (same && samePort && !over && a.values.length === b.values.length) {
       const m = endpointOverridesMap(b.set);
       b.values.forEach((v, i) => tx.addElement(m, `${b.key} . ${i}`, v));
       staged.set(`${b.set} ${b.key}`, { set: b.set, key: b.key, values: b.values });
@@ -97,7 +94,7 @@ export class ElementStore {
       staged.set(`${over.set} ${over.key}`, null);
     }
     // Under an override the main map still holds older values than `a`: rewrite all of it.
-    const moved = !a || !b || a.set !== b.set || a.key !== b.key || !!over;
+    const moved = !samePort || !!over;
     for (let i = 0; i < Math.max(a?.values.length ?? 0, b?.values.length ?? 0); i++) {
       const x = a?.values[i];
       const y = b?.values[i];
@@ -132,8 +129,8 @@ export class ElementStore {
       return t;
     };
     for (const c of changes) {
-      for (const e of c.before) at(e.set, e.key).before.set(c.owner, claimOf(e));
-      for (const e of c.after) at(e.set, e.key).after.set(c.owner, claimOf(e));
+      for (const e of c.before) at(e.set, e.key).before.set(c.owner, e);
+      for (const e of c.after) at(e.set, e.key).after.set(c.owner, e);
     }
     const conflicts: string[] = [];
     const next: { set: string; key: string; owners: string[] }[] = [];
@@ -175,14 +172,5 @@ export class ElementStore {
         }
       },
     };
-  }
-
-  clear(): void {
-    this.sets.clear();
-    this.overrides.clear();
-  }
-
-  size(set: string): number {
-    return this.sets.get(set)?.size ?? 0;
   }
 }

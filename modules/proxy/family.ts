@@ -10,7 +10,7 @@ import { emptyServicePlan, nftFamily, NODE_OWNER, type BasePlan, type ChainSpec,
 import { isServiceObject } from './names.ts';
 import type { NftExec, TableNames } from './nft.ts';
 import type { FamilyNode } from './node.ts';
-import { BASE_CHAINS, isPickChain, nodeElements, PICK_CHAIN_PREFIX, pickChain, pickMapDecl, planBase } from './plan-base.ts';
+import { BASE_CHAINS, nodeElements, pickChain, pickChainName, pickMapDecl, planBase } from './plan-base.ts';
 import { planService } from './plan-service.ts';
 import { SLOT_LIMIT, SlotAllocator, place } from './placement.ts';
 import { Tx } from './tx.ts';
@@ -77,10 +77,10 @@ function diffPicked(before: readonly ElementSpec[], after: readonly ElementSpec[
   for (const o of old.values()) tx.deleteElement(o.set, o.key);
 }
 
-/** The shared pick chains a plan's elements jump to. */
-function pickChainsOf(plan: ServicePlan | null | undefined): string[] {
-  const out: string[] = [];
-  for (const e of plan?.elements ?? []) if (e.picks) out.push(e.value.slice('goto '.length));
+/** Endpoint counts of the shared pick chains a plan's chain-less ports jump to. */
+function pickCounts(plan: ServicePlan | null | undefined): number[] {
+  const out: number[] = [];
+  for (const e of plan?.elements ?? []) if (e.picks) out.push(e.picks.values.length);
   return out;
 }
 
@@ -224,7 +224,7 @@ export class FamilyProxy {
     const slotsBefore = this.slots.next;
     const newShards = new Set<string>();
     const newPickChains = new Set<string>();
-    const results = new Map<string, { view: ServiceView; plan: ServicePlan } | null>();
+    const results = new Map<string, Planned | null>();
     for (const [key, raw] of planned) {
       const prev = this.applied.get(key);
       if (prev === undefined && raw === null) continue;
@@ -242,11 +242,12 @@ export class FamilyProxy {
       for (const [name, decl] of plan?.sets ?? []) if (!old?.sets.has(name)) tx.addSet(name, decl);
       for (const [name, decl] of old?.sets ?? []) if (!plan?.sets.has(name)) tx.deleteSet(name, decl.kind);
       diffPicked(old?.picked ?? [], plan?.picked ?? [], tx);
-      for (const n of pickChainsOf(plan)) {
-        if (this.pickChains.has(n) || newPickChains.has(n)) continue;
-        newPickChains.add(n);
-        const c = pickChain(this.family, Number(n.slice(PICK_CHAIN_PREFIX.length)), this.o.masqueradeAll);
-        tx.addChain(n, c.hook, c.rules);
+      for (const n of pickCounts(plan)) {
+        const name = pickChainName(n);
+        if (this.pickChains.has(name) || newPickChains.has(name)) continue;
+        newPickChains.add(name);
+        const c = pickChain(this.family, n, this.o.masqueradeAll);
+        tx.addChain(name, c.hook, c.rules);
       }
       owners.push({ owner: key, before: old?.elements ?? [], after: plan?.elements ?? [] });
     }
@@ -277,7 +278,7 @@ export class FamilyProxy {
     return { kind: full ? 'full' : 'partial', ops: tx.size, planned: [...planned.keys()] };
   }
 
-  private remember(key: string, r: { view: ServiceView; plan: ServicePlan } | null): void {
+  private remember(key: string, r: Planned | null): void {
     if (r) this.applied.set(key, r.plan.slots ? { view: r.view, slots: r.plan.slots } : { view: r.view });
     else this.applied.delete(key);
     for (const p of ['internal', 'external'] as const) {
@@ -314,8 +315,9 @@ export class FamilyProxy {
     tx.addTable();
     const chains = new Map(base.chains);
     const sets = new Map<string, SetDecl>(base.sets);
-    const results = new Map<string, { view: ServiceView; plan: ServicePlan }>();
+    const results = new Map<string, Planned>();
     const picked: ElementSpec[] = [];
+    const pickChains = new Set<string>();
     this.slots.reset();
     for (const [key, raw] of planned) {
       if (!raw) continue;
@@ -324,7 +326,11 @@ export class FamilyProxy {
       for (const [n, c] of plan.chains) chains.set(n, c);
       for (const [n, s] of plan.sets) sets.set(n, s);
       for (const slot of plan.slots?.values() ?? []) sets.set(slot.map, pickMapDecl(this.family, slot.map));
-      for (const n of pickChainsOf(plan)) if (!chains.has(n)) chains.set(n, pickChain(this.family, Number(n.slice(PICK_CHAIN_PREFIX.length)), this.o.masqueradeAll));
+      for (const n of pickCounts(plan)) {
+        const name = pickChainName(n);
+        if (!pickChains.has(name)) chains.set(name, pickChain(this.family, n, this.o.masqueradeAll));
+        pickChains.add(name);
+      }
       if (plan.picked) picked.push(...plan.picked);
     }
     const staleNow: string[] = [];
@@ -359,7 +365,7 @@ export class FamilyProxy {
     this.noLocal.external.clear();
     for (const [key, r] of results) this.remember(key, r);
     this.shards = new Set([...sets.keys()].filter((n) => !base.sets.has(n) && !n.includes('/')));
-    this.pickChains = new Set([...chains.keys()].filter(isPickChain));
+    this.pickChains = pickChains;
     this.elements = elements;
     this.nodeEls = nodeEls;
     this.base = base;

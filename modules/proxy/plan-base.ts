@@ -48,15 +48,9 @@ export function endpointOverridesMap(picksMap: string): string {
 
 const PICK_PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
 
-/** Chains shared by every chain-less ClusterIP port with N endpoints (see pickChain). */
-export const PICK_CHAIN_PREFIX = 'pick-';
-
+/** The chain shared by every chain-less ClusterIP port with `n` endpoints (see pickChain). */
 export function pickChainName(n: number): string {
-  return `${PICK_CHAIN_PREFIX}${n}`;
-}
-
-export function isPickChain(name: string): boolean {
-  return name.startsWith(PICK_CHAIN_PREFIX);
+  return `pick-${n}`;
 }
 
 /**
