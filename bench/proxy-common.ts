@@ -9,6 +9,7 @@ import { KINDS, type EndpointSlice, type Namespace, type Node, type Pod, type Se
 import type { ServiceView } from '../src/view/types.ts';
 import { NodeView } from '../src/view/view.ts';
 import { hash8 } from '../modules/proxy/names.ts';
+import { service } from '../test/proxy/fixtures.ts';
 
 export const NODE = 'bench-node';
 export const NODE_IP = '198.18.0.1';
@@ -39,25 +40,7 @@ export function endpointIPOf(i: number, j: number): string {
 }
 
 export function svcObj(i: number): Service {
-  return {
-    namespace: 'bench',
-    name: `svc-${i}`,
-    type: 'ClusterIP',
-    proxyName: '',
-    headless: false,
-    clusterIPs: [clusterIPOf(i)],
-    externalName: '',
-    externalIPs: [],
-    loadBalancerIPs: [],
-    loadBalancerSourceRanges: [],
-    ports: [{ name: 'http', protocol: 'TCP', port: 80, nodePort: 0, targetPort: 8080 }],
-    affinityTimeout: 0,
-    externalTrafficPolicy: 'Cluster',
-    internalTrafficPolicy: 'Cluster',
-    healthCheckNodePort: 0,
-    publishNotReadyAddresses: false,
-    trafficDistribution: '',
-  };
+  return service(`svc-${i}`, { namespace: 'bench', clusterIPs: [clusterIPOf(i)], ports: [{ name: 'http' }] });
 }
 
 export function sliceObj(i: number, ips: string[], port = 8080): EndpointSlice {
