@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { KubeClient } from '../src/kube/client.ts';
 import type { Config, OptionSpec } from '../src/runtime/config.ts';
 import type { Registry } from '../src/runtime/metrics.ts';
-import type { Module } from '../src/runtime/runner.ts';
+import type { Module } from '../src/runtime/module.ts';
 import { dnsModule } from './dns/index.ts';
 import { meshModule } from './mesh/index.ts';
 import { proxyModule } from './proxy/index.ts';

@@ -3,7 +3,7 @@
 // upstream list are the executor's side and are (re)checked on full syncs.
 import { statSync } from 'node:fs';
 import type { Logger } from 'pino';
-import type { Module } from '../../src/runtime/runner.ts';
+import type { Module, ModuleInputs } from '../../src/runtime/module.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
@@ -21,6 +21,7 @@ const RESOLV_CHECK_MS = 30_000;
 
 export class DnsModule implements Module {
   readonly name = 'dns';
+  readonly inputs: ModuleInputs;
   readonly cfg: DnsConfig;
   readonly engine: Engine;
   readonly server: DnsServer;
@@ -36,6 +37,10 @@ export class DnsModule implements Module {
 
   constructor(ctx: ModuleContext) {
     this.cfg = dnsConfig(ctx.config);
+    // Pod records answer from the pod IP alone unless they are 'verified' against the Pods.
+    this.inputs = this.cfg.pods === 'verified'
+      ? { kinds: ['services', 'endpointslices', 'namespaces', 'pods'], view: ['services', 'namespaces', 'pods'] }
+      : { kinds: ['services', 'endpointslices', 'namespaces'], view: ['services', 'namespaces'] };
     this.log = ctx.log.child({ module: 'dns' });
     this.metrics = new DnsMetrics(ctx.registry, `dns://${listenText(this.cfg.listen[0]!)}`, this.cfg.zone);
     this.forwarder = new Forwarder({ log: this.log, metrics: this.metrics });

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { ipFamily } from '../../src/net/ip.ts';
-import type { Module } from '../../src/runtime/runner.ts';
+import type { Module } from '../../src/runtime/module.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
@@ -42,6 +42,7 @@ type Compare = 'full' | 'device' | 'memory';
 
 export class MeshModule implements Module {
   readonly name = 'mesh';
+  readonly inputs = { kinds: ['nodes'], view: ['peers', 'self'] } as const;
   private readonly cfg: MeshConfig;
   private readonly nodeName: string;
   private readonly log: Logger;

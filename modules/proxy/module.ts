@@ -4,7 +4,7 @@
 import { release } from 'node:os';
 import type { Logger } from 'pino';
 import type { IPFamily } from '../../src/kube/objects.ts';
-import type { Module } from '../../src/runtime/runner.ts';
+import type { Module } from '../../src/runtime/module.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
@@ -40,6 +40,7 @@ function familyLabel(f: IPFamily): string {
 
 export class ProxyModule implements Module {
   readonly name = 'proxy';
+  readonly inputs = { kinds: ['services', 'endpointslices', 'nodes', 'servicecidrs'], view: ['services', 'self', 'serviceCIDRs'] } as const;
   readonly config: ProxyConfig;
   readonly families: FamilyProxy[];
   private readonly log: Logger;

@@ -7,18 +7,9 @@ import type { NodeView } from '../view/view.ts';
 import { emptyChanges, hasChanges, mergeChanges } from '../view/view.ts';
 import type { ViewChanges } from '../view/types.ts';
 import type { Registry } from './metrics.ts';
+import { consumes, type Module } from './module.ts';
 
-export interface Module {
-  readonly name: string;
-  /**
-   * Make the dataplane match the view. `changes` says what changed since the last successful
-   * sync; `changes.full` means: trust nothing remembered, compare everything with the device.
-   * Throwing leaves the previous dataplane serving; the runner retries.
-   */
-  sync(view: NodeView, changes: ViewChanges): Promise<void>;
-  /** Stop servers and timers; leave the dataplane in place (a restart must not break traffic). */
-  close?(): Promise<void>;
-}
+export type { Module } from './module.ts';
 
 export interface RunnerOptions {
   minIntervalMs: number;
@@ -73,7 +64,8 @@ export class ModuleRunner {
   }
 
   private onChanges(c: ViewChanges): void {
-    if (this.closed) return;
+    // A change to a part of the view this module does not read never wakes it.
+    if (this.closed || !consumes(this.module.inputs, c)) return;
     mergeChanges(this.pending, c);
     if (!this.pendingSince) this.pendingSince = Date.now();
     this.health.pendingSince = this.pendingSince;

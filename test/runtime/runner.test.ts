@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { WatchCache } from '../../src/kube/cache.ts';
 import { KINDS, type Service } from '../../src/kube/objects.ts';
 import { Registry } from '../../src/runtime/metrics.ts';
+import type { ModuleInputs } from '../../src/runtime/module.ts';
 import { type Module, ModuleRunner } from '../../src/runtime/runner.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import { NodeView } from '../../src/view/view.ts';
@@ -28,13 +29,15 @@ function listAll(cache: WatchCache) {
   for (const k of KINDS) cache.replace(k, new Map());
 }
 
+const ALL: ModuleInputs = { kinds: KINDS, view: ['services', 'peers', 'self', 'pods', 'namespaces', 'serviceCIDRs'] };
+
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('ModuleRunner', () => {
   it('syncs nothing before the cache is ready, then one full sync', async () => {
     const { cache, view } = setup();
     const calls: ViewChanges[] = [];
-    const mod: Module = { name: 't', sync: async (_v, c) => void calls.push(c) };
+    const mod: Module = { name: 't', inputs: ALL, sync: async (_v, c) => void calls.push(c) };
     const r = new ModuleRunner(mod, view, log, new Registry(), { minIntervalMs: 0 });
     cache.put('services', 'default/a', svc('a', '198.19.0.1'));
     await tick(20);
@@ -50,7 +53,7 @@ describe('ModuleRunner', () => {
   it('coalesces a burst of changes within the minimum interval into one sync', async () => {
     const { cache, view } = setup();
     const calls: ViewChanges[] = [];
-    const mod: Module = { name: 't', sync: async (_v, c) => void calls.push(c) };
+    const mod: Module = { name: 't', inputs: ALL, sync: async (_v, c) => void calls.push(c) };
     const r = new ModuleRunner(mod, view, log, new Registry(), { minIntervalMs: 200 });
     listAll(cache);
     view.flush();
@@ -72,7 +75,7 @@ describe('ModuleRunner', () => {
     const calls: ViewChanges[] = [];
     let fail = 0;
     const mod: Module = {
-      name: 't',
+      name: 't', inputs: ALL,
       sync: async (_v, c) => {
         calls.push({ ...c, services: new Set(c.services) });
         if (fail-- > 0) throw new Error('nft: transaction failed');
@@ -103,9 +106,9 @@ describe('ModuleRunner', () => {
   it('a slow module does not delay another', async () => {
     const { cache, view } = setup();
     let release!: () => void;
-    const slow: Module = { name: 'slow', sync: () => new Promise<void>((r) => (release = r)) };
+    const slow: Module = { name: 'slow', inputs: ALL, sync: () => new Promise<void>((r) => (release = r)) };
     let fastSyncs = 0;
-    const fast: Module = { name: 'fast', sync: async () => void fastSyncs++ };
+    const fast: Module = { name: 'fast', inputs: ALL, sync: async () => void fastSyncs++ };
     const reg = new Registry();
     const rs = new ModuleRunner(slow, view, log, reg, { minIntervalMs: 0 });
     const rf = new ModuleRunner(fast, view, log, reg, { minIntervalMs: 0 });
@@ -122,5 +125,31 @@ describe('ModuleRunner', () => {
     release();
     await rs.whenIdle();
     expect(rs.health.synced).toBe(true);
+  });
+});
+
+describe('ModuleRunner inputs', () => {
+  it('never wakes a module for a view part it does not read', async () => {
+    const { cache, view } = setup();
+    const calls: ViewChanges[] = [];
+    const mod: Module = { name: 'peers-only', inputs: { kinds: ['nodes'], view: ['peers'] }, sync: async (_v, c) => void calls.push(c) };
+    const r = new ModuleRunner(mod, view, log, new Registry(), { minIntervalMs: 0 });
+    listAll(cache);
+    view.flush();
+    await r.whenIdle();
+    expect(calls).toHaveLength(1);
+    for (let i = 0; i < 10; i++) {
+      cache.put('services', `default/s${i}`, svc(`s${i}`, `198.19.0.${i + 1}`));
+      cache.put('namespaces', `ns${i}`, { name: `ns${i}` });
+      view.flush();
+    }
+    await tick(30);
+    await r.whenIdle();
+    expect(calls).toHaveLength(1);
+    cache.put('nodes', 'n2', { name: 'n2', labels: {}, annotations: {}, addresses: [], podCIDRs: [], deleting: false, unschedulable: false });
+    view.flush();
+    await r.whenIdle();
+    expect(calls).toHaveLength(2);
+    expect([...calls[1]!.peers]).toEqual(['n2']);
   });
 });

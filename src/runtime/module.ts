@@ -1,0 +1,43 @@
+// The module contract. A module declares what it reads (`inputs`), turns the node view into a
+// desired state with a pure plan (a plain value that `nodeway view --desired` can print), diffs
+// that value against what it applied with the one generic tracker (src/reconcile/tracker.ts),
+// and only then executes. The runner calls `sync`; everything else is the module's own.
+import type { Kind } from '../kube/objects.ts';
+import type { ViewChanges } from '../view/types.ts';
+import type { NodeView } from '../view/view.ts';
+
+/** The parts of the node view a module can consume; each maps to a field of ViewChanges. */
+export type ViewPart = 'services' | 'peers' | 'self' | 'pods' | 'namespaces' | 'serviceCIDRs';
+
+export interface ModuleInputs {
+  /** Kinds the agent must watch for this module; the agent watches the union over enabled modules. */
+  kinds: readonly Kind[];
+  /** View parts whose changes wake this module; a change to any other part never runs its sync. */
+  view: readonly ViewPart[];
+}
+
+export interface Module {
+  readonly name: string;
+  readonly inputs: ModuleInputs;
+  /**
+   * Make the dataplane match the view. `changes` says what changed since the last successful
+   * sync (only the parts in `inputs.view`); `changes.full` means: trust nothing remembered,
+   * compare everything with the device. Throwing leaves the previous dataplane serving; the
+   * runner retries.
+   */
+  sync(view: NodeView, changes: ViewChanges): Promise<void>;
+  /** The module's desired state for this view, as a printable value (`nodeway view --desired`). */
+  desired?(view: NodeView): unknown;
+  /** Stop servers and timers; leave the dataplane in place (a restart must not break traffic). */
+  close?(): Promise<void>;
+}
+
+/** True when `c` touches a view part the module consumes (full always does). */
+export function consumes(inputs: ModuleInputs, c: ViewChanges): boolean {
+  if (c.full) return true;
+  for (const p of inputs.view) {
+    const v = c[p];
+    if (typeof v === 'boolean' ? v : v.size > 0) return true;
+  }
+  return false;
+}
