@@ -3,7 +3,7 @@
 // up, says once which Debian package to install, counts it, keeps the modules that need the
 // program not ready (/readyz names it), and the others serve: the proxy's rules are in the
 // kernel, DNS answers dig, the mesh has its interface.
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +11,7 @@ import { LabCluster } from '../../src/lab/cluster.ts';
 import { cleanupStaleLabs, type LabProcess } from '../../src/lab/index.ts';
 import { dig, NODE, service, slice, sleep, waitFor } from '../dns/harness.ts';
 import { buildAgent } from '../support/agent.ts';
+import { pathWithout } from '../support/path.ts';
 
 const DNS = '198.19.0.10';
 const WEB = '198.19.0.20';
@@ -39,25 +40,6 @@ const tmp = mkdtempSync(join(tmpdir(), 'nodeway-rob-missing-'));
 const tag = process.pid.toString(36).slice(-4);
 let cluster: LabCluster;
 const agents = new Map<string, LabProcess>();
-
-/** A directory of symlinks to every program on PATH but `program` (the first of each name wins). */
-function pathWithout(program: string): string {
-  const dir = join(tmp, `bin-${program}`);
-  mkdirSync(dir);
-  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
-  for (const d of dirs) {
-    if (!d || !existsSync(d)) continue;
-    for (const name of readdirSync(d)) {
-      if (name === program || existsSync(join(dir, name))) continue;
-      try {
-        if (statSync(join(d, name)).isFile()) symlinkSync(join(d, name), join(dir, name));
-      } catch {
-        // a dangling link on the host's PATH
-      }
-    }
-  }
-  return dir;
-}
 
 interface Ready {
   ready: boolean;
@@ -95,7 +77,7 @@ beforeAll(async () => {
       '--cluster-dns', DNS, '--cluster-cidr', '198.18.128.0/17', '--dns-upstream', '127.0.0.1:5301', '--state-dir', join(d, 'state'),
       '--cni-conf-dir', join(d, 'net.d'), '--cni-bin-dir', '/usr/lib/cni', '--wg-interface', `rob${tag}${i + 1}`, ...(c.args ?? [])];
     // env(1) sets PATH inside the namespace: `ip netns exec` itself still needs ip.
-    agents.set(c.program, cluster.lab.spawn(cn.node, '/usr/bin/env', [`PATH=${pathWithout(c.program)}`, NODE, bundle, ...args]));
+    agents.set(c.program, cluster.lab.spawn(cn.node, '/usr/bin/env', [`PATH=${pathWithout(join(tmp, `bin-${c.program}`), [c.program])}`, NODE, bundle, ...args]));
   }
 }, 120_000);
 
