@@ -1,7 +1,7 @@
 // Links the mesh owns (the WireGuard interface, the pods' bridge), read from and set on the
 // kernel with `ip`. Existing links are reused as they are: a restart must never cut traffic.
 import { ipFamily } from '../../src/net/ip.ts';
-import { CommandError, ipJSON, run, tryRun } from './exec.ts';
+import { CommandError, exec, run } from '../../src/sys/exec.ts';
 
 export interface LinkInfo {
   name: string;
@@ -12,8 +12,16 @@ export interface LinkInfo {
   addrs: string[];
 }
 
+/** `ip -j …` parsed; [] on empty output. */
+export async function ipJSON(args: string[]): Promise<Record<string, unknown>[]> {
+  const out = await run('ip', ['-j', ...args]);
+  if (!out.trim()) return [];
+  const v = JSON.parse(out) as unknown;
+  return Array.isArray(v) ? (v as Record<string, unknown>[]) : [];
+}
+
 export async function readLink(name: string): Promise<LinkInfo | null> {
-  const r = await tryRun('ip', ['-j', '-d', 'addr', 'show', 'dev', name]);
+  const r = await exec('ip', ['-j', '-d', 'addr', 'show', 'dev', name]);
   if (!r.ok) {
     if (/does not exist|Cannot find device/i.test(r.stderr)) return null;
     throw new CommandError(`ip addr show dev ${name}`, 1, r.stderr);
@@ -55,12 +63,12 @@ export async function ensureBridge(name: string, gateways: string[], mtu: number
     if (info.addrs.includes(g)) continue;
     lines.push(`addr add ${g} dev ${name}${ipFamily(g.split('/')[0]!) === 6 ? ' nodad' : ''}`);
   }
-  if (lines.length) await run('ip', ['-batch', '-'], `${lines.join('\n')}\n`);
+  if (lines.length) await run('ip', ['-batch', '-'], { input: `${lines.join('\n')}\n` });
   await setLink(info, mtu);
 }
 
 export async function deleteLink(name: string): Promise<boolean> {
-  const r = await tryRun('ip', ['link', 'del', 'dev', name]);
+  const r = await exec('ip', ['link', 'del', 'dev', name]);
   return r.ok;
 }
 
@@ -88,7 +96,7 @@ export async function pathMTUs(ips: string[]): Promise<Map<string, number>> {
   if (!ips.length) return out;
   const links = new Map((await ipJSON(['link', 'show'])).map((l) => [String(l.ifname), Number(l.mtu) || Infinity]));
   // -force: an unroutable ip fails its line only; each answer names its dst.
-  const r = await tryRun('ip', ['-j', '-force', '-batch', '-'], ips.map((ip) => `route get ${ip}`).join('\n') + '\n');
+  const r = await exec('ip', ['-j', '-force', '-batch', '-'], { input: ips.map((ip) => `route get ${ip}`).join('\n') + '\n' });
   for (const line of r.stdout.split('\n')) {
     if (!line.trim().startsWith('[')) continue;
     let routes: Record<string, unknown>[];

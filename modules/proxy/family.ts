@@ -4,6 +4,7 @@
 import type { Logger } from 'pino';
 import type { IPFamily } from '../../src/kube/objects.ts';
 import type { ServiceView } from '../../src/view/types.ts';
+import { Serial } from '../../src/runtime/serial.ts';
 import { ElementStore, type ClaimLookup, type OwnerChange } from './elements.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { emptyServicePlan, nftFamily, NODE_OWNER, type BasePlan, type ChainSpec, type ElementSpec, type NftFamily, type ServicePlan, type SetDecl, type Slot } from './model.ts';
@@ -105,7 +106,8 @@ export class FamilyProxy {
   private readonly slots = new SlotAllocator();
   /** Shard maps of random picks that exist (created on first use, kept until a rewrite). */
   private shards = new Set<string>();
-  private queue: Promise<unknown> = Promise.resolve();
+  /** One transaction at a time per table: syncs and compactions are queued. */
+  private readonly serial = new Serial();
 
   constructor(family: IPFamily, opts: FamilyOptions) {
     this.family = family;
@@ -135,20 +137,13 @@ export class FamilyProxy {
     return this.elements.pendingOverrides;
   }
 
-  /** One transaction at a time per table: syncs and compactions are queued. */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => {});
-    return run;
-  }
-
   /**
    * Moves overridden endpoints into the main picks maps, in one transaction with the deletes
    * the change itself avoided. A failure applies nothing, so memory still matches the kernel:
    * it is only retried.
    */
   compact(): Promise<number> {
-    return this.exclusive(async () => {
+    return this.serial.run(async () => {
       const n = this.elements.pendingOverrides;
       if (!this.trusted || n === 0) return 0;
       const tx = new Tx(this.nf, this.o.table);
@@ -160,7 +155,7 @@ export class FamilyProxy {
   }
 
   sync(services: ReadonlyMap<string, ServiceView>, changed: ReadonlySet<string>, full: boolean, node: FamilyNode): Promise<FamilySyncResult> {
-    return this.exclusive(() => this.syncNow(services, changed, full, node));
+    return this.serial.run(() => this.syncNow(services, changed, full, node));
   }
 
   private async syncNow(services: ReadonlyMap<string, ServiceView>, changed: ReadonlySet<string>, full: boolean, node: FamilyNode): Promise<FamilySyncResult> {
