@@ -65,6 +65,17 @@ describe('plan', () => {
     }
   });
 
+  it('hairpin: every endpoint an external address can reach is masqueraded when it reaches itself, remote ones too', () => {
+    // A pod on another node reaching this node's NodePort is short-circuited (eTP Local) to
+    // the cluster endpoints, which may be itself: kube-proxy marks saddr == endpoint in every endpoint chain.
+    const eps = [{ ip: '198.19.2.9', node: 'other' }, { ip: '198.19.1.4', node: NODE }];
+    const np = planService(view(service('s', { type: 'NodePort', clusterIPs: ['198.19.0.1'], externalTrafficPolicy: 'Local', ports: [{ nodePort: 30001 }] }), [slice('s', 's1', [{ port: 8080 }], eps)]), ctx4).plan!;
+    expect(np.elements.filter((e) => e.set === 'hairpin').map((e) => e.key).sort()).toEqual(['198.19.1.4 . 198.19.1.4', '198.19.2.9 . 198.19.2.9']);
+    // ClusterIP traffic of a remote pod is DNATed on its own node: only local endpoints here.
+    const cip = planService(view(service('s', { clusterIPs: ['198.19.0.1'] }), [slice('s', 's1', [{ port: 8080 }], eps)]), ctx4).plan!;
+    expect(cip.elements.filter((e) => e.set === 'hairpin').map((e) => e.key)).toEqual(['198.19.1.4 . 198.19.1.4']);
+  });
+
   it('not proxied, or no ClusterIP of the family: nothing', () => {
     expect(planService(view(service('s', { clusterIPs: ['198.19.0.1'], proxyName: 'other' })), ctx4).plan).toBeNull();
     expect(planService(view(service('s', { clusterIPs: ['198.19.0.1'] })), { ...ctx4, family: 6 }).plan).toBeNull();
@@ -148,7 +159,10 @@ describe('family executor', () => {
     await fp2.sync(mk('198.19.2.2', ext), new Set(), true, node(4));
     nft2.take();
     await fp2.sync(mk('198.19.2.3', ext), new Set(['default/a']), false, node(4));
-    expect(nft2.take()).toMatch(/^delete element ip nodeway endpoints-tcp-(\S+) \{ 1 \}\nadd element ip nodeway endpoints-tcp-\1 \{ 1 : 198\.19\.2\.3 \. 8080 \}\n$/);
+    // (An external address reaches remote endpoints too: their hairpin elements follow.)
+    expect(nft2.take()).toMatch(
+      /^delete element ip nodeway endpoints-tcp-(\S+) \{ 1 \}\ndelete element ip nodeway hairpin \{ 198\.19\.2\.2 \. 198\.19\.2\.2 \}\nadd element ip nodeway endpoints-tcp-\1 \{ 1 : 198\.19\.2\.3 \. 8080 \}\nadd element ip nodeway hairpin \{ 198\.19\.2\.3 \. 198\.19\.2\.3 \}\n$/,
+    );
   });
 
   it('a Service CIDR change alone: only the service-cidrs elements change', async () => {
