@@ -279,6 +279,18 @@ describe('node context', () => {
     expect(familyNode({ self, peers, serviceCIDRs }, proxyConfig({ clusterCIDR: ['10.244.0.0/16'] }), 4, local).clusterCIDRs).toEqual(['10.244.0.0/16']);
   });
 
+  it('NodePort addresses per family as kube-proxy: a family without CIDRs or without a node IP matches every local address', () => {
+    const v6local = [...local, { address: 'fd00:198:18::2', internal: false }, { address: 'fd00:aa::9', internal: false }];
+    // CIDRs of IPv4 only: IPv6 NodePorts answer on every local IPv6 address.
+    const v4only = proxyConfig({ nodePortAddresses: ['10.0.0.0/8'] });
+    expect(familyNode({ self, peers, serviceCIDRs }, v4only, 4, v6local).nodePortIPs).toEqual(['10.0.0.5']);
+    expect(familyNode({ self, peers, serviceCIDRs }, v4only, 6, v6local).nodePortIPs).toBe('all');
+    // "primary" on a Node that lists no IPv6 address: every IPv6 address, never an arbitrary one.
+    const v4self = { ...self, internalIPs: ['198.18.0.2'] };
+    expect(familyNode({ self: v4self, peers, serviceCIDRs }, proxyConfig({}), 6, v6local).nodePortIPs).toBe('all');
+    expect(familyNode({ self: v4self, peers, serviceCIDRs }, proxyConfig({}), 4, v6local).nodePortIPs).toEqual(['198.18.0.2']);
+  });
+
   it('kernel version gate for same-transaction chain deletion', () => {
     expect(kernelAtLeast('6.18.44-fc', 6, 2)).toBe(true);
     expect(kernelAtLeast('6.1.0-13-amd64', 6, 2)).toBe(false);
