@@ -46,31 +46,48 @@ function engine(ups: UpstreamAddr[], opts: { timeoutMs?: number; maxConcurrent?:
 const at = (u: FakeUpstream): UpstreamAddr => ({ host: u.host, port: u.port });
 
 describe('forwarding', () => {
-  it('forwards names outside the cluster, then answers from the cache with aged TTLs', async () => {
+  it('forwards names outside the cluster, then answers from the cache with aged TTLs, kept 30 s at most', async () => {
     const u = await upstream((f) => f.add('example.com', '192.0.2.1'));
     const { ask, tick, metrics } = engine([at(u)]);
     const r1 = await ask('Example.COM');
-    expect(r1.answers.map((a) => [a.name, a.ttl])).toEqual([['Example.COM', 300]]);
+    expect(r1.answers.map((a) => [a.name, a.ttl])).toEqual([['Example.COM', 30]]); // 300 upstream, capped
     expect(r1.flags & FLAG.RA).toBe(FLAG.RA);
-    tick(100_000);
+    tick(10_000);
     const r2 = await ask('example.com');
-    expect(r2.answers.map((a) => a.ttl)).toEqual([200]);
+    expect(r2.answers.map((a) => a.ttl)).toEqual([20]);
     expect(u.count('example.com')).toBe(1);
     expect(metrics.cache[0]).toBe(1);
-    tick(201_000);
+    tick(20_000);
     await ask('example.com');
     expect(u.count('example.com')).toBe(2);
   });
 
-  it('caches NXDOMAIN for the SOA minimum', async () => {
+  it('caches NXDOMAIN for the SOA minimum, 30 s at most, so a name created later resolves soon', async () => {
     const u = await upstream();
     const { ask, tick } = engine([at(u)]);
     expect(rcodeOf(await ask('nx.example'))).toBe(RCODE.NXDOMAIN);
     expect(rcodeOf(await ask('nx.example'))).toBe(RCODE.NXDOMAIN);
     expect(u.count('nx.example')).toBe(1);
-    tick(61_000);
+    tick(29_000);
     await ask('nx.example');
+    expect(u.count('nx.example')).toBe(1);
+    u.add('nx.example', '192.0.2.77');
+    tick(1_000);
+    expect((await ask('nx.example')).answers).toHaveLength(1);
     expect(u.count('nx.example')).toBe(2);
+  });
+
+  it('caches an upstream SERVFAIL for 5 s', async () => {
+    const u = await upstream((f) => (f.mode = 'servfail'));
+    const { ask, tick } = engine([at(u)]);
+    expect(rcodeOf(await ask('sf.example'))).toBe(RCODE.SERVFAIL);
+    expect(rcodeOf(await ask('sf.example'))).toBe(RCODE.SERVFAIL);
+    expect(u.count('sf.example')).toBe(1);
+    u.mode = 'answer';
+    u.add('sf.example', '192.0.2.8');
+    tick(5_000);
+    expect((await ask('sf.example')).answers).toHaveLength(1);
+    expect(u.count('sf.example')).toBe(2);
   });
 
   it('keeps the cache within its bound', async () => {
