@@ -78,7 +78,7 @@ export class Engine {
     }
     this.lastZone = ZONE_FORWARD;
     // The cluster zone is never forwarded, so a cached upstream answer needs no index lookup.
-    const hit = this.cache.get(q.key, this.now());
+    const hit = this.cache.get(q.fkey, this.now());
     if (hit && !hit.reverse) {
       this.metrics.cache[hit.negative ? 1 : 0]!++;
       return render(hit.tpl, buf, q, limit, hit.age);
@@ -103,19 +103,19 @@ export class Engine {
 
   private async forward(buf: Buffer, q: Query, limit: number, reverse: boolean): Promise<Buffer | null> {
     const now = this.now();
-    const hit = this.cache.get(q.key, now);
+    const hit = this.cache.get(q.fkey, now);
     if (hit) {
       this.metrics.cache[hit.negative ? 1 : 0]!++;
       return render(hit.tpl, buf, q, limit, hit.age);
     }
     if (this.forwarder.isLoopProbe(q.key)) return errorReply(buf, q, RCODE.REFUSED);
     this.metrics.cache[2]!++;
-    const res = await this.forwarder.query(q.key, buf.subarray(HEADER_LEN, q.qnameEnd), q.qtype, q.qclass);
+    const res = await this.forwarder.query(q.fkey, buf.subarray(HEADER_LEN, q.qnameEnd), q.qtype, q.qclass, q.dnssec);
     if (res === 'failed') return errorReply(buf, q, RCODE.SERVFAIL);
     if (res === 'overloaded') return errorReply(buf, q, RCODE.REFUSED);
     const c = upstreamTemplate(res, this.cachePolicy);
     if (!c) return errorReply(buf, q, RCODE.SERVFAIL);
-    this.cache.set(q.key, c, this.now(), reverse);
+    this.cache.set(q.fkey, c, this.now(), reverse);
     return render(c.tpl, buf, q, limit);
   }
 

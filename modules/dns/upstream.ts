@@ -41,10 +41,10 @@ function randomId(): number {
   return ids[idPos++]!;
 }
 
-/** Header (ID 0, RD) + question + OPT advertising EDNS_SIZE. */
-export function buildQuery(qname: Buffer, qtype: number, qclass: number): Buffer {
+/** Header (ID 0, RD, CD if asked) + question + OPT advertising EDNS_SIZE (DO if asked). `dnssec`: DO 1 | CD 2. */
+export function buildQuery(qname: Buffer, qtype: number, qclass: number, dnssec = 0): Buffer {
   const b = Buffer.alloc(HEADER_LEN + qname.length + 4 + 11);
-  b.writeUInt16BE(FLAG.RD, 2);
+  b.writeUInt16BE(FLAG.RD | (dnssec & 2 ? FLAG.CD : 0), 2);
   b.writeUInt16BE(1, 4);
   b.writeUInt16BE(1, 10);
   qname.copy(b, HEADER_LEN);
@@ -55,6 +55,7 @@ export function buildQuery(qname: Buffer, qtype: number, qclass: number): Buffer
   b[o] = 0;
   b.writeUInt16BE(TYPE.OPT, o + 1);
   b.writeUInt16BE(EDNS_SIZE, o + 3);
+  if (dnssec & 1) b[o + 7] = 0x80;
   return b;
 }
 
@@ -260,17 +261,17 @@ export class Forwarder {
    * The upstream reply (with our ID; the caller patches its own) to (qname, qtype, qclass);
    * 'failed' when no upstream answered; 'overloaded' when too many questions are in flight.
    */
-  query(key: string, qname: Buffer, qtype: number, qclass: number): Promise<ForwardResult> {
+  query(key: string, qname: Buffer, qtype: number, qclass: number, dnssec = 0): Promise<ForwardResult> {
     const existing = this.inflight.get(key);
     if (existing) return existing;
     if (this.inflight.size >= this.maxConcurrent) return Promise.resolve('overloaded');
-    const p = this.ask(qname, qtype, qclass).finally(() => this.inflight.delete(key));
+    const p = this.ask(qname, qtype, qclass, dnssec).finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
   }
 
-  private async ask(qname: Buffer, qtype: number, qclass: number): Promise<ForwardResult> {
-    const query = buildQuery(qname, qtype, qclass);
+  private async ask(qname: Buffer, qtype: number, qclass: number, dnssec: number): Promise<ForwardResult> {
+    const query = buildQuery(qname, qtype, qclass, dnssec);
     let last: Buffer | null = null;
     for (const u of this.order(Date.now())) {
       this.metrics.forwardRequest(u.label);

@@ -36,8 +36,8 @@ function engine(ups: UpstreamAddr[], opts: { timeoutMs?: number; maxConcurrent?:
   const idx = index({ services: [svc({ name: 'ext', externalName: 'www.example.com' }), svc({ name: 'web', clusterIPs: ['10.96.0.20'] })], namespaces: ['default'] });
   const e = new Engine({ settings: idx.settings, forwarder, metrics, cacheSize: opts.cacheSize ?? 100, now: () => now });
   e.setIndex(idx);
-  const ask = async (name: string, type: number = TYPE.A, tcp = false, edns?: number) => {
-    const r = await e.handle(query(name, type, { edns }), newQuery(), tcp);
+  const ask = async (name: string, type: number = TYPE.A, tcp = false, edns?: number, bits: { do?: boolean; cd?: boolean } = {}) => {
+    const r = await e.handle(query(name, type, { edns, ...bits }), newQuery(), tcp);
     return decode(r);
   };
   return { e, ask, metrics, forwarder, tick: (ms: number) => (now += ms) };
@@ -88,6 +88,24 @@ describe('forwarding', () => {
     tick(5_000);
     expect((await ask('sf.example')).answers).toHaveLength(1);
     expect(u.count('sf.example')).toBe(2);
+  });
+
+  it('passes the client\'s DO and CD bits upstream and caches per (DO, CD), so validating clients get RRSIGs', async () => {
+    const u = await upstream((f) => f.add('signed.example', '192.0.2.30'));
+    const { ask } = engine([at(u)]);
+    const signed = await ask('signed.example', TYPE.A, false, undefined, { do: true });
+    expect(signed.answers.map((a) => a.type)).toEqual([TYPE.A, 46]);
+    expect(signed.edns?.dnssecOk).toBe(true);
+    const plain = await ask('signed.example');
+    expect(plain.answers.map((a) => a.type)).toEqual([TYPE.A]);
+    expect(plain.edns).toBeUndefined();
+    const cd = await ask('signed.example', TYPE.A, false, undefined, { do: true, cd: true });
+    expect(cd.flags & FLAG.CD).toBe(FLAG.CD);
+    expect(u.asked.map((s) => [s.do, s.cd])).toEqual([[true, false], [false, false], [true, true]]);
+    // Each combination is cached on its own.
+    expect((await ask('signed.example', TYPE.A, false, undefined, { do: true })).answers).toHaveLength(2);
+    expect((await ask('signed.example')).answers).toHaveLength(1);
+    expect(u.asked).toHaveLength(3);
   });
 
   it('keeps the cache within its bound', async () => {
