@@ -15,6 +15,8 @@ export class FakeUpstream {
   readonly records = new Map<string, RR[]>();
   readonly seen: { name: string; type: number; tcp: boolean; do: boolean; cd: boolean; port: number }[] = [];
   delayMs = 0;
+  /** Questions (not loop probes) to ignore before answering again (a lost packet). */
+  dropNext = 0;
   private udp: dgram.Socket | undefined;
   private tcp: net.Server | undefined;
 
@@ -48,6 +50,10 @@ export class FakeUpstream {
     const dnssec = m.edns?.dnssecOk ?? false;
     this.seen.push({ name: lowerName(q.name), type: q.type, tcp, do: dnssec, cd: (m.flags & FLAG.CD) !== 0, port });
     if (this.mode === 'drop') return null;
+    if (this.dropNext > 0 && !lowerName(q.name).endsWith('.nodeway-loop-check')) {
+      this.dropNext--;
+      return null;
+    }
     const out: Message = { id: m.id, flags: FLAG.QR | FLAG.RD | FLAG.RA, questions: m.questions, answers: [], authority: [], additional: [] };
     if (m.edns) out.edns = { udpSize: 1232, version: 0, dnssecOk: dnssec, extRcode: 0 };
     if (this.mode === 'servfail') {

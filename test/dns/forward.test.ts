@@ -27,10 +27,10 @@ async function upstream(setup?: (u: FakeUpstream) => void): Promise<FakeUpstream
   return u;
 }
 
-function engine(ups: UpstreamAddr[], opts: { timeoutMs?: number; maxConcurrent?: number; cacheSize?: number } = {}) {
+function engine(ups: UpstreamAddr[], opts: { timeoutMs?: number; deadlineMs?: number; maxConcurrent?: number; cacheSize?: number } = {}) {
   let now = 1_000_000;
   const metrics = new DnsMetrics(new Registry(), 'dns://test', 'cluster.local');
-  const forwarder = new Forwarder({ log, metrics, timeoutMs: opts.timeoutMs ?? 300, maxConcurrent: opts.maxConcurrent });
+  const forwarder = new Forwarder({ log, metrics, timeoutMs: opts.timeoutMs ?? 300, deadlineMs: opts.deadlineMs, maxConcurrent: opts.maxConcurrent });
   forwarder.setUpstreams(ups);
   cleanups.push(() => forwarder.close());
   const idx = index({ services: [svc({ name: 'ext', externalName: 'www.example.com' }), svc({ name: 'web', clusterIPs: ['10.96.0.20'] })], namespaces: ['default'] });
@@ -144,6 +144,41 @@ describe('forwarding', () => {
     expect((await ask('z.test')).answers).toHaveLength(1);
     expect(Date.now() - t0).toBeLessThan(150); // the dead one now rests
     expect(dead.asked.map((s) => s.name)).toEqual(['x.test', 'y.test']);
+  });
+
+  it('asks the only upstream again when a packet is lost (CoreDNS: 2 tries per upstream within 5 s)', async () => {
+    const u = await upstream((f) => f.add('lost.test', '192.0.2.40'));
+    u.dropNext = 1;
+    const { ask } = engine([at(u)], { timeoutMs: 150 });
+    expect((await ask('lost.test')).answers).toHaveLength(1);
+    expect(u.count('lost.test')).toBe(2);
+  });
+
+  it('gives up at the deadline, after at most 2 tries per upstream', async () => {
+    const a = await upstream((f) => (f.mode = 'drop'));
+    const b = await upstream((f) => (f.mode = 'drop'));
+    const t0 = Date.now();
+    expect(rcodeOf(await engine([at(a), at(b)], { timeoutMs: 100 }).ask('gone.test'))).toBe(RCODE.SERVFAIL);
+    expect([a.count('gone.test'), b.count('gone.test')]).toEqual([2, 2]); // a, b, a, b
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(390);
+    const c = await upstream((f) => (f.mode = 'drop'));
+    const t1 = Date.now();
+    expect(rcodeOf(await engine([at(c)], { timeoutMs: 1000, deadlineMs: 300 }).ask('gone.test'))).toBe(RCODE.SERVFAIL);
+    expect(Date.now() - t1).toBeLessThan(900); // one try cut short by the deadline
+    expect(c.count('gone.test')).toBe(1);
+  });
+
+  it('sends each question from its own socket, so source ports vary', async () => {
+    const u = await upstream((f) => {
+      for (let i = 0; i < 20; i++) f.add(`p${i}.test`, '192.0.2.50');
+    });
+    const { ask } = engine([at(u)]);
+    for (let i = 0; i < 20; i++) expect((await ask(`p${i}.test`)).answers).toHaveLength(1);
+    const ports = u.asked.map((s) => s.port);
+    expect(ports).toHaveLength(20);
+    // The kernel draws each ephemeral port at random from ~28k: a repeat among 20 is possible
+    // (~0.7 %), three or more repeats practically not. One long-lived socket gives 1 port.
+    expect(new Set(ports).size).toBeGreaterThanOrEqual(18);
   });
 
   it('tries the next upstream after SERVFAIL, and answers SERVFAIL when none answers', async () => {
