@@ -44,9 +44,19 @@ async function view(config: Config, log: Logger): Promise<void> {
   await agent.cache.whenReady();
   agent.view.flush();
   clearTimeout(timeout);
-  process.stdout.write(`${JSON.stringify(viewToJSON(agent.view), null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(config.desired ? desired(config, log, agent) : viewToJSON(agent.view), null, 2)}\n`);
   await agent.stop();
   process.exit(0);
+}
+
+/** A module's desired state for the current view (`view --desired MODULE`): planned, never applied. */
+function desired(config: Config, log: Logger, agent: Agent): unknown {
+  const name = config.desired as string;
+  const factory = MODULES.find((m) => m.name === name);
+  if (!factory) fail(`--desired: module ${name} is not in this build`);
+  const mod = factory.create({ config, nodeName: config.nodeName as string, log, registry: new Registry() });
+  if (!mod.desired) fail(`--desired: module ${name} cannot print its desired state yet`);
+  return mod.desired(agent.view);
 }
 
 async function cleanup(config: Config, log: Logger): Promise<void> {

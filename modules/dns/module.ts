@@ -52,7 +52,7 @@ export class DnsModule implements Module {
     this.metrics = new DnsMetrics(ctx.registry, `dns://${listenText(this.cfg.listen[0]!)}`, this.cfg.zone);
     this.forwarder = new Forwarder({ log: this.log, metrics: this.metrics });
     this.settings = { zone: this.cfg.zone, ttl: this.cfg.ttl, pods: this.cfg.pods, nameservers: this.cfg.clusterDNS };
-    this.engine = new Engine({ settings: this.settings, forwarder: this.forwarder, metrics: this.metrics, cacheSize: this.cfg.cacheSize });
+    this.engine = new Engine({ settings: this.settings, forwarder: this.forwarder, metrics: this.metrics, cacheSize: this.cfg.cacheSize, cachePolicy: this.cfg.cachePolicy });
     // Host-network clients asking a captured address send from that address.
     this.acl = new ClientACL([...this.cfg.allow, ...this.cfg.clusterDNS.map((ip) => (ip.includes(':') ? `${ip}/128` : `${ip}/32`))]);
     this.server = new DnsServer(this.engine, this.metrics, this.acl, this.log);

@@ -57,14 +57,19 @@ export async function ensureBridge(name: string, gateways: string[], mtu: number
     info = await readLink(name);
     if (!info) throw new Error(`bridge ${name} vanished right after it was created`);
   } else if (info.kind !== 'bridge') throw new Error(`${name} exists and is a ${info.kind || 'plain'} link, not a bridge`);
+  await setAddresses(info, gateways);
+  await setLink(info, mtu);
+}
+
+/** Makes the link's global-scope addresses exactly `want` (ip/prefix), in one `ip -batch`. */
+export async function setAddresses(info: LinkInfo, want: string[]): Promise<void> {
   const lines: string[] = [];
-  for (const a of info.addrs) if (!gateways.includes(a)) lines.push(`addr del ${a} dev ${name}`);
-  for (const g of gateways) {
-    if (info.addrs.includes(g)) continue;
-    lines.push(`addr add ${g} dev ${name}${ipFamily(g.split('/')[0]!) === 6 ? ' nodad' : ''}`);
+  for (const a of info.addrs) if (!want.includes(a)) lines.push(`addr del ${a} dev ${info.name}`);
+  for (const a of want) {
+    if (info.addrs.includes(a)) continue;
+    lines.push(`addr add ${a} dev ${info.name}${ipFamily(a.split('/')[0]!) === 6 ? ' nodad' : ''}`);
   }
   if (lines.length) await run('ip', ['-batch', '-'], { input: `${lines.join('\n')}\n` });
-  await setLink(info, mtu);
 }
 
 export async function deleteLink(name: string): Promise<boolean> {

@@ -24,7 +24,7 @@ import { dueRetries, nextRetry, type Pending, trackPending } from './first-hands
 import { afterOps, type WgControl, wgControl } from './control.ts';
 import { isProgramMissing, run } from '../../src/sys/exec.ts';
 import { type LoadedKey, loadOrCreateKey } from './key.ts';
-import { ensureBridge, pathMTUs, readLink, setLink, underlayMTU } from './link.ts';
+import { ensureBridge, pathMTUs, readLink, setAddresses, setLink, underlayMTU } from './link.ts';
 import { MeshMetrics } from './metrics.ts';
 import { type PathMTU, tunnelMTU } from './mtu.ts';
 import { renderNft, replaceScript } from './nft.ts';
@@ -65,6 +65,8 @@ export class MeshModule implements Module {
   private readonly paths = new Map<string, PathMTU | null>();
   private appliedNft = '';
   private appliedHost = '';
+  /** The tunnel addresses last applied, compared with the link at every poll. */
+  private tunnelAddrs: string[] = [];
   private hadV6Routes = false;
   private writtenConflist = '';
   private networkMarked = false;
@@ -159,6 +161,9 @@ export class MeshModule implements Module {
       if (!link) {
         this.log.warn({ iface: this.cfg.iface }, 'WireGuard interface gone; rebuilding it');
         this.device = undefined;
+      } else if (link.addrs.length !== this.tunnelAddrs.length || this.tunnelAddrs.some((a) => !link.addrs.includes(a))) {
+        // Someone removed or added an address: the host step runs again and puts them right.
+        this.appliedHost = '';
       }
       await this.reconcile(this.lastView, link ? 'device' : 'full');
       this.pollError = '';
@@ -323,6 +328,7 @@ export class MeshModule implements Module {
       const link = await readLink(cfg.iface);
       if (!link) throw new Error(`WireGuard interface ${cfg.iface} vanished`);
       await setLink(link, this.mtu);
+      await setAddresses(link, p.tunnelAddrs);
       if (p.podCIDRs.some((c) => c.family === 4)) {
         // Loose: replies from pods behind peers arrive on the tunnel, whatever the main table says.
         await this.sysctl(`/proc/sys/net/ipv4/conf/${cfg.iface}/rp_filter`, '2');
@@ -331,6 +337,7 @@ export class MeshModule implements Module {
       if (p.podCIDRs.some((c) => c.family === 6)) await this.sysctl('/proc/sys/net/ipv6/conf/all/forwarding', '1');
       if (p.gateways.length) await ensureBridge(cfg.bridge, p.gateways.map((g) => g.cidr), this.mtu);
       this.appliedHost = host;
+      this.tunnelAddrs = p.tunnelAddrs;
     }
 
     mark('host');

@@ -17,6 +17,7 @@ import { proxyMetrics, type ProxyMetrics } from './metrics.ts';
 import { nftCli, type NftExec } from './nft.ts';
 import { familyNode, localAddresses, loopbackNodePortCIDRs, type FamilyNode, type LocalAddress } from './node.ts';
 import { proxyConfig, type ProxyConfig } from './options.ts';
+import { planTable, printTable, tableObjects, type PrintedTable } from './table.ts';
 
 export interface ProxyDeps {
   nft?: NftExec;
@@ -105,6 +106,18 @@ export class ProxyModule implements Module {
     if (failed.length > 0) throw new Error([...new Set(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)))].join('; '));
     this.metrics.lastSync.set({}, Date.now() / 1000);
     this.metrics.serviceChanges.inc({}, changes.services.size);
+  }
+
+  /** Each family's desired table for this view, printable (`nodeway view --desired proxy`). */
+  desired(view: NodeView): Record<string, PrintedTable & { table: string }> {
+    const local = this.localAddrs();
+    const out: Record<string, PrintedTable & { table: string }> = {};
+    for (const fp of this.families) {
+      const ctx = { family: fp.family, masqueradeAll: this.config.masqueradeAll };
+      const { table } = planTable(view.services, familyNode(view, this.config, fp.family, local), ctx);
+      out[familyLabel(fp.family)] = { table: `${fp.family === 4 ? 'ip' : 'ip6'} ${this.config.table}`, ...printTable(tableObjects(table, ctx)) };
+    }
+    return out;
   }
 
   /**
