@@ -62,11 +62,18 @@ function desired(config: Config, log: Logger, agent: Agent): unknown {
 async function cleanup(config: Config, log: Logger): Promise<void> {
   const ctx: ModuleContext = { config, nodeName: config.nodeName as string, log, registry: new Registry() };
   const names = selectModules(config, MODULES.map((m) => m.name));
+  // One module that cannot clean up (a program missing) does not keep the others from it.
+  const failed: string[] = [];
   for (const m of MODULES.filter((f) => names.includes(f.name))) {
-    await m.cleanup(ctx);
-    log.info({ module: m.name }, 'removed');
+    try {
+      await m.cleanup(ctx);
+      log.info({ module: m.name }, 'removed');
+    } catch (err) {
+      failed.push(`${m.name}: ${String((err as Error)?.message ?? err)}`);
+    }
   }
   if (names.length === 0) log.info('no module in this build programs anything; nothing to remove');
+  if (failed.length) throw new Error(`cleanup incomplete: ${failed.join('; ')}`);
 }
 
 async function lab(args: string[], config: Config): Promise<void> {

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { IPFamily } from '../../src/kube/objects.ts';
 import { diffMaps } from '../../src/reconcile/tracker.ts';
 import type { ServiceView } from '../../src/view/types.ts';
+import { Serial } from '../../src/runtime/serial.ts';
 import { loadTable, serviceChanges, type Shared } from './changes.ts';
 import { ElementStore, type ClaimLookup, type OwnerChange } from './elements.ts';
 import type { ProxyMetrics } from './metrics.ts';
@@ -68,7 +69,8 @@ export class FamilyProxy {
   /** The next free key of the shard maps. */
   private nextSlot = 0;
   private readonly stale = new Map<string, number>();
-  private queue: Promise<unknown> = Promise.resolve();
+  /** One transaction at a time per table: syncs and compactions are queued. */
+  private readonly serial = new Serial();
 
   constructor(family: IPFamily, opts: FamilyOptions) {
     this.family = family;
@@ -101,20 +103,13 @@ export class FamilyProxy {
     return this.elements.pendingOverrides;
   }
 
-  /** One transaction at a time per table: syncs and compactions are queued. */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => {});
-    return run;
-  }
-
   /**
    * Moves overridden endpoints into the main picks maps, in one transaction with the deletes
    * the change itself avoided. A failure applies nothing, so memory still matches the kernel:
    * it is only retried.
    */
   compact(): Promise<number> {
-    return this.exclusive(async () => {
+    return this.serial.run(async () => {
       const n = this.elements.pendingOverrides;
       if (!this.trusted || n === 0) return 0;
       const tx = new Tx(this.nf, this.o.table);
@@ -126,7 +121,7 @@ export class FamilyProxy {
   }
 
   sync(services: ReadonlyMap<string, ServiceView>, changed: ReadonlySet<string>, full: boolean, node: FamilyNode): Promise<FamilySyncResult> {
-    return this.exclusive(() => this.syncNow(services, changed, full, node));
+    return this.serial.run(() => this.syncNow(services, changed, full, node));
   }
 
   private async syncNow(services: ReadonlyMap<string, ServiceView>, changed: ReadonlySet<string>, full: boolean, node: FamilyNode): Promise<FamilySyncResult> {
