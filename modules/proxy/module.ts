@@ -53,9 +53,6 @@ export class ProxyModule implements Module {
   private readonly health: HealthCheckServers | undefined;
   private readonly localAddrs: () => LocalAddress[];
   private healthy = true;
-  /** When each Service change reached the view, for the programming-latency metric. */
-  private readonly changedAt = new Map<string, number>();
-  private subscribed = false;
   private compaction: NodeJS.Timeout | undefined;
   private readonly nft: NftExec;
   /** The families this host can carry, decided at the first sync; the others are skipped. */
@@ -86,13 +83,6 @@ export class ProxyModule implements Module {
   }
 
   async sync(view: NodeView, changes: ViewChanges): Promise<void> {
-    if (!this.subscribed) {
-      this.subscribed = true;
-      view.subscribe((c) => {
-        const now = performance.now();
-        for (const k of c.services) if (!this.changedAt.has(k)) this.changedAt.set(k, now);
-      });
-    }
     const families = (this.active ??= await this.usableFamilies());
     const local = this.localAddrs();
     const nodes = families.map((fp) => familyNode(view, this.config, fp.family, local));
@@ -148,10 +138,8 @@ export class ProxyModule implements Module {
   private observeProgramming(view: NodeView, changes: ViewChanges): void {
     const now = performance.now();
     const wall = Date.now();
-    for (const k of changes.full ? [...this.changedAt.keys()] : changes.services) {
-      const t = this.changedAt.get(k);
-      if (t === undefined) continue;
-      this.changedAt.delete(k);
+    // servicesAt: when each change reached the view (the runner keeps the first of a failed sync's).
+    for (const [k, t] of changes.servicesAt) {
       const trigger = view.services.get(k)?.triggerTime ?? 0;
       const secs = trigger > 0 ? (wall - trigger) / 1000 : (now - t) / 1000;
       if (secs >= 0) this.metrics.programming.observe({}, secs);

@@ -7,7 +7,7 @@ import { toEndpointSlice, toNode, toService } from '../../src/kube/convert.ts';
 import { KINDS } from '../../src/kube/objects.ts';
 import { Registry } from '../../src/runtime/metrics.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
-import { NodeView, emptyChanges } from '../../src/view/view.ts';
+import { NodeView, emptyChanges, mergeChanges } from '../../src/view/view.ts';
 import { FakeNft, noConntrack } from './fake-nft.ts';
 
 const warn = () => {};
@@ -42,7 +42,8 @@ describe('proxy module', () => {
     const mod = new ProxyModule({ config: {}, nodeName: 'n1', log: pino({ level: 'silent' }), registry: reg }, { nft: new FakeNft(), conntrack: noConntrack, healthChecks: false, localAddresses: () => [{ address: '198.18.0.2', internal: false }] });
     await mod.sync(view, emptyChanges(true));
     let pending: ViewChanges = emptyChanges();
-    view.subscribe((c) => c.services.forEach((k) => pending.services.add(k)));
+    // What the runner does: fold each publish into the module's pending changes.
+    view.subscribe((c) => mergeChanges(pending, c));
     const step = async (s: ReturnType<typeof slice>) => {
       cache.put('endpointslices', 'default/web-1', s);
       view.flush();
