@@ -10,14 +10,14 @@ import { emptyServicePlan, nftFamily, NODE_OWNER, type BasePlan, type ChainSpec,
 import { isServiceObject } from './names.ts';
 import type { NftExec, TableNames } from './nft.ts';
 import type { FamilyNode } from './node.ts';
-import { BASE_CHAINS, nodeElements, pickChain, pickChainName, pickMapDecl, planBase } from './plan-base.ts';
+import { BASE_CHAINS, nodeElements, pickChain, pickChainName, pickMapDecl, planBase, type MasqOptions } from './plan-base.ts';
 import { planService } from './plan-service.ts';
 import { SLOT_LIMIT, SlotAllocator, place } from './placement.ts';
 import { Tx } from './tx.ts';
 
 export interface FamilyOptions {
   table: string;
-  masqueradeAll: boolean;
+  masq: MasqOptions;
   nft: NftExec;
   log: Logger;
   metrics: ProxyMetrics;
@@ -126,7 +126,7 @@ export class FamilyProxy {
 
   /** Recomputes an applied plan; planning is pure, so this is what was applied. */
   private replan(a: Applied, nodeIP: string): ServicePlan {
-    const raw = planService(a.view, { family: this.family, nodeIP, masqueradeAll: this.o.masqueradeAll }).plan ?? emptyServicePlan();
+    const raw = planService(a.view, { family: this.family, nodeIP, masq: this.o.masq }).plan ?? emptyServicePlan();
     return place(raw, a, this.slots);
   }
 
@@ -165,7 +165,7 @@ export class FamilyProxy {
 
   private async syncNow(services: ReadonlyMap<string, ServiceView>, changed: ReadonlySet<string>, full: boolean, node: FamilyNode): Promise<FamilySyncResult> {
     await this.deleteStaleChains();
-    const base = planBase(this.family, node.nodePortIPs === 'all');
+    const base = planBase(this.family, node.nodePortIPs === 'all', this.o.masq.mark);
     // The node IP decides the LB source-range exception of every Service: re-plan them all
     // (the diff keeps what did not change out of the transaction).
     const everything = full || !this.trusted || node.nodeIP !== this.nodeIP;
@@ -189,7 +189,7 @@ export class FamilyProxy {
   }
 
   private plan(services: ReadonlyMap<string, ServiceView>, keys: Iterable<string>, node: FamilyNode): Map<string, Planned | null> {
-    const ctx = { family: this.family, nodeIP: node.nodeIP, masqueradeAll: this.o.masqueradeAll };
+    const ctx = { family: this.family, nodeIP: node.nodeIP, masq: this.o.masq };
     const out = new Map<string, Planned | null>();
     for (const key of keys) {
       const svc = services.get(key);
@@ -246,7 +246,7 @@ export class FamilyProxy {
         const name = pickChainName(n);
         if (this.pickChains.has(name) || newPickChains.has(name)) continue;
         newPickChains.add(name);
-        const c = pickChain(this.family, n, this.o.masqueradeAll);
+        const c = pickChain(this.family, n, this.o.masq);
         tx.addChain(name, c.hook, c.rules);
       }
       owners.push({ owner: key, before: old?.elements ?? [], after: plan?.elements ?? [] });
@@ -328,7 +328,7 @@ export class FamilyProxy {
       for (const slot of plan.slots?.values() ?? []) sets.set(slot.map, pickMapDecl(this.family, slot.map));
       for (const n of pickCounts(plan)) {
         const name = pickChainName(n);
-        if (!pickChains.has(name)) chains.set(name, pickChain(this.family, n, this.o.masqueradeAll));
+        if (!pickChains.has(name)) chains.set(name, pickChain(this.family, n, this.o.masq));
         pickChains.add(name);
       }
       if (plan.picked) picked.push(...plan.picked);

@@ -14,7 +14,7 @@ import { HealthCheckServers } from './healthcheck.ts';
 import { proxyMetrics, type ProxyMetrics } from './metrics.ts';
 import { nftCli, type NftExec } from './nft.ts';
 import { familyNode, localAddresses, loopbackNodePortCIDRs, type FamilyNode, type LocalAddress } from './node.ts';
-import { proxyConfig, type ProxyConfig } from './options.ts';
+import { masqOptions, proxyConfig, type ProxyConfig } from './options.ts';
 
 export interface ProxyDeps {
   nft?: NftExec;
@@ -64,7 +64,7 @@ export class ProxyModule implements Module {
       (f) =>
         new FamilyProxy(f, {
           table: this.config.table,
-          masqueradeAll: this.config.masqueradeAll,
+          masq: masqOptions(this.config),
           nft,
           log: this.log,
           metrics: this.metrics,
