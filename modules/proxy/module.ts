@@ -4,14 +4,14 @@
 import { release } from 'node:os';
 import type { Logger } from 'pino';
 import type { IPFamily } from '../../src/kube/objects.ts';
-import type { Module } from '../../src/runtime/module.ts';
+import { consumes, type Module, type OwnHealth } from '../../src/runtime/module.ts';
 import { isProgramMissing } from '../../src/sys/exec.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
 import { ConntrackCleaner, conntrackCli, type ConntrackExec } from './conntrack.ts';
 import { FamilyProxy } from './family.ts';
-import { HealthCheckServers } from './healthcheck.ts';
+import { HealthCheckServers, ProxyHealth } from './healthcheck.ts';
 import { proxyMetrics, type ProxyMetrics } from './metrics.ts';
 import { nftCli, type NftExec } from './nft.ts';
 import { familyNode, localAddresses, loopbackNodePortCIDRs, type FamilyNode, type LocalAddress } from './node.ts';
@@ -26,6 +26,8 @@ export interface ProxyDeps {
   deleteChainsNow?: boolean;
   chunkLines?: number;
   healthChecks?: boolean;
+  /** Overrides --proxy-health-timeout (tests). */
+  healthTimeoutMs?: number;
 }
 
 /** Kernels from 6.2 release a chain as soon as the map element pointing at it is deleted. */
@@ -49,9 +51,11 @@ export class ProxyModule implements Module {
   private readonly log: Logger;
   private readonly metrics: ProxyMetrics;
   private readonly conntrack: ConntrackCleaner;
-  private readonly health: HealthCheckServers | undefined;
+  private readonly hcServers: HealthCheckServers | undefined;
   private readonly localAddrs: () => LocalAddress[];
-  private healthy = true;
+  /** kube-proxy's health rule: no change queued longer than the timeout (healthcheck.ts). */
+  private readonly own: ProxyHealth;
+  private view: NodeView | undefined;
   /** When each Service change reached the view, for the programming-latency metric. */
   private readonly changedAt = new Map<string, number>();
   private subscribed = false;
@@ -76,31 +80,47 @@ export class ProxyModule implements Module {
         }),
     );
     this.conntrack = new ConntrackCleaner(deps.conntrack ?? conntrackCli());
-    this.health = deps.healthChecks === false ? undefined : new HealthCheckServers(this.log, this.metrics, () => this.healthy);
+    this.own = new ProxyHealth(deps.healthTimeoutMs ?? this.config.healthTimeoutS * 1000, this.families.map((fp) => fp.family), Date.now());
+    // As kube-proxy's service health server: the proxy's health, not the node's eligibility.
+    this.hcServers = deps.healthChecks === false ? undefined : new HealthCheckServers(this.log, this.metrics, () => this.own.state(Date.now()).healthy);
     this.localAddrs = deps.localAddresses ?? localAddresses;
     for (const c of loopbackNodePortCIDRs(this.config)) this.log.error({ cidr: c }, '--nodeport-addresses: loopback NodePorts are not supported; ignored');
   }
 
   async sync(view: NodeView, changes: ViewChanges): Promise<void> {
+    this.view = view;
     if (!this.subscribed) {
       this.subscribed = true;
       view.subscribe((c) => {
         const now = performance.now();
         for (const k of c.services) if (!this.changedAt.has(k)) this.changedAt.set(k, now);
+        // Queued even while a sync runs (or hangs): only its success clears it.
+        if (consumes(this.inputs, c)) this.queued();
       });
     }
+    this.queued();
     const local = this.localAddrs();
     const nodes = this.families.map((fp) => familyNode(view, this.config, fp.family, local));
     const results = await Promise.allSettled(this.families.map((fp, i) => this.syncFamily(fp, view, changes, nodes[i]!)));
+    results.forEach((r, i) => r.status === 'fulfilled' && this.own.updated(this.families[i]!.family, Date.now()));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    this.healthy = failed.length === 0;
-    if (this.health) await this.health.sync(view.services.values(), healthCheckAddresses(nodes));
-    if (this.healthy) this.observeProgramming(view, changes);
+    if (this.hcServers) await this.hcServers.sync(view.services.values(), healthCheckAddresses(nodes));
+    if (failed.length === 0) this.observeProgramming(view, changes);
     this.scheduleCompaction();
     // Both families fail alike when nft is missing: say it once.
     if (failed.length > 0) throw new Error([...new Set(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)))].join('; '));
     this.metrics.lastSync.set({}, Date.now() / 1000);
     this.metrics.serviceChanges.inc({}, changes.services.size);
+  }
+
+  private queued(): void {
+    const now = Date.now();
+    for (const fp of this.families) this.own.queued(fp.family, now);
+  }
+
+  /** kube-proxy's /healthz (and /livez), served by the agent's health server for this module. */
+  health(): OwnHealth {
+    return this.own.report(this.view?.self.leaving === true, Date.now());
   }
 
   /** Each family's desired table for this view, printable (`nodeway view --desired proxy`). */
@@ -178,7 +198,7 @@ export class ProxyModule implements Module {
 
   async close(): Promise<void> {
     clearTimeout(this.compaction);
-    await this.health?.close();
+    await this.hcServers?.close();
   }
 }
 

@@ -15,6 +15,8 @@ export interface ProxyConfig {
   /** The packet mark bit that asks for masquerade (kube-proxy's --iptables-masquerade-bit). */
   masqueradeBit: number;
   detectLocal: LocalDetect;
+  /** A change queued this long without being applied makes the proxy unhealthy. */
+  healthTimeoutS: number;
 }
 
 const TABLE_RE = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
@@ -65,6 +67,10 @@ export const PROXY_OPTIONS: OptionSpec[] = [
     flag: 'detect-local-mode', key: 'detectLocalMode', kind: 'string', default: 'ClusterCIDR', choices: DETECT_LOCAL_MODES,
     help: 'how pod traffic is told apart (not masqueraded to ClusterIPs; short-circuited by eTP=Local): ClusterCIDR (--cluster-cidr, else every node\'s podCIDRs), NodeCIDR (this node\'s podCIDRs), BridgeInterface (--pod-bridge-interface), InterfaceNamePrefix (--pod-interface-name-prefix)',
   },
+  {
+    flag: 'proxy-health-timeout', key: 'proxyHealthTimeout', kind: 'int', default: 60, min: 1, max: 86_400,
+    help: 'seconds a Service change may wait unapplied before /healthz and the health-check node ports answer 503 (kube-proxy: 2 × --sync-period = 60)',
+  },
   { flag: 'pod-bridge-interface', key: 'podBridgeInterface', kind: 'string', default: 'nodeway-br0', help: 'the pods\' bridge, for --detect-local-mode BridgeInterface', check: ifname },
   { flag: 'pod-interface-name-prefix', key: 'podInterfaceNamePrefix', kind: 'string', default: 'veth', help: 'host-side name prefix of pod interfaces, for --detect-local-mode InterfaceNamePrefix', check: ifname },
 ];
@@ -93,5 +99,6 @@ export function proxyConfig(config: Config): ProxyConfig {
     masqueradeAll: (config.masqueradeAll as boolean | undefined) ?? false,
     masqueradeBit: (config.masqueradeBit as number | undefined) ?? 14,
     detectLocal: detectLocal(config),
+    healthTimeoutS: (config.proxyHealthTimeout as number | undefined) ?? 60,
   };
 }

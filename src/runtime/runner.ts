@@ -73,7 +73,8 @@ export class ModuleRunner {
     if (this.closed || !consumes(this.module.inputs, c)) return;
     mergeChanges(this.pending, c);
     if (!this.pendingSince) this.pendingSince = Date.now();
-    this.health.pendingSince = this.pendingSince;
+    // A change that arrives while a sync runs does not hide the older one that sync is applying.
+    this.health.pendingSince ||= this.pendingSince;
     this.schedule();
   }
 
