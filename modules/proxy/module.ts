@@ -28,6 +28,8 @@ export interface ProxyDeps {
   healthChecks?: boolean;
   /** Overrides --proxy-health-timeout (tests). */
   healthTimeoutMs?: number;
+  /** How soon a failed conntrack cleanup is retried (default CONNTRACK_RETRY_MS). */
+  conntrackRetryMs?: number;
 }
 
 /** Kernels from 6.2 release a chain as soon as the map element pointing at it is deleted. */
@@ -37,6 +39,7 @@ export function kernelAtLeast(rel: string, major: number, minor: number): boolea
 }
 
 const COMPACT_AFTER_MS = 1000;
+export const CONNTRACK_RETRY_MS = 10_000;
 
 function familyLabel(f: IPFamily): string {
   return f === 4 ? 'IPv4' : 'IPv6';
@@ -60,6 +63,9 @@ export class ProxyModule implements Module {
   private readonly changedAt = new Map<string, number>();
   private subscribed = false;
   private compaction: NodeJS.Timeout | undefined;
+  private ctRetry: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly ctRetryMs: number;
 
   constructor(ctx: ModuleContext, deps: ProxyDeps = {}) {
     this.config = proxyConfig(ctx.config);
@@ -84,6 +90,7 @@ export class ProxyModule implements Module {
     // As kube-proxy's service health server: the proxy's health, not the node's eligibility.
     this.hcServers = deps.healthChecks === false ? undefined : new HealthCheckServers(this.log, this.metrics, () => this.own.state(Date.now()).healthy);
     this.localAddrs = deps.localAddresses ?? localAddresses;
+    this.ctRetryMs = deps.conntrackRetryMs ?? CONNTRACK_RETRY_MS;
     for (const c of loopbackNodePortCIDRs(this.config)) this.log.error({ cidr: c }, '--nodeport-addresses: loopback NodePorts are not supported; ignored');
   }
 
@@ -107,6 +114,7 @@ export class ProxyModule implements Module {
     if (this.hcServers) await this.hcServers.sync(view.services.values(), healthCheckAddresses(nodes));
     if (failed.length === 0) this.observeProgramming(view, changes);
     this.scheduleCompaction();
+    this.scheduleConntrackRetry();
     // Both families fail alike when nft is missing: say it once.
     if (failed.length > 0) throw new Error([...new Set(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)))].join('; '));
     this.metrics.lastSync.set({}, Date.now() / 1000);
@@ -169,9 +177,31 @@ export class ProxyModule implements Module {
     } catch (err) {
       this.metrics.ctFailures.inc(label);
       // A missing conntrack was logged once (src/sys/exec.ts) and keeps the proxy not ready.
-      if (!isProgramMissing(err)) this.log.warn({ family: familyLabel(fp.family), err: String((err as Error).message) }, 'conntrack cleanup failed; retried at the next sync');
+      if (!isProgramMissing(err)) this.log.warn({ family: familyLabel(fp.family), err: String((err as Error).message) }, 'conntrack cleanup failed; retried shortly');
     }
     this.metrics.ctDuration.observe(label, (performance.now() - c0) / 1000);
+  }
+
+  /** Stale flows whose cleanup failed are retried on a timer until it works, not only at the next change of their Service. */
+  private scheduleConntrackRetry(): void {
+    if (this.closed || this.ctRetry || !this.conntrack.hasOwed) return;
+    this.ctRetry = setTimeout(() => void this.retryConntrack(), this.ctRetryMs).unref();
+  }
+
+  private async retryConntrack(): Promise<void> {
+    for (const fp of this.families) {
+      const label = { ip_family: familyLabel(fp.family) };
+      try {
+        const deleted = await this.conntrack.retryOwed(fp.family);
+        this.metrics.ctDeleted.inc(label, deleted);
+        if (deleted > 0) this.log.info({ family: label.ip_family, deleted }, 'stale conntrack entries deleted (retry)');
+      } catch (err) {
+        this.metrics.ctFailures.inc(label);
+        if (!isProgramMissing(err)) this.log.warn({ family: label.ip_family, err: String((err as Error).message) }, 'conntrack cleanup failed again; retried shortly');
+      }
+    }
+    this.ctRetry = undefined;
+    this.scheduleConntrackRetry();
   }
 
   /** Overridden endpoints move to the main maps a second after a change, batched (FamilyProxy.compact). */
@@ -197,7 +227,9 @@ export class ProxyModule implements Module {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearTimeout(this.compaction);
+    clearTimeout(this.ctRetry);
     await this.hcServers?.close();
   }
 }

@@ -149,3 +149,46 @@ describe('proxy health (kube-proxy rules)', () => {
     }
   });
 });
+
+describe('conntrack cleanup retries', () => {
+  it('a failed cleanup is retried on a timer, without another change of its Service, against what serves now', async () => {
+    const cache = new WatchCache(KINDS);
+    const view = new NodeView(cache, 'n1');
+    for (const k of KINDS) cache.replace(k, new Map());
+    cache.put('nodes', 'n1', toNode({ metadata: { name: 'n1' }, status: { addresses: [{ type: 'InternalIP', address: '198.18.0.2' }] } }, warn));
+    cache.put('services', 'default/dns', toService({ metadata: { name: 'dns', namespace: 'default' }, spec: { clusterIPs: ['198.19.0.53'], ports: [{ name: 'dns', protocol: 'UDP', port: 53 }] } }, warn));
+    const udpSlice = (ip: string) =>
+      toEndpointSlice({ metadata: { name: 'dns-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'dns' } }, addressType: 'IPv4', ports: [{ name: 'dns', protocol: 'UDP', port: 5353 }], endpoints: [{ addresses: [ip], conditions: { ready: true } }] }, warn);
+    cache.put('endpointslices', 'default/dns-1', udpSlice('198.19.2.1'));
+    view.flush();
+    let failures = 1;
+    const deleted: string[] = [];
+    const ct = {
+      list: async (family: 4 | 6) => {
+        if (family === 4 && failures-- > 0) throw new Error('conntrack -L: injected');
+        return family === 4 ? [{ proto: 'udp', origDst: '198.19.0.53', origDport: 53, replySrc: '198.19.2.1' }] : [];
+      },
+      delete: async (_f: 4 | 6, e: { replySrc: string }) => (deleted.push(e.replySrc), 1),
+    };
+    const reg = new Registry();
+    const mod = new ProxyModule(
+      { config: {}, nodeName: 'n1', log: pino({ level: 'silent' }), registry: reg },
+      { nft: new FakeNft(), conntrack: ct, healthChecks: false, conntrackRetryMs: 30, localAddresses: () => [{ address: '198.18.0.2', internal: false }] },
+    );
+    try {
+      failures = 0;
+      await mod.sync(view, emptyChanges(true));
+      // The endpoint is replaced: flows to the old one are stale, but listing them fails once.
+      cache.put('endpointslices', 'default/dns-1', udpSlice('198.19.2.2'));
+      view.flush();
+      failures = 1;
+      await mod.sync(view, { ...emptyChanges(), services: new Set(['default/dns']) });
+      expect(deleted).toEqual([]);
+      expect(reg.render()).toMatch(/nodeway_proxy_conntrack_failures_total\{ip_family="IPv4"\} 1/);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(deleted).toEqual(['198.19.2.1']);
+    } finally {
+      await mod.close();
+    }
+  });
+});
