@@ -50,6 +50,12 @@ export class ProxyHealth {
     this.lastUpdated.set(f, now);
   }
 
+  /** A family that is not programmed at all (IPv6 off on this host). */
+  forget(f: IPFamily): void {
+    this.pending.delete(f);
+    this.lastUpdated.delete(f);
+  }
+
   /** `lastUpdated`: of the late family when unhealthy, else the latest. */
   state(now: number): { healthy: boolean; lastUpdated: number } {
     let last = 0;

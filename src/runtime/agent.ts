@@ -11,6 +11,7 @@ import { startHealthServer } from './health.ts';
 import { collectGarbageSoon } from './gc.ts';
 import { Registry } from './metrics.ts';
 import { checkPrograms, reportExecTo } from '../sys/exec.ts';
+import { ipv6Off } from '../sys/ipv6.ts';
 import { type Module, ModuleRunner } from './runner.ts';
 
 export interface AgentParts {
@@ -47,6 +48,8 @@ export class Agent {
     this.modules = parts.modules(this.client);
     // As kube-proxy does at start: what is not installed is said once, here, with its package.
     checkPrograms(this.modules.flatMap((m) => m.programs ?? []));
+    const noIPv6 = ipv6Off();
+    if (noIPv6 && this.modules.length) log.info({ reason: noIPv6 }, `IPv6 skipped: ${noIPv6}; the modules program IPv4 only`);
     this.runners = this.modules.map(
       (m) => new ModuleRunner(m, this.view, log, registry, { minIntervalMs: config.minSyncInterval as number }),
     );
