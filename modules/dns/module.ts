@@ -103,8 +103,11 @@ export class DnsModule implements Module {
         await this.server.listen(this.cfg.listen);
         this.reloadUpstreams(false);
       }
-    } else if (relevant) updateIndex(this.index, input, changes.services, changes.namespaces.size > 0, serial);
-    if (relevant || !this.engine.ready) this.engine.setIndex(this.index);
+      this.engine.setIndex(this.index);
+    } else if (relevant) {
+      const change = updateIndex(this.index, input, changes.services, changes.namespaces.size > 0, serial);
+      this.engine.setIndex(this.index, change, changes.pods.size > 0);
+    } else if (!this.engine.ready) this.engine.setIndex(this.index);
     this.acl.update(view);
   }
 
