@@ -10,6 +10,8 @@ import type { Config } from './config.ts';
 import { startHealthServer } from './health.ts';
 import { collectGarbageSoon } from './gc.ts';
 import { Registry } from './metrics.ts';
+import { checkPrograms, reportExecTo } from '../sys/exec.ts';
+import { ipv6Off } from '../sys/ipv6.ts';
 import { type Module, ModuleRunner } from './runner.ts';
 
 export interface AgentParts {
@@ -44,7 +46,12 @@ export class Agent {
     this.parts = parts;
     const { config, log, registry } = parts;
     this.client = new KubeClient(loadKubeConfig({ kubeconfig: config.kubeconfig as string | undefined, server: config.apiserver as string | undefined }));
+    reportExecTo(log, registry);
     this.modules = parts.modules(this.client);
+    // As kube-proxy does at start: what is not installed is said once, here, with its package.
+    checkPrograms(this.modules.flatMap((m) => m.programs ?? []));
+    const noIPv6 = ipv6Off();
+    if (noIPv6 && this.modules.length) log.info({ reason: noIPv6 }, `IPv6 skipped: ${noIPv6}; the modules program IPv4 only`);
     const kinds = watchedKinds(this.modules);
     // Readiness waits for these only: a kind no module reads is neither watched nor waited for.
     this.cache = new WatchCache(kinds);
@@ -67,7 +74,7 @@ export class Agent {
     if (withHealth) {
       this.health = await startHealthServer(config.healthListen as string, {
         cacheReady: () => this.view.ready,
-        modules: () => this.runners.map((r) => r.health),
+        modules: () => this.runners.map((r) => r.status()),
       }, registry);
       log.info({ listen: config.healthListen }, 'health server listening');
     }
