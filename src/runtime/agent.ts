@@ -8,7 +8,7 @@ import { KINDS, type Kind } from '../kube/objects.ts';
 import { NodeView } from '../view/view.ts';
 import type { Config } from './config.ts';
 import { startHealthServer } from './health.ts';
-import { collectGarbageSoon } from './gc.ts';
+import { collectGarbageAfterChanges, collectGarbageSoon } from './gc.ts';
 import { Registry } from './metrics.ts';
 import { checkPrograms, reportExecTo } from '../sys/exec.ts';
 import { ipv6Off } from '../sys/ipv6.ts';
@@ -63,6 +63,7 @@ export class Agent {
     });
     registry.gauge('nodeway_view_services', 'Services in the node view.', (g) => g.set({}, this.view.services.size));
     registry.gauge('nodeway_cache_ready', '1 once every watched kind has been listed.', (g) => g.set({}, this.cache.ready ? 1 : 0));
+    this.view.subscribe((c) => collectGarbageAfterChanges(c.services.size + c.peers.size + c.pods.size + c.namespaces.size + 1));
     this.runners = this.modules.map(
       (m) => new ModuleRunner(m, this.view, log, registry, { minIntervalMs: config.minSyncInterval as number }),
     );
