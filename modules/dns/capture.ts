@@ -5,7 +5,7 @@
 // from it NOTRACK. Untracked packets never reach NAT, so the proxy's DNAT for the DNS Service
 // cannot send them to another node, there is no conntrack entry to race on (the parallel A/AAAA
 // problem), and replies leave from the address the pod asked. Works with or without the proxy.
-import { execa } from 'execa';
+import { run as runProgram } from '../../src/sys/exec.ts';
 import { ipFamily } from '../../src/net/ip.ts';
 
 export const CAPTURE_TABLE = 'nodeway-dns';
@@ -56,10 +56,7 @@ export async function capturedAddresses(exec: Run = run): Promise<string[]> {
 
 type Run = (cmd: string, args: string[], input?: string) => Promise<{ stdout: string }>;
 
-const run: Run = async (cmd, args, input) => {
-  const r = await execa(cmd, args, input === undefined ? {} : { input });
-  return { stdout: String(r.stdout) };
-};
+const run: Run = async (cmd, args, input) => ({ stdout: await runProgram(cmd, args, input === undefined ? {} : { input }) });
 
 function prefixed(ip: string): string {
   return ipFamily(ip) === 6 ? `${ip}/128` : `${ip}/32`;

@@ -242,7 +242,8 @@ export function plan(input: PlanInput): MeshPlan {
       if (loop) out.warnings.push({ node: n.name, reason: `endpoint ${formatEndpoint(e)} lies in a pod network; ignored` });
       return !loop;
     });
-    const keepalive = selfAnn.keepalive ?? (a.keepalive ? a.keepalive : selfNATed || looksNATed(candidates[0]) ? DEFAULT_KEEPALIVE : 0);
+    // "0" is a value (keepalive off), not "unset": null alone falls through to the default.
+    const keepalive = selfAnn.keepalive ?? a.keepalive ?? (selfNATed || looksNATed(candidates[0]) ? DEFAULT_KEEPALIVE : 0);
     const allowed = peerCIDRs.get(n.name)!;
     out.peers.push({ node: n.name, publicKey: a.publicKey, candidates, forced: a.forced !== null, allowedIPs: allowed.map((c) => c.text), keepalive });
   }

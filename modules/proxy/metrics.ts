@@ -27,6 +27,7 @@ export function proxyMetrics(reg: Registry) {
     ctFailures: reg.counter('nodeway_proxy_conntrack_failures_total', 'conntrack runs that failed (retried at the next sync), per family.'),
     skipped: reg.counter('nodeway_proxy_skipped_objects_total', 'Services, ports, endpoints or addresses left out of the rules as invalid, per family and reason.'),
     conflicts: reg.counter('nodeway_proxy_element_conflicts_total', 'Address/port keys claimed by several Services with different targets, per family.'),
+    familySkipped: reg.gauge('nodeway_proxy_family_skipped', '1 for an IP family this host cannot carry (IPv6 off, or no IPv6 NAT), which the proxy does not program.'),
     healthcheckErrors: reg.counter('nodeway_proxy_healthcheck_listen_errors_total', 'Health-check node port servers that could not listen.'),
   };
 }

@@ -69,7 +69,7 @@ describe('node-local capture of the cluster DNS address', () => {
   it('answers the node itself (host-network clients) and forwards names outside the cluster', async () => {
     expect((await ask(n1, DNS4, `web.default.svc.${Z}`)).answer).toHaveLength(1);
     expect((await ask(n1, DNS4, `web.default.svc.${Z}`, 'A', ['+tcp'])).answer).toHaveLength(1);
-    expect((await ask(pod, DNS4, 'example.test')).answer).toEqual(['example.test. 300 A 192.0.2.10']);
+    expect((await ask(pod, DNS4, 'example.test')).answer).toEqual(['example.test. 30 A 192.0.2.10']);
   });
 
   it('leaves no conntrack entry for DNS to the captured address', async () => {

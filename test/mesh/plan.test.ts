@@ -98,6 +98,14 @@ describe('plan', () => {
     expect(plan(input([self, forced])).peers[0]!.keepalive).toBe(0);
   });
 
+  it('a peer annotated wg-keepalive "0" gets 0, not the NAT default: both sides of the pair agree', () => {
+    // n1 has only a private address, so its default toward n2 would be 25 s.
+    const off = node('n2', { ...n2, annotations: { [ANN.publicKey]: KEY_A, [ANN.keepalive]: '0' } });
+    expect(plan(input([n1, off])).peers[0]!.keepalive).toBe(0);
+    const unset = node('n2', { ...n2, annotations: { [ANN.publicKey]: KEY_A } });
+    expect(plan(input([n1, unset])).peers[0]!.keepalive).toBe(25);
+  });
+
   it('public addresses on both ends: no keepalive by default', () => {
     const s = node('n1', { podCIDRs: ['198.18.129.0/24'], externalIPs: ['203.0.113.1'] });
     const o = node('n2', { podCIDRs: ['198.18.130.0/24'], externalIPs: ['203.0.113.2'], annotations: { [ANN.publicKey]: KEY_A } });
