@@ -54,7 +54,15 @@ export interface DemoOptions {
   requests?: number;
   /** Build and settle only; the caller runs the paths. */
   skipPaths?: boolean;
+  /**
+   * Nodes whose firewall drops forwarded traffic, as Docker and ufw leave it (`iptables -P
+   * FORWARD DROP`: with iptables-nft, chain FORWARD of table `ip filter`), set before the agents start.
+   */
+  forwardDrop?: boolean;
 }
+
+/** The ruleset `iptables -P FORWARD DROP` (and ip6tables) leaves with iptables-nft. */
+export const FORWARD_DROP = ['ip', 'ip6'].map((f) => `table ${f} filter {\n\tchain FORWARD {\n\t\ttype filter hook forward priority filter; policy drop;\n\t}\n}\n`).join('');
 
 function cniBinDir(): string {
   return existsSync('/opt/cni/bin/bridge') ? '/opt/cni/bin' : '/usr/lib/cni';
@@ -91,6 +99,12 @@ function byFamily(ips: string[]): Fam {
 
 export interface RunningLab {
   cluster: LabCluster;
+  /** `nodeway run` flags of each node's agent (also what `nodeway cleanup` needs). */
+  agentFlags: string[][];
+  /** The WireGuard interface of each node. */
+  ifaces: string[];
+  /** Every Service address and every endpoint address, as the rules must hold them. */
+  programmed: { vips: string[]; endpoints: string[] };
   facts: LabFacts;
   /** What the paths run against (src/lab/paths.ts). */
   world: PathWorld;
@@ -104,12 +118,12 @@ export interface RunningLab {
  * Service address and every endpoint in the proxy's rules, no module owing a change — by
  * reading state, never by sending the traffic that is measured.
  */
-async function settled(cluster: LabCluster, nodes: LabNode[], ifaces: string[], vips: string[], endpoints: string[]): Promise<void> {
+export async function settled(cluster: LabCluster, nodes: LabNode[], ifaces: string[], vips: string[], endpoints: string[], peers = nodes.length - 1): Promise<void> {
   for (const [i, n] of nodes.entries()) {
     await until(`${n.name}: WireGuard peers with a handshake`, async () => {
       const d = await cluster.lab.exec(n, 'wg', ['show', ifaces[i]!, 'latest-handshakes']);
       const hs = d.stdout.trim().split('\n').filter(Boolean).map((l) => Number(l.split('\t')[1]));
-      return hs.length === nodes.length - 1 && hs.every((t) => t > 0) ? true : undefined;
+      return hs.length === peers && hs.every((t) => t > 0) ? true : undefined;
     }, 30_000);
     await until(`${n.name}: every Service address and endpoint in the proxy rules, no module owing a change`, async () => {
       const rules = (await cluster.lab.exec(n, 'nft', ['list', 'ruleset'])).stdout;
@@ -167,16 +181,20 @@ export async function startLab(dir: string, progress: Progress, opts: DemoOption
       await cluster.lab.exec(outside, 'ip', [`-${f}`, 'route', 'add', LB_IP[f], 'via', via(nodes[1]!)], { check: true });
       await cluster.lab.exec(outside, 'ip', [`-${f}`, 'route', 'add', EXTERNAL_IP[f], 'via', via(nodes[2]!)], { check: true });
     }
+    if (opts.forwardDrop) for (const n of nodes) await cluster.lab.nft(n, FORWARD_DROP);
+    const agentFlags = nodes.map((n, i) => {
+      const d = join(dir, n.name);
+      return [
+        '--modules', 'proxy,dns,mesh', '--health-listen', HEALTH, '--log-level', 'info',
+        ...dnsIPs.flatMap((ip) => ['--cluster-dns', ip]),
+        '--cluster-cidr', dual ? `${CLUSTER_CIDR},${CLUSTER_CIDR_V6}` : CLUSTER_CIDR,
+        '--state-dir', join(d, 'state'), '--cni-conf-dir', join(d, 'net.d'), '--cni-bin-dir', bin,
+        '--wg-interface', ifaces[i]!, '--dns-upstream', '127.0.0.1:5301',
+      ];
+    });
     await step(progress, 'the agent on every node (proxy, dns, mesh)', async () => {
       nodes.forEach((n, i) => {
-        const d = join(dir, n.name);
-        cluster.startAgent(n.name, [
-          '--modules', 'proxy,dns,mesh', '--health-listen', HEALTH, '--log-level', 'info',
-          ...dnsIPs.flatMap((ip) => ['--cluster-dns', ip]),
-          '--cluster-cidr', CLUSTER_CIDR, ...(dual ? ['--cluster-cidr', CLUSTER_CIDR_V6] : []),
-          '--state-dir', join(d, 'state'), '--cni-conf-dir', join(d, 'net.d'), '--cni-bin-dir', bin,
-          '--wg-interface', ifaces[i]!, '--dns-upstream', '127.0.0.1:5301',
-        ], { onLine: (line) => writeLog(dir, n.name, line) });
+        cluster.startAgent(n.name, agentFlags[i]!, { onLine: (line) => writeLog(dir, n.name, line) });
       });
       for (const n of nodes) {
         // Not ready: the wait's error names what /readyz last said (module, missing program, error).
@@ -242,8 +260,9 @@ export async function startLab(dir: string, progress: Progress, opts: DemoOption
       },
     };
 
+    const programmed = { vips: [...Object.values(svcs.clusterIP), ...svcs.lbIPs, ...svcs.extIPs], endpoints: pods.flatMap((p) => p.pod.ips) };
     await step(progress, 'every node programmed: peers with a handshake, every Service address and endpoint in the rules', () =>
-      settled(cluster, nodes, ifaces, [...Object.values(svcs.clusterIP), ...svcs.lbIPs, ...svcs.extIPs], pods.flatMap((p) => p.pod.ips)));
+      settled(cluster, nodes, ifaces, programmed.vips, programmed.endpoints));
 
     const checks: { what: string; result: string }[] = [];
     const n = opts.requests ?? REQUESTS;
@@ -284,7 +303,7 @@ export async function startLab(dir: string, progress: Progress, opts: DemoOption
       ],
       checks,
     };
-    return { cluster, facts, world, results, stop };
+    return { cluster, agentFlags, ifaces, programmed, facts, world, results, stop };
   } catch (err) {
     await stop();
     throw err;

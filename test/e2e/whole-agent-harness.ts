@@ -9,7 +9,6 @@ import { problems, summary } from '../../src/lab/paths.ts';
 
 export interface WholeLab extends RunningLab {
   dir: string;
-  ifaces: string[];
 }
 
 export async function startWholeLab(): Promise<WholeLab> {
@@ -18,8 +17,8 @@ export async function startWholeLab(): Promise<WholeLab> {
   const wgPrefix = `nwwa${process.pid % 100_000}-`;
   const steps: string[] = [];
   try {
-    const lab = await startLab(dir, (e) => steps.push(`${e.status} ${e.step}${'detail' in e && e.detail ? `: ${e.detail}` : ''}`), { ipv6: true, prefix: 'whole', wgPrefix, skipPaths: true });
-    return { ...lab, dir, ifaces: [1, 2, 3].map((i) => `${wgPrefix}${i}`) };
+    const lab = await startLab(dir, (e) => steps.push(`${e.status} ${e.step}${'detail' in e && e.detail ? `: ${e.detail}` : ''}`), { ipv6: true, prefix: 'whole', wgPrefix, skipPaths: true, forwardDrop: true });
+    return { ...lab, dir };
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`${String((err as Error).message)}\n${steps.join('\n')}`);

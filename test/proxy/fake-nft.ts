@@ -18,6 +18,10 @@ export class FakeNft implements NftExec {
     return this.names_;
   }
   async deleteTable(): Promise<void> {}
+  present_ = true;
+  async present(): Promise<boolean> {
+    return this.present_;
+  }
   take(): string {
     const s = this.scripts.join('');
     this.scripts = [];
