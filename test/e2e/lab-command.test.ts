@@ -42,7 +42,7 @@ describe('nodeway lab', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.match(/peers 2: /g)).toHaveLength(3);
     expect(r.stdout).toMatch(/handshake \d+s ago/);
-    expect(r.stdout).toMatch(/default\/echo +198\.19\.\d+\.\d+ +80\/TCP +(198\.18\.1(29|30|31)\.\d+@node-\d ?){6}/);
+    expect(r.stdout).toMatch(/default\/echo +198\.19\.\d+\.\d+ +80\/TCP,80\/UDP +(198\.18\.1(29|30|31)\.\d+@node-\d ?){6}/);
   });
 
   it('kubectl works against the lab, and a new Service gets endpoints and a DNS name', () => {
