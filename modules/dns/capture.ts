@@ -136,6 +136,17 @@ export async function applyCapture(ips: string[], exec: Run = run): Promise<stri
   return dev;
 }
 
+/** True when the capture table is gone (a firewall reload); one small set listed. */
+export async function captureMissing(exec: Run = run): Promise<boolean> {
+  try {
+    await exec('nft', ['-t', 'list', 'set', 'inet', CAPTURE_TABLE, 'v4']);
+    return false;
+  } catch (err) {
+    if (/No such file or directory/.test(String((err as Error).message))) return true;
+    throw err;
+  }
+}
+
 /** Removes the table, the link, and addresses of ours on lo (nodeway cleanup); absent ones are fine. */
 export async function removeCapture(clusterDNS: string[], exec: Run = run): Promise<void> {
   const captured = await capturedAddresses(exec);

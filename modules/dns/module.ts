@@ -10,7 +10,7 @@ import type { ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
 import { ClientACL } from './access.ts';
-import { applyCapture } from './capture.ts';
+import { applyCapture, captureMissing } from './capture.ts';
 import { Engine } from './engine.ts';
 import { DnsMetrics } from './metrics.ts';
 import { dnsConfig, type DnsConfig } from './options.ts';
@@ -144,6 +144,11 @@ export class DnsModule implements Module {
     } else if (!this.engine.ready) this.engine.setIndex(this.index);
     this.acl.update(view);
     if (hostError) throw hostError;
+  }
+
+  /** The capture table gone (`nft flush ruleset`): the full sync captures again. */
+  async drifted(): Promise<boolean> {
+    return this.cfg.clusterDNS.length > 0 && (await captureMissing());
   }
 
   async close(): Promise<void> {

@@ -22,12 +22,13 @@ import { decidePeers, knownPaths, mtuProbes } from './decide.ts';
 import type { Attempt } from './endpoint-choice.ts';
 import { dueRetries, nextRetry, type Pending, trackPending } from './first-handshake.ts';
 import { afterOps, type WgControl, wgControl } from './control.ts';
-import { isProgramMissing, run } from '../../src/sys/exec.ts';
+import { exec, isProgramMissing, run } from '../../src/sys/exec.ts';
 import { type LoadedKey, loadOrCreateKey } from './key.ts';
 import { ensureBridge, pathMTUs, readLink, setAddresses, setLink, underlayMTU } from './link.ts';
 import { MeshMetrics } from './metrics.ts';
 import { type PathMTU, tunnelMTU } from './mtu.ts';
-import { renderNft, replaceScript } from './nft.ts';
+import { ensureForward, forwardMissing } from './forward.ts';
+import { NFT_TABLE, renderNft, replaceScript } from './nft.ts';
 import { annotationPatch, markNetworkAvailable, needsNetworkAvailable, patchAnnotations } from './node-status.ts';
 import { type MeshConfig, meshConfig } from './options.ts';
 import { type MeshPlan, plan } from './plan.ts';
@@ -64,6 +65,8 @@ export class MeshModule implements Module {
   private peerNames = new Map<string, string>();
   private readonly paths = new Map<string, PathMTU | null>();
   private appliedNft = '';
+  /** The cluster networks the forward accepts were last written for (see forward.ts). */
+  private appliedFwd: { key: string; nets: MeshPlan['clusterNets'] } | undefined;
   private appliedHost = '';
   /** The tunnel addresses last applied, compared with the link at every poll. */
   private tunnelAddrs: string[] = [];
@@ -100,6 +103,18 @@ export class MeshModule implements Module {
     // Services, pods and namespaces mean nothing to the mesh.
     if (!changes.full && !changes.self && changes.peers.size === 0 && this.lastView === view) return Promise.resolve();
     return this.serial.run(() => this.reconcile(view, changes.full ? 'full' : 'memory'));
+  }
+
+  /**
+   * A firewall reload (`nft flush ruleset`) or a deleted table: our table, or the jump in a
+   * drop-policy forward chain, is gone. Two or three small `nft` listings (the runner asks every
+   * few seconds); the full sync it triggers rewrites both.
+   */
+  async drifted(): Promise<boolean> {
+    if (!this.appliedNft) return false;
+    const t = await exec('nft', ['list', 'chain', 'inet', NFT_TABLE, 'postrouting']);
+    if (!t.ok) return true;
+    return this.appliedFwd ? forwardMissing(this.appliedFwd.nets) : false;
   }
 
   async close(): Promise<void> {
@@ -362,6 +377,12 @@ export class MeshModule implements Module {
     if (full || nft !== this.appliedNft) {
       await run('nft', ['-f', '-'], { input: replaceScript(nft) });
       this.appliedNft = nft;
+    }
+    const fwdKey = p.clusterNets.map((c) => c.text).join(',');
+    if (full || fwdKey !== this.appliedFwd?.key) {
+      const n = await ensureForward(p.clusterNets, fwdKey !== this.appliedFwd?.key);
+      if (n) this.log.info({ tables: n, nets: fwdKey }, 'the host firewall drops forwarded traffic: accepted the cluster networks first (chain NODEWAY-FWD)');
+      this.appliedFwd = { key: fwdKey, nets: p.clusterNets };
     }
 
     let networkUp = false;
