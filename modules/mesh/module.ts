@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { ipFamily } from '../../src/net/ip.ts';
 import type { Module } from '../../src/runtime/module.ts';
+import { isEmpty, Tracker } from '../../src/reconcile/tracker.ts';
 import { Serial } from '../../src/runtime/serial.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
@@ -62,12 +63,11 @@ export class MeshModule implements Module {
   private retryTimer: NodeJS.Timeout | undefined;
   private peerNames = new Map<string, string>();
   private readonly paths = new Map<string, PathMTU | null>();
-  private appliedNft = '';
-  private appliedHost = '';
+  /** What the single-object appliers made live: 'host' (link, sysctls, bridge), 'nft', 'conflist'. */
+  private readonly applied = new Tracker<string>();
   /** The tunnel addresses last applied, compared with the link at every poll. */
   private tunnelAddrs: string[] = [];
   private hadV6Routes = false;
-  private writtenConflist = '';
   private networkMarked = false;
   private pluginsOK = false;
   private reported = new Set<string>();
@@ -162,7 +162,7 @@ export class MeshModule implements Module {
         this.device = undefined;
       } else if (link.addrs.length !== this.tunnelAddrs.length || this.tunnelAddrs.some((a) => !link.addrs.includes(a))) {
         // Someone removed or added an address: the host step runs again and puts them right.
-        this.appliedHost = '';
+        this.applied.failed('host');
       }
       await this.reconcile(this.lastView, link ? 'device' : 'full');
       this.pollError = '';
@@ -310,7 +310,7 @@ export class MeshModule implements Module {
     // Link, sysctls and bridge change only with the MTU or our pod CIDRs; a vanished link
     // makes the poll run a full reconcile, which redoes them.
     const host = `${this.mtu}|${p.gateways.map((g) => g.cidr).join(',')}`;
-    if (full || host !== this.appliedHost) {
+    if (this.changed('host', host, full)) {
       const link = await readLink(cfg.iface);
       if (!link) throw new Error(`WireGuard interface ${cfg.iface} vanished`);
       await setLink(link, this.mtu);
@@ -322,7 +322,7 @@ export class MeshModule implements Module {
       }
       if (p.podCIDRs.some((c) => c.family === 6)) await this.sysctl('/proc/sys/net/ipv6/conf/all/forwarding', '1');
       if (p.gateways.length) await ensureBridge(cfg.bridge, p.gateways.map((g) => g.cidr), this.mtu);
-      this.appliedHost = host;
+      this.applied.observed('host', host);
       this.tunnelAddrs = p.tunnelAddrs;
     }
 
@@ -356,9 +356,9 @@ export class MeshModule implements Module {
 
     mark('routes');
     const nft = renderNft({ iface: cfg.iface, podCIDRs: p.podCIDRs, clusterNets: p.clusterNets });
-    if (full || nft !== this.appliedNft) {
+    if (this.changed('nft', nft, full)) {
       await run('nft', ['-f', '-'], { input: replaceScript(nft) });
-      this.appliedNft = nft;
+      this.applied.observed('nft', nft);
     }
 
     let networkUp = false;
@@ -400,6 +400,11 @@ export class MeshModule implements Module {
     if (errors.length) throw new Error(errors.join('; '));
   }
 
+  /** `value` differs from what was applied under `key` (on a full sync: always redo it). */
+  private changed(key: string, value: string, full: boolean): boolean {
+    return full || !isEmpty(this.applied.diffKeys(new Map([[key, value]]), [key]));
+  }
+
   /** Writes the conflist when it differs; true once the runtime can network pods. */
   private async ensureConflist(p: MeshPlan, full: boolean, errors: string[]): Promise<boolean> {
     const { cfg } = this;
@@ -412,13 +417,13 @@ export class MeshModule implements Module {
       }
       const shadows = await shadowingConfigs(cfg.cniConfDir);
       if (shadows.length) this.log.warn({ dir: cfg.cniConfDir, files: shadows }, 'the container runtime uses the lexically first CNI config: these come before nodeway\'s');
-      this.writtenConflist = (await readConflist(cfg.cniConfDir)) ?? '';
+      this.applied.observed('conflist', (await readConflist(cfg.cniConfDir)) ?? undefined);
     }
     const portmap = (await missingPlugins(cfg.cniBinDir, ['portmap'])).length === 0;
     const text = renderConflist({ bridge: cfg.bridge, podCIDRs: p.podCIDRs, gateways: p.gateways, mtu: this.mtu, ipamDir: join(cfg.stateDir, 'ipam'), portmap });
-    if (text !== this.writtenConflist) {
+    if (this.changed('conflist', text, false)) {
       await writeConflist(cfg.cniConfDir, text);
-      this.writtenConflist = text;
+      this.applied.observed('conflist', text);
       this.log.info({ dir: cfg.cniConfDir, mtu: this.mtu, podCIDRs: p.podCIDRs.map((c) => c.text) }, 'wrote the CNI config');
     }
     return true;
