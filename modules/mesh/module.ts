@@ -12,6 +12,7 @@ import { ipFamily } from '../../src/net/ip.ts';
 import type { Module } from '../../src/runtime/module.ts';
 import { isEmpty, Tracker } from '../../src/reconcile/tracker.ts';
 import { Serial } from '../../src/runtime/serial.ts';
+import { ipv6Off } from '../../src/sys/ipv6.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
@@ -342,7 +343,8 @@ export class MeshModule implements Module {
     let current: DeviceRoute[];
     if (fromDevice) {
       current = parseRoutes(await run('ip', ['-j', '-4', 'route', 'show', 'table', 'main', 'proto', String(ROUTE_PROTO)]));
-      if (full || wantV6 || this.hadV6Routes) {
+      // With IPv6 off there is no IPv6 routing table to read (ipv6.disable=1 refuses the request).
+      if ((full || wantV6 || this.hadV6Routes) && !ipv6Off()) {
         current.push(...parseRoutes(await run('ip', ['-j', '-6', 'route', 'show', 'table', 'main', 'proto', String(ROUTE_PROTO)])));
       }
     } else current = this.believed!.routes;

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { IPFamily } from '../../src/kube/objects.ts';
 import type { Module } from '../../src/runtime/module.ts';
 import { isProgramMissing } from '../../src/sys/exec.ts';
+import { ipv6Off } from '../../src/sys/ipv6.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
@@ -53,12 +54,15 @@ export class ProxyModule implements Module {
   private readonly localAddrs: () => LocalAddress[];
   private healthy = true;
   private compaction: NodeJS.Timeout | undefined;
+  private readonly nft: NftExec;
+  /** The families this host can carry, decided at the first sync; the others are skipped. */
+  private active: FamilyProxy[] | undefined;
 
   constructor(ctx: ModuleContext, deps: ProxyDeps = {}) {
     this.config = proxyConfig(ctx.config);
     this.log = ctx.log.child({ module: 'proxy' });
     this.metrics = proxyMetrics(ctx.registry);
-    const nft = deps.nft ?? nftCli();
+    const nft = (this.nft = deps.nft ?? nftCli());
     const deleteChainsNow = deps.deleteChainsNow ?? kernelAtLeast(release(), 6, 2);
     this.families = ([4, 6] as const).map(
       (f) =>
@@ -79,9 +83,10 @@ export class ProxyModule implements Module {
   }
 
   async sync(view: NodeView, changes: ViewChanges): Promise<void> {
+    const families = (this.active ??= await this.usableFamilies());
     const local = this.localAddrs();
-    const nodes = this.families.map((fp) => familyNode(view, this.config, fp.family, local));
-    const results = await Promise.allSettled(this.families.map((fp, i) => this.syncFamily(fp, view, changes, nodes[i]!)));
+    const nodes = families.map((fp) => familyNode(view, this.config, fp.family, local));
+    const results = await Promise.allSettled(families.map((fp, i) => this.syncFamily(fp, view, changes, nodes[i]!)));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     this.healthy = failed.length === 0;
     if (this.health) await this.health.sync(view.services.values(), healthCheckAddresses(nodes));
@@ -103,6 +108,26 @@ export class ProxyModule implements Module {
       out[familyLabel(fp.family)] = { table: `${fp.family === 4 ? 'ip' : 'ip6'} ${this.config.table}`, ...printTable(tableObjects(table, ctx)) };
     }
     return out;
+  }
+
+  /**
+   * IPv6 is skipped, with one log line, on a host without it (src/sys/ipv6.ts says so once for
+   * the agent) or whose kernel/nft cannot NAT it while IPv4 can: syncing it would only fail,
+   * forever, and turn every retry into a full resync of IPv4 too.
+   */
+  private async usableFamilies(): Promise<FamilyProxy[]> {
+    const v6 = this.families.find((fp) => fp.family === 6);
+    if (!v6) return this.families;
+    let reason = ipv6Off() ? 'IPv6 is off on this host' : '';
+    if (!reason && this.nft.natSupport) {
+      const [nat4, nat6] = await Promise.all([this.nft.natSupport('ip'), this.nft.natSupport('ip6')]);
+      if (nat6 && !nat4) {
+        reason = `nft cannot do IPv6 NAT here (${nat6})`;
+        this.log.warn({ family: 'IPv6', err: nat6 }, 'IPv6 skipped: nft cannot do IPv6 NAT on this host; the proxy programs IPv4 only');
+      }
+    }
+    if (reason) this.metrics.familySkipped.set({ ip_family: 'IPv6' }, 1);
+    return reason ? this.families.filter((fp) => fp !== v6) : this.families;
   }
 
   /**

@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ANN } from '../../modules/mesh/annotations.ts';
 import { pidPath, socketPath } from '../../modules/mesh/device.ts';
 import { keyPath } from '../../modules/mesh/key.ts';
+import { pingCommand } from '../../src/lab/run.ts';
 import { MeshLab, type MeshNode, type Pod, waitFor } from './harness.ts';
 
 const m = new MeshLab();
@@ -48,7 +49,8 @@ async function fullMesh(nodes: MeshNode[], timeoutMs = 15_000): Promise<void> {
 }
 
 function pingLoss(output: string): { sent: number; received: number } {
-  const r = /(\d+) packets transmitted, (\d+) packets received/.exec(output);
+  // iputils: "70 packets transmitted, 70 received"; BusyBox: "… 70 packets received".
+  const r = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(output);
   if (!r) throw new Error(`no ping summary in: ${output}`);
   return { sent: Number(r[1]), received: Number(r[2]) };
 }
@@ -155,7 +157,8 @@ describe('mesh lab', () => {
   it('agent restarts (a crash and a graceful stop) during a continuous ping lose at most a second', async () => {
     const daemonPid = readFileSync(pidPath(n1.stateDir, n1.iface), 'utf8').trim();
     const before = await m.dump(n1);
-    const ping = m.spawn(p1.ns, 'busybox', ['ping', '-i', '0.1', '-c', '70', '-W', '2', p3.ip]);
+    const [cmd = 'ping', ...pre] = pingCommand();
+    const ping = m.spawn(p1.ns, cmd, [...pre, '-i', '0.1', '-c', '70', '-W', '2', p3.ip]);
     await ping.waitForLine(/bytes from/, 5_000);
     await m.stopAgent(n1, 'kill');
     const a1 = m.startAgent(n1);
