@@ -19,6 +19,7 @@ import type { ModuleContext } from '../index.ts';
 import { missingPlugins, readConflist, REQUIRED_PLUGINS, shadowingConfigs, writeConflist } from './cni.ts';
 import { renderConflist } from './conflist.ts';
 import { type Device, ensureDevice } from './device.ts';
+import { formatEndpoint } from './annotations.ts';
 import { decidePeers, knownPaths, mtuProbes } from './decide.ts';
 import type { Attempt } from './endpoint-choice.ts';
 import { dueRetries, nextRetry, type Pending, trackPending } from './first-handshake.ts';
@@ -99,6 +100,29 @@ export class MeshModule implements Module {
     // Services, pods and namespaces mean nothing to the mesh.
     if (!changes.full && !changes.self && changes.peers.size === 0 && this.lastView === view) return Promise.resolve();
     return this.serial.run(() => this.reconcile(view, changes.full ? 'full' : 'memory'));
+  }
+
+  /**
+   * The plan for this view, printable (`nodeway view --desired mesh`): peers with their
+   * candidate endpoints (the one dialled is chosen against the device), routes, the nft table.
+   * The MTU is probed when applied unless --mtu sets it.
+   */
+  desired(view: NodeView): unknown {
+    const p = plan({ config: this.cfg, nodeName: this.nodeName, nodes: view.peers.values(), publicKey: this.key?.publicKey ?? '' });
+    return {
+      publicKey: this.key?.publicKey ?? '(read from the state dir at the first sync)',
+      podCIDRs: p.podCIDRs.map((c) => c.text),
+      gateways: p.gateways.map((g) => g.cidr),
+      tunnelAddrs: p.tunnelAddrs,
+      mtu: this.cfg.mtu > 0 ? this.cfg.mtu : 'path MTU, probed when applied',
+      peers: p.peers.map((x) => ({ node: x.node, publicKey: x.publicKey, candidates: x.candidates.map(formatEndpoint), forced: x.forced, allowedIPs: x.allowedIPs, keepalive: x.keepalive })),
+      routes: p.routes,
+      pending: p.pending,
+      rejected: p.rejected,
+      warnings: p.warnings,
+      publish: p.publish,
+      nft: renderNft({ iface: this.cfg.iface, podCIDRs: p.podCIDRs, clusterNets: p.clusterNets }).split('\n'),
+    };
   }
 
   async close(): Promise<void> {
