@@ -13,7 +13,7 @@ import type { Module } from '../../src/runtime/module.ts';
 import { isEmpty, Tracker } from '../../src/reconcile/tracker.ts';
 import { Serial } from '../../src/runtime/serial.ts';
 import { ipv6Off } from '../../src/sys/ipv6.ts';
-import type { ViewChanges } from '../../src/view/types.ts';
+import type { PeerView, ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
 import { missingPlugins, readConflist, REQUIRED_PLUGINS, shadowingConfigs, writeConflist } from './cni.ts';
@@ -30,7 +30,7 @@ import { ensureBridge, pathMTUs, readLink, setAddresses, setLink, underlayMTU } 
 import { MeshMetrics } from './metrics.ts';
 import { type PathMTU, tunnelMTU } from './mtu.ts';
 import { renderNft, replaceScript } from './nft.ts';
-import { annotationPatch, markNetworkAvailable, patchAnnotations } from './node-status.ts';
+import { annotationPatch, markNetworkAvailable, needsNetworkAvailable, patchAnnotations } from './node-status.ts';
 import { type MeshConfig, meshConfig } from './options.ts';
 import { type MeshPlan, plan } from './plan.ts';
 import { type DeviceRoute, diffRoutes, parseRoutes, ROUTE_PROTO } from './routes.ts';
@@ -70,7 +70,8 @@ export class MeshModule implements Module {
   /** The tunnel addresses last applied, compared with the link at every poll. */
   private tunnelAddrs: string[] = [];
   private hadV6Routes = false;
-  private networkMarked = false;
+  /** The view of this Node the last NetworkUnavailable assertion answered. */
+  private conditionAnswered: PeerView | undefined;
   private pluginsOK = false;
   private reported = new Set<string>();
   private podCIDRState: string | undefined;
@@ -393,12 +394,12 @@ export class MeshModule implements Module {
     }
 
     if (this.client && selfPeer) {
-      if (networkUp && !this.networkMarked) {
+      if (needsNetworkAvailable(networkUp, selfPeer, this.conditionAnswered)) {
         try {
           const wrote = await markNetworkAvailable(this.client, this.nodeName, `WireGuard mesh on ${cfg.iface} with ${p.peers.length} peer(s)`);
-          this.networkMarked = true;
+          this.conditionAnswered = selfPeer;
           this.metrics.publishes.inc({ kind: 'condition', result: 'success' });
-          if (wrote) this.log.info('set NetworkUnavailable=False on this node');
+          if (wrote) this.log.info({ was: selfPeer.networkUnavailable ?? 'absent' }, 'set NetworkUnavailable=False on this node');
         } catch (err) {
           this.metrics.publishes.inc({ kind: 'condition', result: 'error' });
           errors.push(`setting NetworkUnavailable=False: ${(err as Error).message}`);

@@ -71,8 +71,10 @@ export function familyNode(view: Pick<NodeView, 'self' | 'peers' | 'serviceCIDRs
       nodePortIPs = [...new Set(ips)].sort();
     }
   }
+  // Pod sources by address, for the CIDR modes of --detect-local-mode (none for the others).
   const given = cfg.clusterCIDRs.filter((c) => c.family === family).map((c) => c.cidr);
-  const fromNodes = given.length ? given : [...view.peers.values()].flatMap((p) => p.podCIDRs);
+  const mode = cfg.detectLocal.mode;
+  const fromNodes = mode === 'NodeCIDR' ? view.self.podCIDRs : mode !== 'ClusterCIDR' ? [] : given.length ? given : [...view.peers.values()].flatMap((p) => p.podCIDRs);
   // Disjoint: an interval set refuses overlapping elements, and ServiceCIDRs may overlap.
   const serviceCIDRs = disjointCIDRs([...view.serviceCIDRs], family).cidrs;
   return { family, nodePortIPs, nodeIP, clusterCIDRs: disjointCIDRs(fromNodes, family).cidrs, serviceCIDRs };

@@ -73,8 +73,9 @@ export class NftState {
     if (what === 'table') {
       if (verb === 'add') {
         if (!tables.has(key)) tables.set(key, { chains: new Map(), sets: new Map() });
-      } else if (!tables.delete(key) && verb === 'delete') throw new Error('no such table');
-      else if (verb === 'flush') {
+      } else if (verb === 'delete') {
+        if (!tables.delete(key)) throw new Error('no such table');
+      } else {
         const t = tables.get(key);
         if (!t) throw new Error('no such table');
         for (const c of t.chains.values()) c.rules = [];
