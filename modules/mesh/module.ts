@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { ipFamily } from '../../src/net/ip.ts';
 import type { Module } from '../../src/runtime/module.ts';
+import { isEmpty, Tracker } from '../../src/reconcile/tracker.ts';
 import { Serial } from '../../src/runtime/serial.ts';
 import { ipv6Off } from '../../src/sys/ipv6.ts';
 import type { PeerView, ViewChanges } from '../../src/view/types.ts';
@@ -18,6 +19,7 @@ import type { ModuleContext } from '../index.ts';
 import { missingPlugins, readConflist, REQUIRED_PLUGINS, shadowingConfigs, writeConflist } from './cni.ts';
 import { renderConflist } from './conflist.ts';
 import { type Device, ensureDevice } from './device.ts';
+import { formatEndpoint } from './annotations.ts';
 import { decidePeers, knownPaths, mtuProbes } from './decide.ts';
 import type { Attempt } from './endpoint-choice.ts';
 import { dueRetries, nextRetry, type Pending, trackPending } from './first-handshake.ts';
@@ -64,14 +66,13 @@ export class MeshModule implements Module {
   private retryTimer: NodeJS.Timeout | undefined;
   private peerNames = new Map<string, string>();
   private readonly paths = new Map<string, PathMTU | null>();
-  private appliedNft = '';
+  /** What the single-object appliers made live: 'host' (link, sysctls, bridge), 'nft', 'conflist'. */
+  private readonly applied = new Tracker<string>();
   /** The cluster networks the forward accepts were last written for (see forward.ts). */
   private appliedFwd: { key: string; nets: MeshPlan['clusterNets'] } | undefined;
-  private appliedHost = '';
   /** The tunnel addresses last applied, compared with the link at every poll. */
   private tunnelAddrs: string[] = [];
   private hadV6Routes = false;
-  private writtenConflist = '';
   /** The view of this Node the last NetworkUnavailable assertion answered. */
   private conditionAnswered: PeerView | undefined;
   private pluginsOK = false;
@@ -111,10 +112,33 @@ export class MeshModule implements Module {
    * few seconds); the full sync it triggers rewrites both.
    */
   async drifted(): Promise<boolean> {
-    if (!this.appliedNft) return false;
+    if (!this.applied.has('nft')) return false;
     const t = await exec('nft', ['list', 'chain', 'inet', NFT_TABLE, 'postrouting']);
     if (!t.ok) return true;
     return this.appliedFwd ? forwardMissing(this.appliedFwd.nets) : false;
+  }
+
+  /**
+   * The plan for this view, printable (`nodeway view --desired mesh`): peers with their
+   * candidate endpoints (the one dialled is chosen against the device), routes, the nft table.
+   * The MTU is probed when applied unless --mtu sets it.
+   */
+  desired(view: NodeView): unknown {
+    const p = plan({ config: this.cfg, nodeName: this.nodeName, nodes: view.peers.values(), publicKey: this.key?.publicKey ?? '' });
+    return {
+      publicKey: this.key?.publicKey ?? '(read from the state dir at the first sync)',
+      podCIDRs: p.podCIDRs.map((c) => c.text),
+      gateways: p.gateways.map((g) => g.cidr),
+      tunnelAddrs: p.tunnelAddrs,
+      mtu: this.cfg.mtu > 0 ? this.cfg.mtu : 'path MTU, probed when applied',
+      peers: p.peers.map((x) => ({ node: x.node, publicKey: x.publicKey, candidates: x.candidates.map(formatEndpoint), forced: x.forced, allowedIPs: x.allowedIPs, keepalive: x.keepalive })),
+      routes: p.routes,
+      pending: p.pending,
+      rejected: p.rejected,
+      warnings: p.warnings,
+      publish: p.publish,
+      nft: renderNft({ iface: this.cfg.iface, podCIDRs: p.podCIDRs, clusterNets: p.clusterNets }).split('\n'),
+    };
   }
 
   async close(): Promise<void> {
@@ -179,7 +203,7 @@ export class MeshModule implements Module {
         this.device = undefined;
       } else if (link.addrs.length !== this.tunnelAddrs.length || this.tunnelAddrs.some((a) => !link.addrs.includes(a))) {
         // Someone removed or added an address: the host step runs again and puts them right.
-        this.appliedHost = '';
+        this.applied.failed('host');
       }
       await this.reconcile(this.lastView, link ? 'device' : 'full');
       this.pollError = '';
@@ -327,7 +351,7 @@ export class MeshModule implements Module {
     // Link, sysctls and bridge change only with the MTU or our pod CIDRs; a vanished link
     // makes the poll run a full reconcile, which redoes them.
     const host = `${this.mtu}|${p.gateways.map((g) => g.cidr).join(',')}`;
-    if (full || host !== this.appliedHost) {
+    if (this.changed('host', host, full)) {
       const link = await readLink(cfg.iface);
       if (!link) throw new Error(`WireGuard interface ${cfg.iface} vanished`);
       await setLink(link, this.mtu);
@@ -339,7 +363,7 @@ export class MeshModule implements Module {
       }
       if (p.podCIDRs.some((c) => c.family === 6)) await this.sysctl('/proc/sys/net/ipv6/conf/all/forwarding', '1');
       if (p.gateways.length) await ensureBridge(cfg.bridge, p.gateways.map((g) => g.cidr), this.mtu);
-      this.appliedHost = host;
+      this.applied.observed('host', host);
       this.tunnelAddrs = p.tunnelAddrs;
     }
 
@@ -374,9 +398,9 @@ export class MeshModule implements Module {
 
     mark('routes');
     const nft = renderNft({ iface: cfg.iface, podCIDRs: p.podCIDRs, clusterNets: p.clusterNets });
-    if (full || nft !== this.appliedNft) {
+    if (this.changed('nft', nft, full)) {
       await run('nft', ['-f', '-'], { input: replaceScript(nft) });
-      this.appliedNft = nft;
+      this.applied.observed('nft', nft);
     }
     const fwdKey = p.clusterNets.map((c) => c.text).join(',');
     if (full || fwdKey !== this.appliedFwd?.key) {
@@ -424,6 +448,11 @@ export class MeshModule implements Module {
     if (errors.length) throw new Error(errors.join('; '));
   }
 
+  /** `value` differs from what was applied under `key` (on a full sync: always redo it). */
+  private changed(key: string, value: string, full: boolean): boolean {
+    return full || !isEmpty(this.applied.diffKeys(new Map([[key, value]]), [key]));
+  }
+
   /** Writes the conflist when it differs; true once the runtime can network pods. */
   private async ensureConflist(p: MeshPlan, full: boolean, errors: string[]): Promise<boolean> {
     const { cfg } = this;
@@ -436,13 +465,13 @@ export class MeshModule implements Module {
       }
       const shadows = await shadowingConfigs(cfg.cniConfDir);
       if (shadows.length) this.log.warn({ dir: cfg.cniConfDir, files: shadows }, 'the container runtime uses the lexically first CNI config: these come before nodeway\'s');
-      this.writtenConflist = (await readConflist(cfg.cniConfDir)) ?? '';
+      this.applied.observed('conflist', (await readConflist(cfg.cniConfDir)) ?? undefined);
     }
     const portmap = (await missingPlugins(cfg.cniBinDir, ['portmap'])).length === 0;
     const text = renderConflist({ bridge: cfg.bridge, podCIDRs: p.podCIDRs, gateways: p.gateways, mtu: this.mtu, ipamDir: join(cfg.stateDir, 'ipam'), portmap });
-    if (text !== this.writtenConflist) {
+    if (this.changed('conflist', text, false)) {
       await writeConflist(cfg.cniConfDir, text);
-      this.writtenConflist = text;
+      this.applied.observed('conflist', text);
       this.log.info({ dir: cfg.cniConfDir, mtu: this.mtu, podCIDRs: p.podCIDRs.map((c) => c.text) }, 'wrote the CNI config');
     }
     return true;

@@ -7,7 +7,7 @@ import type { IPFamily } from '../../src/kube/objects.ts';
 import { diffMaps } from '../../src/reconcile/tracker.ts';
 import type { ServiceView } from '../../src/view/types.ts';
 import { Serial } from '../../src/runtime/serial.ts';
-import { loadTable, serviceChanges, type Shared } from './changes.ts';
+import { loadTable, sameChain, sameSet, serviceChanges, type Shared } from './changes.ts';
 import { ElementStore, type ClaimLookup, type OwnerChange } from './elements.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { nftFamily, NODE_OWNER, type BasePlan, type ElementSpec, type NftFamily, type ServicePlan } from './model.ts';
@@ -46,7 +46,7 @@ export interface FamilySyncResult {
 const STALE_DELETE_AFTER_MS = 1_000;
 
 function sameBase(a: BasePlan | null, b: BasePlan): boolean {
-  return !!a && diffMaps(a.chains, b.chains).length === 0 && diffMaps(a.sets, b.sets).length === 0;
+  return !!a && diffMaps(a.chains, b.chains, sameChain).length === 0 && diffMaps(a.sets, b.sets, sameSet).length === 0;
 }
 
 export class FamilyProxy {
