@@ -136,8 +136,11 @@ export class DnsModule implements Module {
     const relevant = changes.full || changes.services.size > 0 || changes.namespaces.size > 0 || (this.cfg.pods === 'verified' && changes.pods.size > 0);
     if (!this.index || changes.full) {
       this.index = planIndex(input, this.settings, serial);
-    } else if (relevant) updateIndex(this.index, input, changes.services, changes.namespaces.size > 0, serial);
-    if (relevant || !this.engine.ready) this.engine.setIndex(this.index);
+      this.engine.setIndex(this.index);
+    } else if (relevant) {
+      const change = updateIndex(this.index, input, changes.services, changes.namespaces.size > 0, serial);
+      this.engine.setIndex(this.index, change, changes.pods.size > 0);
+    } else if (!this.engine.ready) this.engine.setIndex(this.index);
     this.acl.update(view);
     if (hostError) throw hostError;
   }

@@ -7,7 +7,7 @@
 import { exec } from '../../src/sys/exec.ts';
 import type { IPFamily } from '../../src/kube/objects.ts';
 import type { ServiceView } from '../../src/view/types.ts';
-import { familyIP } from './validate.ts';
+import { familyIP } from '../../src/net/ip.ts';
 
 export interface DatagramPort {
   proto: 'udp' | 'sctp';

@@ -2,7 +2,7 @@
 // dashboards and alerts written for kube-proxy keep working; nodeway_proxy_* for the rest.
 import { DURATION_BUCKETS, type Registry } from '../../src/runtime/metrics.ts';
 
-const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
+const LATENCY_BUCKETS = [0.005, 0.01, 0.02, 0.025, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
 
 export function proxyMetrics(reg: Registry) {
   return {

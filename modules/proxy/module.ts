@@ -60,9 +60,6 @@ export class ProxyModule implements Module {
   /** kube-proxy's health rule: no change queued longer than the timeout (healthcheck.ts). */
   private readonly own: ProxyHealth;
   private view: NodeView | undefined;
-  /** When each Service change reached the view, for the programming-latency metric. */
-  private readonly changedAt = new Map<string, number>();
-  private subscribed = false;
   private compaction: NodeJS.Timeout | undefined;
   private ctRetry: NodeJS.Timeout | undefined;
   private closed = false;
@@ -100,15 +97,6 @@ export class ProxyModule implements Module {
 
   async sync(view: NodeView, changes: ViewChanges): Promise<void> {
     this.view = view;
-    if (!this.subscribed) {
-      this.subscribed = true;
-      view.subscribe((c) => {
-        const now = performance.now();
-        for (const k of c.services) if (!this.changedAt.has(k)) this.changedAt.set(k, now);
-        // Queued even while a sync runs (or hangs): only its success clears it.
-        if (consumes(this.inputs, c)) this.queued();
-      });
-    }
     this.queued();
     if (!this.active) {
       this.active = await this.usableFamilies();
@@ -131,7 +119,8 @@ export class ProxyModule implements Module {
     this.metrics.serviceChanges.inc({}, changes.services.size);
   }
 
-  private queued(): void {
+  /** The runner queued a change for us (also while a sync runs or hangs): only a success clears it. */
+  queued(): void {
     const now = Date.now();
     for (const fp of this.active ?? this.families) this.own.queued(fp.family, now);
   }
@@ -181,10 +170,8 @@ export class ProxyModule implements Module {
   private observeProgramming(view: NodeView, changes: ViewChanges): void {
     const now = performance.now();
     const wall = Date.now();
-    for (const k of changes.full ? [...this.changedAt.keys()] : changes.services) {
-      const t = this.changedAt.get(k);
-      if (t === undefined) continue;
-      this.changedAt.delete(k);
+    // servicesAt: when each change reached the view (the runner keeps the first of a failed sync's).
+    for (const [k, t] of changes.servicesAt) {
       const trigger = view.services.get(k)?.triggerTime ?? 0;
       const secs = trigger > 0 ? (wall - trigger) / 1000 : (now - t) / 1000;
       if (secs >= 0) this.metrics.programming.observe({}, secs);

@@ -3,10 +3,10 @@
 // given the view and the local interface addresses (read by the caller).
 import { networkInterfaces } from 'node:os';
 import type { IPFamily } from '../../src/kube/objects.ts';
-import { canonicalIP, ipFamily } from '../../src/net/ip.ts';
+import { canonicalIP, disjointCIDRs, familyIP, inAnyCIDR, ipFamily } from '../../src/net/ip.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ProxyConfig } from './options.ts';
-import { disjointCIDRs, familyIP, inAnyCIDR } from './validate.ts';
+
 
 export interface LocalAddress {
   address: string;

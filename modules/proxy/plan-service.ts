@@ -9,7 +9,8 @@ import type { EndpointView, FamilyEndpoints, PortView, ServiceView } from '../..
 import { emptyServicePlan, type ChainSpec, type ServicePlan } from './model.ts';
 import { affinitySetName, endpointChainName, portBase, portChainNames } from './names.ts';
 import { C, S, addrType, endpointPicksMap, ipKw, localMatch, masqCondition, pickChainName, type MasqOptions } from './plan-base.ts';
-import { disjointCIDRs, familyIP, inAnyCIDR, validName, validPort, validPortName, validProtocol } from './validate.ts';
+import { disjointCIDRs, familyIP, inAnyCIDR } from '../../src/net/ip.ts';
+import { validName, validPort, validPortName, validProtocol } from './validate.ts';
 
 export interface PlanContext {
   family: IPFamily;

@@ -46,6 +46,11 @@ export interface Module {
   desired?(view: NodeView): unknown;
   /** Its own health rule; without one, a module is healthy while no change waits too long (health.ts). */
   health?(): OwnHealth;
+  /**
+   * The runner queued a change this module consumes (called at once, also while a sync runs or
+   * hangs): for health rules on how long changes wait, as kube-proxy's /healthz has.
+   */
+  queued?(): void;
   /** Stop servers and timers; leave the dataplane in place (a restart must not break traffic). */
   close?(): Promise<void>;
 }

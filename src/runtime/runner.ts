@@ -71,6 +71,7 @@ export class ModuleRunner {
   private onChanges(c: ViewChanges): void {
     // A change to a part of the view this module does not read never wakes it.
     if (this.closed || !consumes(this.module.inputs, c)) return;
+    this.module.queued?.();
     mergeChanges(this.pending, c);
     if (!this.pendingSince) this.pendingSince = Date.now();
     // A change that arrives while a sync runs does not hide the older one that sync is applying.

@@ -129,6 +129,8 @@ export interface ViewChanges {
   self: boolean;
   /** NodeView.serviceCIDRs changed. */
   serviceCIDRs: boolean;
+  /** When each changed Service first reached the view (performance.now() of that publish): the proxy's programming latency. */
+  servicesAt: Map<string, number>;
 }
 
 export type { IPFamily };

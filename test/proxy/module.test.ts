@@ -7,7 +7,7 @@ import { toEndpointSlice, toNode, toService } from '../../src/kube/convert.ts';
 import { KINDS } from '../../src/kube/objects.ts';
 import { Registry } from '../../src/runtime/metrics.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
-import { NodeView, emptyChanges } from '../../src/view/view.ts';
+import { NodeView, emptyChanges, mergeChanges } from '../../src/view/view.ts';
 import { FakeNft, noConntrack } from './fake-nft.ts';
 
 const warn = () => {};
@@ -42,7 +42,8 @@ describe('proxy module', () => {
     const mod = new ProxyModule({ config: {}, nodeName: 'n1', log: pino({ level: 'silent' }), registry: reg }, { nft: new FakeNft(), conntrack: noConntrack, healthChecks: false, localAddresses: () => [{ address: '198.18.0.2', internal: false }] });
     await mod.sync(view, emptyChanges(true));
     let pending: ViewChanges = emptyChanges();
-    view.subscribe((c) => c.services.forEach((k) => pending.services.add(k)));
+    // What the runner does: fold each publish into the module's pending changes.
+    view.subscribe((c) => mergeChanges(pending, c));
     const step = async (s: ReturnType<typeof slice>) => {
       cache.put('endpointslices', 'default/web-1', s);
       view.flush();
@@ -102,8 +103,11 @@ describe('proxy health (kube-proxy rules)', () => {
     try {
       await mod.sync(view, emptyChanges(true));
       expect((await hc()).status).toBe(200);
+      // A change, so the sync has a transaction to fail (an unchanged table sends none).
+      cache.put('endpointslices', 'default/web-1', toEndpointSlice({ metadata: { name: 'web-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'web' } }, addressType: 'IPv4', ports: [{ name: 'http', protocol: 'TCP', port: 8080 }], endpoints: [{ addresses: ['198.19.1.7'], nodeName: 'n1', conditions: { ready: true } }] }, warn));
+      view.flush();
       nft.failNext = true;
-      await expect(mod.sync(view, emptyChanges(true))).rejects.toThrow(/injected/);
+      await expect(mod.sync(view, { ...emptyChanges(), services: new Set(['default/web']) })).rejects.toThrow(/injected/);
       // kube-proxy: not unhealthy until a queued update is older than the timeout.
       expect((await hc()).status).toBe(200);
       expect(mod.health().healthy).toBe(true);

@@ -9,7 +9,7 @@ import { familyNode } from '../../modules/proxy/node.ts';
 import { proxyConfig } from '../../modules/proxy/options.ts';
 import { DEFAULT_MASQ, localMatch, masqMark, nodeElements, pickChain } from '../../modules/proxy/plan-base.ts';
 import { planService } from '../../modules/proxy/plan-service.ts';
-import { disjointCIDRs } from '../../modules/proxy/validate.ts';
+import { disjointCIDRs } from '../../src/net/ip.ts';
 import type { PeerView } from '../../src/view/types.ts';
 import { FakeNft } from './fake-nft.ts';
 import { NODE, service, slice, view, viewMap } from './fixtures.ts';
