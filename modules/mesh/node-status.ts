@@ -17,8 +17,9 @@ export function annotationPatch(desired: Record<string, string>, current: Record
   return Object.keys(patch).length ? patch : null;
 }
 
+/** Through nodes/status, as flannel does: the Node's status strategy keeps metadata, and the agent needs no `patch nodes`. */
 export async function patchAnnotations(client: KubeClient, node: string, patch: Record<string, string | null>): Promise<void> {
-  await client.request('PATCH', nodePath(node), { metadata: { annotations: patch } }, 'application/merge-patch+json');
+  await client.request('PATCH', `${nodePath(node)}/status`, { metadata: { annotations: patch } }, 'application/merge-patch+json');
 }
 
 /**

@@ -69,6 +69,43 @@ export function splitHostPort(hp: string): { host: string; port: number } {
   return { host: hp.slice(0, i).replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(hp.slice(i + 1)) };
 }
 
+/**
+ * Listens on HOST:PORT. A wildcard host (0.0.0.0, [::] or none) means every address of both
+ * families, as Go's listeners (kube-proxy's) treat it: one dual-stack socket on ::, so probes
+ * reach IPv6-only nodes too; on a host without IPv6, 0.0.0.0.
+ */
+export async function listenOn(server: Server, hostport: string): Promise<void> {
+  const { host, port } = splitHostPort(hostport);
+  const once = (h: string) => new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host: h, ipv6Only: false }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  if (host !== '0.0.0.0' && host !== '::') return once(host);
+  try {
+    await once('::');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EAFNOSUPPORT' && code !== 'EADDRNOTAVAIL') throw err;
+    await once('0.0.0.0');
+  }
+}
+
+/** /metrics only, on another address (kube-proxy's 10249 and CoreDNS's 9153, where dashboards scrape). */
+export async function startMetricsServer(listen: string, reg: Registry): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') return void res.writeHead(405).end('method not allowed\n');
+    if (path !== '/metrics') return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'x-content-type-options': 'nosniff' });
+    res.end(reg.render());
+  });
+  await listenOn(server, listen);
+  return server;
+}
+
 export async function startHealthServer(listen: string, src: HealthSource, reg: Registry, timeoutMs = 120_000): Promise<Server> {
   const requests = reg.counter('nodeway_health_requests_total', 'Health endpoint requests, by path and code.');
   const server = createServer((req, res) => {
@@ -84,13 +121,6 @@ export async function startHealthServer(listen: string, src: HealthSource, reg: 
     if (h) return reply(h.code, 'application/json', `${JSON.stringify(h.body)}\n`);
     reply(404, 'text/plain', 'not found\n');
   });
-  const { host, port } = splitHostPort(listen);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOn(server, listen);
   return server;
 }
