@@ -10,8 +10,9 @@ import { Registry, registerBuildInfo, registerProcessMetrics } from '../src/runt
 import { VERSION, versionLine } from '../src/runtime/version.ts';
 import { availableParallelism } from 'node:os';
 import { viewToJSON } from '../src/view/json.ts';
-import { labDown, labServe, labStatus, labUp } from '../src/lab/daemon.ts';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const OPTIONS = [...CORE_OPTIONS, ...CONNTRACK_OPTIONS, ...moduleOptions()];
 
@@ -112,24 +113,20 @@ async function cleanup(config: Config, log: Logger): Promise<void> {
   if (failed.length) throw new Error(`cleanup incomplete: ${failed.join('; ')}`);
 }
 
-async function lab(args: string[], config: Config): Promise<void> {
-  const [sub = 'up', ...extra] = args;
-  const dir = config.labDir as string;
-  const out = { line: (s: string) => process.stdout.write(`${s}\n`) };
+/**
+ * `nodeway lab …` runs from its own bundle beside this one (scripts/build.mjs), imported only
+ * here: the agent never loads the lab or the embedded API server.
+ */
+async function lab(args: string[]): Promise<void> {
+  const bundle = join(dirname(fileURLToPath(import.meta.url)), 'nodeway-lab.mjs');
+  if (!existsSync(bundle)) fail(`the lab is not in this build (${bundle} is missing; npm run build makes it)`, 1);
   const self = join(dirname(process.argv[1]!), '..', 'bin', 'nodeway');
-  const subs: Record<string, () => Promise<number | void>> = {
-    up: () => labUp(dir, self, out),
-    down: () => labDown(dir, out),
-    status: () => labStatus(dir, out),
-    serve: () => labServe(dir),
-  };
-  const fn = subs[sub];
-  if (!fn || extra.length) fail(`unknown command lab ${args.join(' ')} (lab, lab down, lab status)`);
-  const code = await fn();
-  if (typeof code === 'number') process.exit(code);
+  const { labMain } = (await import(pathToFileURL(bundle).href)) as { labMain: (a: string[], bin: string) => Promise<number> };
+  process.exit(await labMain(args, self));
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'lab') return lab(process.argv.slice(3));
   let parsed;
   try {
     parsed = parseArgs(process.argv.slice(2), OPTIONS);
@@ -150,7 +147,6 @@ async function main(): Promise<void> {
   const log = createLogger(parsed.config.logLevel as LogLevel, { node: parsed.config.nodeName as string });
   for (const w of parsed.warnings) log.warn(w);
   process.on('unhandledRejection', (err) => log.error({ err: String(err) }, 'unhandled rejection'));
-  if (command === 'lab') return lab(rest, parsed.config);
   const commands: Record<string, (c: Config, l: Logger) => Promise<void>> = { run, view, cleanup };
   const fn = commands[command];
   if (!fn || rest.length > 0) fail(`unknown command ${[command, ...rest].join(' ')} (see nodeway --help)`);

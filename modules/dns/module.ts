@@ -44,9 +44,10 @@ export class DnsModule implements Module {
     // IPv6 off on this host (the agent says so once): its addresses can be neither held nor bound.
     this.cfg = ipv6Off() ? { ...cfg, clusterDNS: cfg.clusterDNS.filter((ip) => !isIPv6(ip)), listen: cfg.listen.filter((l) => !isIPv6(l.host)) } : cfg;
     // Pod records answer from the pod IP alone unless they are 'verified' against the Pods.
+    // Nodes: who may ask is every node's pod CIDRs (ClientACL), so a DNS-only agent needs them too.
     this.inputs = this.cfg.pods === 'verified'
-      ? { kinds: ['services', 'endpointslices', 'namespaces', 'pods'], view: ['services', 'namespaces', 'pods'] }
-      : { kinds: ['services', 'endpointslices', 'namespaces'], view: ['services', 'namespaces'] };
+      ? { kinds: ['services', 'endpointslices', 'namespaces', 'nodes', 'pods'], view: ['services', 'namespaces', 'self', 'peers', 'pods'] }
+      : { kinds: ['services', 'endpointslices', 'namespaces', 'nodes'], view: ['services', 'namespaces', 'self', 'peers'] };
     this.programs = this.cfg.clusterDNS.length ? ['ip', 'nft'] : [];
     this.log = ctx.log.child({ module: 'dns' });
     this.metrics = new DnsMetrics(ctx.registry, `dns://${listenText(this.cfg.listen[0]!)}`, this.cfg.zone);

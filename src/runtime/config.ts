@@ -46,7 +46,6 @@ export const CORE_OPTIONS: OptionSpec[] = [
   { flag: 'metrics-listen', key: 'metricsListen', kind: 'list', default: [], check: checkListenList, help: 'more /metrics addresses, where dashboards look: kube-proxy\'s 0.0.0.0:10249, CoreDNS\'s 0.0.0.0:9153 (deploy/ sets both)' },
   { flag: 'startup-timeout', key: 'startupTimeout', kind: 'int', default: 120, min: 0, max: 86_400, help: 'seconds to wait for the first complete list from the API server before exiting 1 (wrong address, no access); 0 = wait forever' },
   { flag: 'log-level', key: 'logLevel', kind: 'string', choices: LOG_LEVELS, default: 'info', help: 'trace|debug|info|warn|error|fatal|silent' },
-  { flag: 'lab-dir', key: 'labDir', kind: 'string', default: '/run/nodeway-lab', help: 'state of `nodeway lab` (pid, kubeconfig, logs)' },
   { flag: 'desired', key: 'desired', kind: 'string', choices: MODULE_NAMES, help: 'with view: print this module\'s desired state (what it would program) instead of the view' },
   { flag: 'min-sync-interval', key: 'minSyncInterval', kind: 'int', default: 100, min: 0, max: 60_000, help: 'milliseconds between two syncs of one module (changes in between are coalesced)' },
 ];

@@ -94,8 +94,10 @@ describe('mesh lab', () => {
   it('NetworkUnavailable set back to True (a cloud route controller, a re-created Node) is re-asserted False', async () => {
     const cond = () => (m.api.get('v1', 'nodes', undefined, 'n1') as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions?.find((c) => c.type === 'NetworkUnavailable')?.status;
     expect(cond()).toBe('False');
-    // Only the condition changes (a strategic merge on the status, by condition type).
-    m.api.patch('v1', 'nodes', undefined, 'n1', { status: { conditions: [{ type: 'NetworkUnavailable', status: 'True', reason: 'NoRouteCreated', message: 'set back' }] } }, 'strategic', { subresource: 'status' });
+    m.api.patch('v1', 'nodes', undefined, 'n1', { status: {
+        addresses: [{ type: 'InternalIP', address: n1.lab.ipv4 }, { type: 'Hostname', address: 'n1' }],
+        conditions: [{ type: 'NetworkUnavailable', status: 'True', reason: 'NoRouteCreated', message: 'set back' }],
+      } }, 'merge', { subresource: 'status' });
     expect(cond()).toBe('True');
     expect(m.publicKey('n1')).toBeTruthy();
     await waitFor('n1 NetworkUnavailable=False again', async () => cond() === 'False', 10_000);
@@ -231,7 +233,6 @@ describe('mesh lab', () => {
     const updates = () => n1.agent!.lines.filter((l) => l.includes('WireGuard peers updated')).length;
     const updatesBefore = updates();
     m.api.patch('v1', 'nodes', undefined, 'n3', { metadata: { labels: { 'topology.kubernetes.io/zone': 'far' } } }, 'merge');
-    // A status write that keeps n3's metadata (its key annotations), as a kubelet's would.
     m.api.patch('v1', 'nodes', undefined, 'n3', { status: { addresses: [{ type: 'ExternalIP', address: '198.18.1.3' }, { type: 'InternalIP', address: n3.lab.ipv4 }] } }, 'merge', { subresource: 'status' });
     await waitFor('n3 publishing its external endpoint first', () => m.annotations('n3')[ANN.endpoints] === `198.18.1.3:51820,${n3.lab.ipv4}:51820`);
     await new Promise((r) => setTimeout(r, 6_000)); // a poll cycle and a resync
