@@ -44,7 +44,7 @@ describe('Dockerfile', () => {
   it('.dockerignore keeps every input of the build', () => {
     const ignored = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     const build = readFileSync(join(ROOT, 'scripts', 'build.mjs'), 'utf8');
-    expect(build).toContain("entryPoints: [join(here, '..', 'cmd', 'nodeway.ts')]");
+    expect(build).toContain("join(here, '..', 'cmd', 'nodeway.ts')");
     for (const input of ['package.json', 'package-lock.json', 'tsconfig.json', 'scripts', 'cmd', 'src', 'modules', 'bin']) {
       expect(existsSync(join(ROOT, input)), input).toBe(true);
       expect(ignored.some((p) => p === input || p === `${input}/` || p === '*' || p === '.'), input).toBe(false);
