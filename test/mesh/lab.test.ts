@@ -99,6 +99,7 @@ describe('mesh lab', () => {
         conditions: [{ type: 'NetworkUnavailable', status: 'True', reason: 'NoRouteCreated', message: 'set back' }],
       } }, 'merge', { subresource: 'status' });
     expect(cond()).toBe('True');
+    expect(m.publicKey('n1')).toBeTruthy();
     await waitFor('n1 NetworkUnavailable=False again', async () => cond() === 'False', 10_000);
   });
 
@@ -303,4 +304,16 @@ describe('mesh lab', () => {
     await waitFor('wireguard-go of n4 gone', () => !existsSync(`/proc/${daemon}`), 5_000);
     expect(existsSync(keyPath(n4.stateDir))).toBe(true);
   }, 90_000);
+
+  it('a lowered pod MTU says so: a log line and nodeway_mesh_stale_pod_mtu (pods keep the MTU they were created with)', async () => {
+    await m.stopAgent(n3);
+    const a3 = m.startAgent(n3, ['--mtu', '1300']);
+    await a3.waitForLine(/pod MTU lowered/, 20_000);
+    await waitFor('the conflist at 1300', () => JSON.parse(readFileSync(join(n3.confDir, '10-nodeway.conflist'), 'utf8')).plugins[0].mtu === 1300);
+    const metrics = await waitFor('the stale MTU metric', async () => {
+      const t = (await m.http(n3, '/metrics')).body;
+      return /nodeway_mesh_stale_pod_mtu 1440/.test(t) ? t : undefined;
+    });
+    expect(metrics).toMatch(/nodeway_mesh_mtu 1300/);
+  }, 30_000);
 });
