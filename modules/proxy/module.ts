@@ -5,6 +5,8 @@ import { release } from 'node:os';
 import type { Logger } from 'pino';
 import type { IPFamily } from '../../src/kube/objects.ts';
 import type { Module } from '../../src/runtime/module.ts';
+import { isProgramMissing } from '../../src/sys/exec.ts';
+import { ipv6Off } from '../../src/sys/ipv6.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
@@ -15,6 +17,7 @@ import { proxyMetrics, type ProxyMetrics } from './metrics.ts';
 import { nftCli, type NftExec } from './nft.ts';
 import { familyNode, localAddresses, loopbackNodePortCIDRs, type FamilyNode, type LocalAddress } from './node.ts';
 import { proxyConfig, type ProxyConfig } from './options.ts';
+import { planTable, printTable, tableObjects, type PrintedTable } from './table.ts';
 
 export interface ProxyDeps {
   nft?: NftExec;
@@ -41,6 +44,7 @@ function familyLabel(f: IPFamily): string {
 export class ProxyModule implements Module {
   readonly name = 'proxy';
   readonly inputs = { kinds: ['services', 'endpointslices', 'nodes', 'servicecidrs'], view: ['services', 'self', 'serviceCIDRs'] } as const;
+  readonly programs = ['nft', 'conntrack'] as const;
   readonly config: ProxyConfig;
   readonly families: FamilyProxy[];
   private readonly log: Logger;
@@ -53,12 +57,15 @@ export class ProxyModule implements Module {
   private readonly changedAt = new Map<string, number>();
   private subscribed = false;
   private compaction: NodeJS.Timeout | undefined;
+  private readonly nft: NftExec;
+  /** The families this host can carry, decided at the first sync; the others are skipped. */
+  private active: FamilyProxy[] | undefined;
 
   constructor(ctx: ModuleContext, deps: ProxyDeps = {}) {
     this.config = proxyConfig(ctx.config);
     this.log = ctx.log.child({ module: 'proxy' });
     this.metrics = proxyMetrics(ctx.registry);
-    const nft = deps.nft ?? nftCli();
+    const nft = (this.nft = deps.nft ?? nftCli());
     const deleteChainsNow = deps.deleteChainsNow ?? kernelAtLeast(release(), 6, 2);
     this.families = ([4, 6] as const).map(
       (f) =>
@@ -86,17 +93,51 @@ export class ProxyModule implements Module {
         for (const k of c.services) if (!this.changedAt.has(k)) this.changedAt.set(k, now);
       });
     }
+    const families = (this.active ??= await this.usableFamilies());
     const local = this.localAddrs();
-    const nodes = this.families.map((fp) => familyNode(view, this.config, fp.family, local));
-    const results = await Promise.allSettled(this.families.map((fp, i) => this.syncFamily(fp, view, changes, nodes[i]!)));
+    const nodes = families.map((fp) => familyNode(view, this.config, fp.family, local));
+    const results = await Promise.allSettled(families.map((fp, i) => this.syncFamily(fp, view, changes, nodes[i]!)));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     this.healthy = failed.length === 0;
     if (this.health) await this.health.sync(view.services.values(), healthCheckAddresses(nodes));
     if (this.healthy) this.observeProgramming(view, changes);
     this.scheduleCompaction();
-    if (failed.length > 0) throw new Error(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)).join('; '));
+    // Both families fail alike when nft is missing: say it once.
+    if (failed.length > 0) throw new Error([...new Set(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)))].join('; '));
     this.metrics.lastSync.set({}, Date.now() / 1000);
     this.metrics.serviceChanges.inc({}, changes.services.size);
+  }
+
+  /** Each family's desired table for this view, printable (`nodeway view --desired proxy`). */
+  desired(view: NodeView): Record<string, PrintedTable & { table: string }> {
+    const local = this.localAddrs();
+    const out: Record<string, PrintedTable & { table: string }> = {};
+    for (const fp of this.families) {
+      const ctx = { family: fp.family, masqueradeAll: this.config.masqueradeAll };
+      const { table } = planTable(view.services, familyNode(view, this.config, fp.family, local), ctx);
+      out[familyLabel(fp.family)] = { table: `${fp.family === 4 ? 'ip' : 'ip6'} ${this.config.table}`, ...printTable(tableObjects(table, ctx)) };
+    }
+    return out;
+  }
+
+  /**
+   * IPv6 is skipped, with one log line, on a host without it (src/sys/ipv6.ts says so once for
+   * the agent) or whose kernel/nft cannot NAT it while IPv4 can: syncing it would only fail,
+   * forever, and turn every retry into a full resync of IPv4 too.
+   */
+  private async usableFamilies(): Promise<FamilyProxy[]> {
+    const v6 = this.families.find((fp) => fp.family === 6);
+    if (!v6) return this.families;
+    let reason = ipv6Off() ? 'IPv6 is off on this host' : '';
+    if (!reason && this.nft.natSupport) {
+      const [nat4, nat6] = await Promise.all([this.nft.natSupport('ip'), this.nft.natSupport('ip6')]);
+      if (nat6 && !nat4) {
+        reason = `nft cannot do IPv6 NAT here (${nat6})`;
+        this.log.warn({ family: 'IPv6', err: nat6 }, 'IPv6 skipped: nft cannot do IPv6 NAT on this host; the proxy programs IPv4 only');
+      }
+    }
+    if (reason) this.metrics.familySkipped.set({ ip_family: 'IPv6' }, 1);
+    return reason ? this.families.filter((fp) => fp !== v6) : this.families;
   }
 
   /**
@@ -132,7 +173,8 @@ export class ProxyModule implements Module {
       if (deleted > 0) this.log.info({ family: familyLabel(fp.family), deleted }, 'stale conntrack entries deleted');
     } catch (err) {
       this.metrics.ctFailures.inc(label);
-      this.log.warn({ family: familyLabel(fp.family), err: String((err as Error).message) }, 'conntrack cleanup failed; retried at the next sync');
+      // A missing conntrack was logged once (src/sys/exec.ts) and keeps the proxy not ready.
+      if (!isProgramMissing(err)) this.log.warn({ family: familyLabel(fp.family), err: String((err as Error).message) }, 'conntrack cleanup failed; retried at the next sync');
     }
     this.metrics.ctDuration.observe(label, (performance.now() - c0) / 1000);
   }
