@@ -12,6 +12,7 @@ import type { ModuleContext } from '../index.ts';
 import { ClientACL } from './access.ts';
 import { applyCapture } from './capture.ts';
 import { Engine } from './engine.ts';
+import { hostsTable, hostsText, type NodeAddresses } from './hosts.ts';
 import { DnsMetrics } from './metrics.ts';
 import { dnsConfig, type DnsConfig } from './options.ts';
 import { planIndex, updateIndex, type DnsSettings, type RecordIndex } from './records.ts';
@@ -31,6 +32,8 @@ export class DnsModule implements Module {
   readonly server: DnsServer;
   readonly metrics: DnsMetrics;
   private readonly forwarder: Forwarder;
+  private readonly stubs: { zone: string; upstream: string[]; forwarder: Forwarder }[];
+  private hostsStamp = '';
   private readonly acl: ClientACL;
   private readonly log: Logger;
   private readonly settings: DnsSettings;
@@ -44,15 +47,21 @@ export class DnsModule implements Module {
     // IPv6 off on this host (the agent says so once): its addresses can be neither held nor bound.
     this.cfg = ipv6Off() ? { ...cfg, clusterDNS: cfg.clusterDNS.filter((ip) => !isIPv6(ip)), listen: cfg.listen.filter((l) => !isIPv6(l.host)) } : cfg;
     // Pod records answer from the pod IP alone unless they are 'verified' against the Pods.
-    this.inputs = this.cfg.pods === 'verified'
-      ? { kinds: ['services', 'endpointslices', 'namespaces', 'pods'], view: ['services', 'namespaces', 'pods'] }
-      : { kinds: ['services', 'endpointslices', 'namespaces'], view: ['services', 'namespaces'] };
+    const verified = this.cfg.pods === 'verified';
+    // Node names (NodeHosts) come from the Nodes: this node's and its peers'.
+    const nodes = this.cfg.nodeHosts;
+    this.inputs = {
+      kinds: ['services', 'endpointslices', 'namespaces', ...(verified ? (['pods'] as const) : []), ...(nodes ? (['nodes'] as const) : [])],
+      view: ['services', 'namespaces', ...(verified ? (['pods'] as const) : []), ...(nodes ? (['peers', 'self'] as const) : [])],
+    };
     this.programs = this.cfg.clusterDNS.length ? ['ip', 'nft'] : [];
     this.log = ctx.log.child({ module: 'dns' });
     this.metrics = new DnsMetrics(ctx.registry, `dns://${listenText(this.cfg.listen[0]!)}`, this.cfg.zone);
     this.forwarder = new Forwarder({ log: this.log, metrics: this.metrics });
     this.settings = { zone: this.cfg.zone, ttl: this.cfg.ttl, pods: this.cfg.pods, nameservers: this.cfg.clusterDNS };
-    this.engine = new Engine({ settings: this.settings, forwarder: this.forwarder, metrics: this.metrics, cacheSize: this.cfg.cacheSize, cachePolicy: this.cfg.cachePolicy });
+    this.stubs = this.cfg.stubs.map((st) => ({ ...st, forwarder: new Forwarder({ log: this.log, metrics: this.metrics }) }));
+    this.engine = new Engine({ settings: this.settings, forwarder: this.forwarder, stubs: this.stubs, metrics: this.metrics, cacheSize: this.cfg.cacheSize, cachePolicy: this.cfg.cachePolicy });
+    if (this.cfg.hosts.length) this.setHosts([]);
     // Host-network clients asking a captured address send from that address.
     this.acl = new ClientACL([...this.cfg.allow, ...this.cfg.clusterDNS.map((ip) => (ip.includes(':') ? `${ip}/128` : `${ip}/32`))]);
     this.server = new DnsServer(this.engine, this.metrics, this.acl, this.log);
@@ -122,6 +131,21 @@ export class DnsModule implements Module {
     if (usable.length === 0) this.log.warn('no upstream resolvers: names outside the cluster get SERVFAIL');
     this.forwarder.setUpstreams(usable);
     this.log.info({ upstreams: this.forwarder.addresses }, 'DNS upstreams');
+    for (const st of this.stubs) {
+      const r = loadUpstreams(st.upstream);
+      for (const e of r.errors) this.log.warn({ err: e, zone: st.zone }, 'cannot read stub domain resolvers');
+      st.forwarder.setUpstreams(r.addrs.filter((a) => !this.isSelf(a)));
+      this.log.info({ zone: st.zone, upstreams: st.forwarder.addresses }, 'DNS stub domain upstreams');
+    }
+  }
+
+  /** The hosts table from the config lines and (NodeHosts) the nodes' internal IPs; swapped in when it differs. */
+  private setHosts(nodes: NodeAddresses[]): void {
+    const t = hostsTable(this.cfg.hosts, nodes, this.cfg.hostsTTL);
+    const stamp = hostsText(t);
+    if (stamp === this.hostsStamp) return;
+    this.hostsStamp = stamp;
+    this.engine.setHosts(t.byName.size ? t : null);
   }
 
   private isSelf(a: UpstreamAddr): boolean {
@@ -141,6 +165,11 @@ export class DnsModule implements Module {
       const change = updateIndex(this.index, input, changes.services, changes.namespaces.size > 0, serial);
       this.engine.setIndex(this.index, change, changes.pods.size > 0);
     } else if (!this.engine.ready) this.engine.setIndex(this.index);
+    if (this.cfg.nodeHosts && (changes.full || changes.peers.size > 0 || changes.self)) {
+      const nodes = [...view.peers.values()].filter((p) => !p.self).map((p) => ({ name: p.name, ips: p.internalIPs }));
+      if (view.self.known) nodes.push({ name: view.self.name, ips: view.self.internalIPs });
+      this.setHosts(nodes);
+    }
     this.acl.update(view);
     if (hostError) throw hostError;
   }
@@ -149,6 +178,7 @@ export class DnsModule implements Module {
     if (this.resolvTimer) clearInterval(this.resolvTimer);
     await this.server.close();
     this.forwarder.close();
+    for (const st of this.stubs) st.forwarder.close();
   }
 }
 
