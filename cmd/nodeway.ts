@@ -8,6 +8,9 @@ import { Registry } from '../src/runtime/metrics.ts';
 import { viewToJSON } from '../src/view/json.ts';
 import { labDown, labServe, labStatus, labUp } from '../src/lab/daemon.ts';
 import { dirname, join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { stringify as stringifyYAML } from 'yaml';
+import { CorefileError, migrate, parseCorefile, renderMigration } from '../modules/dns/corefile.ts';
 
 const OPTIONS = [...CORE_OPTIONS, ...moduleOptions()];
 
@@ -93,6 +96,27 @@ async function lab(args: string[], config: Config): Promise<void> {
   if (typeof code === 'number') process.exit(code);
 }
 
+/** `nodeway migrate corefile FILE`: the config on stdout; what it cannot express also on stderr. */
+async function migrateCommand(args: string[]): Promise<void> {
+  const [what, file, ...extra] = args;
+  if (what !== 'corefile' || !file || extra.length) fail('usage: nodeway migrate corefile FILE');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    fail(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let m;
+  try {
+    m = migrate(parseCorefile(text));
+  } catch (err) {
+    if (err instanceof CorefileError) fail(`${file}: ${err.message}`);
+    throw err;
+  }
+  process.stdout.write(renderMigration(m, (v) => stringifyYAML(v), file));
+  for (const u of m.unsupported) process.stderr.write(`nodeway: not expressed: ${u}\n`);
+}
+
 async function main(): Promise<void> {
   let parsed;
   try {
@@ -109,6 +133,7 @@ async function main(): Promise<void> {
   const log = createLogger(parsed.config.logLevel as LogLevel, { node: parsed.config.nodeName as string });
   process.on('unhandledRejection', (err) => log.error({ err: String(err) }, 'unhandled rejection'));
   if (command === 'lab') return lab(rest, parsed.config);
+  if (command === 'migrate') return migrateCommand(rest);
   const commands: Record<string, (c: Config, l: Logger) => Promise<void>> = { run, view, cleanup };
   const fn = commands[command];
   if (!fn || rest.length > 0) fail(`unknown command ${[command, ...rest].join(' ')} (see nodeway --help)`);
