@@ -53,6 +53,8 @@ export class DnsMetrics {
   /** The authoritative answers kept encoded, the forward cache entries: set by the owner. */
   sizes: () => { templates: number; success: number; denial: number } = () => ({ templates: 0, success: 0, denial: 0 });
   loops = 0;
+  /** 1 while the cluster zone is answered from the snapshot of a previous run. */
+  stale = 0;
 
   constructor(reg: Registry, server: string, clusterZone: string) {
     const s = { server };
@@ -115,6 +117,7 @@ export class DnsMetrics {
       [...this.upstream].map(([to, u]) => line('coredns_forward_healthcheck_failures_total', { to }, u.failures))));
     reg.register(new View('nodeway_dns_dropped_total', 'Packets dropped without a reply, by reason (acl: client not on the node or in the cluster; malformed; overload).', 'counter', () =>
       DROP_REASONS.map((r, i) => line('nodeway_dns_dropped_total', { reason: r }, this.drops[i]!))));
+    reg.register(new View('nodeway_dns_zone_from_snapshot', 'Whether the cluster zone is answered from the last run\'s snapshot (1) because the watch has not listed yet.', 'gauge', () => [line('nodeway_dns_zone_from_snapshot', {}, this.stale)]));
     reg.register(new View('nodeway_dns_forward_loops_total', 'Upstreams found to send our own queries back to us (then left out).', 'counter', () => [line('nodeway_dns_forward_loops_total', {}, this.loops)]));
   }
 

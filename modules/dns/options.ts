@@ -106,6 +106,12 @@ export const DNS_OPTIONS: OptionSpec[] = [
   },
   { flag: 'dns-node-hosts', key: 'dnsNodeHosts', kind: 'bool', default: false, help: 'every node\'s name resolves to its internal IPs, as k3s\'s NodeHosts (watches Nodes)' },
   { flag: 'dns-hosts-ttl', key: 'dnsHostsTTL', kind: 'int', default: 60, min: 0, max: 86400, help: 'TTL of --dns-host and --dns-node-hosts answers (seconds)' },
+  {
+    flag: 'dns-snapshot',
+    key: 'dnsSnapshot',
+    kind: 'string',
+    help: 'file keeping the last cluster zone: after a restart it is answered from there (TTL 5 s) until the watch has listed, instead of SERVFAIL',
+  },
   { flag: 'dns-cache-size', key: 'dnsCacheSize', kind: 'int', default: 9984, min: 0, max: 1_000_000, help: 'forwarded answers cached, for each of positive and negative' },
 ];
 
@@ -123,6 +129,8 @@ export interface DnsConfig {
   hosts: string[];
   nodeHosts: boolean;
   hostsTTL: number;
+  /** '' = no snapshot. */
+  snapshot: string;
 }
 
 export interface StubDomain {
@@ -172,5 +180,6 @@ export function dnsConfig(c: Config): DnsConfig {
     hosts: list('dnsHosts'),
     nodeHosts: c.dnsNodeHosts === true,
     hostsTTL: num(c.dnsHostsTTL, 60),
+    snapshot: typeof c.dnsSnapshot === 'string' ? c.dnsSnapshot : '',
   };
 }
