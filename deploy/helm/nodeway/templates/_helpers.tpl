@@ -27,6 +27,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   "healthListen" (printf "0.0.0.0:%v" .Values.healthPort)
   "logLevel" .Values.logLevel
   "stateDir" "/var/lib/nodeway"
+  "dnsSnapshot" "/var/lib/nodeway/dns-zone.json"
   "cniConfDir" "/etc/cni/net.d"
   "cniBinDir" "/opt/cni/bin"
   "wgInterface" .Values.wireguard.interface
