@@ -57,6 +57,7 @@ export class Engine {
     this.templateLimit = o.templateLimit ?? 50_000;
     this.now = o.now ?? Date.now;
     this.metrics.sizes = () => ({ templates: this.templates.size, ...this.cache.sizes() });
+    this.metrics.evicted = () => this.cache.evictions();
   }
 
   get ready(): boolean {
