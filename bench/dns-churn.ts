@@ -5,6 +5,7 @@
 // dnsperf sends the cluster query mix to each in interleaved rounds; medians are compared. Then
 // the same three cases with the engine alone (no sockets: the answer path's own cost, which
 // socket overhead and a busy shared machine hide in the dnsperf figures).
+import { emptyChanges } from '../src/view/view.ts';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -49,7 +50,7 @@ async function engineAlone(perSec: number, clearAll: boolean, qfile: string): Pr
   const s = synthetic(2_000, 5);
   const m = new DnsModule({ config: { dnsListen: [`127.0.0.1:${await freePort()}`], dnsUpstream: ['127.0.0.1:9'] }, nodeName: 'bench', log: pino({ level: 'warn' }), registry: new Registry() });
   const view = nodeView({ services: s.services, namespaces: s.namespaces });
-  const none = { services: new Set<string>(), peers: new Set<string>(), pods: new Set<string>(), namespaces: new Set<string>(), self: false, serviceCIDRs: false };
+  const none = emptyChanges();
   await m.sync(view as never, { ...none, full: true });
   const types: Record<string, number> = { A: TYPE.A, AAAA: TYPE.AAAA, SRV: TYPE.SRV, PTR: TYPE.PTR };
   const qs = qfile.trim().split('\n').map((l) => query(l.split(' ')[0]!, types[l.split(' ')[1]!]!));

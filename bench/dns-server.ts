@@ -3,6 +3,7 @@
 // prints "ready". With CHANGES_PER_SEC, that many Services change every second, one sync each,
 // as the runner would (see below); `clear-all` then also drops every encoded
 // answer, as the module did before answers were invalidated by name (the churn bench's baseline).
+import { emptyChanges } from '../src/view/view.ts';
 import pino from 'pino';
 import { DnsModule } from '../modules/dns/module.ts';
 import { Registry } from '../src/runtime/metrics.ts';
@@ -19,7 +20,7 @@ const m = new DnsModule({
   registry: new Registry(),
 });
 const view = nodeView({ services: s.services, namespaces: s.namespaces });
-const none = { services: new Set<string>(), peers: new Set<string>(), pods: new Set<string>(), namespaces: new Set<string>(), self: false, serviceCIDRs: false };
+const none = emptyChanges();
 await m.sync(view as never, { ...none, full: true, self: true, serviceCIDRs: true });
 
 const perSec = Number(churn);

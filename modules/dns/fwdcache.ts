@@ -113,7 +113,7 @@ export function upstreamTemplate(reply: Buffer, policy: CachePolicy = DEFAULT_CA
       bytes.writeUInt32BE(ttl, ttlOffsets[i]!);
     }
   }
-  const tpl: Template = { bytes, qnameEnd, an, ns, ar, rrEnds, rcode, zone: ZONE_FORWARD, ttlOffsets, ttls };
+  const tpl: Template = { bytes, qnameEnd, an, ns, ar, rrEnds, rcode, zone: ZONE_FORWARD, ttlOffsets, ttls, dep: '' };
   return { tpl, ttl, negative };
 }
 

@@ -75,6 +75,7 @@ export class Agent {
       this.health = await startHealthServer(config.healthListen as string, {
         cacheReady: () => this.view.ready,
         modules: () => this.runners.map((r) => r.status()),
+        ownHealth: (name) => this.modules.find((m) => m.name === name)?.health?.(),
       }, registry);
       log.info({ listen: config.healthListen }, 'health server listening');
     }

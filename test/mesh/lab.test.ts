@@ -91,6 +91,20 @@ describe('mesh lab', () => {
     expect(p1.ip).toBe('198.18.129.2');
   });
 
+  it('NetworkUnavailable set back to True (a cloud route controller, a re-created Node) is re-asserted False', async () => {
+    const cond = () => (m.api.get('v1', 'nodes', undefined, 'n1') as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions?.find((c) => c.type === 'NetworkUnavailable')?.status;
+    expect(cond()).toBe('False');
+    m.api.updateStatus({
+      apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' },
+      status: {
+        addresses: [{ type: 'InternalIP', address: n1.lab.ipv4 }, { type: 'Hostname', address: 'n1' }],
+        conditions: [{ type: 'NetworkUnavailable', status: 'True', reason: 'NoRouteCreated', message: 'set back' }],
+      },
+    });
+    expect(cond()).toBe('True');
+    await waitFor('n1 NetworkUnavailable=False again', async () => cond() === 'False', 10_000);
+  });
+
   it('pod to pod across nodes: ICMP and TCP, the source address kept', async () => {
     expect(await m.ping(p1.ns, p2.ip)).toBe(true);
     expect(await m.ping(p2.ns, p3.ip)).toBe(true);
