@@ -10,9 +10,11 @@ import { Registry, registerBuildInfo, registerProcessMetrics } from '../src/runt
 import { VERSION, versionLine } from '../src/runtime/version.ts';
 import { availableParallelism } from 'node:os';
 import { viewToJSON } from '../src/view/json.ts';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { stringify as stringifyYAML } from 'yaml';
+import { CorefileError, migrate, parseCorefile, renderMigration } from '../modules/dns/corefile.ts';
 
 const OPTIONS = [...CORE_OPTIONS, ...CONNTRACK_OPTIONS, ...moduleOptions()];
 
@@ -125,6 +127,27 @@ async function lab(args: string[]): Promise<void> {
   process.exit(await labMain(args, self));
 }
 
+/** `nodeway migrate corefile FILE`: the config on stdout; what it cannot express also on stderr. */
+async function migrateCommand(args: string[]): Promise<void> {
+  const [what, file, ...extra] = args;
+  if (what !== 'corefile' || !file || extra.length) fail('usage: nodeway migrate corefile FILE');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    fail(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let m;
+  try {
+    m = migrate(parseCorefile(text));
+  } catch (err) {
+    if (err instanceof CorefileError) fail(`${file}: ${err.message}`);
+    throw err;
+  }
+  process.stdout.write(renderMigration(m, (v) => stringifyYAML(v), file));
+  for (const u of m.unsupported) process.stderr.write(`nodeway: not expressed: ${u}\n`);
+}
+
 async function main(): Promise<void> {
   if (process.argv[2] === 'lab') return lab(process.argv.slice(3));
   let parsed;
@@ -147,6 +170,7 @@ async function main(): Promise<void> {
   const log = createLogger(parsed.config.logLevel as LogLevel, { node: parsed.config.nodeName as string });
   for (const w of parsed.warnings) log.warn(w);
   process.on('unhandledRejection', (err) => log.error({ err: String(err) }, 'unhandled rejection'));
+  if (command === 'migrate') return migrateCommand(rest);
   const commands: Record<string, (c: Config, l: Logger) => Promise<void>> = { run, view, cleanup };
   const fn = commands[command];
   if (!fn || rest.length > 0) fail(`unknown command ${[command, ...rest].join(' ')} (see nodeway --help)`);
