@@ -1,12 +1,12 @@
 // From a query packet to its reply, whatever the transport. The fast path is one map lookup
 // (authoritative answers kept encoded per (name, type), dropped whenever the index changes) and
 // one render; misses consult the record index, then the forward cache, then the upstreams.
-import { resolve, type AuthAnswer } from './lookup.ts';
+import { answerDep, resolve, type AuthAnswer } from './lookup.ts';
 import { decodeMessage, readName, type Message, type RR } from './message.ts';
 import type { DnsMetrics } from './metrics.ts';
 import { parseQuery, type Query } from './query.ts';
-import type { DnsSettings, RecordIndex } from './records.ts';
-import { AnswerCache, upstreamTemplate } from './fwdcache.ts';
+import type { DnsSettings, IndexChange, RecordIndex } from './records.ts';
+import { AnswerCache, DEFAULT_CACHE_POLICY, upstreamTemplate, type CachePolicy } from './fwdcache.ts';
 import { errorReply, makeTemplate, render, replyLimit, ZONE_CLUSTER, ZONE_FORWARD, type Template, type Zone } from './template.ts';
 import type { Forwarder } from './upstream.ts';
 import { CLASS_IN, FLAG, HEADER_LEN, RCODE, TYPE, lowerName, nameToWire } from './wire.ts';
@@ -17,6 +17,8 @@ export interface EngineOptions {
   metrics: DnsMetrics;
   /** Forward cache bound, per kind (positive, negative). */
   cacheSize: number;
+  /** Lifetimes of cached upstream answers (default: kubeadm's `cache 30`). */
+  cachePolicy?: CachePolicy;
   /** Bound on authoritative answers kept encoded. */
   templateLimit?: number;
   now?: () => number;
@@ -28,8 +30,11 @@ export class Engine {
   settings: DnsSettings;
   private index: RecordIndex | null = null;
   private readonly templates = new Map<string, Template>();
+  /** Dependency (see answerDep) → keys of the encoded answers that depend on it. */
+  private readonly deps = new Map<string, Set<string>>();
   private readonly templateLimit: number;
   readonly cache: AnswerCache;
+  private readonly cachePolicy: CachePolicy;
   private readonly forwarder: Forwarder;
   private readonly metrics: DnsMetrics;
   private readonly now: () => number;
@@ -41,6 +46,7 @@ export class Engine {
     this.forwarder = o.forwarder;
     this.metrics = o.metrics;
     this.cache = new AnswerCache(o.cacheSize);
+    this.cachePolicy = o.cachePolicy ?? DEFAULT_CACHE_POLICY;
     this.templateLimit = o.templateLimit ?? 50_000;
     this.now = o.now ?? Date.now;
     this.metrics.sizes = () => ({ templates: this.templates.size, ...this.cache.sizes() });
@@ -50,11 +56,46 @@ export class Engine {
     return this.index !== null;
   }
 
-  /** A new or updated index: every encoded authoritative answer may be stale. */
-  setIndex(index: RecordIndex): void {
+  /**
+   * A new or updated index. Without `change` (a rebuild) every encoded answer may be stale;
+   * with it, only those depending on what changed are forgotten, so churn elsewhere in the
+   * cluster leaves the hot answers encoded.
+   */
+  setIndex(index: RecordIndex, change?: IndexChange, podsChanged = false): void {
     this.index = index;
     this.settings = index.settings;
-    this.templates.clear();
+    if (!change) {
+      this.templates.clear();
+      this.deps.clear();
+      return;
+    }
+    this.forget('v');
+    for (const k of change.services) this.forget(`s:${k}`);
+    for (const ns of change.namespaces) this.forget(`n:${ns}`);
+    for (const ip of change.ips) this.forget(`i:${ip}`);
+    if (podsChanged || change.namespaces.size) this.forget('p');
+  }
+
+  private forget(dep: string): void {
+    const keys = this.deps.get(dep);
+    if (!keys) return;
+    for (const k of keys) this.templates.delete(k);
+    this.deps.delete(dep);
+  }
+
+  private keep(key: string, t: Template, dep: string): void {
+    if (this.templates.size >= this.templateLimit) {
+      const oldest = this.templates.keys().next().value!;
+      const dropped = this.templates.get(oldest)!;
+      this.templates.delete(oldest);
+      if (dropped.dep) this.deps.get(dropped.dep)?.delete(oldest);
+    }
+    t.dep = dep;
+    this.templates.set(key, t);
+    if (!dep) return;
+    let keys = this.deps.get(dep);
+    if (!keys) this.deps.set(dep, (keys = new Set()));
+    keys.add(key);
   }
 
   /** The reply to one packet; null = send nothing. A promise when an upstream must be asked. */
@@ -74,7 +115,7 @@ export class Engine {
     }
     this.lastZone = ZONE_FORWARD;
     // The cluster zone is never forwarded, so a cached upstream answer needs no index lookup.
-    const hit = this.cache.get(q.key, this.now());
+    const hit = this.cache.get(q.fkey, this.now());
     if (hit && !hit.reverse) {
       this.metrics.cache[hit.negative ? 1 : 0]!++;
       return render(hit.tpl, buf, q, limit, hit.age);
@@ -90,28 +131,25 @@ export class Engine {
     if (a.chase) return this.chase(buf, { ...q }, limit, name, a);
     this.lastZone = a.zone;
     const t = makeTemplate(authMessage(name, q.qtype, a), a.zone);
-    if (!a.transient) {
-      if (this.templates.size >= this.templateLimit) this.templates.delete(this.templates.keys().next().value!);
-      this.templates.set(q.key, t);
-    }
+    if (!a.transient) this.keep(q.key, t, answerDep(this.settings, name, a));
     return render(t, buf, q, limit);
   }
 
   private async forward(buf: Buffer, q: Query, limit: number, reverse: boolean): Promise<Buffer | null> {
     const now = this.now();
-    const hit = this.cache.get(q.key, now);
+    const hit = this.cache.get(q.fkey, now);
     if (hit) {
       this.metrics.cache[hit.negative ? 1 : 0]!++;
       return render(hit.tpl, buf, q, limit, hit.age);
     }
     if (this.forwarder.isLoopProbe(q.key)) return errorReply(buf, q, RCODE.REFUSED);
     this.metrics.cache[2]!++;
-    const res = await this.forwarder.query(q.key, buf.subarray(HEADER_LEN, q.qnameEnd), q.qtype, q.qclass);
+    const res = await this.forwarder.query(q.fkey, buf.subarray(HEADER_LEN, q.qnameEnd), q.qtype, q.qclass, q.dnssec);
     if (res === 'failed') return errorReply(buf, q, RCODE.SERVFAIL);
     if (res === 'overloaded') return errorReply(buf, q, RCODE.REFUSED);
-    const c = upstreamTemplate(res);
+    const c = upstreamTemplate(res, this.cachePolicy);
     if (!c) return errorReply(buf, q, RCODE.SERVFAIL);
-    this.cache.set(q.key, c, this.now(), reverse);
+    this.cache.set(q.fkey, c, this.now(), reverse);
     return render(c.tpl, buf, q, limit);
   }
 
@@ -148,7 +186,7 @@ export class Engine {
     } else {
       const res = await this.forwarder.query(key, wire, qtype, CLASS_IN);
       if (typeof res === 'string') return null;
-      const c = upstreamTemplate(res);
+      const c = upstreamTemplate(res, this.cachePolicy);
       if (!c) return null;
       this.cache.set(key, c, this.now(), name.endsWith('.arpa'));
       tpl = c.tpl;

@@ -10,27 +10,29 @@ import type { Logger } from 'pino';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { ipFamily } from '../../src/net/ip.ts';
 import type { Module } from '../../src/runtime/module.ts';
-import type { ViewChanges } from '../../src/view/types.ts';
+import { Serial } from '../../src/runtime/serial.ts';
+import { ipv6Off } from '../../src/sys/ipv6.ts';
+import type { PeerView, ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
-import { parseEndpoint } from './annotations.ts';
 import { missingPlugins, readConflist, REQUIRED_PLUGINS, shadowingConfigs, writeConflist } from './cni.ts';
 import { renderConflist } from './conflist.ts';
 import { type Device, ensureDevice } from './device.ts';
-import { type Attempt, chooseEndpoint } from './endpoint-choice.ts';
+import { decidePeers, knownPaths, mtuProbes } from './decide.ts';
+import type { Attempt } from './endpoint-choice.ts';
 import { dueRetries, nextRetry, type Pending, trackPending } from './first-handshake.ts';
 import { afterOps, type WgControl, wgControl } from './control.ts';
-import { run } from './exec.ts';
+import { isProgramMissing, run } from '../../src/sys/exec.ts';
 import { type LoadedKey, loadOrCreateKey } from './key.ts';
-import { ensureBridge, pathMTUs, readLink, setLink, underlayMTU } from './link.ts';
+import { ensureBridge, pathMTUs, readLink, setAddresses, setLink, underlayMTU } from './link.ts';
 import { MeshMetrics } from './metrics.ts';
 import { type PathMTU, tunnelMTU } from './mtu.ts';
 import { renderNft, replaceScript } from './nft.ts';
-import { annotationPatch, markNetworkAvailable, patchAnnotations } from './node-status.ts';
+import { annotationPatch, markNetworkAvailable, needsNetworkAvailable, patchAnnotations } from './node-status.ts';
 import { type MeshConfig, meshConfig } from './options.ts';
 import { type MeshPlan, plan } from './plan.ts';
 import { type DeviceRoute, diffRoutes, parseRoutes, ROUTE_PROTO } from './routes.ts';
-import { type DesiredPeer, type DeviceState, diffPeers } from './wg.ts';
+import { type DeviceState, diffPeers } from './wg.ts';
 
 /** How often the device is compared with the last view without a view change (self-healing, endpoint trials, metrics). */
 export const POLL_MS = 5_000;
@@ -55,7 +57,7 @@ export class MeshModule implements Module {
   private believed: { dev: DeviceState; routes: DeviceRoute[] } | undefined;
   private underlay: PathMTU | null | undefined;
   private lastView: NodeView | undefined;
-  private readonly attempts = new Map<string, Attempt>();
+  private attempts = new Map<string, Attempt>();
   /** New peers this node retries the first handshake with (see first-handshake.ts). */
   private readonly firstHandshakes = new Map<string, Pending>();
   private retryTimer: NodeJS.Timeout | undefined;
@@ -63,15 +65,26 @@ export class MeshModule implements Module {
   private readonly paths = new Map<string, PathMTU | null>();
   private appliedNft = '';
   private appliedHost = '';
+  /** The tunnel addresses last applied, compared with the link at every poll. */
+  private tunnelAddrs: string[] = [];
   private hadV6Routes = false;
   private writtenConflist = '';
-  private networkMarked = false;
+  /** The view of this Node the last NetworkUnavailable assertion answered. */
+  private conditionAnswered: PeerView | undefined;
   private pluginsOK = false;
   private reported = new Set<string>();
   private podCIDRState: string | undefined;
-  private lock: Promise<unknown> = Promise.resolve();
+  /** Reconciles, polls and handshake retries never overlap. */
+  private readonly serial = new Serial();
   private timer: NodeJS.Timeout | undefined;
+  private pollError = '';
   private closed = false;
+  /** ip and nft always; the WireGuard tool of the device in use (or the one the mode forces). */
+  get programs(): string[] {
+    const userspace = this.device ? this.device.userspace : this.cfg.userspace === 'always' ? true : this.cfg.userspace === 'never' ? false : undefined;
+    return ['ip', 'nft', ...(userspace === undefined ? [] : [userspace ? 'wireguard-go' : 'wg'])];
+  }
+
   /** The MTU in force: what the device and the conflist carry. */
   mtu = 0;
 
@@ -86,27 +99,21 @@ export class MeshModule implements Module {
   sync(view: NodeView, changes: ViewChanges): Promise<void> {
     // Services, pods and namespaces mean nothing to the mesh.
     if (!changes.full && !changes.self && changes.peers.size === 0 && this.lastView === view) return Promise.resolve();
-    return this.locked(() => this.reconcile(view, changes.full ? 'full' : 'memory'));
+    return this.serial.run(() => this.reconcile(view, changes.full ? 'full' : 'memory'));
   }
 
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    await this.lock.catch(() => undefined);
-  }
-
-  private locked<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.lock.then(fn, fn);
-    this.lock = p.catch(() => undefined);
-    return p;
+    await this.serial.idle();
   }
 
   private schedulePoll(): void {
     if (this.closed || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.locked(() => this.poll()).finally(() => this.schedulePoll());
+      void this.serial.run(() => this.poll()).finally(() => this.schedulePoll());
     }, POLL_MS);
     this.timer.unref();
   }
@@ -118,7 +125,7 @@ export class MeshModule implements Module {
     if (this.closed || at === undefined) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      void this.locked(() => this.retryFirstHandshakes()).finally(() => this.scheduleRetry());
+      void this.serial.run(() => this.retryFirstHandshakes()).finally(() => this.scheduleRetry());
     }, Math.max(0, at - Date.now()));
     this.retryTimer.unref();
   }
@@ -150,15 +157,22 @@ export class MeshModule implements Module {
   /** Between view changes: repair what vanished (a killed wireguard-go), advance endpoint trials. */
   private async poll(): Promise<void> {
     if (this.closed || !this.lastView) return;
-    const link = await readLink(this.cfg.iface).catch(() => null);
-    if (!link) {
-      this.log.warn({ iface: this.cfg.iface }, 'WireGuard interface gone; rebuilding it');
-      this.device = undefined;
-    }
     try {
+      const link = await readLink(this.cfg.iface);
+      if (!link) {
+        this.log.warn({ iface: this.cfg.iface }, 'WireGuard interface gone; rebuilding it');
+        this.device = undefined;
+      } else if (link.addrs.length !== this.tunnelAddrs.length || this.tunnelAddrs.some((a) => !link.addrs.includes(a))) {
+        // Someone removed or added an address: the host step runs again and puts them right.
+        this.appliedHost = '';
+      }
       await this.reconcile(this.lastView, link ? 'device' : 'full');
+      this.pollError = '';
     } catch (err) {
-      if (!(err instanceof NoPodCIDRError)) this.log.warn({ err: String((err as Error).message ?? err) }, 'periodic mesh check failed');
+      const msg = String((err as Error).message ?? err);
+      // Said once, not every POLL_MS; a missing program was already said by src/sys/exec.ts.
+      if (!(err instanceof NoPodCIDRError) && !isProgramMissing(err) && msg !== this.pollError) this.log.warn({ err: msg }, 'periodic mesh check failed');
+      this.pollError = msg;
     }
   }
 
@@ -191,17 +205,16 @@ export class MeshModule implements Module {
     if (this.cfg.mtu > 0) return this.cfg.mtu;
     const full = compare === 'full';
     if (full) this.paths.clear();
-    const ips = [...new Set(endpoints.map((e) => parseEndpoint(e, 1)?.ip).filter((x): x is string => !!x))];
-    const unknown = compare === 'memory' && this.mtu > 0 ? [] : ips.filter((ip) => !this.paths.has(ip));
-    if (unknown.length) {
-      const found = await pathMTUs(unknown);
+    const { ips, probe } = mtuProbes(endpoints, this.paths, !(compare === 'memory' && this.mtu > 0));
+    if (probe.length) {
+      const found = await pathMTUs(probe);
       // ip prints IPv6 destinations canonically, as parseEndpoint keeps them.
-      for (const ip of unknown) {
+      for (const ip of probe) {
         const mtu = found.get(ip);
         this.paths.set(ip, mtu === undefined ? null : { family: ipFamily(ip) as 4 | 6, mtu });
       }
     }
-    const paths = ips.map((ip) => this.paths.get(ip)).filter((x): x is PathMTU => !!x);
+    const paths = knownPaths(ips, this.paths);
     let underlay: PathMTU | null = null;
     if (!paths.length) {
       if (full || this.underlay === undefined) {
@@ -285,25 +298,13 @@ export class MeshModule implements Module {
     const fromDevice = compare !== 'memory' || !this.believed;
 
     mark('device');
-    const now = Date.now();
-    const desired: DesiredPeer[] = [];
-    const endpointsInUse: string[] = [];
-    for (const pp of p.peers) {
-      const dev = dump.peers.get(pp.publicKey);
-      const c = chooseEndpoint(pp, dev, this.attempts.get(pp.publicKey), now);
-      const prev = this.attempts.get(pp.publicKey);
-      if (c.attempt) this.attempts.set(pp.publicKey, c.attempt);
-      else this.attempts.delete(pp.publicKey);
-      if (c.endpoint && dev?.endpoint && c.endpoint !== dev.endpoint && prev) {
-        this.metrics.endpointSwitches.inc();
-        this.log.info({ peer: pp.node, from: dev.endpoint, to: c.endpoint }, 'no handshake on this endpoint; trying the next candidate');
-      }
-      desired.push({ publicKey: pp.publicKey, endpoint: c.endpoint, allowedIPs: pp.allowedIPs, keepalive: pp.keepalive });
-      const ep = c.endpoint ?? dev?.endpoint;
-      if (ep) endpointsInUse.push(ep);
+    const d = decidePeers(p.peers, dump, this.attempts, Date.now());
+    this.attempts = d.attempts;
+    for (const sw of d.switches) {
+      this.metrics.endpointSwitches.inc();
+      this.log.info({ peer: sw.node, from: sw.from, to: sw.to }, 'no handshake on this endpoint; trying the next candidate');
     }
-    const keys = new Set(p.peers.map((x) => x.publicKey));
-    for (const k of this.attempts.keys()) if (!keys.has(k)) this.attempts.delete(k);
+    const { desired, endpoints: endpointsInUse } = d;
 
     mark('plan');
     this.mtu = await this.computeMTU(endpointsInUse, compare);
@@ -315,6 +316,7 @@ export class MeshModule implements Module {
       const link = await readLink(cfg.iface);
       if (!link) throw new Error(`WireGuard interface ${cfg.iface} vanished`);
       await setLink(link, this.mtu);
+      await setAddresses(link, p.tunnelAddrs);
       if (p.podCIDRs.some((c) => c.family === 4)) {
         // Loose: replies from pods behind peers arrive on the tunnel, whatever the main table says.
         await this.sysctl(`/proc/sys/net/ipv4/conf/${cfg.iface}/rp_filter`, '2');
@@ -323,6 +325,7 @@ export class MeshModule implements Module {
       if (p.podCIDRs.some((c) => c.family === 6)) await this.sysctl('/proc/sys/net/ipv6/conf/all/forwarding', '1');
       if (p.gateways.length) await ensureBridge(cfg.bridge, p.gateways.map((g) => g.cidr), this.mtu);
       this.appliedHost = host;
+      this.tunnelAddrs = p.tunnelAddrs;
     }
 
     mark('host');
@@ -341,14 +344,15 @@ export class MeshModule implements Module {
     let current: DeviceRoute[];
     if (fromDevice) {
       current = parseRoutes(await run('ip', ['-j', '-4', 'route', 'show', 'table', 'main', 'proto', String(ROUTE_PROTO)]));
-      if (full || wantV6 || this.hadV6Routes) {
+      // With IPv6 off there is no IPv6 routing table to read (ipv6.disable=1 refuses the request).
+      if ((full || wantV6 || this.hadV6Routes) && !ipv6Off()) {
         current.push(...parseRoutes(await run('ip', ['-j', '-6', 'route', 'show', 'table', 'main', 'proto', String(ROUTE_PROTO)])));
       }
     } else current = this.believed!.routes;
     this.hadV6Routes = wantV6;
     const lines = diffRoutes(p.routes, current);
     if (lines.length) {
-      await run('ip', ['-force', '-batch', '-'], `${lines.join('\n')}\n`);
+      await run('ip', ['-force', '-batch', '-'], { input: `${lines.join('\n')}\n` });
       this.log.info({ changes: lines.length, routes: p.routes.length }, 'mesh routes updated');
     }
     this.believed = { dev: devAfter, routes: p.routes.map((r) => ({ dst: r.dst, dev: r.dev, src: r.src })) };
@@ -356,7 +360,7 @@ export class MeshModule implements Module {
     mark('routes');
     const nft = renderNft({ iface: cfg.iface, podCIDRs: p.podCIDRs, clusterNets: p.clusterNets });
     if (full || nft !== this.appliedNft) {
-      await run('nft', ['-f', '-'], replaceScript(nft));
+      await run('nft', ['-f', '-'], { input: replaceScript(nft) });
       this.appliedNft = nft;
     }
 
@@ -366,12 +370,12 @@ export class MeshModule implements Module {
     }
 
     if (this.client && selfPeer) {
-      if (networkUp && !this.networkMarked) {
+      if (needsNetworkAvailable(networkUp, selfPeer, this.conditionAnswered)) {
         try {
           const wrote = await markNetworkAvailable(this.client, this.nodeName, `WireGuard mesh on ${cfg.iface} with ${p.peers.length} peer(s)`);
-          this.networkMarked = true;
+          this.conditionAnswered = selfPeer;
           this.metrics.publishes.inc({ kind: 'condition', result: 'success' });
-          if (wrote) this.log.info('set NetworkUnavailable=False on this node');
+          if (wrote) this.log.info({ was: selfPeer.networkUnavailable ?? 'absent' }, 'set NetworkUnavailable=False on this node');
         } catch (err) {
           this.metrics.publishes.inc({ kind: 'condition', result: 'error' });
           errors.push(`setting NetworkUnavailable=False: ${(err as Error).message}`);

@@ -3,10 +3,10 @@
 // given the view and the local interface addresses (read by the caller).
 import { networkInterfaces } from 'node:os';
 import type { IPFamily } from '../../src/kube/objects.ts';
-import { canonicalIP, ipFamily } from '../../src/net/ip.ts';
+import { canonicalIP, disjointCIDRs, familyIP, inAnyCIDR, ipFamily } from '../../src/net/ip.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ProxyConfig } from './options.ts';
-import { disjointCIDRs, familyIP, inAnyCIDR } from './validate.ts';
+
 
 export interface LocalAddress {
   address: string;
@@ -41,29 +41,40 @@ function isLoopback(ip: string): boolean {
   return ip === '::1' || ip.startsWith('127.');
 }
 
-export function primaryIP(view: Pick<NodeView, 'self'>, family: IPFamily, local: LocalAddress[]): string {
+/** The node's own IP of the family as its Node object lists it, '' when it lists none. */
+function listedIP(view: Pick<NodeView, 'self'>, family: IPFamily): string {
   for (const ip of [...view.self.internalIPs, ...view.self.externalIPs]) {
     const c = familyIP(ip, family);
     if (c) return c;
   }
+  return '';
+}
+
+export function primaryIP(view: Pick<NodeView, 'self'>, family: IPFamily, local: LocalAddress[]): string {
   // Before the Node object is known, or on a node that lists no address of this family.
-  return local.find((a) => !a.internal && !isLoopback(a.address) && ipFamily(a.address) === family)?.address ?? '';
+  return listedIP(view, family) || (local.find((a) => !a.internal && !isLoopback(a.address) && ipFamily(a.address) === family)?.address ?? '');
 }
 
 export function familyNode(view: Pick<NodeView, 'self' | 'peers' | 'serviceCIDRs'>, cfg: ProxyConfig, family: IPFamily, local: LocalAddress[]): FamilyNode {
   const nodeIP = primaryIP(view, family, local);
+  // As kube-proxy: a family with no node IP ("primary") or no CIDR of its own matches every
+  // local address of that family, never a guessed one.
   let nodePortIPs: string[] | 'all';
-  if (cfg.nodePortAddresses === 'primary') nodePortIPs = nodeIP ? [nodeIP] : [];
-  else {
+  if (cfg.nodePortAddresses === 'primary') {
+    const ip = listedIP(view, family);
+    nodePortIPs = ip ? [ip] : 'all';
+  } else {
     const cidrs = cfg.nodePortAddresses.filter((c) => c.family === family).map((c) => c.cidr);
-    if (cidrs.some((c) => c.endsWith('/0'))) nodePortIPs = 'all';
+    if (cidrs.length === 0 || cidrs.some((c) => c.endsWith('/0'))) nodePortIPs = 'all';
     else {
       const ips = local.filter((a) => ipFamily(a.address) === family && !isLoopback(a.address) && inAnyCIDR(a.address, cidrs)).map((a) => a.address);
       nodePortIPs = [...new Set(ips)].sort();
     }
   }
+  // Pod sources by address, for the CIDR modes of --detect-local-mode (none for the others).
   const given = cfg.clusterCIDRs.filter((c) => c.family === family).map((c) => c.cidr);
-  const fromNodes = given.length ? given : [...view.peers.values()].flatMap((p) => p.podCIDRs);
+  const mode = cfg.detectLocal.mode;
+  const fromNodes = mode === 'NodeCIDR' ? view.self.podCIDRs : mode !== 'ClusterCIDR' ? [] : given.length ? given : [...view.peers.values()].flatMap((p) => p.podCIDRs);
   // Disjoint: an interval set refuses overlapping elements, and ServiceCIDRs may overlap.
   const serviceCIDRs = disjointCIDRs([...view.serviceCIDRs], family).cidrs;
   return { family, nodePortIPs, nodeIP, clusterCIDRs: disjointCIDRs(fromNodes, family).cidrs, serviceCIDRs };

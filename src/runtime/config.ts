@@ -52,6 +52,7 @@ export const CORE_OPTIONS: OptionSpec[] = [
   { flag: 'conntrack-tcp-timeout-close-wait', key: 'conntrackTCPTimeoutCloseWait', kind: 'int', default: 3600, min: 0, max: 1 << 30, help: 'seconds; raises nf_conntrack_tcp_timeout_close_wait to it (0 = leave it)' },
   { flag: 'proc-sys-dir', key: 'procSysDir', kind: 'string', default: '/proc/sys', help: 'where the host\'s /proc/sys is (the DaemonSet mounts its net/ at /host/proc/sys/net, writable)' },
   { flag: 'lab-dir', key: 'labDir', kind: 'string', default: '/run/nodeway-lab', help: 'state of `nodeway lab` (pid, kubeconfig, logs)' },
+  { flag: 'desired', key: 'desired', kind: 'string', choices: MODULE_NAMES, help: 'with view: print this module\'s desired state (what it would program) instead of the view' },
   { flag: 'min-sync-interval', key: 'minSyncInterval', kind: 'int', default: 100, min: 0, max: 60_000, help: 'milliseconds between two syncs of one module (changes in between are coalesced)' },
 ];
 
@@ -237,7 +238,7 @@ export function usage(specs: OptionSpec[]): string {
     '',
     'Commands:',
     '  run        run the agent (default)',
-    '  view       print this node\'s resolved view as JSON, then exit',
+    '  view       print this node\'s resolved view as JSON, then exit (--desired MODULE: that module\'s desired state)',
     '  cleanup    remove everything nodeway programmed on this host, then exit',
     '  lab        build a 3-node demo cluster in network namespaces and prove it works (root)',
     '  lab status show the lab\'s nodes, peers, services and endpoints per node',

@@ -12,7 +12,7 @@ import type { PeerView, PodRef, SelfView, ServiceView, ViewChanges } from './typ
 export type ViewListener = (changes: ViewChanges) => void;
 
 export function emptyChanges(full = false): ViewChanges {
-  return { full, services: new Set(), peers: new Set(), pods: new Set(), namespaces: new Set(), self: false, serviceCIDRs: false };
+  return { full, services: new Set(), peers: new Set(), pods: new Set(), namespaces: new Set(), self: false, serviceCIDRs: false, servicesAt: new Map() };
 }
 
 /** Folds `b` into `a` (a consumer's pending changes). */
@@ -24,6 +24,8 @@ export function mergeChanges(a: ViewChanges, b: ViewChanges): void {
   for (const k of b.peers) a.peers.add(k);
   for (const k of b.pods) a.pods.add(k);
   for (const k of b.namespaces) a.namespaces.add(k);
+  // The first publish of a still pending change is when it reached the view.
+  for (const [k, t] of b.servicesAt) if (!a.servicesAt.has(k)) a.servicesAt.set(k, t);
 }
 
 export function hasChanges(c: ViewChanges): boolean {
@@ -43,9 +45,12 @@ export class NodeView {
   readonly nodeName: string;
   readonly services = new Map<string, ServiceView>();
   readonly peers = new Map<string, PeerView>();
+  /** Namespaces and podsByIP are kept in place: they change at a publish (with the keys in its changes), never between two. */
   readonly namespaces = new Set<string>();
   /** Pod IP → pods holding it (host-network pods share the node's IP). */
   readonly podsByIP = new Map<string, PodRef[]>();
+  /** The pod each key was indexed from (the cache's own object), to unindex it at the next publish. */
+  private readonly indexed = new Map<string, Pod>();
   self: SelfView;
   /** Every ServiceCIDR's ranges, deduplicated; replaced, never changed in place. */
   serviceCIDRs: readonly string[] = [];
@@ -81,6 +86,8 @@ export class NodeView {
     const changes = full ? this.rebuildAll() : this.recomputeDirty();
     this.published = true;
     if (!hasChanges(changes)) return;
+    const now = performance.now();
+    for (const k of changes.services) changes.servicesAt.set(k, now);
     this.generation++;
     for (const l of this.listeners) l(changes);
   }
@@ -100,13 +107,11 @@ export class NodeView {
         this.dirty.peers.add(c.key);
         if (c.key === this.nodeName) this.dirty.self = true;
         break;
+      // Namespaces and the pod index change at the publish that reports them, never before.
       case 'pods':
-        this.indexPod(c.key, c.prev as Pod | undefined, c.next as Pod | undefined);
         this.dirty.pods.add(c.key);
         break;
       case 'namespaces':
-        if (c.next) this.namespaces.add(c.key);
-        else this.namespaces.delete(c.key);
         this.dirty.namespaces.add(c.key);
         break;
       case 'servicecidrs':
@@ -117,6 +122,18 @@ export class NodeView {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
     }
+  }
+
+  private reindexPod(key: string): void {
+    const next = this.cache.get('pods', key);
+    this.indexPod(key, this.indexed.get(key), next);
+    if (next) this.indexed.set(key, next);
+    else this.indexed.delete(key);
+  }
+
+  private refreshNamespace(key: string): void {
+    if (this.cache.get('namespaces', key)) this.namespaces.add(key);
+    else this.namespaces.delete(key);
   }
 
   private indexPod(key: string, prev: Pod | undefined, next: Pod | undefined): void {
@@ -148,6 +165,11 @@ export class NodeView {
     this.peers.clear();
     for (const node of this.cache.all('nodes')) this.peers.set(node.name, buildPeer(node, this.nodeName));
     this.serviceCIDRs = collectServiceCIDRs(this.cache.all('servicecidrs'));
+    this.namespaces.clear();
+    for (const [key] of this.cache.entries('namespaces')) this.namespaces.add(key);
+    this.podsByIP.clear();
+    this.indexed.clear();
+    for (const [key] of this.cache.entries('pods')) this.reindexPod(key);
     return { ...emptyChanges(true), self: true };
   }
 
@@ -157,6 +179,8 @@ export class NodeView {
     const out = emptyChanges();
     out.pods = d.pods;
     out.namespaces = d.namespaces;
+    for (const key of d.pods) this.reindexPod(key);
+    for (const key of d.namespaces) this.refreshNamespace(key);
     if (d.self) {
       const self = buildSelf(this.nodeName, this.cache.get('nodes', this.nodeName) as Node | undefined);
       if (!equal(self, this.self)) {

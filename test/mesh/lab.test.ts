@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ANN } from '../../modules/mesh/annotations.ts';
 import { pidPath, socketPath } from '../../modules/mesh/device.ts';
 import { keyPath } from '../../modules/mesh/key.ts';
+import { pingCommand } from '../../src/lab/run.ts';
 import { MeshLab, type MeshNode, type Pod, waitFor } from './harness.ts';
 
 const m = new MeshLab();
@@ -48,7 +49,8 @@ async function fullMesh(nodes: MeshNode[], timeoutMs = 15_000): Promise<void> {
 }
 
 function pingLoss(output: string): { sent: number; received: number } {
-  const r = /(\d+) packets transmitted, (\d+) packets received/.exec(output);
+  // iputils: "70 packets transmitted, 70 received"; BusyBox: "… 70 packets received".
+  const r = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(output);
   if (!r) throw new Error(`no ping summary in: ${output}`);
   return { sent: Number(r[1]), received: Number(r[2]) };
 }
@@ -89,6 +91,20 @@ describe('mesh lab', () => {
     expect(p1.ip).toBe('198.18.129.2');
   });
 
+  it('NetworkUnavailable set back to True (a cloud route controller, a re-created Node) is re-asserted False', async () => {
+    const cond = () => (m.api.get('v1', 'nodes', undefined, 'n1') as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions?.find((c) => c.type === 'NetworkUnavailable')?.status;
+    expect(cond()).toBe('False');
+    m.api.updateStatus({
+      apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' },
+      status: {
+        addresses: [{ type: 'InternalIP', address: n1.lab.ipv4 }, { type: 'Hostname', address: 'n1' }],
+        conditions: [{ type: 'NetworkUnavailable', status: 'True', reason: 'NoRouteCreated', message: 'set back' }],
+      },
+    });
+    expect(cond()).toBe('True');
+    await waitFor('n1 NetworkUnavailable=False again', async () => cond() === 'False', 10_000);
+  });
+
   it('pod to pod across nodes: ICMP and TCP, the source address kept', async () => {
     expect(await m.ping(p1.ns, p2.ip)).toBe(true);
     expect(await m.ping(p2.ns, p3.ip)).toBe(true);
@@ -104,6 +120,29 @@ describe('mesh lab', () => {
     const r = await m.probe(n3.lab.ns, { proto: 'tcp', host: p2.ip, port: 8080 });
     expect(r.outcome).toBe('ok');
     expect(r.client?.split(':')[0]).toBe('198.18.131.1');
+  });
+
+  it('traffic masqueraded into the tunnel leaves from the tunnel\'s own address (the gateway), which the far end accepts', async () => {
+    // The tunnel holds the gateway as a host address: masquerade takes its source from the
+    // outgoing link, and without one it took the node's address (or the cluster DNS address
+    // on lo), which the peer's allowed IPs drop.
+    const addrs = JSON.parse((await m.exec(n1.lab.ns, 'ip', ['-j', 'addr', 'show', 'dev', n1.iface])).stdout) as { addr_info: { local: string; prefixlen: number; scope: string }[] }[];
+    expect(addrs[0]!.addr_info.filter((a) => a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`)).toEqual(['198.18.129.1/32']);
+    // A proxy-style masquerade of host traffic (as for a NodePort or a host-network client of a
+    // ClusterIP), in a table of this test's own: N of N answered, from the gateway.
+    await m.lab.nft(n1.lab, 'table ip pth-masq { chain post { type nat hook postrouting priority srcnat; policy accept; ip daddr 198.18.130.0/24 masquerade; }\n}\n');
+    try {
+      const rs = await Promise.all(Array.from({ length: 6 }, () => m.probe(n1.lab.ns, { proto: 'tcp', host: p2.ip, port: 8080 })));
+      expect(rs.map((r) => r.outcome)).toEqual(Array(6).fill('ok'));
+      expect(new Set(rs.map((r) => r.client?.split(':')[0]))).toEqual(new Set(['198.18.129.1']));
+    } finally {
+      await m.exec(n1.lab.ns, 'nft', ['delete', 'table', 'ip', 'pth-masq']);
+    }
+    // A source bound to the node address (as a socket routed by a default route has it) and no
+    // one else's masquerade: the mesh's own rule gives it the tunnel address.
+    const r = await m.probe(n1.lab.ns, { proto: 'tcp', host: p2.ip, port: 8080, source: n1.lab.ipv4 });
+    expect(r.outcome).toBe('ok');
+    expect(r.client?.split(':')[0]).toBe('198.18.129.1');
   });
 
   it('pod egress outside the cluster is masqueraded to the node address', async () => {
@@ -132,7 +171,8 @@ describe('mesh lab', () => {
   it('agent restarts (a crash and a graceful stop) during a continuous ping lose at most a second', async () => {
     const daemonPid = readFileSync(pidPath(n1.stateDir, n1.iface), 'utf8').trim();
     const before = await m.dump(n1);
-    const ping = m.spawn(p1.ns, 'busybox', ['ping', '-i', '0.1', '-c', '70', '-W', '2', p3.ip]);
+    const [cmd = 'ping', ...pre] = pingCommand();
+    const ping = m.spawn(p1.ns, cmd, [...pre, '-i', '0.1', '-c', '70', '-W', '2', p3.ip]);
     await ping.waitForLine(/bytes from/, 5_000);
     await m.stopAgent(n1, 'kill');
     const a1 = m.startAgent(n1);

@@ -7,15 +7,15 @@ import { kernelAtLeast } from '../../modules/proxy/module.ts';
 import { hash8 } from '../../modules/proxy/names.ts';
 import { familyNode } from '../../modules/proxy/node.ts';
 import { proxyConfig } from '../../modules/proxy/options.ts';
-import { pickChain } from '../../modules/proxy/plan-base.ts';
+import { DEFAULT_MASQ, localMatch, masqMark, nodeElements, pickChain } from '../../modules/proxy/plan-base.ts';
 import { planService } from '../../modules/proxy/plan-service.ts';
-import { disjointCIDRs } from '../../modules/proxy/validate.ts';
+import { disjointCIDRs } from '../../src/net/ip.ts';
 import type { PeerView } from '../../src/view/types.ts';
 import { FakeNft } from './fake-nft.ts';
 import { NODE, service, slice, view, viewMap } from './fixtures.ts';
 import { familyProxy, node } from './helpers.ts';
 
-const ctx4 = { family: 4 as const, nodeIP: '198.18.0.2', masqueradeAll: false };
+const ctx4 = { family: 4 as const, nodeIP: '198.18.0.2', masq: DEFAULT_MASQ };
 
 function rules(svc: ReturnType<typeof view>, family: 4 | 6 = 4): string {
   const p = planService(svc, { ...ctx4, family })!.plan!;
@@ -42,10 +42,26 @@ describe('plan', () => {
   it('masquerade-all drops the source test', () => {
     // A NodePort Service keeps its own cluster chain (a plain ClusterIP shares pick-N).
     const v = view(service('s', { type: 'NodePort', clusterIPs: ['198.19.0.1'], ports: [{ nodePort: 30001 }] }), [slice('s', 's1', [{ port: 8080 }], [{ ip: '198.19.2.9' }])]);
-    const p = planService(v, { ...ctx4, masqueradeAll: true }).plan!;
+    const p = planService(v, { ...ctx4, masq: { ...DEFAULT_MASQ, masqueradeAll: true } }).plan!;
     expect([...p.chains].find(([n]) => n.startsWith('service-'))![1].rules[0]).toBe('ip daddr 198.19.0.1 tcp dport 80 meta mark set meta mark | 0x4000');
-    expect(pickChain(4, 2, true).rules[0]).toBe('meta mark set meta mark | 0x4000');
-    expect(pickChain(4, 2, false).rules[0]).toBe('ip saddr != @cluster-cidrs meta mark set meta mark | 0x4000');
+    expect(pickChain(4, 2, { ...DEFAULT_MASQ, masqueradeAll: true }).rules[0]).toBe('meta mark set meta mark | 0x4000');
+    expect(pickChain(4, 2).rules[0]).toBe('ip saddr != @masquerade-exempt meta mark set meta mark | 0x4000');
+  });
+
+  it('masquerade bit and detect-local modes: the mark, and how pod traffic is matched', () => {
+    expect(masqMark(14)).toBe('0x4000');
+    expect(masqMark(5)).toBe('0x20');
+    expect(masqMark(31)).toBe('0x80000000');
+    const bridge = { masqueradeAll: false, mark: '0x20', detectLocal: { mode: 'BridgeInterface' as const, iface: 'cni0' } };
+    expect(pickChain(4, 2, bridge).rules[0]).toBe('iifname != "cni0" meta mark set meta mark | 0x20');
+    const v = view(service('s', { type: 'NodePort', clusterIPs: ['198.19.0.1'], externalTrafficPolicy: 'Local', ports: [{ nodePort: 30001 }] }), [slice('s', 's1', [{ port: 8080 }], [{ ip: '198.19.2.9' }])]);
+    const ext = [...planService(v, { ...ctx4, masq: bridge }).plan!.chains].find(([n]) => n.startsWith('external-'))![1].rules;
+    expect(ext[0]).toMatch(/^iifname "cni0" goto service-/);
+    expect(ext[1]).toBe('fib saddr type local meta mark set meta mark | 0x20');
+    expect(localMatch(6, { mode: 'InterfaceNamePrefix', prefix: 'veth' })).toEqual({ local: 'iifname "veth*"', notLocal: 'iifname != "veth*"' });
+    // No cluster CIDR known: the exempt set holds every address (no off-cluster masquerade), the short-circuit set nothing.
+    const els = nodeElements({ family: 4, nodePortIPs: 'all', nodeIP: '', clusterCIDRs: [], serviceCIDRs: [] });
+    expect(els).toEqual([{ set: 'masquerade-exempt', key: '0.0.0.0/0', value: '' }]);
   });
 
   it('a plain ClusterIP port has no chain: its endpoints are elements picked by the shared pick-N chain', () => {
@@ -53,7 +69,7 @@ describe('plan', () => {
     const plain = planService(view(service('s', { clusterIPs: ['198.19.0.1'] }), [slice('s', 's1', [{ port: 8080 }], eps)]), ctx4).plan!;
     expect(plain.chains.size).toBe(0);
     expect(plain.elements.find((e) => e.set === 'service-ips')).toEqual({ set: 'service-ips', key: '198.19.0.1 . tcp . 80', value: 'goto pick-2', picks: { set: 'endpoint-picks-tcp', key: '198.19.0.1 . 80', values: ['198.19.2.8 . 8080', '198.19.2.9 . 8080'] } });
-    expect(pickChain(4, 2, false).rules.slice(1, 3)).toEqual([
+    expect(pickChain(4, 2).rules.slice(1, 3)).toEqual([
       'dnat ip to ip daddr . tcp dport . numgen random mod 2 map @endpoint-overrides-tcp',
       'dnat ip to ip daddr . tcp dport . numgen random mod 2 map @endpoint-picks-tcp',
     ]);
@@ -63,6 +79,17 @@ describe('plan', () => {
       expect(p.elements.some((e) => e.picks)).toBe(false);
       expect(p.chains.size).toBeGreaterThan(0);
     }
+  });
+
+  it('hairpin: every endpoint an external address can reach is masqueraded when it reaches itself, remote ones too', () => {
+    // A pod on another node reaching this node's NodePort is short-circuited (eTP Local) to
+    // the cluster endpoints, which may be itself: kube-proxy marks saddr == endpoint in every endpoint chain.
+    const eps = [{ ip: '198.19.2.9', node: 'other' }, { ip: '198.19.1.4', node: NODE }];
+    const np = planService(view(service('s', { type: 'NodePort', clusterIPs: ['198.19.0.1'], externalTrafficPolicy: 'Local', ports: [{ nodePort: 30001 }] }), [slice('s', 's1', [{ port: 8080 }], eps)]), ctx4).plan!;
+    expect(np.elements.filter((e) => e.set === 'hairpin').map((e) => e.key).sort()).toEqual(['198.19.1.4 . 198.19.1.4', '198.19.2.9 . 198.19.2.9']);
+    // ClusterIP traffic of a remote pod is DNATed on its own node: only local endpoints here.
+    const cip = planService(view(service('s', { clusterIPs: ['198.19.0.1'] }), [slice('s', 's1', [{ port: 8080 }], eps)]), ctx4).plan!;
+    expect(cip.elements.filter((e) => e.set === 'hairpin').map((e) => e.key)).toEqual(['198.19.1.4 . 198.19.1.4']);
   });
 
   it('not proxied, or no ClusterIP of the family: nothing', () => {
@@ -148,7 +175,10 @@ describe('family executor', () => {
     await fp2.sync(mk('198.19.2.2', ext), new Set(), true, node(4));
     nft2.take();
     await fp2.sync(mk('198.19.2.3', ext), new Set(['default/a']), false, node(4));
-    expect(nft2.take()).toMatch(/^delete element ip nodeway endpoints-tcp-(\S+) \{ 1 \}\nadd element ip nodeway endpoints-tcp-\1 \{ 1 : 198\.19\.2\.3 \. 8080 \}\n$/);
+    // (An external address reaches remote endpoints too: their hairpin elements follow.)
+    expect(nft2.take()).toMatch(
+      /^delete element ip nodeway endpoints-tcp-(\S+) \{ 1 \}\ndelete element ip nodeway hairpin \{ 198\.19\.2\.2 \. 198\.19\.2\.2 \}\nadd element ip nodeway endpoints-tcp-\1 \{ 1 : 198\.19\.2\.3 \. 8080 \}\nadd element ip nodeway hairpin \{ 198\.19\.2\.3 \. 198\.19\.2\.3 \}\n$/,
+    );
   });
 
   it('a Service CIDR change alone: only the service-cidrs elements change', async () => {
@@ -263,6 +293,18 @@ describe('node context', () => {
     expect(familyNode({ self, peers, serviceCIDRs }, proxyConfig({ nodePortAddresses: ['10.0.0.0/8', '127.0.0.0/8'] }), 4, local).nodePortIPs).toEqual(['10.0.0.5']);
     expect(familyNode({ self, peers, serviceCIDRs }, proxyConfig({ nodePortAddresses: ['0.0.0.0/0'] }), 4, local).nodePortIPs).toBe('all');
     expect(familyNode({ self, peers, serviceCIDRs }, proxyConfig({ clusterCIDR: ['10.244.0.0/16'] }), 4, local).clusterCIDRs).toEqual(['10.244.0.0/16']);
+  });
+
+  it('NodePort addresses per family as kube-proxy: a family without CIDRs or without a node IP matches every local address', () => {
+    const v6local = [...local, { address: 'fd00:198:18::2', internal: false }, { address: 'fd00:aa::9', internal: false }];
+    // CIDRs of IPv4 only: IPv6 NodePorts answer on every local IPv6 address.
+    const v4only = proxyConfig({ nodePortAddresses: ['10.0.0.0/8'] });
+    expect(familyNode({ self, peers, serviceCIDRs }, v4only, 4, v6local).nodePortIPs).toEqual(['10.0.0.5']);
+    expect(familyNode({ self, peers, serviceCIDRs }, v4only, 6, v6local).nodePortIPs).toBe('all');
+    // "primary" on a Node that lists no IPv6 address: every IPv6 address, never an arbitrary one.
+    const v4self = { ...self, internalIPs: ['198.18.0.2'] };
+    expect(familyNode({ self: v4self, peers, serviceCIDRs }, proxyConfig({}), 6, v6local).nodePortIPs).toBe('all');
+    expect(familyNode({ self: v4self, peers, serviceCIDRs }, proxyConfig({}), 4, v6local).nodePortIPs).toEqual(['198.18.0.2']);
   });
 
   it('kernel version gate for same-transaction chain deletion', () => {

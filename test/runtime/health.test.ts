@@ -1,57 +1,49 @@
-// The health and metrics listeners: a wildcard address serves both families (IPv6 probes on
-// IPv6-only nodes), a specific one only itself.
-import { request } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startHealthServer, startMetricsServer } from '../../src/runtime/health.ts';
-import { Registry } from '../../src/runtime/metrics.ts';
-import type { Server } from 'node:http';
+// What /healthz, /livez and /readyz answer, with and without a module's own rule.
+import { describe, expect, it } from 'vitest';
+import { healthAnswer, type HealthSource } from '../../src/runtime/health.ts';
+import type { OwnHealth } from '../../src/runtime/module.ts';
+import type { ModuleHealth } from '../../src/runtime/runner.ts';
 
-const servers: Server[] = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((s) => new Promise((r) => s.close(r))));
-});
+const NOW = 1_800_000_000_000;
+const mod = (name: string, o: Partial<ModuleHealth> = {}): ModuleHealth => ({ name, synced: true, lastSuccess: NOW - 1000, lastError: '', failures: 0, pendingSince: 0, missing: [], ...o });
+const proxyOwn = (healthy: boolean, eligible = true): OwnHealth => ({ healthy: healthy && eligible, live: healthy, body: { lastUpdated: 'x', currentTime: 'y', nodeEligible: eligible } });
 
-function get(host: string, port: number, path: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host, port, path, timeout: 3000 }, (res) => {
-      let body = '';
-      res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+function source(modules: ModuleHealth[], own: Record<string, OwnHealth> = {}): HealthSource {
+  return { cacheReady: () => true, modules: () => modules, ownHealth: (n) => own[n] };
 }
 
-const src = { cacheReady: () => true, modules: () => [] };
-
-describe('listeners', () => {
-  it.each(['0.0.0.0:0', '[::]:0'])('%s serves /readyz over IPv4 and IPv6 loopback', async (listen) => {
-    const s = await startHealthServer(listen, src, new Registry());
-    servers.push(s);
-    const { port } = s.address() as AddressInfo;
-    expect(await get('127.0.0.1', port, '/readyz')).toMatchObject({ status: 200 });
-    expect(await get('::1', port, '/readyz')).toMatchObject({ status: 200 });
+describe('health endpoints', () => {
+  it('a failing dns or mesh never fails the proxy\'s /healthz; it shows on /readyz and its own endpoints', () => {
+    const dnsFailing = mod('dns', { failures: 4, lastError: 'bind: address in use', pendingSince: NOW - 300_000 });
+    const src = source([mod('proxy'), dnsFailing, mod('mesh')], { proxy: proxyOwn(true) });
+    const at = (p: string) => healthAnswer(p, src, 120_000, NOW);
+    expect(at('/healthz')).toEqual({ code: 200, body: { lastUpdated: 'x', currentTime: 'y', nodeEligible: true } });
+    expect(at('/livez')!.code).toBe(200);
+    expect(at('/readyz')!.code).toBe(503);
+    expect(at('/readyz/dns')!.code).toBe(503);
+    expect(at('/healthz/dns')!.code).toBe(503);
+    expect(at('/readyz/proxy')!.code).toBe(200);
+    expect(at('/healthz/proxy')!.code).toBe(200);
+    expect(at('/readyz/mesh')!.code).toBe(200);
+    expect(at('/healthz/nope')).toBeNull();
+    expect(at('/healthzz')).toBeNull();
   });
 
-  it('a specific address is only that address', async () => {
-    const s = await startHealthServer('127.0.0.1:0', src, new Registry());
-    servers.push(s);
-    const { port } = s.address() as AddressInfo;
-    expect((await get('127.0.0.1', port, '/healthz')).status).toBe(200);
-    await expect(get('::1', port, '/healthz')).rejects.toThrow(/ECONNREFUSED/);
+  it('the proxy\'s own rule: its /healthz and /livez follow it; a leaving node fails /healthz only', () => {
+    const src = source([mod('proxy')], { proxy: proxyOwn(true, false) });
+    expect(healthAnswer('/healthz', src, 120_000, NOW)!.code).toBe(503);
+    expect(healthAnswer('/livez', src, 120_000, NOW)!.code).toBe(200);
+    expect(healthAnswer('/readyz', src, 120_000, NOW)!.code).toBe(200);
+    const late = source([mod('proxy')], { proxy: proxyOwn(false) });
+    expect(healthAnswer('/healthz', late, 120_000, NOW)!.code).toBe(503);
+    expect(healthAnswer('/readyz', late, 120_000, NOW)!.code).toBe(503);
   });
 
-  it('the extra metrics listener serves the same registry, /metrics only', async () => {
-    const reg = new Registry();
-    reg.counter('nodeway_test_total', 'T.').inc({}, 3);
-    const s = await startMetricsServer('0.0.0.0:0', reg);
-    servers.push(s);
-    const { port } = s.address() as AddressInfo;
-    const m = await get('::1', port, '/metrics');
-    expect(m.status).toBe(200);
-    expect(m.body).toContain('nodeway_test_total 3');
-    expect((await get('127.0.0.1', port, '/readyz')).status).toBe(404);
+  it('without the proxy: /healthz is every module\'s "no change owed too long"; one failure is not unhealthy, only not ready', () => {
+    const once = source([mod('dns', { failures: 1, pendingSince: NOW - 2000 })]);
+    expect(healthAnswer('/healthz', once, 120_000, NOW)!.code).toBe(200);
+    expect(healthAnswer('/readyz', once, 120_000, NOW)!.code).toBe(503);
+    const stuck = source([mod('dns', { pendingSince: NOW - 130_000 })]);
+    expect(healthAnswer('/healthz', stuck, 120_000, NOW)!.code).toBe(503);
   });
 });
