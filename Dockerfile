@@ -16,7 +16,7 @@ ARG NODE_VERSION=24.21.0
 FROM --platform=$BUILDPLATFORM node:${NODE_VERSION}-bookworm-slim AS build
 ARG TARGETARCH
 RUN apt-get update \
- && apt-get install -y --no-install-recommends mmdebstrap ca-certificates binutils-x86-64-linux-gnu binutils-aarch64-linux-gnu \
+ && apt-get install -y --no-install-recommends mmdebstrap ca-certificates binutils binutils-x86-64-linux-gnu binutils-aarch64-linux-gnu \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -9,6 +9,8 @@ set -eu
 arch=$1
 dir=$2
 suite=${DEBIAN_SUITE:-bookworm}
+# readelf decides which libraries stay: without it every library would look unneeded.
+command -v readelf >/dev/null || { echo "image-rootfs.sh: needs readelf (Debian package binutils)" >&2; exit 1; }
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 
