@@ -4,7 +4,7 @@ import type { KubeClient } from '../src/kube/client.ts';
 import { Agent } from '../src/runtime/agent.ts';
 import { ConfigError, CORE_OPTIONS, parseArgs, selectModules, usage, type Config } from '../src/runtime/config.ts';
 import { createLogger, type LogLevel, type Logger } from '../src/runtime/log.ts';
-import { raiseConntrackSysctls, conntrackTargets, CONNTRACK_OPTIONS } from '../src/runtime/conntrack.ts';
+import { conntrackTargets, raiseConntrackSysctls } from '../src/runtime/conntrack.ts';
 import { startMetricsServer } from '../src/runtime/health.ts';
 import { Registry, registerBuildInfo, registerProcessMetrics } from '../src/runtime/metrics.ts';
 import { VERSION, versionLine } from '../src/runtime/version.ts';
@@ -16,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { stringify as stringifyYAML } from 'yaml';
 import { CorefileError, migrate, parseCorefile, renderMigration } from '../modules/dns/corefile.ts';
 
-const OPTIONS = [...CORE_OPTIONS, ...CONNTRACK_OPTIONS, ...moduleOptions()];
+const OPTIONS = [...CORE_OPTIONS, ...moduleOptions()];
 
 function fail(msg: string, code = 2): never {
   process.stderr.write(`nodeway: ${msg}\n`);
