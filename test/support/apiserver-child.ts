@@ -20,7 +20,7 @@ const ipOf = (n: number) => `198.18.${(n >> 8) & 127}.${n & 255}`;
 
 function node(name: string, ip: string, cidr: string) {
   api.create({ apiVersion: 'v1', kind: 'Node', metadata: { name }, spec: { podCIDR: cidr, podCIDRs: [cidr] } });
-  api.updateStatus({ apiVersion: 'v1', kind: 'Node', metadata: { name }, status: { addresses: [{ type: 'InternalIP', address: ip }], conditions: [{ type: 'Ready', status: 'True' }] } });
+  api.patch('v1', 'nodes', undefined, name, { status: { addresses: [{ type: 'InternalIP', address: ip }], conditions: [{ type: 'Ready', status: 'True' }] } }, 'merge', { subresource: 'status' });
 }
 
 function slice(i: number, gen: number) {
