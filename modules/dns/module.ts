@@ -57,8 +57,15 @@ export class DnsModule implements Module {
     this.cfg = ipv6Off() ? { ...cfg, clusterDNS: cfg.clusterDNS.filter((ip) => !isIPv6(ip)), listen: cfg.listen.filter((l) => !isIPv6(l.host)) } : cfg;
     // Pod records answer from the pod IP alone unless they are 'verified' against the Pods.
     // Records need Services and namespaces (and pods for `pods verified`); who may ask (access.ts)
-    // needs the nodes' addresses and pod CIDRs and the pod IPs, whatever the pods mode.
-    this.inputs = { kinds: ['services', 'endpointslices', 'namespaces', 'nodes', 'pods'], view: ['services', 'namespaces', 'pods', 'peers', 'self'] };
+    // needs the nodes' addresses and pod CIDRs, and the pod IPs when no cluster CIDR is given.
+    // Pod IPs matter to who-may-ask only outside the cluster CIDRs, which it allows whole: with
+    // clusterCIDR set, Pods are watched only for `pods verified` (a Pod watch sends every Pod
+    // change in the cluster to every node; issue #11).
+    const clusterCIDR = (ctx.config.clusterCIDR as string[] | undefined) ?? [];
+    const pods = this.cfg.pods === 'verified' || clusterCIDR.length === 0;
+    this.inputs = pods
+      ? { kinds: ['services', 'endpointslices', 'namespaces', 'nodes', 'pods'], view: ['services', 'namespaces', 'pods', 'peers', 'self'] }
+      : { kinds: ['services', 'endpointslices', 'namespaces', 'nodes'], view: ['services', 'namespaces', 'peers', 'self'] };
     this.programs = this.cfg.clusterDNS.length ? ['ip', 'nft'] : [];
     this.log = ctx.log.child({ module: 'dns' });
     this.metrics = new DnsMetrics(ctx.registry, `dns://${listenText(this.cfg.listen[0]!)}`, this.cfg.zone);
