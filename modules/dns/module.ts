@@ -44,9 +44,11 @@ export class DnsModule implements Module {
     // IPv6 off on this host (the agent says so once): its addresses can be neither held nor bound.
     this.cfg = ipv6Off() ? { ...cfg, clusterDNS: cfg.clusterDNS.filter((ip) => !isIPv6(ip)), listen: cfg.listen.filter((l) => !isIPv6(l.host)) } : cfg;
     // Pod records answer from the pod IP alone unless they are 'verified' against the Pods.
-    // Records need Services and namespaces (and pods for `pods verified`); who may ask (access.ts)
-    // needs the nodes' addresses and pod CIDRs and the pod IPs, whatever the pods mode.
-    this.inputs = { kinds: ['services', 'endpointslices', 'namespaces', 'nodes', 'pods'], view: ['services', 'namespaces', 'pods', 'peers', 'self'] };
+    // Records need Services and namespaces, and pods for `pods verified`; who may ask (access.ts)
+    // needs the nodes' addresses and pod CIDRs (a pod's IP is in its node's pod CIDR).
+    this.inputs = this.cfg.pods === 'verified'
+      ? { kinds: ['services', 'endpointslices', 'namespaces', 'nodes', 'pods'], view: ['services', 'namespaces', 'peers', 'self', 'pods'] }
+      : { kinds: ['services', 'endpointslices', 'namespaces', 'nodes'], view: ['services', 'namespaces', 'peers', 'self'] };
     this.programs = this.cfg.clusterDNS.length ? ['ip', 'nft'] : [];
     this.log = ctx.log.child({ module: 'dns' });
     this.metrics = new DnsMetrics(ctx.registry, `dns://${listenText(this.cfg.listen[0]!)}`, this.cfg.zone);
