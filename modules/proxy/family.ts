@@ -13,7 +13,7 @@ import type { ProxyMetrics } from './metrics.ts';
 import { nftFamily, NODE_OWNER, type BasePlan, type ElementSpec, type NftFamily, type ServicePlan } from './model.ts';
 import type { NftExec, TableNames } from './nft.ts';
 import type { FamilyNode } from './node.ts';
-import { nodeElements, planBase, type MasqOptions } from './plan-base.ts';
+import { nodeElements, planBase, S, type MasqOptions } from './plan-base.ts';
 import type { Skipped } from './plan-service.ts';
 import { SLOT_LIMIT } from './placement.ts';
 import { planServices, planTable, replan, tableObjects, type DesiredTable, type PlanInputs, type PlannedService, type TableContext } from './table.ts';
@@ -82,6 +82,11 @@ export class FamilyProxy {
 
   get isTrusted(): boolean {
     return this.trusted;
+  }
+
+  /** False when the table this family programmed is gone (a firewall reload); true before any. */
+  present(): Promise<boolean> {
+    return this.trusted ? this.o.nft.present(this.nf, this.o.table, S.clusterIPs) : Promise.resolve(true);
   }
 
   /** The plan a Service's applied rules came from (tests). */
