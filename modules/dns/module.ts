@@ -57,11 +57,11 @@ export class DnsModule implements Module {
     this.cfg = ipv6Off() ? { ...cfg, clusterDNS: cfg.clusterDNS.filter((ip) => !isIPv6(ip)), listen: cfg.listen.filter((l) => !isIPv6(l.host)) } : cfg;
     // Pod records answer from the pod IP alone unless they are 'verified' against the Pods.
     const verified = this.cfg.pods === 'verified';
-    // Node names (NodeHosts) come from the Nodes: this node's and its peers'.
-    const nodes = this.cfg.nodeHosts;
+    // The Nodes always: who may ask is decided from the nodes' addresses and pod CIDRs (access.ts),
+    // and node names (NodeHosts) come from them too.
     this.inputs = {
-      kinds: ['services', 'endpointslices', 'namespaces', ...(verified ? (['pods'] as const) : []), ...(nodes ? (['nodes'] as const) : [])],
-      view: ['services', 'namespaces', ...(verified ? (['pods'] as const) : []), ...(nodes ? (['peers', 'self'] as const) : [])],
+      kinds: ['services', 'endpointslices', 'namespaces', 'nodes', ...(verified ? (['pods'] as const) : [])],
+      view: ['services', 'namespaces', 'peers', 'self', ...(verified ? (['pods'] as const) : [])],
     };
     this.programs = this.cfg.clusterDNS.length ? ['ip', 'nft'] : [];
     this.log = ctx.log.child({ module: 'dns' });
