@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ALLOW, DENY, SERVFAIL_ONLY, type ClientACL } from '../../modules/dns/access.ts';
 import { DnsModule } from '../../modules/dns/module.ts';
 import { newQuery } from '../../modules/dns/query.ts';
 import { RCODE, TYPE } from '../../modules/dns/wire.ts';
@@ -49,6 +50,9 @@ describe('the zone snapshot', () => {
       expect((await ask(b, '20.0.96.10.in-addr.arpa', TYPE.PTR)).answers).toHaveLength(1);
       expect(rcodeOf(await ask(b, 'nope.default.svc.cluster.local'))).toBe(RCODE.NXDOMAIN);
       expect(b.metrics.stale).toBe(1);
+      // Pods (the node's pod CIDR) are answered too, not only loopback; outsiders still are not.
+      const acl = (b as unknown as { acl: ClientACL }).acl;
+      expect([acl.check('10.244.1.7'), acl.check('198.18.0.2'), acl.check('192.0.2.1')]).toEqual([ALLOW, ALLOW, DENY]);
       // The watch lists: the live zone replaces the snapshot at once.
       await b.sync(nodeView({ services: [svc({ name: 'web', clusterIPs: ['10.96.0.21'] })], namespaces: ['default'] }) as never, { ...none, full: true });
       expect((await ask(b, 'web.default.svc.cluster.local')).answers.map((r) => [r.ttl, r.data])).toEqual([[30, { kind: 'ip', ip: '10.96.0.21' }]]);
@@ -69,6 +73,7 @@ describe('the zone snapshot', () => {
     for (const file of ['', join(dir, 'missing.json'), bad]) {
       const m = await module(file);
       expect(rcodeOf(await ask(m, 'web.default.svc.cluster.local'))).toBe(RCODE.SERVFAIL);
+      expect((m as unknown as { acl: ClientACL }).acl.check('10.244.1.7')).toBe(SERVFAIL_ONLY);
       await m.close();
     }
     const other = join(dir, 'other-zone.json');
