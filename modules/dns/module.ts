@@ -10,7 +10,7 @@ import type { ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
 import { ClientACL } from './access.ts';
-import { applyCapture } from './capture.ts';
+import { applyCapture, captureMissing } from './capture.ts';
 import { Engine } from './engine.ts';
 import { hostsTable, hostsText, type NodeAddresses } from './hosts.ts';
 import { DnsMetrics } from './metrics.ts';
@@ -59,7 +59,9 @@ export class DnsModule implements Module {
     // Pod records answer from the pod IP alone unless they are 'verified' against the Pods.
     const verified = this.cfg.pods === 'verified';
     // The Nodes always: who may ask is decided from the nodes' addresses and pod CIDRs (access.ts),
-    // and node names (NodeHosts) come from them too.
+    // and node names (NodeHosts) come from them too. Pods only for `pods verified` (RBAC grants
+    // them only then): a pod's IP is in its node's pod CIDR, and watching every Pod on every node
+    // costs what issue #11 item 5 removed.
     this.inputs = {
       kinds: ['services', 'endpointslices', 'namespaces', 'nodes', ...(verified ? (['pods'] as const) : [])],
       view: ['services', 'namespaces', 'peers', 'self', ...(verified ? (['pods'] as const) : [])],
@@ -237,6 +239,11 @@ export class DnsModule implements Module {
     this.acl.update(view);
     if (relevant || changes.peers.size > 0 || changes.self) this.markSnapshot(input, view, first);
     if (hostError) throw hostError;
+  }
+
+  /** The capture table gone (`nft flush ruleset`): the full sync captures again. */
+  async drifted(): Promise<boolean> {
+    return this.cfg.clusterDNS.length > 0 && (await captureMissing());
   }
 
   async close(): Promise<void> {

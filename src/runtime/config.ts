@@ -46,7 +46,11 @@ export const CORE_OPTIONS: OptionSpec[] = [
   { flag: 'metrics-listen', key: 'metricsListen', kind: 'list', default: [], check: checkListenList, help: 'more /metrics addresses, where dashboards look: kube-proxy\'s 0.0.0.0:10249, CoreDNS\'s 0.0.0.0:9153 (deploy/ sets both)' },
   { flag: 'startup-timeout', key: 'startupTimeout', kind: 'int', default: 120, min: 0, max: 86_400, help: 'seconds to wait for the first complete list from the API server before exiting 1 (wrong address, no access); 0 = wait forever' },
   { flag: 'log-level', key: 'logLevel', kind: 'string', choices: LOG_LEVELS, default: 'info', help: 'trace|debug|info|warn|error|fatal|silent' },
-  { flag: 'lab-dir', key: 'labDir', kind: 'string', default: '/run/nodeway-lab', help: 'state of `nodeway lab` (pid, kubeconfig, logs)' },
+  { flag: 'conntrack-max-per-core', key: 'conntrackMaxPerCore', kind: 'int', default: 32768, min: 0, max: 1 << 24, help: 'nf_conntrack_max is at least this × CPUs (with the proxy; 0 = leave it)' },
+  { flag: 'conntrack-min', key: 'conntrackMin', kind: 'int', default: 131072, min: 0, max: 1 << 30, help: 'nf_conntrack_max is at least this' },
+  { flag: 'conntrack-tcp-timeout-established', key: 'conntrackTCPTimeoutEstablished', kind: 'int', default: 86400, min: 0, max: 1 << 30, help: 'seconds; raises nf_conntrack_tcp_timeout_established to it (0 = leave it)' },
+  { flag: 'conntrack-tcp-timeout-close-wait', key: 'conntrackTCPTimeoutCloseWait', kind: 'int', default: 3600, min: 0, max: 1 << 30, help: 'seconds; raises nf_conntrack_tcp_timeout_close_wait to it (0 = leave it)' },
+  { flag: 'proc-sys-dir', key: 'procSysDir', kind: 'string', default: '/proc/sys', help: 'where the host\'s /proc/sys is (the DaemonSet mounts its net/ at /host/proc/sys/net, writable)' },
   { flag: 'desired', key: 'desired', kind: 'string', choices: MODULE_NAMES, help: 'with view: print this module\'s desired state (what it would program) instead of the view' },
   { flag: 'min-sync-interval', key: 'minSyncInterval', kind: 'int', default: 100, min: 0, max: 60_000, help: 'milliseconds between two syncs of one module (changes in between are coalesced)' },
 ];
