@@ -8,6 +8,7 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ALLOW, DENY, SERVFAIL_ONLY, type ClientACL } from '../../modules/dns/access.ts';
 import { DnsModule } from '../../modules/dns/module.ts';
+import { dnsConfig } from '../../modules/dns/options.ts';
 import { newQuery } from '../../modules/dns/query.ts';
 import { RCODE, TYPE } from '../../modules/dns/wire.ts';
 import { Registry } from '../../src/runtime/metrics.ts';
@@ -34,6 +35,13 @@ const SERVICES = [
 ];
 
 describe('the zone snapshot', () => {
+  it('lives under the state dir when its path is relative (the shipped config), elsewhere when absolute', () => {
+    const base = { dnsListen: ['127.0.0.1:53'] };
+    expect(dnsConfig({ ...base, dnsSnapshot: 'dns-zone.json', stateDir: '/srv/nw' }).snapshot).toBe('/srv/nw/dns-zone.json');
+    expect(dnsConfig({ ...base, dnsSnapshot: '/run/z.json', stateDir: '/srv/nw' }).snapshot).toBe('/run/z.json');
+    expect(dnsConfig(base).snapshot).toBe('');
+  });
+
   it('answers the last zone after a restart until the first sync, then the live one', async () => {
     const file = join(dir, 'a', 'zone.json');
     const a = await module(file);
