@@ -278,9 +278,9 @@ describe('the ClusterRole is what the agent uses (all modules, audited)', () => 
     expect(dashboard.panels.filter((p) => p.targets?.length).length).toBeGreaterThan(20);
     expect([...used.keys()].sort()).toEqual([
       'get /nodes',
-      'list /namespaces', 'list /nodes', 'list /services', 'list discovery.k8s.io/endpointslices', 'list networking.k8s.io/servicecidrs',
+      'list /namespaces', 'list /nodes', 'list /pods', 'list /services', 'list discovery.k8s.io/endpointslices', 'list networking.k8s.io/servicecidrs',
       'patch /nodes/status',
-      'watch /namespaces', 'watch /nodes', 'watch /services', 'watch discovery.k8s.io/endpointslices', 'watch networking.k8s.io/servicecidrs',
+      'watch /namespaces', 'watch /nodes', 'watch /pods', 'watch /services', 'watch discovery.k8s.io/endpointslices', 'watch networking.k8s.io/servicecidrs',
     ]);
   });
 });
