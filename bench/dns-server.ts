@@ -14,7 +14,7 @@ const m = new DnsModule({
   log: pino({ level: 'warn' }),
   registry: new Registry(),
 });
-await m.sync(nodeView({ services: s.services, namespaces: s.namespaces }) as never, { full: true, services: new Set(), peers: new Set(), pods: new Set(), namespaces: new Set(), self: true, serviceCIDRs: true });
+await m.sync(nodeView({ services: s.services, namespaces: s.namespaces }) as never, { full: true, services: new Set(), peers: new Set(), pods: new Set(), namespaces: new Set(), self: true, serviceCIDRs: true, policies: new Set() });
 console.log('ready');
 process.stdin.on('end', () => process.exit(0));
 process.stdin.resume();

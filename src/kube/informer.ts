@@ -14,14 +14,16 @@ export const RESOURCE_PATHS: Record<Kind, string> = {
   pods: '/api/v1/pods',
   namespaces: '/api/v1/namespaces',
   servicecidrs: '/apis/networking.k8s.io/v1/servicecidrs',
+  networkpolicies: '/apis/networking.k8s.io/v1/networkpolicies',
+  clusternetworkpolicies: '/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies',
 };
 
 /**
- * Kinds the agent works without: ServiceCIDR is served from Kubernetes 1.33 on, and a ClusterRole
- * from an older nodeway does not grant it. Their absence must not hold back the cache's
+ * Kinds the agent works without: ServiceCIDR is served from Kubernetes 1.33 on, ClusterNetworkPolicy
+ * only where its CRD is installed, and a ClusterRole from an older nodeway grants neither. Their absence must not hold back the cache's
  * readiness (the proxy would never sync): a 404 or 403 lists as empty and is retried slowly.
  */
-const OPTIONAL_KINDS: ReadonlySet<Kind> = new Set(['servicecidrs']);
+const OPTIONAL_KINDS: ReadonlySet<Kind> = new Set(['servicecidrs', 'clusternetworkpolicies']);
 
 export class Gone extends Error {}
 

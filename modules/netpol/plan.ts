@@ -1,0 +1,326 @@
+// The pure plan: node view → what the nft tables must hold (model.ts). Every local pod a
+// policy isolates in a direction is mapped to a group chain; pods whose policies compile to the
+// same clauses share one. A group's rules are fixed by its clauses (so its name is their hash)
+// and look peers up in sets keyed by address (and protocol and port), so the cost per new flow
+// is a map lookup plus a few set lookups whatever the number of policies; what changes with
+// pods and namespaces is set elements only.
+import { createHash } from 'node:crypto';
+import { selects } from '../../src/kube/convert-policy.ts';
+import type { IPFamily, LabelSelector, NetworkPolicy, Pod, PolicyPeer, PolicyRule, Protocol } from '../../src/kube/objects.ts';
+import { ipFamily } from '../../src/net/ip.ts';
+import type { PolicyView } from '../../src/view/types.ts';
+import { type Desired, type Direction, type FamilyDesired, type Group, L4, type Match, type Rule, type SetDecl } from './model.ts';
+import { blockRanges, inRanges, ipToBig, normalize, type Range, rangeText } from './ranges.ts';
+
+/** Port ranges up to this many ports become set elements; wider ones a rule of their own. */
+export const EXPAND_RANGE = 64;
+
+export interface PlanInput {
+  nodeName: string;
+  policy: PolicyView;
+}
+
+/** Pods by namespace and by a selector. NetworkPolicy peers: ns = the policy's own, or a selector. */
+export interface PeerSelector {
+  namespace: string | null;
+  namespaceSelector: LabelSelector | null;
+  podSelector: LabelSelector | null;
+}
+
+export type PortSpec =
+  | { proto: Protocol }
+  | { proto: Protocol; from: number; to: number }
+  /** A named port resolved on each destination pod (egress); a non-pod destination never matches. */
+  | { proto: Protocol; name: string };
+
+export type Peer =
+  | { kind: 'all' }
+  | { kind: 'pods'; selector: PeerSelector }
+  | { kind: 'ipBlock'; cidr: string; except: string[] };
+
+/** One (peer, ports) pair of a policy rule, as it applies to one pod. */
+export interface Clause {
+  peer: Peer;
+  /** null: every port and protocol. */
+  ports: PortSpec[] | null;
+  /** The policy rule: "ns/name ingress[0]". */
+  why: string;
+}
+
+/** A pod that can be selected or be a peer: not host-network, not finished, with an IP. */
+export function eligible(p: Pod): boolean {
+  return !p.hostNetwork && p.phase !== 'Succeeded' && p.phase !== 'Failed' && p.ips.length > 0;
+}
+
+export function podIP(p: Pod, family: IPFamily): string | undefined {
+  return p.ips.find((ip) => ipFamily(ip) === family);
+}
+
+function namedPort(p: Pod, name: string, proto: Protocol): number {
+  return p.ports.find((x) => x.name === name && x.protocol === proto)?.port ?? 0;
+}
+
+/** A policy port list as it applies with `dest` the destination pod (ingress), or per peer (egress: dest null). */
+function portSpecs(rule: PolicyRule, dest: Pod | null): PortSpec[] | null {
+  if (rule.ports === null) return null;
+  const out: PortSpec[] = [];
+  for (const pp of rule.ports) {
+    if (pp.port === undefined) out.push({ proto: pp.protocol });
+    else if (typeof pp.port === 'number') out.push({ proto: pp.protocol, from: pp.port, to: pp.endPort ?? pp.port });
+    else if (dest === null) out.push({ proto: pp.protocol, name: pp.port });
+    else {
+      const n = namedPort(dest, pp.port, pp.protocol);
+      if (n) out.push({ proto: pp.protocol, from: n, to: n });
+    }
+  }
+  return out;
+}
+
+function peerOf(p: PolicyPeer, policyNs: string): Peer {
+  if (p.kind === 'ipBlock') return { kind: 'ipBlock', cidr: p.cidr, except: p.except };
+  return {
+    kind: 'pods',
+    selector: { namespace: p.namespaceSelector ? null : policyNs, namespaceSelector: p.namespaceSelector, podSelector: p.podSelector },
+  };
+}
+
+/** The clauses of one policy's rules in `dir` for pod `pod`. A rule whose ports or peers could all not be read adds none. */
+export function policyClauses(np: NetworkPolicy, dir: Direction, pod: Pod): Clause[] {
+  const out: Clause[] = [];
+  const rules = dir === 'ingress' ? np.ingress : np.egress;
+  rules.forEach((rule, i) => {
+    const ports = portSpecs(rule, dir === 'ingress' ? pod : null);
+    if (ports !== null && ports.length === 0) return;
+    const why = `${np.namespace}/${np.name} ${dir}[${i}]`;
+    if (rule.peers === null) out.push({ peer: { kind: 'all' }, ports, why });
+    else for (const p of rule.peers) out.push({ peer: peerOf(p, np.namespace), ports, why });
+  });
+  return out;
+}
+
+/** Policies (in the pod's namespace) that select `pod` and isolate it in `dir`. */
+export function selectingPolicies(byNs: Map<string, NetworkPolicy[]>, pod: Pod, dir: Direction): NetworkPolicy[] {
+  return (byNs.get(pod.namespace) ?? []).filter(
+    (np) => (dir === 'ingress' ? np.ingressIsolation : np.egressIsolation) && selects(np.podSelector, pod.labels),
+  );
+}
+
+export function hashName(prefix: string, key: string): string {
+  return `${prefix}-${createHash('sha1').update(key).digest('hex').slice(0, 12)}`;
+}
+
+/** The indexes a plan reads: eligible pods by namespace, policies by namespace, selector results. */
+export class PlanIndex {
+  readonly podsByNs = new Map<string, Pod[]>();
+  readonly policiesByNs = new Map<string, NetworkPolicy[]>();
+  readonly eligiblePods: Pod[] = [];
+  private readonly members = new Map<string, Pod[]>();
+  private readonly input: PlanInput;
+
+  constructor(input: PlanInput) {
+    this.input = input;
+    for (const p of input.policy.pods.values()) {
+      if (!eligible(p)) continue;
+      this.eligiblePods.push(p);
+      let l = this.podsByNs.get(p.namespace);
+      if (!l) this.podsByNs.set(p.namespace, (l = []));
+      l.push(p);
+    }
+    for (const np of input.policy.networkPolicies.values()) {
+      let l = this.policiesByNs.get(np.namespace);
+      if (!l) this.policiesByNs.set(np.namespace, (l = []));
+      l.push(np);
+    }
+  }
+
+  /** Eligible pods a pod peer selects, cluster-wide. */
+  selected(sel: PeerSelector): Pod[] {
+    const key = JSON.stringify(sel);
+    const known = this.members.get(key);
+    if (known) return known;
+    const out: Pod[] = [];
+    const namespaces: string[] = [];
+    if (sel.namespace !== null) namespaces.push(sel.namespace);
+    else for (const ns of this.input.policy.namespaces.values()) if (selects(sel.namespaceSelector!, ns.labels)) namespaces.push(ns.name);
+    for (const ns of namespaces) {
+      for (const p of this.podsByNs.get(ns) ?? []) if (sel.podSelector === null || selects(sel.podSelector, p.labels)) out.push(p);
+    }
+    this.members.set(key, out);
+    return out;
+  }
+}
+
+const ALL_L4: Protocol[] = ['TCP', 'UDP', 'SCTP'];
+
+/** Builds one group's rules, sets and elements for one family. */
+function buildGroup(name: string, dir: Direction, policies: string[], clauses: Clause[], family: IPFamily, idx: PlanIndex, elements: Map<string, Set<string>>): Group {
+  const rules: Rule[] = [{ match: [{ m: 'hairpin' }], verdict: 'return', why: ['a pod reaching itself'] }];
+  const sets = new Map<string, SetDecl>();
+  const whys = new Map<string, Set<string>>();
+  const use = (set: string, decl: SetDecl, why: string): Set<string> => {
+    if (!sets.has(set)) {
+      sets.set(set, decl);
+      elements.set(set, new Set());
+      whys.set(set, new Set());
+    }
+    whys.get(set)!.add(why);
+    return elements.get(set)!;
+  };
+  const any = (why: string) => use(`${name}-a`, { shape: 'peer', interval: false }, why);
+  const port = (why: string) => use(`${name}-p`, { shape: 'peerPort', interval: false }, why);
+  const proto = (why: string) => use(`${name}-t`, { shape: 'peerProto', interval: false }, why);
+  const openProtos = new Map<Protocol, Set<string>>();
+  const openPorts = new Map<string, [Protocol, number, Set<string>]>();
+  const rangeRules = new Map<string, { match: Match[]; why: Set<string> }>();
+  const cidrs = new Map<string, { ranges: Range[]; ports: PortSpec[] | null; why: Set<string> }>();
+  const addRangeRule = (key: string, match: Match[], why: string) => {
+    let r = rangeRules.get(key);
+    if (!r) rangeRules.set(key, (r = { match, why: new Set() }));
+    r.why.add(why);
+  };
+
+  // A named port at a destination pod `p` (egress): an element for that pod's number.
+  const named = (p: Pod, spec: { proto: Protocol; name: string }, ip: string, why: string) => {
+    const n = namedPort(p, spec.name, spec.proto);
+    if (n) port(why).add(`${ip} . ${L4[spec.proto]} . ${n}`);
+  };
+
+  for (const c of clauses) {
+    if (c.peer.kind === 'all' && c.ports === null) {
+      return { name, direction: dir, policies, rules: [...rules, { match: [], verdict: 'return', why: [c.why] }], sets: new Map() };
+    }
+  }
+  for (const c of clauses) {
+    if (c.peer.kind === 'pods') {
+      for (const p of idx.selected(c.peer.selector)) {
+        const ip = podIP(p, family);
+        if (!ip) continue;
+        if (c.ports === null) any(c.why).add(ip);
+        else for (const s of c.ports) {
+          if ('name' in s) named(p, s, ip, c.why);
+          else if (!('from' in s)) proto(c.why).add(`${ip} . ${L4[s.proto]}`);
+          else if (s.to - s.from < EXPAND_RANGE) for (let n = s.from; n <= s.to; n++) port(c.why).add(`${ip} . ${L4[s.proto]} . ${n}`);
+          else {
+            const set = `${name}-r${s.proto[0]}${s.from}-${s.to}`;
+            use(set, { shape: 'peer', interval: false }, c.why).add(ip);
+            addRangeRule(set, [{ m: 'peer', set }, { m: 'range', proto: s.proto, from: s.from, to: s.to }], c.why);
+          }
+        }
+      }
+      continue;
+    }
+    if (c.peer.kind === 'all') {
+      for (const s of c.ports!) {
+        if ('name' in s) {
+          for (const p of idx.eligiblePods) {
+            const ip = podIP(p, family);
+            if (ip) named(p, s, ip, c.why);
+          }
+        } else if (!('from' in s)) {
+          let w = openProtos.get(s.proto);
+          if (!w) openProtos.set(s.proto, (w = new Set()));
+          w.add(c.why);
+        } else if (s.to - s.from < EXPAND_RANGE) {
+          for (let n = s.from; n <= s.to; n++) {
+            const k = `${s.proto}/${n}`;
+            let e = openPorts.get(k);
+            if (!e) openPorts.set(k, (e = [s.proto, n, new Set()]));
+            e[2].add(c.why);
+          }
+        } else addRangeRule(`open/${s.proto}/${s.from}-${s.to}`, [{ m: 'range', proto: s.proto, from: s.from, to: s.to }], c.why);
+      }
+      continue;
+    }
+    // ipBlock: its addresses, pods or not. A named port can only match a pod inside it.
+    const ranges = blockRanges(c.peer.cidr, c.peer.except, family);
+    if (ranges.length === 0) continue;
+    const numeric = c.ports?.filter((s) => !('name' in s)) ?? null;
+    for (const s of c.ports ?? []) {
+      if (!('name' in s)) continue;
+      for (const p of idx.eligiblePods) {
+        const ip = podIP(p, family);
+        if (ip && inRanges(ipToBig(ip), ranges)) named(p, s, ip, c.why);
+      }
+    }
+    if (numeric !== null && numeric.length === 0) continue;
+    const key = JSON.stringify(numeric);
+    let e = cidrs.get(key);
+    if (!e) cidrs.set(key, (e = { ranges: [], ports: numeric, why: new Set() }));
+    e.ranges.push(...ranges);
+    e.why.add(c.why);
+  }
+
+  const list = (s: Set<string>) => [...s].sort();
+  if (sets.has(`${name}-a`)) rules.push({ match: [{ m: 'peer', set: `${name}-a` }], verdict: 'return', why: list(whys.get(`${name}-a`)!) });
+  if (sets.has(`${name}-p`)) rules.push({ match: [{ m: 'peerPort', set: `${name}-p` }], verdict: 'return', why: list(whys.get(`${name}-p`)!) });
+  if (sets.has(`${name}-t`)) rules.push({ match: [{ m: 'peerProto', set: `${name}-t` }], verdict: 'return', why: list(whys.get(`${name}-t`)!) });
+  if (openProtos.size) {
+    rules.push({ match: [{ m: 'proto', protos: ALL_L4.filter((p) => openProtos.has(p)) }], verdict: 'return', why: list(new Set([...openProtos.values()].flatMap((s) => [...s]))) });
+  }
+  if (openPorts.size) {
+    const ports = [...openPorts.values()].sort((a, b) => (a[0] === b[0] ? a[1] - b[1] : a[0] < b[0] ? -1 : 1));
+    rules.push({ match: [{ m: 'ports', ports: ports.map(([p, n]) => [p, n]) }], verdict: 'return', why: list(new Set(ports.flatMap((e) => [...e[2]]))) });
+  }
+  for (const r of rangeRules.values()) rules.push({ match: r.match, verdict: 'return', why: list(r.why) });
+  let k = 0;
+  for (const c of cidrs.values()) {
+    const set = `${name}-c${k++}`;
+    sets.set(set, { shape: 'peer', interval: true });
+    elements.set(set, new Set(normalize(c.ranges).map((r) => rangeText(r, family))));
+    const why = list(c.why);
+    if (c.ports === null) rules.push({ match: [{ m: 'peer', set }], verdict: 'return', why });
+    else for (const s of c.ports) {
+      if ('name' in s) continue;
+      const m: Match = 'from' in s ? { m: 'range', proto: s.proto, from: s.from, to: s.to } : { m: 'proto', protos: [s.proto] };
+      rules.push({ match: [{ m: 'peer', set }, m], verdict: 'return', why });
+    }
+  }
+  rules.push({ match: [], verdict: 'reject', why: ['no rule of ' + policies.join(', ') + ' allows it'] });
+  return { name, direction: dir, policies, rules, sets };
+}
+
+function emptyFamily(family: IPFamily): FamilyDesired {
+  return { family, ingress: new Map(), egress: new Map(), hairpin: new Set(), groups: new Map(), elements: new Map() };
+}
+
+/** The whole desired state for this node. Pure: the same view gives an equal value. */
+export function plan(input: PlanInput): Desired {
+  const idx = new PlanIndex(input);
+  const out: Desired = { v4: emptyFamily(4), v6: emptyFamily(6), pods: new Map() };
+  // Group key → its name, policies and clauses (family-independent); built once, used per family.
+  const groups = new Map<string, { name: string; dir: Direction; policies: string[]; clauses: Clause[] }>();
+  const local = idx.eligiblePods.filter((p) => p.nodeName === input.nodeName);
+  const assignments: [Pod, Direction, string][] = [];
+  for (const pod of local) {
+    const mine = { ingress: [] as string[], egress: [] as string[] };
+    for (const dir of ['ingress', 'egress'] as const) {
+      const policies = selectingPolicies(idx.policiesByNs, pod, dir);
+      if (policies.length === 0) continue;
+      const clauses = policies.flatMap((np) => policyClauses(np, dir, pod));
+      const names = policies.map((np) => `${np.namespace}/${np.name}`).sort();
+      const key = JSON.stringify([dir, names, clauses]);
+      let g = groups.get(key);
+      if (!g) groups.set(key, (g = { name: hashName(dir === 'ingress' ? 'i' : 'e', key), dir, policies: names, clauses }));
+      assignments.push([pod, dir, g.name]);
+      mine[dir].push(g.name);
+    }
+    out.pods.set(`${pod.namespace}/${pod.name}`, mine);
+  }
+  for (const fd of [out.v4, out.v6]) {
+    const used = new Set<string>();
+    for (const [pod, dir, name] of assignments) {
+      const ip = podIP(pod, fd.family);
+      if (!ip) continue;
+      (dir === 'ingress' ? fd.ingress : fd.egress).set(ip, name);
+      used.add(name);
+    }
+    for (const pod of local) {
+      const ip = podIP(pod, fd.family);
+      if (ip) fd.hairpin.add(ip);
+    }
+    for (const g of groups.values()) {
+      if (used.has(g.name)) fd.groups.set(g.name, buildGroup(g.name, g.dir, g.policies, g.clauses, fd.family, idx, fd.elements));
+    }
+  }
+  return out;
+}
