@@ -185,8 +185,23 @@ function buildGroup(name: string, dir: Direction, policies: string[], clauses: C
     if (n) port(why).add(`${ip} . ${L4[spec.proto]} . ${n}`);
   };
 
+  // Which sets and rules a group has depends on its clauses only, never on which peers exist
+  // now: a group's chain is written once, and pods coming and going change elements only.
+  for (const c of clauses) {
+    const specs = c.ports ?? [];
+    if (c.peer.kind === 'pods' && c.ports === null) any(c.why);
+    if (c.peer.kind === 'pods' && specs.some((s) => !('name' in s) && !('from' in s))) proto(c.why);
+    if (c.peer.kind === 'pods' && specs.some((s) => 'from' in s && s.to - s.from < EXPAND_RANGE)) port(c.why);
+    if (specs.some((s) => 'name' in s)) port(c.why);
+    if (c.peer.kind === 'pods') for (const s of specs) if ('from' in s && s.to - s.from >= EXPAND_RANGE) {
+      const set = `${name}-r${s.proto[0]}${s.from}-${s.to}`;
+      use(set, { shape: 'peer', interval: false }, c.why);
+      addRangeRule(set, [{ m: 'peer', set }, { m: 'range', proto: s.proto, from: s.from, to: s.to }], c.why);
+    }
+  }
   for (const c of clauses) {
     if (c.peer.kind === 'all' && c.ports === null) {
+      for (const set of sets.keys()) elements.delete(set);
       return { name, direction: dir, policies, rules: [...rules, { match: [], verdict: 'return', why: [c.why] }], sets: new Map() };
     }
   }
@@ -200,11 +215,7 @@ function buildGroup(name: string, dir: Direction, policies: string[], clauses: C
           if ('name' in s) named(p, s, ip, c.why);
           else if (!('from' in s)) proto(c.why).add(`${ip} . ${L4[s.proto]}`);
           else if (s.to - s.from < EXPAND_RANGE) for (let n = s.from; n <= s.to; n++) port(c.why).add(`${ip} . ${L4[s.proto]} . ${n}`);
-          else {
-            const set = `${name}-r${s.proto[0]}${s.from}-${s.to}`;
-            use(set, { shape: 'peer', interval: false }, c.why).add(ip);
-            addRangeRule(set, [{ m: 'peer', set }, { m: 'range', proto: s.proto, from: s.from, to: s.to }], c.why);
-          }
+          else use(`${name}-r${s.proto[0]}${s.from}-${s.to}`, { shape: 'peer', interval: false }, c.why).add(ip);
         }
       }
       continue;

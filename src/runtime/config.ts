@@ -25,7 +25,7 @@ export interface OptionSpec {
   max?: number;
 }
 
-export const MODULE_NAMES = ['proxy', 'dns', 'mesh'] as const;
+export const MODULE_NAMES = ['proxy', 'dns', 'mesh', 'netpol'] as const;
 export type ModuleName = (typeof MODULE_NAMES)[number];
 
 export const CORE_OPTIONS: OptionSpec[] = [
@@ -33,7 +33,7 @@ export const CORE_OPTIONS: OptionSpec[] = [
   { flag: 'kubeconfig', key: 'kubeconfig', kind: 'string', help: 'kubeconfig file (else in-cluster, else $KUBECONFIG, else ~/.kube/config)' },
   { flag: 'apiserver', key: 'apiserver', kind: 'string', help: 'API server URL overriding the kubeconfig\'s (bootstrap without the kubernetes Service)' },
   { flag: 'node-name', key: 'nodeName', kind: 'string', help: 'this node\'s name (else $NODE_NAME, else the hostname)' },
-  { flag: 'modules', key: 'modules', kind: 'list', choices: [...MODULE_NAMES, 'none'], help: 'comma list of proxy,dns,mesh; "none" = cache only (default: every module this build has)' },
+  { flag: 'modules', key: 'modules', kind: 'list', choices: [...MODULE_NAMES, 'none'], help: 'comma list of proxy,dns,mesh,netpol; "none" = cache only (default: every module this build has)' },
   { flag: 'health-listen', key: 'healthListen', kind: 'hostport', default: '0.0.0.0:10256', help: '/healthz /readyz /metrics address' },
   { flag: 'log-level', key: 'logLevel', kind: 'string', choices: LOG_LEVELS, default: 'info', help: 'trace|debug|info|warn|error|fatal|silent' },
   { flag: 'lab-dir', key: 'labDir', kind: 'string', default: '/run/nodeway-lab', help: 'state of `nodeway lab` (pid, kubeconfig, logs)' },
