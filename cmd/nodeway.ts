@@ -44,19 +44,36 @@ async function view(config: Config, log: Logger): Promise<void> {
   await agent.cache.whenReady();
   agent.view.flush();
   clearTimeout(timeout);
-  process.stdout.write(`${JSON.stringify(viewToJSON(agent.view), null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(config.desired ? desired(config, log, agent) : viewToJSON(agent.view), null, 2)}\n`);
   await agent.stop();
   process.exit(0);
+}
+
+/** A module's desired state for the current view (`view --desired MODULE`): planned, never applied. */
+function desired(config: Config, log: Logger, agent: Agent): unknown {
+  const name = config.desired as string;
+  const factory = MODULES.find((m) => m.name === name);
+  if (!factory) fail(`--desired: module ${name} is not in this build`);
+  const mod = factory.create({ config, nodeName: config.nodeName as string, log, registry: new Registry() });
+  if (!mod.desired) fail(`--desired: module ${name} cannot print its desired state yet`);
+  return mod.desired(agent.view);
 }
 
 async function cleanup(config: Config, log: Logger): Promise<void> {
   const ctx: ModuleContext = { config, nodeName: config.nodeName as string, log, registry: new Registry() };
   const names = selectModules(config, MODULES.map((m) => m.name));
+  // One module that cannot clean up (a program missing) does not keep the others from it.
+  const failed: string[] = [];
   for (const m of MODULES.filter((f) => names.includes(f.name))) {
-    await m.cleanup(ctx);
-    log.info({ module: m.name }, 'removed');
+    try {
+      await m.cleanup(ctx);
+      log.info({ module: m.name }, 'removed');
+    } catch (err) {
+      failed.push(`${m.name}: ${String((err as Error)?.message ?? err)}`);
+    }
   }
   if (names.length === 0) log.info('no module in this build programs anything; nothing to remove');
+  if (failed.length) throw new Error(`cleanup incomplete: ${failed.join('; ')}`);
 }
 
 async function lab(args: string[], config: Config): Promise<void> {

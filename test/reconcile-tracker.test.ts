@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hashOf, isEmpty, Tracker } from '../src/reconcile/tracker.ts';
+import { diffMaps, hashOf, isEmpty, Tracker } from '../src/reconcile/tracker.ts';
 
 describe('Tracker', () => {
   it('creates, updates and deletes by key and content hash', () => {
@@ -30,5 +30,18 @@ describe('Tracker', () => {
     expect(hashOf(new Map([['b', 1], ['a', 2]]))).toBe(hashOf(new Map([['a', 2], ['b', 1]])));
     expect(hashOf(new Set([2, 1]))).toBe(hashOf(new Set([1, 2])));
     expect(hashOf({ a: 1 })).not.toBe(hashOf({ a: 2 }));
+  });
+
+  it('diffs two held states: changes in the new order, then removals in the old; only the keys asked for', () => {
+    const before = new Map([['a', { v: 1 }], ['b', { v: 2 }], ['c', { v: 3 }]]);
+    const after = new Map([['c', { v: 4 }], ['a', { v: 1 }], ['d', { v: 5 }]]);
+    expect(diffMaps(before, after)).toEqual([
+      { key: 'c', before: { v: 3 }, after: { v: 4 } },
+      { key: 'd', before: undefined, after: { v: 5 } },
+      { key: 'b', before: { v: 2 }, after: undefined },
+    ]);
+    expect(diffMaps(before, after, () => true).map((c) => c.key)).toEqual(['d', 'b']);
+    expect(diffMaps(before, after, undefined, ['b', 'a', 'x']).map((c) => c.key)).toEqual(['b']);
+    expect(diffMaps(undefined, undefined)).toEqual([]);
   });
 });

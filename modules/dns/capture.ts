@@ -5,7 +5,7 @@
 // from it NOTRACK. Untracked packets never reach NAT, so the proxy's DNAT for the DNS Service
 // cannot send them to another node, there is no conntrack entry to race on (the parallel A/AAAA
 // problem), and replies leave from the address the pod asked. Works with or without the proxy.
-import { execa } from 'execa';
+import { run as runProgram } from '../../src/sys/exec.ts';
 import { ipFamily } from '../../src/net/ip.ts';
 
 export const CAPTURE_TABLE = 'nodeway-dns';
@@ -56,10 +56,7 @@ export async function capturedAddresses(exec: Run = run): Promise<string[]> {
 
 type Run = (cmd: string, args: string[], input?: string) => Promise<{ stdout: string }>;
 
-const run: Run = async (cmd, args, input) => {
-  const r = await execa(cmd, args, input === undefined ? {} : { input });
-  return { stdout: String(r.stdout) };
-};
+const run: Run = async (cmd, args, input) => ({ stdout: await runProgram(cmd, args, input === undefined ? {} : { input }) });
 
 function prefixed(ip: string): string {
   return ipFamily(ip) === 6 ? `${ip}/128` : `${ip}/32`;
@@ -73,6 +70,7 @@ interface AddrInfo {
   prefixlen: number;
   scope?: string;
   label?: string;
+  preferred_life_time?: number;
 }
 
 async function linkNames(exec: Run): Promise<string[]> {
@@ -99,6 +97,17 @@ async function captureLink(exec: Run): Promise<string> {
   }
 }
 
+/**
+ * The address as the capture link holds it: never a source the kernel picks for other traffic.
+ * Masquerade out of a link without an address of its own takes any global IPv4 address of the
+ * host, and IPv6 source selection any preferred one; the cluster DNS address as the source of
+ * a NodePort's or a tunnel's traffic is answered on every node, so the reply never comes back.
+ * Host scope (IPv4) and deprecated (IPv6) addresses are still delivered to and bindable.
+ */
+function capturedForm(a: AddrInfo): boolean {
+  return a.local.includes(':') ? a.preferred_life_time === 0 : a.scope === 'host';
+}
+
 /** Makes the capture link hold exactly `ips` (of ours) and the capture table match them. Idempotent. */
 export async function applyCapture(ips: string[], exec: Run = run): Promise<string> {
   const dev = await captureLink(exec);
@@ -107,14 +116,21 @@ export async function applyCapture(ips: string[], exec: Run = run): Promise<stri
   const all = await addresses(exec, dev);
   // On lo, ours are the labelled IPv4 addresses and whatever the previous table captured.
   const before = (await capturedAddresses(exec)).map(prefixed);
-  const ours = all.filter((a) => a.scope !== 'link' && a.scope !== 'host' && (dev === CAPTURE_LINK || a.label === LO_LABEL || before.includes(`${a.local}/${a.prefixlen}`)));
-  const have = all.map((a) => `${a.local}/${a.prefixlen}`);
-  for (const a of ours.map((x) => `${x.local}/${x.prefixlen}`)) if (!want.includes(a)) await exec('ip', ['addr', 'del', a, 'dev', dev]);
+  const ours = all.filter((a) => a.scope !== 'link' && (dev === CAPTURE_LINK || a.label === LO_LABEL || before.includes(`${a.local}/${a.prefixlen}`)));
+  const have = new Map(all.map((a) => [`${a.local}/${a.prefixlen}`, a]));
+  for (const a of ours) {
+    const cidr = `${a.local}/${a.prefixlen}`;
+    // One of ours in another form (an older agent's global one) goes too, and comes back right.
+    if (!want.includes(cidr) || !capturedForm(a)) {
+      await exec('ip', ['addr', 'del', cidr, 'dev', dev]);
+      have.delete(cidr);
+    }
+  }
   for (const a of want) {
-    if (have.includes(a)) continue;
+    if (have.has(a)) continue;
     const v6 = a.includes(':');
     // nodad: an IPv6 address must be usable (bindable) at once.
-    await exec('ip', ['addr', 'add', a, 'dev', dev, ...(v6 ? ['nodad'] : dev === 'lo' ? ['label', LO_LABEL] : [])]);
+    await exec('ip', ['addr', 'add', a, 'dev', dev, ...(v6 ? ['nodad', 'preferred_lft', '0'] : ['scope', 'host', ...(dev === 'lo' ? ['label', LO_LABEL] : [])])]);
   }
   await exec('nft', ['-f', '-'], captureRuleset(ips));
   return dev;

@@ -6,7 +6,7 @@ import { decodeMessage, readName, type Message, type RR } from './message.ts';
 import type { DnsMetrics } from './metrics.ts';
 import { parseQuery, type Query } from './query.ts';
 import type { DnsSettings, RecordIndex } from './records.ts';
-import { AnswerCache, upstreamTemplate } from './fwdcache.ts';
+import { AnswerCache, DEFAULT_CACHE_POLICY, upstreamTemplate, type CachePolicy } from './fwdcache.ts';
 import { errorReply, makeTemplate, render, replyLimit, ZONE_CLUSTER, ZONE_FORWARD, type Template, type Zone } from './template.ts';
 import type { Forwarder } from './upstream.ts';
 import { CLASS_IN, FLAG, HEADER_LEN, RCODE, TYPE, lowerName, nameToWire } from './wire.ts';
@@ -17,6 +17,8 @@ export interface EngineOptions {
   metrics: DnsMetrics;
   /** Forward cache bound, per kind (positive, negative). */
   cacheSize: number;
+  /** Lifetimes of cached upstream answers (default: kubeadm's `cache 30`). */
+  cachePolicy?: CachePolicy;
   /** Bound on authoritative answers kept encoded. */
   templateLimit?: number;
   now?: () => number;
@@ -30,6 +32,7 @@ export class Engine {
   private readonly templates = new Map<string, Template>();
   private readonly templateLimit: number;
   readonly cache: AnswerCache;
+  private readonly cachePolicy: CachePolicy;
   private readonly forwarder: Forwarder;
   private readonly metrics: DnsMetrics;
   private readonly now: () => number;
@@ -41,6 +44,7 @@ export class Engine {
     this.forwarder = o.forwarder;
     this.metrics = o.metrics;
     this.cache = new AnswerCache(o.cacheSize);
+    this.cachePolicy = o.cachePolicy ?? DEFAULT_CACHE_POLICY;
     this.templateLimit = o.templateLimit ?? 50_000;
     this.now = o.now ?? Date.now;
     this.metrics.sizes = () => ({ templates: this.templates.size, ...this.cache.sizes() });
@@ -74,7 +78,7 @@ export class Engine {
     }
     this.lastZone = ZONE_FORWARD;
     // The cluster zone is never forwarded, so a cached upstream answer needs no index lookup.
-    const hit = this.cache.get(q.key, this.now());
+    const hit = this.cache.get(q.fkey, this.now());
     if (hit && !hit.reverse) {
       this.metrics.cache[hit.negative ? 1 : 0]!++;
       return render(hit.tpl, buf, q, limit, hit.age);
@@ -99,19 +103,19 @@ export class Engine {
 
   private async forward(buf: Buffer, q: Query, limit: number, reverse: boolean): Promise<Buffer | null> {
     const now = this.now();
-    const hit = this.cache.get(q.key, now);
+    const hit = this.cache.get(q.fkey, now);
     if (hit) {
       this.metrics.cache[hit.negative ? 1 : 0]!++;
       return render(hit.tpl, buf, q, limit, hit.age);
     }
     if (this.forwarder.isLoopProbe(q.key)) return errorReply(buf, q, RCODE.REFUSED);
     this.metrics.cache[2]!++;
-    const res = await this.forwarder.query(q.key, buf.subarray(HEADER_LEN, q.qnameEnd), q.qtype, q.qclass);
+    const res = await this.forwarder.query(q.fkey, buf.subarray(HEADER_LEN, q.qnameEnd), q.qtype, q.qclass, q.dnssec);
     if (res === 'failed') return errorReply(buf, q, RCODE.SERVFAIL);
     if (res === 'overloaded') return errorReply(buf, q, RCODE.REFUSED);
-    const c = upstreamTemplate(res);
+    const c = upstreamTemplate(res, this.cachePolicy);
     if (!c) return errorReply(buf, q, RCODE.SERVFAIL);
-    this.cache.set(q.key, c, this.now(), reverse);
+    this.cache.set(q.fkey, c, this.now(), reverse);
     return render(c.tpl, buf, q, limit);
   }
 
@@ -148,7 +152,7 @@ export class Engine {
     } else {
       const res = await this.forwarder.query(key, wire, qtype, CLASS_IN);
       if (typeof res === 'string') return null;
-      const c = upstreamTemplate(res);
+      const c = upstreamTemplate(res, this.cachePolicy);
       if (!c) return null;
       this.cache.set(key, c, this.now(), name.endsWith('.arpa'));
       tpl = c.tpl;

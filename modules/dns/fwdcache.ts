@@ -4,8 +4,20 @@
 import { ZONE_FORWARD, type Template } from './template.ts';
 import { HEADER_LEN, RCODE, TYPE } from './wire.ts';
 
-const MAX_POSITIVE_TTL = 3600;
-const MAX_NEGATIVE_TTL = 1800;
+/** How long upstream answers are kept (seconds), as CoreDNS's cache plugin bounds them. */
+export interface CachePolicy {
+  /** Most a positive answer is kept (CoreDNS `success CAP TTL`). */
+  success: number;
+  /** Most a negative (NXDOMAIN, NODATA) answer is kept (`denial CAP TTL`). */
+  denial: number;
+  /** Least any cached answer is kept: shorter TTLs are raised to it (CoreDNS's MinimalDefaultTTL, 5). */
+  min: number;
+  /** How long an upstream SERVFAIL is kept (`servfail DURATION`); 0 = never. */
+  servfail: number;
+}
+
+/** kubeadm's and k3s's `cache 30`. */
+export const DEFAULT_CACHE_POLICY: CachePolicy = { success: 30, denial: 30, min: 5, servfail: 5 };
 
 interface Entry {
   tpl: Template;
@@ -38,7 +50,7 @@ export interface Cacheable {
  * An upstream reply (one question) as a template: without its OPT record (which we add per
  * client), with TTL offsets for aging. Null when it cannot be one (malformed, OPT not last).
  */
-export function upstreamTemplate(reply: Buffer): Cacheable | null {
+export function upstreamTemplate(reply: Buffer, policy: CachePolicy = DEFAULT_CACHE_POLICY): Cacheable | null {
   if (reply.length < HEADER_LEN || reply.readUInt16BE(4) !== 1) return null;
   const an = reply.readUInt16BE(6);
   const ns = reply.readUInt16BE(8);
@@ -83,13 +95,25 @@ export function upstreamTemplate(reply: Buffer): Cacheable | null {
   bytes.writeUInt16BE(ar, 10);
   const flags = reply.readUInt16BE(2);
   const rcode = flags & 0xf;
-  const tpl: Template = { bytes, qnameEnd, an, ns, ar, rrEnds, rcode, zone: ZONE_FORWARD, ttlOffsets, ttls };
   const truncated = (flags & 0x0200) !== 0;
-  const negative = rcode === RCODE.NXDOMAIN || (rcode === RCODE.NOERROR && an === 0);
+  const negative = rcode === RCODE.NXDOMAIN || rcode === RCODE.SERVFAIL || (rcode === RCODE.NOERROR && an === 0);
+  const clamp = (t: number, max: number) => Math.min(Math.max(t, policy.min), max);
   let ttl = 0;
-  if (truncated || (rcode !== RCODE.NOERROR && rcode !== RCODE.NXDOMAIN)) ttl = 0;
-  else if (negative) ttl = soaTtl < 0 ? 0 : Math.min(soaTtl, MAX_NEGATIVE_TTL);
-  else ttl = Math.min(minTtl, MAX_POSITIVE_TTL);
+  if (truncated) ttl = 0;
+  else if (rcode === RCODE.SERVFAIL) ttl = policy.servfail;
+  else if (rcode !== RCODE.NOERROR && rcode !== RCODE.NXDOMAIN) ttl = 0;
+  // RFC 2308: a negative answer without an SOA is not cached.
+  else if (negative) ttl = soaTtl < 0 ? 0 : clamp(soaTtl, policy.denial);
+  else ttl = clamp(minTtl === Infinity ? policy.min : minTtl, policy.success);
+  // What is served never claims more than the cache keeps (CoreDNS caps every RR's TTL the same way).
+  if (ttl > 0) {
+    for (let i = 0; i < ttls.length; i++) {
+      if (ttls[i]! <= ttl) continue;
+      ttls[i] = ttl;
+      bytes.writeUInt32BE(ttl, ttlOffsets[i]!);
+    }
+  }
+  const tpl: Template = { bytes, qnameEnd, an, ns, ar, rrEnds, rcode, zone: ZONE_FORWARD, ttlOffsets, ttls };
   return { tpl, ttl, negative };
 }
 

@@ -244,6 +244,11 @@ function srv(c: Ctx, e: SvcEntry | undefined, port: string, proto: string, name:
   if (v.headless) targets = endpointTargets(e, named);
   else targets = v.ports.filter(named).map((p) => ({ target: e.fqdn, port: p.port, ips: v.clusterIPs }));
   if (targets.length === 0) return c.nxdomain();
+  // CoreDNS answers A/AAAA here too: the addresses behind the matching port, at the question name.
+  if (qtype === TYPE.A || qtype === TYPE.AAAA) {
+    const ips = v.headless ? v.dnsEndpoints.filter((ep) => ep.ports.some(named)).map((ep) => ep.ip) : v.clusterIPs;
+    return c.addresses(name, [...new Set(ips)], qtype);
+  }
   if (qtype !== TYPE.SRV && qtype !== TYPE.ANY) return c.nodata();
   return srvRecords(c, name, targets);
 }

@@ -22,6 +22,8 @@ const RESOLV_CHECK_MS = 30_000;
 export class DnsModule implements Module {
   readonly name = 'dns';
   readonly inputs: ModuleInputs;
+  /** The capture of the cluster DNS address puts it on a link (ip) and marks it notrack (nft). */
+  readonly programs: readonly string[];
   readonly cfg: DnsConfig;
   readonly engine: Engine;
   readonly server: DnsServer;
@@ -41,11 +43,12 @@ export class DnsModule implements Module {
     this.inputs = this.cfg.pods === 'verified'
       ? { kinds: ['services', 'endpointslices', 'namespaces', 'pods'], view: ['services', 'namespaces', 'pods'] }
       : { kinds: ['services', 'endpointslices', 'namespaces'], view: ['services', 'namespaces'] };
+    this.programs = this.cfg.clusterDNS.length ? ['ip', 'nft'] : [];
     this.log = ctx.log.child({ module: 'dns' });
     this.metrics = new DnsMetrics(ctx.registry, `dns://${listenText(this.cfg.listen[0]!)}`, this.cfg.zone);
     this.forwarder = new Forwarder({ log: this.log, metrics: this.metrics });
     this.settings = { zone: this.cfg.zone, ttl: this.cfg.ttl, pods: this.cfg.pods, nameservers: this.cfg.clusterDNS };
-    this.engine = new Engine({ settings: this.settings, forwarder: this.forwarder, metrics: this.metrics, cacheSize: this.cfg.cacheSize });
+    this.engine = new Engine({ settings: this.settings, forwarder: this.forwarder, metrics: this.metrics, cacheSize: this.cfg.cacheSize, cachePolicy: this.cfg.cachePolicy });
     // Host-network clients asking a captured address send from that address.
     this.acl = new ClientACL([...this.cfg.allow, ...this.cfg.clusterDNS.map((ip) => (ip.includes(':') ? `${ip}/128` : `${ip}/32`))]);
     this.server = new DnsServer(this.engine, this.metrics, this.acl, this.log);
@@ -54,16 +57,52 @@ export class DnsModule implements Module {
     this.starting.catch((err: Error) => this.log.error({ err: err.message }, 'DNS start failed; retrying at the next sync'));
   }
 
+  /**
+   * Capture, sockets, upstreams. A failed capture (nft or ip missing) does not stop the
+   * sockets that can open: DNS answers wherever it can and the error keeps the module not ready.
+   */
   private async start(): Promise<void> {
+    let captureError: unknown;
     if (this.cfg.clusterDNS.length) {
-      const dev = await applyCapture(this.cfg.clusterDNS);
-      this.log.info({ addresses: this.cfg.clusterDNS, link: dev }, 'cluster DNS addresses captured (local, notrack)');
+      try {
+        const dev = await applyCapture(this.cfg.clusterDNS);
+        this.log.info({ addresses: this.cfg.clusterDNS, link: dev }, 'cluster DNS addresses captured (local, notrack)');
+      } catch (err) {
+        captureError = err;
+      }
     }
-    await this.server.listen(this.cfg.listen);
+    let listenError: unknown;
+    try {
+      await this.server.listen(this.cfg.listen);
+    } catch (err) {
+      listenError = err;
+    }
     this.reloadUpstreams(true);
     if (!this.resolvTimer && this.cfg.upstream.some(isFileItem)) {
       this.resolvTimer = setInterval(() => this.reloadUpstreams(false), RESOLV_CHECK_MS);
       this.resolvTimer.unref();
+    }
+    const errors = [captureError && `capturing the cluster DNS address: ${(captureError as Error).message}`, listenError && (listenError as Error).message].filter(Boolean);
+    if (errors.length) throw new Error(errors.join('; '));
+  }
+
+  /** The host side: started (again, after a failure), and on a full sync checked against the host. */
+  private async ensureHost(full: boolean, first: boolean): Promise<unknown> {
+    try {
+      await this.starting;
+    } catch {
+      this.starting = this.start();
+      return this.starting.then(() => undefined, (err: unknown) => err);
+    }
+    if (!full || first) return undefined;
+    try {
+      // Trust nothing remembered: the capture and the sockets are checked against the host.
+      if (this.cfg.clusterDNS.length) await applyCapture(this.cfg.clusterDNS);
+      await this.server.listen(this.cfg.listen);
+      this.reloadUpstreams(false);
+      return undefined;
+    } catch (err) {
+      return err;
     }
   }
 
@@ -86,26 +125,17 @@ export class DnsModule implements Module {
   }
 
   async sync(view: NodeView, changes: ViewChanges): Promise<void> {
-    try {
-      await this.starting;
-    } catch {
-      this.starting = this.start();
-      await this.starting;
-    }
+    // Records are served whatever the host side says; its error is thrown after them.
+    const hostError = await this.ensureHost(changes.full, !this.index);
     const input = { services: view.services, namespaces: view.namespaces, podsByIP: view.podsByIP };
     const serial = Math.floor(Date.now() / 1000);
     const relevant = changes.full || changes.services.size > 0 || changes.namespaces.size > 0 || (this.cfg.pods === 'verified' && changes.pods.size > 0);
     if (!this.index || changes.full) {
       this.index = planIndex(input, this.settings, serial);
-      if (changes.full) {
-        // Trust nothing remembered: the capture and the sockets are checked against the host.
-        if (this.cfg.clusterDNS.length) await applyCapture(this.cfg.clusterDNS);
-        await this.server.listen(this.cfg.listen);
-        this.reloadUpstreams(false);
-      }
     } else if (relevant) updateIndex(this.index, input, changes.services, changes.namespaces.size > 0, serial);
     if (relevant || !this.engine.ready) this.engine.setIndex(this.index);
     this.acl.update(view);
+    if (hostError) throw hostError;
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,7 @@
 // The DNS module's flags and the validated settings they make.
 import { ipFamily, parseCIDR } from '../../src/net/ip.ts';
 import { ConfigError, type Config, type OptionSpec } from '../../src/runtime/config.ts';
+import { DEFAULT_CACHE_POLICY, type CachePolicy } from './fwdcache.ts';
 import { canonical } from './names.ts';
 import type { PodMode } from './records.ts';
 import { checkUpstreamItem } from './resolvconf.ts';
@@ -79,6 +80,10 @@ export const DNS_OPTIONS: OptionSpec[] = [
     help: 'pod CIDRs of the cluster',
     check: eachItem((s) => (parseCIDR(s) ? undefined : `${JSON.stringify(s)} is not a CIDR`)),
   },
+  { flag: 'dns-cache-success-ttl', key: 'dnsCacheSuccessTTL', kind: 'int', default: 30, min: 1, max: 86400, help: 'most seconds a forwarded answer is cached (CoreDNS `cache 30`)' },
+  { flag: 'dns-cache-denial-ttl', key: 'dnsCacheDenialTTL', kind: 'int', default: 30, min: 1, max: 86400, help: 'most seconds a forwarded NXDOMAIN/NODATA is cached' },
+  { flag: 'dns-cache-min-ttl', key: 'dnsCacheMinTTL', kind: 'int', default: 5, min: 0, max: 3600, help: 'least seconds a forwarded answer is cached (shorter TTLs are raised, as CoreDNS does)' },
+  { flag: 'dns-cache-servfail-ttl', key: 'dnsCacheServfailTTL', kind: 'int', default: 5, min: 0, max: 300, help: 'seconds an upstream SERVFAIL is cached (0 = never)' },
   { flag: 'dns-cache-size', key: 'dnsCacheSize', kind: 'int', default: 9984, min: 0, max: 1_000_000, help: 'forwarded answers cached, for each of positive and negative' },
 ];
 
@@ -91,7 +96,10 @@ export interface DnsConfig {
   pods: PodMode;
   allow: string[];
   cacheSize: number;
+  cachePolicy: CachePolicy;
 }
+
+const num = (v: unknown, d: number): number => (typeof v === 'number' ? v : d);
 
 export function dnsConfig(c: Config): DnsConfig {
   const list = (k: string): string[] => (Array.isArray(c[k]) ? (c[k] as string[]) : []);
@@ -108,5 +116,11 @@ export function dnsConfig(c: Config): DnsConfig {
     pods: (c.dnsPods as PodMode | undefined) ?? 'insecure',
     allow: [...list('dnsAllow'), ...list('clusterCIDR')],
     cacheSize: typeof c.dnsCacheSize === 'number' ? c.dnsCacheSize : 9984,
+    cachePolicy: {
+      success: num(c.dnsCacheSuccessTTL, DEFAULT_CACHE_POLICY.success),
+      denial: num(c.dnsCacheDenialTTL, DEFAULT_CACHE_POLICY.denial),
+      min: num(c.dnsCacheMinTTL, DEFAULT_CACHE_POLICY.min),
+      servfail: num(c.dnsCacheServfailTTL, DEFAULT_CACHE_POLICY.servfail),
+    },
   };
 }

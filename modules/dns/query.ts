@@ -12,6 +12,10 @@ export interface Query {
   qclass: number;
   /** Lower-cased wire name (latin1) + the type as one char: the key of every answer cache. */
   key: string;
+  /** DO (1) and CD (2) as asked: forwarded answers differ by them. */
+  dnssec: number;
+  /** The forward cache's key: `key`, plus the DNSSEC bits when any is set. */
+  fkey: string;
   edns: boolean;
   udpSize: number;
   /** 0 = fine; otherwise the rcode to answer with (FORMERR, NOTIMP, BADVERS). */
@@ -19,7 +23,7 @@ export interface Query {
 }
 
 export function newQuery(): Query {
-  return { id: 0, flags: 0, qnameEnd: 0, qtype: 0, qclass: 0, key: '', edns: false, udpSize: 512, error: 0 };
+  return { id: 0, flags: 0, qnameEnd: 0, qtype: 0, qclass: 0, key: '', dnssec: 0, fkey: '', edns: false, udpSize: 512, error: 0 };
 }
 
 const lower = Buffer.alloc(MAX_NAME);
@@ -54,6 +58,8 @@ export function parseQuery(buf: Buffer, q: Query): boolean {
   q.error = 0;
   q.qnameEnd = 0;
   q.key = '';
+  q.fkey = '';
+  q.dnssec = flags & FLAG.CD ? 2 : 0;
   const qd = (buf[4]! << 8) | buf[5]!;
   if (qd !== 1) {
     q.error = RCODE.FORMERR;
@@ -88,6 +94,7 @@ export function parseQuery(buf: Buffer, q: Query): boolean {
   } else {
     q.key = buf.toString('latin1', HEADER_LEN, qnameEnd) + String.fromCharCode(q.qtype);
   }
+  q.fkey = q.key;
   if ((flags >> 11) & 0xf) {
     q.error = RCODE.NOTIMP; // only QUERY
     return true;
@@ -95,7 +102,10 @@ export function parseQuery(buf: Buffer, q: Query): boolean {
   // Answer and authority records (should be none) are skipped; the additional may hold OPT.
   const rrs = ((buf[6]! << 8) | buf[7]!) + ((buf[8]! << 8) | buf[9]!);
   const ar = (buf[10]! << 8) | buf[11]!;
-  if (rrs + ar === 0) return true;
+  if (rrs + ar === 0) {
+    if (q.dnssec) q.fkey = DNSSEC_PREFIX[q.dnssec] + q.key;
+    return true;
+  }
   off = qnameEnd + 4;
   for (let i = 0; i < rrs + ar; i++) {
     const nameStart = off;
@@ -109,12 +119,17 @@ export function parseQuery(buf: Buffer, q: Query): boolean {
       const size = (buf[off + 2]! << 8) | buf[off + 3]!;
       q.udpSize = size < 512 ? 512 : size;
       if (buf[off + 5] !== 0) q.error = RCODE.BADVERS;
+      if (buf[off + 6]! & 0x80) q.dnssec |= 1;
     }
     off += 10 + rdlen;
     if (off > buf.length) return fail(q);
   }
+  if (q.dnssec) q.fkey = DNSSEC_PREFIX[q.dnssec] + q.key;
   return true;
 }
+
+// A key starts with a label length (< 64) or the root's 0, so these prefixes never collide.
+const DNSSEC_PREFIX = ['', '\u0101', '\u0102', '\u0103'];
 
 function fail(q: Query): true {
   q.error = RCODE.FORMERR;

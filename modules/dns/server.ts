@@ -61,11 +61,19 @@ export class DnsServer {
       this.listeners.delete(k);
       closeListener(l);
     }
+    // One address that cannot be bound (not on any link yet) does not keep the others closed.
+    const failed: string[] = [];
     for (const [k, a] of want) {
       if (this.listeners.has(k)) continue;
-      this.listeners.set(k, await this.open(a));
+      try {
+        this.listeners.set(k, await this.open(a));
+      } catch (err) {
+        failed.push((err as Error).message);
+        continue;
+      }
       this.log.info({ listen: k }, 'DNS listening (UDP and TCP)');
     }
+    if (failed.length) throw new Error(failed.join('; '));
   }
 
   private async open(a: ListenAddr): Promise<Listener> {

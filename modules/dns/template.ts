@@ -49,11 +49,12 @@ export function replyLimit(q: Query, tcp: boolean): number {
   return q.udpSize > 65507 ? 65507 : q.udpSize;
 }
 
-function writeOpt(out: Buffer, at: number, extRcode = 0): void {
+/** Our OPT: DO echoed as asked (RFC 3225 3). */
+function writeOpt(out: Buffer, at: number, extRcode: number, dnssecOk: boolean): void {
   out[at] = 0;
   out.writeUInt16BE(TYPE.OPT, at + 1);
   out.writeUInt16BE(EDNS_SIZE, at + 3);
-  out.writeUInt32BE((extRcode & 0xff) << 24, at + 5);
+  out.writeUInt32BE(((extRcode & 0xff) << 24) | (dnssecOk ? 0x8000 : 0), at + 5);
   out.writeUInt16BE(0, at + 9);
 }
 
@@ -91,7 +92,7 @@ export function render(tpl: Template, query: Buffer, q: Query, limit: number, ag
     out.writeUInt16BE(ns, 8);
   }
   out.writeUInt16BE(ar + (opt ? 1 : 0), 10);
-  if (opt) writeOpt(out, len);
+  if (opt) writeOpt(out, len, 0, (q.dnssec & 1) !== 0);
   const offs = tpl.ttlOffsets;
   if (offs && ageSec > 0) {
     const ttls = tpl.ttls!;
@@ -119,7 +120,7 @@ export function errorReply(query: Buffer, q: Query, rcode: number): Buffer {
   if (qlen) query.copy(out, HEADER_LEN, HEADER_LEN, HEADER_LEN + qlen);
   if (opt) {
     out[11] = 1;
-    writeOpt(out, HEADER_LEN + qlen, rcode >> 4);
+    writeOpt(out, HEADER_LEN + qlen, rcode >> 4, (q.dnssec & 1) !== 0);
   }
   return out;
 }

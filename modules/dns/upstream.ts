@@ -1,7 +1,8 @@
-// Asks the node's resolvers what the cluster zone does not answer. One connected UDP socket per
-// upstream with random query IDs, replies checked against the question, TCP when a reply comes
-// back truncated, the next upstream when one times out or fails, identical questions in flight
-// merged into one, and a cap on questions in flight (beyond it: REFUSED, as CoreDNS does).
+// Asks the node's resolvers what the cluster zone does not answer. A fresh UDP socket (random
+// source port) and a random ID per question, replies checked against the question, TCP when a
+// reply comes back truncated; CoreDNS's retry rule (2 s per try, up to 2 tries per upstream
+// round-robin, all within 5 s); identical questions in flight merged into one, and a cap on
+// questions in flight (beyond it: REFUSED, as CoreDNS does).
 import { randomFillSync } from 'node:crypto';
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -17,19 +18,16 @@ export interface UpstreamAddr {
 export const addrText = (a: UpstreamAddr): string => (a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`);
 
 export interface ForwarderOptions {
+  /** One try (CoreDNS's read timeout: 2 s). */
   timeoutMs?: number;
+  /** All tries of one question (CoreDNS: 5 s). */
+  deadlineMs?: number;
   maxConcurrent?: number;
   log: Logger;
   metrics: DnsMetrics;
 }
 
 export type ForwardResult = Buffer | 'failed' | 'overloaded';
-
-interface Pending {
-  question: Buffer;
-  resolve: (b: Buffer | null) => void;
-  timer: NodeJS.Timeout;
-}
 
 const ids = new Uint16Array(4096);
 let idPos = ids.length;
@@ -41,10 +39,10 @@ function randomId(): number {
   return ids[idPos++]!;
 }
 
-/** Header (ID 0, RD) + question + OPT advertising EDNS_SIZE. */
-export function buildQuery(qname: Buffer, qtype: number, qclass: number): Buffer {
+/** Header (ID 0, RD, CD if asked) + question + OPT advertising EDNS_SIZE (DO if asked). `dnssec`: DO 1 | CD 2. */
+export function buildQuery(qname: Buffer, qtype: number, qclass: number, dnssec = 0): Buffer {
   const b = Buffer.alloc(HEADER_LEN + qname.length + 4 + 11);
-  b.writeUInt16BE(FLAG.RD, 2);
+  b.writeUInt16BE(FLAG.RD | (dnssec & 2 ? FLAG.CD : 0), 2);
   b.writeUInt16BE(1, 4);
   b.writeUInt16BE(1, 10);
   qname.copy(b, HEADER_LEN);
@@ -55,6 +53,7 @@ export function buildQuery(qname: Buffer, qtype: number, qclass: number): Buffer
   b[o] = 0;
   b.writeUInt16BE(TYPE.OPT, o + 1);
   b.writeUInt16BE(EDNS_SIZE, o + 3);
+  if (dnssec & 1) b[o + 7] = 0x80;
   return b;
 }
 
@@ -74,9 +73,8 @@ export function matches(reply: Buffer, query: Buffer, qlen: number): boolean {
 class Upstream {
   readonly addr: UpstreamAddr;
   readonly label: string;
-  private sock: Promise<dgram.Socket> | undefined;
-  private raw: dgram.Socket | undefined;
-  private readonly pending = new Map<number, Pending>();
+  /** Sockets of questions in flight, each closed with its question. */
+  private readonly open = new Set<() => void>();
   fails = 0;
   downUntil = 0;
   looping = false;
@@ -86,68 +84,48 @@ class Upstream {
     this.label = addrText(addr);
   }
 
-  /** The connected socket, once connected (a connected UDP socket only hears its upstream). */
-  private socket(): Promise<dgram.Socket> {
-    if (this.sock) return this.sock;
-    const s = dgram.createSocket(net.isIPv6(this.addr.host) ? 'udp6' : 'udp4');
-    s.on('message', (msg) => {
-      if (msg.length < HEADER_LEN) return;
-      const p = this.pending.get(msg.readUInt16BE(0));
-      if (!p || !matches(msg, p.question, p.question.length - HEADER_LEN - 11)) return;
-      this.pending.delete(msg.readUInt16BE(0));
-      clearTimeout(p.timer);
-      p.resolve(msg);
-    });
-    s.on('error', () => this.reset());
-    this.sock = new Promise((resolve, reject) => {
-      s.once('connect', () => resolve(s));
-      s.once('error', reject);
-      s.connect(this.addr.port, this.addr.host);
-    });
-    this.sock.catch(() => {});
-    this.raw = s;
-    return this.sock;
-  }
-
-  private reset(): void {
-    const s = this.raw;
-    this.sock = undefined;
-    this.raw = undefined;
-    try {
-      s?.close();
-    } catch {}
-    for (const [id, p] of this.pending) {
-      clearTimeout(p.timer);
-      this.pending.delete(id);
-      p.resolve(null);
-    }
-  }
-
+  /**
+   * One question over a fresh connected socket: the kernel picks a random source port for each
+   * (about 15 bits on top of the 16-bit ID against spoofing, where one long-lived socket gave
+   * none), and a connected socket only hears its upstream. Replies that do not match are
+   * ignored and the wait goes on.
+   */
   udp(query: Buffer, timeoutMs: number): Promise<Buffer | null> {
-    let id = randomId();
-    for (let i = 0; this.pending.has(id) && i < 16; i++) id = randomId();
-    if (this.pending.has(id)) return Promise.resolve(null);
     const q = Buffer.from(query);
-    q.writeUInt16BE(id, 0);
+    q.writeUInt16BE(randomId(), 0);
+    const qlen = q.length - HEADER_LEN - 11;
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        resolve(null);
-      }, timeoutMs);
-      this.pending.set(id, { question: q, resolve, timer });
-      const fail = () => {
-        if (this.pending.get(id)?.timer !== timer) return;
-        this.pending.delete(id);
+      const s = dgram.createSocket({ type: net.isIPv6(this.addr.host) ? 'udp6' : 'udp4', lookup: literal });
+      let done = false;
+      const finish = (b: Buffer | null) => {
+        if (done) return;
+        done = true;
         clearTimeout(timer);
-        resolve(null);
-      };
-      this.socket().then((s) => {
+        this.open.delete(abort);
         try {
-          s.send(q, (err) => err && fail());
-        } catch {
-          fail();
-        }
-      }, fail);
+          s.close();
+        } catch {}
+        resolve(b);
+      };
+      const abort = () => finish(null);
+      const timer = setTimeout(abort, timeoutMs);
+      this.open.add(abort);
+      s.on('message', (msg) => {
+        if (matches(msg, q, qlen)) finish(msg);
+      });
+      s.on('error', abort);
+      try {
+        s.connect(this.addr.port, this.addr.host, () => {
+          if (done) return;
+          try {
+            s.send(q, (err) => err && abort());
+          } catch {
+            abort();
+          }
+        });
+      } catch {
+        abort();
+      }
     });
   }
 
@@ -188,14 +166,19 @@ class Upstream {
   }
 
   close(): void {
-    this.reset();
+    for (const abort of [...this.open]) abort();
   }
+}
+
+function literal(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+  cb(null, address, typeof family === 'number' ? family : net.isIPv6(address) ? 6 : 4);
 }
 
 export class Forwarder {
   private upstreams: Upstream[] = [];
   private readonly inflight = new Map<string, Promise<ForwardResult>>();
   private readonly timeoutMs: number;
+  private readonly deadlineMs: number;
   private readonly maxConcurrent: number;
   private readonly log: Logger;
   private readonly metrics: DnsMetrics;
@@ -204,6 +187,7 @@ export class Forwarder {
 
   constructor(opts: ForwarderOptions) {
     this.timeoutMs = opts.timeoutMs ?? 2000;
+    this.deadlineMs = opts.deadlineMs ?? 5000;
     this.maxConcurrent = opts.maxConcurrent ?? 1000;
     this.log = opts.log;
     this.metrics = opts.metrics;
@@ -260,22 +244,32 @@ export class Forwarder {
    * The upstream reply (with our ID; the caller patches its own) to (qname, qtype, qclass);
    * 'failed' when no upstream answered; 'overloaded' when too many questions are in flight.
    */
-  query(key: string, qname: Buffer, qtype: number, qclass: number): Promise<ForwardResult> {
+  query(key: string, qname: Buffer, qtype: number, qclass: number, dnssec = 0): Promise<ForwardResult> {
     const existing = this.inflight.get(key);
     if (existing) return existing;
     if (this.inflight.size >= this.maxConcurrent) return Promise.resolve('overloaded');
-    const p = this.ask(qname, qtype, qclass).finally(() => this.inflight.delete(key));
+    const p = this.ask(qname, qtype, qclass, dnssec).finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
   }
 
-  private async ask(qname: Buffer, qtype: number, qclass: number): Promise<ForwardResult> {
-    const query = buildQuery(qname, qtype, qclass);
+  private async ask(qname: Buffer, qtype: number, qclass: number, dnssec: number): Promise<ForwardResult> {
+    const query = buildQuery(qname, qtype, qclass, dnssec);
+    const list = this.order(Date.now());
+    const deadline = Date.now() + this.deadlineMs;
+    // CoreDNS: round-robin over the list, 2 tries per upstream, until the deadline.
+    const maxTries = 2 * list.length;
+    const refused = new Set<Upstream>();
     let last: Buffer | null = null;
-    for (const u of this.order(Date.now())) {
+    for (let i = 0; i < maxTries && refused.size < list.length; i++) {
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      const u = list[i % list.length]!;
+      if (refused.has(u)) continue;
       this.metrics.forwardRequest(u.label);
-      let reply = await u.udp(query, this.timeoutMs);
-      if (reply && reply[2]! & (FLAG.TC >> 8)) reply = (await u.tcp(query, this.timeoutMs)) ?? reply;
+      const timeout = Math.min(this.timeoutMs, left);
+      let reply = await u.udp(query, timeout);
+      if (reply && reply[2]! & (FLAG.TC >> 8)) reply = (await u.tcp(query, Math.max(1, Math.min(timeout, deadline - Date.now())))) ?? reply;
       if (!reply) {
         this.metrics.forwardFailure(u.label);
         if (++u.fails >= 2) u.downUntil = Date.now() + Math.min(30_000, 1000 * 2 ** Math.min(u.fails - 2, 5));
@@ -286,7 +280,9 @@ export class Forwarder {
       const rcode = reply[3]! & 0xf;
       this.metrics.forwardResponse(u.label, rcode);
       if (rcode !== RCODE.SERVFAIL && rcode !== RCODE.REFUSED) return reply;
-      last = reply; // another upstream may do better; if none does, this is the answer
+      // Another upstream may do better (asking this one again would not); if none does, this is the answer.
+      last = reply;
+      refused.add(u);
     }
     return last ?? 'failed';
   }

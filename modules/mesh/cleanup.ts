@@ -4,7 +4,7 @@
 import type { Logger } from 'pino';
 import { removeConflist } from './cni.ts';
 import { stopUserspace } from './device.ts';
-import { tryRun } from './exec.ts';
+import { exec } from '../../src/sys/exec.ts';
 import { deleteLink } from './link.ts';
 import { NFT_TABLE } from './nft.ts';
 import type { MeshConfig } from './options.ts';
@@ -12,9 +12,9 @@ import { ROUTE_PROTO } from './routes.ts';
 
 export async function cleanupMesh(cfg: MeshConfig, log: Logger): Promise<void> {
   await removeConflist(cfg.cniConfDir);
-  const nft = await tryRun('nft', ['delete', 'table', 'inet', NFT_TABLE]);
+  const nft = await exec('nft', ['delete', 'table', 'inet', NFT_TABLE]);
   if (!nft.ok && !/No such file|does not exist/i.test(nft.stderr)) log.warn({ err: nft.stderr.trim() }, 'could not delete the mesh nft table');
-  for (const fam of ['-4', '-6']) await tryRun('ip', [fam, 'route', 'flush', 'table', 'main', 'proto', String(ROUTE_PROTO)]);
+  for (const fam of ['-4', '-6']) await exec('ip', [fam, 'route', 'flush', 'table', 'main', 'proto', String(ROUTE_PROTO)]);
   await stopUserspace(cfg.iface, cfg.stateDir);
   await deleteLink(cfg.iface);
   await deleteLink(cfg.bridge);

@@ -1,6 +1,6 @@
 // Reading and changing WireGuard peers: the UAPI socket for wireguard-go (no process per
 // call), `wg` for a kernel device (netlink, which Node cannot speak by itself).
-import { run } from './exec.ts';
+import { run } from '../../src/sys/exec.ts';
 import { socketPath } from './device.ts';
 import { uapiGet, uapiSet, setBody } from './uapi.ts';
 import { type DeviceState, type PeerOps, parseDump, setArgs } from './wg.ts';

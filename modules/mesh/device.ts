@@ -5,9 +5,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
 import type { Logger } from 'pino';
-import { tryRun } from './exec.ts';
+import { exec, spawnDaemon } from '../../src/sys/exec.ts';
 import { type LinkInfo, readLink } from './link.ts';
 import type { UserspaceMode } from './options.ts';
 
@@ -50,18 +49,17 @@ async function spawnUserspace(iface: string, stateDir: string): Promise<void> {
   const out = await open(logFile, 'a', 0o600);
   // Its own session: the agent's process group can be killed (restart, rollout) while the
   // tunnel keeps forwarding. -f keeps it in the process we spawn, so the pid is the daemon's.
-  // node:child_process rather than execa: the log must be the daemon's own fd, not a pipe
-  // through the agent that would break (SIGPIPE) when the agent exits.
-  const child = spawn('wireguard-go', ['-f', iface], {
-    detached: true,
+  // Not through a pipe: the log must be the daemon's own fd, or it would break (SIGPIPE) when
+  // the agent exits. Not installed: spawnDaemon rejects with the package to install.
+  const started = spawnDaemon('wireguard-go', ['-f', iface], {
     stdio: ['ignore', out.fd, out.fd],
     env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', LOG_LEVEL: 'error', WG_I_PREFER_BUGGY_USERSPACE_TO_POLISHED_KMOD: '1' },
   });
-  child.unref();
-  await out.close();
   let exited = false;
+  const child = await started.finally(() => out.close());
   child.once('exit', () => (exited = true));
-  child.once('error', () => (exited = true));
+  child.unref();
+  if (child.exitCode !== null || child.signalCode !== null) exited = true;
   if (child.pid) await writeFile(pidPath(stateDir, iface), `${child.pid}\n`, { mode: 0o600 });
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
@@ -94,7 +92,7 @@ export async function ensureDevice(iface: string, mode: UserspaceMode, stateDir:
 
   let kernelError = '';
   if (mode !== 'always') {
-    const r = await tryRun('ip', ['link', 'add', 'dev', iface, 'type', 'wireguard']);
+    const r = await exec('ip', ['link', 'add', 'dev', iface, 'type', 'wireguard']);
     if (r.ok) {
       const link = await readLink(iface);
       if (link) return { link, userspace: false, created: true };

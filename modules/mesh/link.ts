@@ -1,7 +1,7 @@
 // Links the mesh owns (the WireGuard interface, the pods' bridge), read from and set on the
 // kernel with `ip`. Existing links are reused as they are: a restart must never cut traffic.
 import { ipFamily } from '../../src/net/ip.ts';
-import { CommandError, ipJSON, run, tryRun } from './exec.ts';
+import { CommandError, exec, run } from '../../src/sys/exec.ts';
 
 export interface LinkInfo {
   name: string;
@@ -12,8 +12,16 @@ export interface LinkInfo {
   addrs: string[];
 }
 
+/** `ip -j …` parsed; [] on empty output. */
+export async function ipJSON(args: string[]): Promise<Record<string, unknown>[]> {
+  const out = await run('ip', ['-j', ...args]);
+  if (!out.trim()) return [];
+  const v = JSON.parse(out) as unknown;
+  return Array.isArray(v) ? (v as Record<string, unknown>[]) : [];
+}
+
 export async function readLink(name: string): Promise<LinkInfo | null> {
-  const r = await tryRun('ip', ['-j', '-d', 'addr', 'show', 'dev', name]);
+  const r = await exec('ip', ['-j', '-d', 'addr', 'show', 'dev', name]);
   if (!r.ok) {
     if (/does not exist|Cannot find device/i.test(r.stderr)) return null;
     throw new CommandError(`ip addr show dev ${name}`, 1, r.stderr);
@@ -49,18 +57,23 @@ export async function ensureBridge(name: string, gateways: string[], mtu: number
     info = await readLink(name);
     if (!info) throw new Error(`bridge ${name} vanished right after it was created`);
   } else if (info.kind !== 'bridge') throw new Error(`${name} exists and is a ${info.kind || 'plain'} link, not a bridge`);
-  const lines: string[] = [];
-  for (const a of info.addrs) if (!gateways.includes(a)) lines.push(`addr del ${a} dev ${name}`);
-  for (const g of gateways) {
-    if (info.addrs.includes(g)) continue;
-    lines.push(`addr add ${g} dev ${name}${ipFamily(g.split('/')[0]!) === 6 ? ' nodad' : ''}`);
-  }
-  if (lines.length) await run('ip', ['-batch', '-'], `${lines.join('\n')}\n`);
+  await setAddresses(info, gateways);
   await setLink(info, mtu);
 }
 
+/** Makes the link's global-scope addresses exactly `want` (ip/prefix), in one `ip -batch`. */
+export async function setAddresses(info: LinkInfo, want: string[]): Promise<void> {
+  const lines: string[] = [];
+  for (const a of info.addrs) if (!want.includes(a)) lines.push(`addr del ${a} dev ${info.name}`);
+  for (const a of want) {
+    if (info.addrs.includes(a)) continue;
+    lines.push(`addr add ${a} dev ${info.name}${ipFamily(a.split('/')[0]!) === 6 ? ' nodad' : ''}`);
+  }
+  if (lines.length) await run('ip', ['-batch', '-'], { input: `${lines.join('\n')}\n` });
+}
+
 export async function deleteLink(name: string): Promise<boolean> {
-  const r = await tryRun('ip', ['link', 'del', 'dev', name]);
+  const r = await exec('ip', ['link', 'del', 'dev', name]);
   return r.ok;
 }
 
@@ -88,7 +101,7 @@ export async function pathMTUs(ips: string[]): Promise<Map<string, number>> {
   if (!ips.length) return out;
   const links = new Map((await ipJSON(['link', 'show'])).map((l) => [String(l.ifname), Number(l.mtu) || Infinity]));
   // -force: an unroutable ip fails its line only; each answer names its dst.
-  const r = await tryRun('ip', ['-j', '-force', '-batch', '-'], ips.map((ip) => `route get ${ip}`).join('\n') + '\n');
+  const r = await exec('ip', ['-j', '-force', '-batch', '-'], { input: ips.map((ip) => `route get ${ip}`).join('\n') + '\n' });
   for (const line of r.stdout.split('\n')) {
     if (!line.trim().startsWith('[')) continue;
     let routes: Record<string, unknown>[];

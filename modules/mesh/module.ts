@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { ipFamily } from '../../src/net/ip.ts';
 import type { Module } from '../../src/runtime/module.ts';
+import { Serial } from '../../src/runtime/serial.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
@@ -20,9 +21,9 @@ import { type Device, ensureDevice } from './device.ts';
 import { type Attempt, chooseEndpoint } from './endpoint-choice.ts';
 import { dueRetries, nextRetry, type Pending, trackPending } from './first-handshake.ts';
 import { afterOps, type WgControl, wgControl } from './control.ts';
-import { run } from './exec.ts';
+import { isProgramMissing, run } from '../../src/sys/exec.ts';
 import { type LoadedKey, loadOrCreateKey } from './key.ts';
-import { ensureBridge, pathMTUs, readLink, setLink, underlayMTU } from './link.ts';
+import { ensureBridge, pathMTUs, readLink, setAddresses, setLink, underlayMTU } from './link.ts';
 import { MeshMetrics } from './metrics.ts';
 import { type PathMTU, tunnelMTU } from './mtu.ts';
 import { renderNft, replaceScript } from './nft.ts';
@@ -63,15 +64,25 @@ export class MeshModule implements Module {
   private readonly paths = new Map<string, PathMTU | null>();
   private appliedNft = '';
   private appliedHost = '';
+  /** The tunnel addresses last applied, compared with the link at every poll. */
+  private tunnelAddrs: string[] = [];
   private hadV6Routes = false;
   private writtenConflist = '';
   private networkMarked = false;
   private pluginsOK = false;
   private reported = new Set<string>();
   private podCIDRState: string | undefined;
-  private lock: Promise<unknown> = Promise.resolve();
+  /** Reconciles, polls and handshake retries never overlap. */
+  private readonly serial = new Serial();
   private timer: NodeJS.Timeout | undefined;
+  private pollError = '';
   private closed = false;
+  /** ip and nft always; the WireGuard tool of the device in use (or the one the mode forces). */
+  get programs(): string[] {
+    const userspace = this.device ? this.device.userspace : this.cfg.userspace === 'always' ? true : this.cfg.userspace === 'never' ? false : undefined;
+    return ['ip', 'nft', ...(userspace === undefined ? [] : [userspace ? 'wireguard-go' : 'wg'])];
+  }
+
   /** The MTU in force: what the device and the conflist carry. */
   mtu = 0;
 
@@ -86,27 +97,21 @@ export class MeshModule implements Module {
   sync(view: NodeView, changes: ViewChanges): Promise<void> {
     // Services, pods and namespaces mean nothing to the mesh.
     if (!changes.full && !changes.self && changes.peers.size === 0 && this.lastView === view) return Promise.resolve();
-    return this.locked(() => this.reconcile(view, changes.full ? 'full' : 'memory'));
+    return this.serial.run(() => this.reconcile(view, changes.full ? 'full' : 'memory'));
   }
 
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
-    await this.lock.catch(() => undefined);
-  }
-
-  private locked<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.lock.then(fn, fn);
-    this.lock = p.catch(() => undefined);
-    return p;
+    await this.serial.idle();
   }
 
   private schedulePoll(): void {
     if (this.closed || this.timer) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.locked(() => this.poll()).finally(() => this.schedulePoll());
+      void this.serial.run(() => this.poll()).finally(() => this.schedulePoll());
     }, POLL_MS);
     this.timer.unref();
   }
@@ -118,7 +123,7 @@ export class MeshModule implements Module {
     if (this.closed || at === undefined) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      void this.locked(() => this.retryFirstHandshakes()).finally(() => this.scheduleRetry());
+      void this.serial.run(() => this.retryFirstHandshakes()).finally(() => this.scheduleRetry());
     }, Math.max(0, at - Date.now()));
     this.retryTimer.unref();
   }
@@ -150,15 +155,22 @@ export class MeshModule implements Module {
   /** Between view changes: repair what vanished (a killed wireguard-go), advance endpoint trials. */
   private async poll(): Promise<void> {
     if (this.closed || !this.lastView) return;
-    const link = await readLink(this.cfg.iface).catch(() => null);
-    if (!link) {
-      this.log.warn({ iface: this.cfg.iface }, 'WireGuard interface gone; rebuilding it');
-      this.device = undefined;
-    }
     try {
+      const link = await readLink(this.cfg.iface);
+      if (!link) {
+        this.log.warn({ iface: this.cfg.iface }, 'WireGuard interface gone; rebuilding it');
+        this.device = undefined;
+      } else if (link.addrs.length !== this.tunnelAddrs.length || this.tunnelAddrs.some((a) => !link.addrs.includes(a))) {
+        // Someone removed or added an address: the host step runs again and puts them right.
+        this.appliedHost = '';
+      }
       await this.reconcile(this.lastView, link ? 'device' : 'full');
+      this.pollError = '';
     } catch (err) {
-      if (!(err instanceof NoPodCIDRError)) this.log.warn({ err: String((err as Error).message ?? err) }, 'periodic mesh check failed');
+      const msg = String((err as Error).message ?? err);
+      // Said once, not every POLL_MS; a missing program was already said by src/sys/exec.ts.
+      if (!(err instanceof NoPodCIDRError) && !isProgramMissing(err) && msg !== this.pollError) this.log.warn({ err: msg }, 'periodic mesh check failed');
+      this.pollError = msg;
     }
   }
 
@@ -315,6 +327,7 @@ export class MeshModule implements Module {
       const link = await readLink(cfg.iface);
       if (!link) throw new Error(`WireGuard interface ${cfg.iface} vanished`);
       await setLink(link, this.mtu);
+      await setAddresses(link, p.tunnelAddrs);
       if (p.podCIDRs.some((c) => c.family === 4)) {
         // Loose: replies from pods behind peers arrive on the tunnel, whatever the main table says.
         await this.sysctl(`/proc/sys/net/ipv4/conf/${cfg.iface}/rp_filter`, '2');
@@ -323,6 +336,7 @@ export class MeshModule implements Module {
       if (p.podCIDRs.some((c) => c.family === 6)) await this.sysctl('/proc/sys/net/ipv6/conf/all/forwarding', '1');
       if (p.gateways.length) await ensureBridge(cfg.bridge, p.gateways.map((g) => g.cidr), this.mtu);
       this.appliedHost = host;
+      this.tunnelAddrs = p.tunnelAddrs;
     }
 
     mark('host');
@@ -348,7 +362,7 @@ export class MeshModule implements Module {
     this.hadV6Routes = wantV6;
     const lines = diffRoutes(p.routes, current);
     if (lines.length) {
-      await run('ip', ['-force', '-batch', '-'], `${lines.join('\n')}\n`);
+      await run('ip', ['-force', '-batch', '-'], { input: `${lines.join('\n')}\n` });
       this.log.info({ changes: lines.length, routes: p.routes.length }, 'mesh routes updated');
     }
     this.believed = { dev: devAfter, routes: p.routes.map((r) => ({ dst: r.dst, dev: r.dev, src: r.src })) };
@@ -356,7 +370,7 @@ export class MeshModule implements Module {
     mark('routes');
     const nft = renderNft({ iface: cfg.iface, podCIDRs: p.podCIDRs, clusterNets: p.clusterNets });
     if (full || nft !== this.appliedNft) {
-      await run('nft', ['-f', '-'], replaceScript(nft));
+      await run('nft', ['-f', '-'], { input: replaceScript(nft) });
       this.appliedNft = nft;
     }
 

@@ -1,5 +1,8 @@
 // Egress masquerade: pods reaching anything outside the cluster's networks leave with the
-// node's address; pod-to-pod (local or through the tunnel) keeps its source. One table of
+// node's address; pod-to-pod (local or through the tunnel) keeps its source. Whatever enters
+// the tunnel from outside the cluster's networks (a host process bound to the node address,
+// forwarded traffic nobody masqueraded) is masqueraded to the tunnel's own address, which the
+// peers' allowed IPs accept, as flannel's `! -s cluster -d cluster` rule does. One table of
 // our own, replaced in one transaction, so no other ruleset is ever touched.
 import type { CIDR } from '../../src/net/ip.ts';
 
@@ -30,8 +33,12 @@ export function renderNft(n: NftInput): string {
   lines.push(
     '\tchain postrouting {',
     '\t\ttype nat hook postrouting priority srcnat; policy accept;',
-    `\t\toifname "${n.iface}" return`,
   );
+  for (const f of fams) {
+    const ip = f === 4 ? 'ip' : 'ip6';
+    lines.push(`\t\toifname "${n.iface}" ${ip} saddr != @cluster${f} counter masquerade fully-random`);
+  }
+  lines.push(`\t\toifname "${n.iface}" return`);
   for (const f of fams) {
     const ip = f === 4 ? 'ip' : 'ip6';
     const mcast = f === 4 ? '224.0.0.0/4' : 'ff00::/8';

@@ -66,6 +66,14 @@ export interface MeshPlan {
   /** Values ignored, the node otherwise meshed. */
   warnings: Issue[];
   routes: PlannedRoute[];
+  /**
+   * The tunnel's own addresses: each pod gateway as a host address. Masquerade picks the source
+   * from the outgoing interface, so traffic the proxy masquerades into the tunnel (NodePorts,
+   * host-network clients) leaves from an address the peers' allowed IPs accept, and replies
+   * come back to it; without one the kernel takes any other address of the host (the node's,
+   * the cluster DNS address), which the peer drops.
+   */
+  tunnelAddrs: string[];
   /** The mesh annotations this node should carry ('' = absent). */
   publish: Record<string, string>;
   /** Destinations pods reach without masquerade: cluster and every node's pod CIDRs. */
@@ -140,7 +148,7 @@ export function plan(input: PlanInput): MeshPlan {
   const self = nodes.find((n) => n.name === nodeName);
   const out: MeshPlan = {
     selfKnown: self !== undefined,
-    podCIDRs: [], gateways: [], peers: [], pending: [], rejected: [], warnings: [], routes: [], publish: {}, clusterNets: [],
+    podCIDRs: [], gateways: [], peers: [], pending: [], rejected: [], warnings: [], routes: [], tunnelAddrs: [], publish: {}, clusterNets: [],
   };
   const selfView: PeerView = self ?? { name: nodeName, self: true, podCIDRs: [], internalIPs: [], externalIPs: [], annotations: {}, zone: '', deleting: false };
   const selfAnn = annotationsOf(selfView.annotations, config.port);
@@ -155,6 +163,7 @@ export function plan(input: PlanInput): MeshPlan {
     out.podCIDRs.push(c);
     const ip = gatewayOf(c);
     out.gateways.push({ family: c.family, ip, cidr: `${ip}/${c.prefix}` });
+    out.tunnelAddrs.push(`${ip}/${c.family === 4 ? 32 : 128}`);
   }
 
   const own = ownEndpoints(selfView, config.port);
@@ -233,7 +242,8 @@ export function plan(input: PlanInput): MeshPlan {
       if (loop) out.warnings.push({ node: n.name, reason: `endpoint ${formatEndpoint(e)} lies in a pod network; ignored` });
       return !loop;
     });
-    const keepalive = selfAnn.keepalive ?? (a.keepalive ? a.keepalive : selfNATed || looksNATed(candidates[0]) ? DEFAULT_KEEPALIVE : 0);
+    // "0" is a value (keepalive off), not "unset": null alone falls through to the default.
+    const keepalive = selfAnn.keepalive ?? a.keepalive ?? (selfNATed || looksNATed(candidates[0]) ? DEFAULT_KEEPALIVE : 0);
     const allowed = peerCIDRs.get(n.name)!;
     out.peers.push({ node: n.name, publicKey: a.publicKey, candidates, forced: a.forced !== null, allowedIPs: allowed.map((c) => c.text), keepalive });
   }

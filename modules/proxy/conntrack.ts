@@ -3,7 +3,7 @@
 // UDP/SCTP service port whose serving endpoints changed, entries to its addresses whose reply
 // comes from a non-serving IP are deleted, including when no endpoint is left at all, which
 // kube-proxy's reconciler skips (kubernetes#139628). TCP is never touched.
-import { execa } from 'execa';
+import { exec } from '../../src/sys/exec.ts';
 import type { IPFamily } from '../../src/kube/objects.ts';
 import type { ServiceView } from '../../src/view/types.ts';
 import { familyIP } from './validate.ts';
@@ -93,13 +93,13 @@ export function conntrackCli(bin = 'conntrack'): ConntrackExec {
   const fam = (f: IPFamily) => (f === 4 ? 'ipv4' : 'ipv6');
   return {
     async list(family, proto) {
-      const r = await execa(bin, ['-L', '-f', fam(family), '-p', proto], { reject: false, maxBuffer: 256 * 1024 * 1024 });
-      if (r.exitCode !== 0) throw new Error(`conntrack -L: ${r.stderr.split('\n')[0]}`);
+      const r = await exec(bin, ['-L', '-f', fam(family), '-p', proto], { maxBuffer: 256 * 1024 * 1024 });
+      if (!r.ok) throw new Error(`conntrack -L: ${r.stderr.split('\n')[0]}`);
       return parseConntrack(r.stdout);
     },
     async delete(family, e) {
       const args = ['-D', '-f', fam(family), '-p', e.proto, '--orig-dst', e.origDst, '--dport', String(e.origDport), '--reply-src', e.replySrc];
-      const r = await execa(bin, args, { reject: false });
+      const r = await exec(bin, args);
       // Exit 1 with "0 flow entries" when they expired meanwhile: nothing left to do.
       return Number(/(\d+) flow entr/.exec(r.stderr)?.[1] ?? 0);
     },

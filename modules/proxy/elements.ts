@@ -6,6 +6,7 @@
 // Only owner names are kept, not claims: a claim is recomputed from its owner's applied plan
 // when needed (ClaimLookup). Most keys have one owner, stored as the owner's name itself,
 // which is the view's own key string, so a key costs little more than its map slot.
+import { diffMaps } from '../../src/reconcile/tracker.ts';
 import type { ElementSpec, PickList } from './model.ts';
 import { endpointOverridesMap } from './plan-base.ts';
 import type { Tx } from './tx.ts';
@@ -58,6 +59,10 @@ function sameItem(a: Claim, b: Claim): boolean {
 function samePicks(a: PickList | undefined, b: PickList | undefined): boolean {
   if (!a || !b) return a === b;
   return a.set === b.set && a.key === b.key && a.values.length === b.values.length && a.values.every((v, i) => v === b.values[i]);
+}
+
+function sameClaim(a: Claim, b: Claim): boolean {
+  return a === b || (sameItem(a, b) && samePicks(a.picks, b.picks));
 }
 
 export class ElementStore {
@@ -137,21 +142,26 @@ export class ElementStore {
     const overrides = new Map<string, Override | null>();
     for (const [set, keys] of touched) {
       const stored = this.sets.get(set);
+      // The winning claim under each touched key, before and after: the generic differ says which changed.
+      const was = new Map<string, Claim>();
+      const win = new Map<string, Claim>();
       for (const [key, t] of keys) {
         const held = stored?.get(key);
         const owners = held === undefined ? [] : typeof held === 'string' ? [held] : [...held];
         const after = owners.filter((o) => !changing.has(o)).concat([...t.after.keys()]);
         const claim = (o: string | undefined, side: 'before' | 'after') =>
           o === undefined ? undefined : changing.has(o) ? t[side].get(o) : lookup(o, set, key);
-        const was = claim(smallest(owners), 'before');
-        const win = claim(smallest(after), 'after');
-        if (was !== win) this.emit(tx, set, key, was, win, overrides);
+        const w = claim(smallest(owners), 'before');
+        const a = claim(smallest(after), 'after');
+        if (w) was.set(key, w);
+        if (a) win.set(key, a);
         if (after.length > 1) {
           const values = new Set(after.map((o) => claim(o, 'after')?.value));
           if (values.size > 1) conflicts.push(`${set} ${key} (${after.join(', ')})`);
         }
         next.push({ set, key, owners: after });
       }
+      for (const c of diffMaps(was, win, sameClaim, keys.keys())) this.emit(tx, set, c.key, c.before, c.after, overrides);
     }
     return {
       conflicts,

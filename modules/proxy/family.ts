@@ -1,18 +1,22 @@
-// One IP family's table: remembers what it applied (per-Service plans, elements with owners)
-// and turns each sync into one atomic `nft -f -` transaction. Memory changes only after nft
-// took the transaction, so a failed one leaves both the kernel and memory as they were.
+// One IP family's table: plans the desired table (table.ts), diffs it against what it applied
+// (changes.ts through the generic differ, owned elements through ElementStore) and applies the
+// difference as one atomic `nft -f -` transaction. Memory changes only after nft took the
+// transaction, so a failed one leaves both the kernel and memory as they were.
 import type { Logger } from 'pino';
 import type { IPFamily } from '../../src/kube/objects.ts';
+import { diffMaps } from '../../src/reconcile/tracker.ts';
 import type { ServiceView } from '../../src/view/types.ts';
+import { Serial } from '../../src/runtime/serial.ts';
+import { loadTable, serviceChanges, type Shared } from './changes.ts';
 import { ElementStore, type ClaimLookup, type OwnerChange } from './elements.ts';
 import type { ProxyMetrics } from './metrics.ts';
-import { emptyServicePlan, nftFamily, NODE_OWNER, type BasePlan, type ChainSpec, type ElementSpec, type NftFamily, type ServicePlan, type SetDecl, type Slot } from './model.ts';
-import { isServiceObject } from './names.ts';
+import { nftFamily, NODE_OWNER, type BasePlan, type ElementSpec, type NftFamily, type ServicePlan } from './model.ts';
 import type { NftExec, TableNames } from './nft.ts';
 import type { FamilyNode } from './node.ts';
-import { BASE_CHAINS, nodeElements, pickChain, pickChainName, pickMapDecl, planBase } from './plan-base.ts';
-import { planService } from './plan-service.ts';
-import { SLOT_LIMIT, SlotAllocator, place } from './placement.ts';
+import { nodeElements, planBase } from './plan-base.ts';
+import type { Skipped } from './plan-service.ts';
+import { SLOT_LIMIT } from './placement.ts';
+import { planServices, planTable, replan, tableObjects, type DesiredTable, type PlanInputs, type PlannedService, type TableContext } from './table.ts';
 import { Tx } from './tx.ts';
 
 export interface FamilyOptions {
@@ -41,59 +45,20 @@ export interface FamilySyncResult {
 
 const STALE_DELETE_AFTER_MS = 1_000;
 
-function sameChain(a: ChainSpec, b: ChainSpec): boolean {
-  return a.hook === b.hook && a.rules.length === b.rules.length && a.rules.every((r, i) => r === b.rules[i]);
-}
-
 function sameBase(a: BasePlan | null, b: BasePlan): boolean {
-  if (!a || a.chains.size !== b.chains.size || a.sets.size !== b.sets.size) return false;
-  for (const [n, c] of b.chains) if (!a.chains.has(n) || !sameChain(a.chains.get(n)!, c)) return false;
-  for (const [n, s] of b.sets) if (a.sets.get(n)?.body !== s.body || a.sets.get(n)?.kind !== s.kind) return false;
-  return true;
-}
-
-/** A Service's applied rules, kept as what they were planned from. */
-interface Applied {
-  view: ServiceView;
-  slots?: Map<string, Slot>;
-}
-
-interface Planned {
-  view: ServiceView;
-  plan: ServicePlan;
-}
-
-/** Shard map elements have one owner each (their key range is the chain's): a plain keyed diff. */
-function diffPicked(before: readonly ElementSpec[], after: readonly ElementSpec[], tx: Tx): void {
-  const old = new Map(before.map((e) => [`${e.set} ${e.key}`, e]));
-  for (const e of after) {
-    const k = `${e.set} ${e.key}`;
-    const o = old.get(k);
-    old.delete(k);
-    if (o?.value === e.value) continue;
-    if (o) tx.deleteElement(o.set, o.key);
-    tx.addElement(e.set, e.key, e.value);
-  }
-  for (const o of old.values()) tx.deleteElement(o.set, o.key);
-}
-
-/** Endpoint counts of the shared pick chains a plan's chain-less ports jump to. */
-function pickCounts(plan: ServicePlan | null | undefined): number[] {
-  const out: number[] = [];
-  for (const e of plan?.elements ?? []) if (e.picks) out.push(e.picks.values.length);
-  return out;
+  return !!a && diffMaps(a.chains, b.chains).length === 0 && diffMaps(a.sets, b.sets).length === 0;
 }
 
 export class FamilyProxy {
   readonly family: IPFamily;
   private readonly nf: NftFamily;
   private readonly o: FamilyOptions;
+  private readonly ctx: TableContext;
   private readonly label: { ip_family: string };
-  /** What each Service's rules were planned from: the view itself (shared, not copied) and its key ranges. */
-  private applied = new Map<string, Applied>();
+  /** What each applied Service's rules were planned from (see PlanInputs). */
+  private applied = new Map<string, PlanInputs>();
   private elements = new ElementStore();
-  /** Shared pick chains that exist (created on first use, kept until a rewrite). */
-  private pickChains = new Set<string>();
+  private shared: Shared = { shards: new Set(), pickChains: new Set() };
   /** Services whose Local policy has no local endpoints, per policy (the kube-proxy gauge). */
   private readonly noLocal = { internal: new Set<string>(), external: new Set<string>() };
   private nodeEls: ElementSpec[] = [];
@@ -101,16 +66,17 @@ export class FamilyProxy {
   /** Memory matches the kernel: false before the first success and after any failure. */
   private trusted = false;
   private nodeIP = '';
+  /** The next free key of the shard maps. */
+  private nextSlot = 0;
   private readonly stale = new Map<string, number>();
-  private readonly slots = new SlotAllocator();
-  /** Shard maps of random picks that exist (created on first use, kept until a rewrite). */
-  private shards = new Set<string>();
-  private queue: Promise<unknown> = Promise.resolve();
+  /** One transaction at a time per table: syncs and compactions are queued. */
+  private readonly serial = new Serial();
 
   constructor(family: IPFamily, opts: FamilyOptions) {
     this.family = family;
     this.nf = nftFamily(family);
     this.o = opts;
+    this.ctx = { family, masqueradeAll: opts.masqueradeAll };
     this.label = { ip_family: family === 4 ? 'IPv4' : 'IPv6' };
   }
 
@@ -121,25 +87,20 @@ export class FamilyProxy {
   /** The plan a Service's applied rules came from (tests). */
   appliedPlan(key: string): ServicePlan | undefined {
     const a = this.applied.get(key);
-    return a && this.replan(a, this.nodeIP);
+    return a && replan(a, this.nodeIP, this.ctx);
   }
 
-  /** Recomputes an applied plan; planning is pure, so this is what was applied. */
-  private replan(a: Applied, nodeIP: string): ServicePlan {
-    const raw = planService(a.view, { family: this.family, nodeIP, masqueradeAll: this.o.masqueradeAll }).plan ?? emptyServicePlan();
-    return place(raw, a, this.slots);
+  /** The table as applied, re-derived from what it was planned from. */
+  appliedTable(): DesiredTable | undefined {
+    if (!this.base) return undefined;
+    const services = new Map<string, PlannedService>();
+    for (const [k, inputs] of this.applied) services.set(k, { inputs, plan: replan(inputs, this.nodeIP, this.ctx) });
+    return { family: this.family, nodeIP: this.nodeIP, base: this.base, services, node: this.nodeEls };
   }
 
   /** Ports whose replaced endpoints wait in the overrides maps for compact(). */
   get pendingOverrides(): number {
     return this.elements.pendingOverrides;
-  }
-
-  /** One transaction at a time per table: syncs and compactions are queued. */
-  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(fn, fn);
-    this.queue = run.catch(() => {});
-    return run;
   }
 
   /**
@@ -148,7 +109,7 @@ export class FamilyProxy {
    * it is only retried.
    */
   compact(): Promise<number> {
-    return this.exclusive(async () => {
+    return this.serial.run(async () => {
       const n = this.elements.pendingOverrides;
       if (!this.trusted || n === 0) return 0;
       const tx = new Tx(this.nf, this.o.table);
@@ -160,27 +121,24 @@ export class FamilyProxy {
   }
 
   sync(services: ReadonlyMap<string, ServiceView>, changed: ReadonlySet<string>, full: boolean, node: FamilyNode): Promise<FamilySyncResult> {
-    return this.exclusive(() => this.syncNow(services, changed, full, node));
+    return this.serial.run(() => this.syncNow(services, changed, full, node));
   }
 
   private async syncNow(services: ReadonlyMap<string, ServiceView>, changed: ReadonlySet<string>, full: boolean, node: FamilyNode): Promise<FamilySyncResult> {
     await this.deleteStaleChains();
-    const base = planBase(this.family, node.nodePortIPs === 'all');
-    // The node IP decides the LB source-range exception of every Service: re-plan them all
-    // (the diff keeps what did not change out of the transaction).
-    const everything = full || !this.trusted || node.nodeIP !== this.nodeIP;
-    const keys = everything ? new Set([...services.keys(), ...this.applied.keys()]) : changed;
-    const planned = this.plan(services, keys, node);
     try {
-      if (!this.trusted || !sameBase(this.base, base) || this.slots.next > SLOT_LIMIT) return await this.rewrite(base, planned, node);
+      if (!this.trusted || !sameBase(this.base, planBase(this.family, node.nodePortIPs === 'all')) || this.nextSlot > SLOT_LIMIT) return await this.rewrite(services, node);
       if (full) {
         const names = await this.o.nft.names(this.nf, this.o.table);
         if (!this.matches(names)) {
           this.o.log.warn({ family: this.nf }, 'table differs from what was applied; rewriting it');
-          return await this.rewrite(base, planned, node, names);
+          return await this.rewrite(services, node, names);
         }
       }
-      return await this.diff(planned, node, full);
+      // The node IP decides the LB source-range exception of every Service: re-plan them all
+      // (the diff keeps what did not change out of the transaction).
+      const everything = full || node.nodeIP !== this.nodeIP;
+      return await this.diff(services, everything ? new Set([...services.keys(), ...this.applied.keys()]) : changed, node, full);
     } catch (err) {
       this.trusted = false;
       this.o.metrics.syncFailures.inc(this.label);
@@ -188,23 +146,11 @@ export class FamilyProxy {
     }
   }
 
-  private plan(services: ReadonlyMap<string, ServiceView>, keys: Iterable<string>, node: FamilyNode): Map<string, Planned | null> {
-    const ctx = { family: this.family, nodeIP: node.nodeIP, masqueradeAll: this.o.masqueradeAll };
-    const out = new Map<string, Planned | null>();
-    for (const key of keys) {
-      const svc = services.get(key);
-      if (!svc) {
-        out.set(key, null);
-        continue;
-      }
-      const r = planService(svc, ctx);
-      for (const s of r.skipped) {
-        this.o.metrics.skipped.inc({ ...this.label, reason: s.reason });
-        this.o.log.warn({ family: this.nf, reason: s.reason, detail: s.detail }, 'left out of the proxy rules');
-      }
-      out.set(key, r.plan && { view: svc, plan: r.plan });
+  private noteSkipped(skipped: Skipped[]): void {
+    for (const s of skipped) {
+      this.o.metrics.skipped.inc({ ...this.label, reason: s.reason });
+      this.o.log.warn({ family: this.nf, reason: s.reason, detail: s.detail }, 'left out of the proxy rules');
     }
-    return out;
   }
 
   /** Claims of owners outside a change, from what was applied (memoized per transaction). */
@@ -217,69 +163,48 @@ export class FamilyProxy {
     };
   }
 
-  private async diff(planned: Map<string, Planned | null>, node: FamilyNode, full: boolean): Promise<FamilySyncResult> {
+  /** An incremental transaction: the Services under `keys` and the node's elements. */
+  private async diff(services: ReadonlyMap<string, ServiceView>, keys: ReadonlySet<string>, node: FamilyNode, full: boolean): Promise<FamilySyncResult> {
+    const p = planServices(services, keys, node.nodeIP, this.ctx, { next: this.nextSlot, of: (k) => this.applied.get(k)?.slots });
+    this.noteSkipped(p.skipped);
     const tx = new Tx(this.nf, this.o.table);
     const owners: OwnerChange[] = [];
     const gone: string[] = [];
-    const slotsBefore = this.slots.next;
-    const newShards = new Set<string>();
-    const newPickChains = new Set<string>();
-    const results = new Map<string, Planned | null>();
-    for (const [key, raw] of planned) {
+    const added: Shared = { shards: new Set(), pickChains: new Set() };
+    const changed = new Map<string, PlannedService | null>();
+    for (const [key, next] of p.services) {
       const prev = this.applied.get(key);
-      if (prev === undefined && raw === null) continue;
+      if (prev === undefined && next === null) continue;
       // Unchanged view, unchanged node: the same plan (planning is pure).
-      if (prev && raw && prev.view === raw.view && node.nodeIP === this.nodeIP) continue;
-      const old = prev && this.replan(prev, this.nodeIP);
-      const plan = raw && place(raw.plan, prev, this.slots);
-      results.set(key, raw && plan && { view: raw.view, plan });
-      for (const slot of plan?.slots?.values() ?? []) {
-        if (this.shards.has(slot.map) || newShards.has(slot.map)) continue;
-        newShards.add(slot.map);
-        tx.addSet(slot.map, pickMapDecl(this.family, slot.map));
-      }
-      this.diffChains(old?.chains, plan?.chains, tx, gone);
-      for (const [name, decl] of plan?.sets ?? []) if (!old?.sets.has(name)) tx.addSet(name, decl);
-      for (const [name, decl] of old?.sets ?? []) if (!plan?.sets.has(name)) tx.deleteSet(name, decl.kind);
-      diffPicked(old?.picked ?? [], plan?.picked ?? [], tx);
-      for (const n of pickCounts(plan)) {
-        const name = pickChainName(n);
-        if (this.pickChains.has(name) || newPickChains.has(name)) continue;
-        newPickChains.add(name);
-        const c = pickChain(this.family, n, this.o.masqueradeAll);
-        tx.addChain(name, c.hook, c.rules);
-      }
-      owners.push({ owner: key, before: old?.elements ?? [], after: plan?.elements ?? [] });
+      if (prev && next && prev.view === next.inputs.view && node.nodeIP === this.nodeIP) continue;
+      const old = prev && replan(prev, this.nodeIP, this.ctx);
+      changed.set(key, next);
+      serviceChanges(old, next?.plan, tx, this.ctx, { have: this.shared, added, deleteChainsNow: this.o.deleteChainsNow, gone });
+      owners.push({ owner: key, before: old?.elements ?? [], after: next?.plan.elements ?? [] });
     }
     const nodeEls = nodeElements(node);
     owners.push({ owner: NODE_OWNER, before: this.nodeEls, after: nodeEls });
     const staged = this.elements.stage(owners, tx, this.lookup());
     this.noteConflicts(staged.conflicts);
-    if (tx.size > 0) {
-      try {
-        await this.o.nft.apply(tx.render());
-      } catch (err) {
-        this.slots.next = slotsBefore;
-        throw err;
-      }
-    }
+    if (tx.size > 0) await this.o.nft.apply(tx.render());
     staged.commit();
-    for (const m of newShards) this.shards.add(m);
-    for (const n of newPickChains) this.pickChains.add(n);
+    for (const m of added.shards) this.shared.shards.add(m);
+    for (const n of added.pickChains) this.shared.pickChains.add(n);
     this.nodeEls = nodeEls;
     this.nodeIP = node.nodeIP;
-    for (const [key, r] of results) {
+    this.nextSlot = p.slotsOut;
+    for (const [key, r] of changed) {
       this.remember(key, r);
       for (const name of r?.plan.chains.keys() ?? []) this.stale.delete(name);
     }
     const now = this.now();
     for (const name of gone) this.stale.set(name, now);
     this.updateGauges();
-    return { kind: full ? 'full' : 'partial', ops: tx.size, planned: [...planned.keys()] };
+    return { kind: full ? 'full' : 'partial', ops: tx.size, planned: [...keys] };
   }
 
-  private remember(key: string, r: Planned | null): void {
-    if (r) this.applied.set(key, r.plan.slots ? { view: r.view, slots: r.plan.slots } : { view: r.view });
+  private remember(key: string, r: PlannedService | null): void {
+    if (r) this.applied.set(key, r.inputs);
     else this.applied.delete(key);
     for (const p of ['internal', 'external'] as const) {
       if (r?.plan.noLocal[p]) this.noLocal[p].add(key);
@@ -287,75 +212,21 @@ export class FamilyProxy {
     }
   }
 
-  private diffChains(before: Map<string, ChainSpec> | undefined, after: Map<string, ChainSpec> | undefined, tx: Tx, gone: string[]): void {
-    for (const [name, spec] of after ?? []) {
-      const old = before?.get(name);
-      if (!old) tx.addChain(name, spec.hook, spec.rules);
-      else if (!sameChain(old, spec)) {
-        tx.flushChain(name);
-        tx.addRules(name, spec.rules);
-      }
-    }
-    for (const name of before?.keys() ?? []) {
-      if (after?.has(name)) continue;
-      tx.flushChain(name);
-      if (this.o.deleteChainsNow) tx.deleteChain(name);
-      else gone.push(name);
-    }
-  }
-
   /**
-   * Replaces the whole table in one transaction: flush every rule and map, delete what is not
-   * wanted any more, declare and fill everything. Affinity sets that are still wanted are
-   * kept with their clients. A table that does not exist yet may be loaded in chunks.
+   * Replaces the whole table with the desired one in one transaction (changes.ts loadTable).
+   * A table that does not exist yet may be loaded in chunks.
    */
-  private async rewrite(base: BasePlan, planned: Map<string, Planned | null>, node: FamilyNode, known?: TableNames): Promise<FamilySyncResult> {
+  private async rewrite(services: ReadonlyMap<string, ServiceView>, node: FamilyNode, known?: TableNames): Promise<FamilySyncResult> {
+    const keys = [...new Set([...services.keys(), ...this.applied.keys()])];
     const names = known ?? (await this.o.nft.names(this.nf, this.o.table));
+    const { table, slotsOut, skipped } = planTable(services, node, this.ctx);
+    this.noteSkipped(skipped);
+    const objs = tableObjects(table, this.ctx);
     const tx = new Tx(this.nf, this.o.table);
     tx.addTable();
-    const chains = new Map(base.chains);
-    const sets = new Map<string, SetDecl>(base.sets);
-    const results = new Map<string, Planned>();
-    const picked: ElementSpec[] = [];
-    const pickChains = new Set<string>();
-    this.slots.reset();
-    for (const [key, raw] of planned) {
-      if (!raw) continue;
-      const plan = place(raw.plan, undefined, this.slots);
-      results.set(key, { view: raw.view, plan });
-      for (const [n, c] of plan.chains) chains.set(n, c);
-      for (const [n, s] of plan.sets) sets.set(n, s);
-      for (const slot of plan.slots?.values() ?? []) sets.set(slot.map, pickMapDecl(this.family, slot.map));
-      for (const n of pickCounts(plan)) {
-        const name = pickChainName(n);
-        if (!pickChains.has(name)) chains.set(name, pickChain(this.family, n, this.o.masqueradeAll));
-        pickChains.add(name);
-      }
-      if (plan.picked) picked.push(...plan.picked);
-    }
-    const staleNow: string[] = [];
-    if (names.exists) {
-      tx.flushTable();
-      for (const [name, kind] of names.sets) {
-        // Still-wanted affinity sets keep their clients; everything else is re-created empty.
-        if (isServiceObject(name) && sets.has(name)) continue;
-        if (!isServiceObject(name)) tx.header.push(`flush ${kind} ${this.nf} ${this.o.table} ${name}`);
-        tx.deleteSet(name, kind);
-      }
-      for (const name of names.chains) {
-        // Base chains are re-created so a changed hook or priority takes effect.
-        if ((BASE_CHAINS as readonly string[]).includes(name) || (!chains.has(name) && this.o.deleteChainsNow)) tx.deleteChain(name);
-        else if (!chains.has(name)) staleNow.push(name);
-      }
-    }
-    for (const [name, decl] of sets) if (!(names.exists && isServiceObject(name) && names.sets.has(name))) tx.addSet(name, decl);
-    for (const [name, spec] of chains) tx.addChain(name, spec.hook, spec.rules);
-    diffPicked([], picked, tx);
+    const staleNow = loadTable(tx, objs, names, this.o.deleteChainsNow);
     const elements = new ElementStore();
-    const nodeEls = nodeElements(node);
-    const owners: OwnerChange[] = [...results].map(([owner, r]) => ({ owner, before: [], after: r.plan.elements }));
-    owners.push({ owner: NODE_OWNER, before: [], after: nodeEls });
-    const staged = elements.stage(owners, tx, () => undefined);
+    const staged = elements.stage(objs.owners, tx, () => undefined);
     this.noteConflicts(staged.conflicts);
     const scripts = names.exists ? [tx.render()] : tx.renderChunks(this.o.chunkLines);
     for (const s of scripts) await this.o.nft.apply(s);
@@ -363,32 +234,29 @@ export class FamilyProxy {
     this.applied = new Map();
     this.noLocal.internal.clear();
     this.noLocal.external.clear();
-    for (const [key, r] of results) this.remember(key, r);
-    this.shards = new Set([...sets.keys()].filter((n) => !base.sets.has(n) && !n.includes('/')));
-    this.pickChains = pickChains;
+    for (const [key, r] of table.services) this.remember(key, r);
+    this.shared = { shards: objs.shards, pickChains: objs.pickChains };
     this.elements = elements;
-    this.nodeEls = nodeEls;
-    this.base = base;
+    this.nodeEls = table.node;
+    this.base = table.base;
     this.nodeIP = node.nodeIP;
+    this.nextSlot = slotsOut;
     this.trusted = true;
     this.stale.clear();
     const now = this.now();
     for (const name of staleNow) this.stale.set(name, now);
     this.updateGauges();
-    this.o.log.info({ family: this.nf, services: results.size, ops: tx.size, scripts: scripts.length }, 'table rewritten');
-    return { kind: 'rewrite', ops: tx.size, planned: [...planned.keys()] };
+    this.o.log.info({ family: this.nf, services: table.services.size, ops: tx.size, scripts: scripts.length }, 'table rewritten');
+    return { kind: 'rewrite', ops: tx.size, planned: keys };
   }
 
   /** The kernel has exactly the chains and sets memory says (a cheap check: names only). */
   private matches(names: TableNames): boolean {
-    if (!names.exists || !this.base) return false;
-    const chains = new Set([...this.base.chains.keys(), ...this.stale.keys(), ...this.pickChains]);
-    const sets = new Set([...this.base.sets.keys(), ...this.shards]);
-    for (const a of this.applied.values()) {
-      const p = this.replan(a, this.nodeIP);
-      for (const n of p.chains.keys()) chains.add(n);
-      for (const n of p.sets.keys()) sets.add(n);
-    }
+    const t = this.appliedTable();
+    if (!names.exists || !t) return false;
+    const objs = tableObjects(t, this.ctx);
+    const chains = new Set([...objs.chains.keys(), ...this.stale.keys(), ...this.shared.pickChains]);
+    const sets = new Set([...objs.sets.keys(), ...this.shared.shards]);
     if (chains.size !== names.chains.size || sets.size !== names.sets.size) return false;
     for (const c of names.chains) if (!chains.has(c)) return false;
     for (const s of names.sets.keys()) if (!sets.has(s)) return false;

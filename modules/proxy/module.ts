@@ -5,6 +5,7 @@ import { release } from 'node:os';
 import type { Logger } from 'pino';
 import type { IPFamily } from '../../src/kube/objects.ts';
 import type { Module } from '../../src/runtime/module.ts';
+import { isProgramMissing } from '../../src/sys/exec.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
@@ -15,6 +16,7 @@ import { proxyMetrics, type ProxyMetrics } from './metrics.ts';
 import { nftCli, type NftExec } from './nft.ts';
 import { familyNode, localAddresses, loopbackNodePortCIDRs, type FamilyNode, type LocalAddress } from './node.ts';
 import { proxyConfig, type ProxyConfig } from './options.ts';
+import { planTable, printTable, tableObjects, type PrintedTable } from './table.ts';
 
 export interface ProxyDeps {
   nft?: NftExec;
@@ -41,6 +43,7 @@ function familyLabel(f: IPFamily): string {
 export class ProxyModule implements Module {
   readonly name = 'proxy';
   readonly inputs = { kinds: ['services', 'endpointslices', 'nodes', 'servicecidrs'], view: ['services', 'self', 'serviceCIDRs'] } as const;
+  readonly programs = ['nft', 'conntrack'] as const;
   readonly config: ProxyConfig;
   readonly families: FamilyProxy[];
   private readonly log: Logger;
@@ -94,9 +97,22 @@ export class ProxyModule implements Module {
     if (this.health) await this.health.sync(view.services.values(), healthCheckAddresses(nodes));
     if (this.healthy) this.observeProgramming(view, changes);
     this.scheduleCompaction();
-    if (failed.length > 0) throw new Error(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)).join('; '));
+    // Both families fail alike when nft is missing: say it once.
+    if (failed.length > 0) throw new Error([...new Set(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)))].join('; '));
     this.metrics.lastSync.set({}, Date.now() / 1000);
     this.metrics.serviceChanges.inc({}, changes.services.size);
+  }
+
+  /** Each family's desired table for this view, printable (`nodeway view --desired proxy`). */
+  desired(view: NodeView): Record<string, PrintedTable & { table: string }> {
+    const local = this.localAddrs();
+    const out: Record<string, PrintedTable & { table: string }> = {};
+    for (const fp of this.families) {
+      const ctx = { family: fp.family, masqueradeAll: this.config.masqueradeAll };
+      const { table } = planTable(view.services, familyNode(view, this.config, fp.family, local), ctx);
+      out[familyLabel(fp.family)] = { table: `${fp.family === 4 ? 'ip' : 'ip6'} ${this.config.table}`, ...printTable(tableObjects(table, ctx)) };
+    }
+    return out;
   }
 
   /**
@@ -132,7 +148,8 @@ export class ProxyModule implements Module {
       if (deleted > 0) this.log.info({ family: familyLabel(fp.family), deleted }, 'stale conntrack entries deleted');
     } catch (err) {
       this.metrics.ctFailures.inc(label);
-      this.log.warn({ family: familyLabel(fp.family), err: String((err as Error).message) }, 'conntrack cleanup failed; retried at the next sync');
+      // A missing conntrack was logged once (src/sys/exec.ts) and keeps the proxy not ready.
+      if (!isProgramMissing(err)) this.log.warn({ family: familyLabel(fp.family), err: String((err as Error).message) }, 'conntrack cleanup failed; retried at the next sync');
     }
     this.metrics.ctDuration.observe(label, (performance.now() - c0) / 1000);
   }

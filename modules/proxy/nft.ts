@@ -1,7 +1,7 @@
 // The only code that runs `nft`. Transactions go through `nft -f -`; the one listing (at a
 // full sync that cannot trust memory) asks for names only, never rules or elements, so it
 // stays cheap at any table size (kubernetes#139513).
-import { execa } from 'execa';
+import { exec } from '../../src/sys/exec.ts';
 import type { NftFamily, SetDecl } from './model.ts';
 
 export interface TableNames {
@@ -30,14 +30,15 @@ interface JsonItem {
 
 export function nftCli(bin = 'nft'): NftExec {
   const list = async (args: string[]): Promise<JsonItem[]> => {
-    const r = await execa(bin, ['-j', ...args], { reject: false });
-    if (r.exitCode !== 0) throw new NftError(`nft ${args.join(' ')}: ${firstLines(r.stderr)}`);
+    const r = await exec(bin, ['-j', ...args]);
+    if (!r.ok) throw new NftError(`nft ${args.join(' ')}: ${firstLines(r.stderr)}`);
     return ((JSON.parse(r.stdout || '{"nftables":[]}') as { nftables: JsonItem[] }).nftables ?? []);
   };
   return {
     async apply(script) {
-      const r = await execa(bin, ['-f', '-'], { input: script, reject: false, maxBuffer: 64 * 1024 * 1024 });
-      if (r.exitCode !== 0) throw new NftError(`nft -f - failed: ${firstLines(r.stderr)}`);
+      // A transaction of 10,000 Services takes seconds; only a hung nft takes minutes.
+      const r = await exec(bin, ['-f', '-'], { input: script, timeoutMs: 300_000 });
+      if (!r.ok) throw new NftError(`nft -f - failed: ${firstLines(r.stderr)}`);
     },
     async names(family, table) {
       // No `list tables`: nft 1.0.6 fetches the whole ruleset for it (1.5 s at 10,000 Services).
@@ -55,8 +56,8 @@ export function nftCli(bin = 'nft'): NftExec {
       return out;
     },
     async deleteTable(family, table) {
-      const r = await execa(bin, ['delete', 'table', family, table], { reject: false });
-      if (r.exitCode !== 0 && !/No such file or directory/.test(r.stderr)) throw new NftError(`nft delete table ${family} ${table}: ${firstLines(r.stderr)}`);
+      const r = await exec(bin, ['delete', 'table', family, table]);
+      if (!r.ok && !/No such file or directory/.test(r.stderr)) throw new NftError(`nft delete table ${family} ${table}: ${firstLines(r.stderr)}`);
     },
   };
 }

@@ -41,22 +41,31 @@ function isLoopback(ip: string): boolean {
   return ip === '::1' || ip.startsWith('127.');
 }
 
-export function primaryIP(view: Pick<NodeView, 'self'>, family: IPFamily, local: LocalAddress[]): string {
+/** The node's own IP of the family as its Node object lists it, '' when it lists none. */
+function listedIP(view: Pick<NodeView, 'self'>, family: IPFamily): string {
   for (const ip of [...view.self.internalIPs, ...view.self.externalIPs]) {
     const c = familyIP(ip, family);
     if (c) return c;
   }
+  return '';
+}
+
+export function primaryIP(view: Pick<NodeView, 'self'>, family: IPFamily, local: LocalAddress[]): string {
   // Before the Node object is known, or on a node that lists no address of this family.
-  return local.find((a) => !a.internal && !isLoopback(a.address) && ipFamily(a.address) === family)?.address ?? '';
+  return listedIP(view, family) || (local.find((a) => !a.internal && !isLoopback(a.address) && ipFamily(a.address) === family)?.address ?? '');
 }
 
 export function familyNode(view: Pick<NodeView, 'self' | 'peers' | 'serviceCIDRs'>, cfg: ProxyConfig, family: IPFamily, local: LocalAddress[]): FamilyNode {
   const nodeIP = primaryIP(view, family, local);
+  // As kube-proxy: a family with no node IP ("primary") or no CIDR of its own matches every
+  // local address of that family, never a guessed one.
   let nodePortIPs: string[] | 'all';
-  if (cfg.nodePortAddresses === 'primary') nodePortIPs = nodeIP ? [nodeIP] : [];
-  else {
+  if (cfg.nodePortAddresses === 'primary') {
+    const ip = listedIP(view, family);
+    nodePortIPs = ip ? [ip] : 'all';
+  } else {
     const cidrs = cfg.nodePortAddresses.filter((c) => c.family === family).map((c) => c.cidr);
-    if (cidrs.some((c) => c.endsWith('/0'))) nodePortIPs = 'all';
+    if (cidrs.length === 0 || cidrs.some((c) => c.endsWith('/0'))) nodePortIPs = 'all';
     else {
       const ips = local.filter((a) => ipFamily(a.address) === family && !isLoopback(a.address) && inAnyCIDR(a.address, cidrs)).map((a) => a.address);
       nodePortIPs = [...new Set(ips)].sort();

@@ -34,7 +34,7 @@ export const PROXY_OPTIONS: OptionSpec[] = [
     key: 'nodePortAddresses',
     kind: 'list',
     default: ['primary'],
-    help: 'where NodePorts answer: "primary" (the node\'s primary IPs) or CIDRs of local addresses; 0.0.0.0/0 or ::/0 = every local address but loopback',
+    help: 'where NodePorts answer: "primary" (the node\'s primary IP per family) or CIDRs of local addresses; 0.0.0.0/0 or ::/0 = every local address but loopback, as is a family with no CIDR or no node IP (kube-proxy)',
     check: (v: string[]) => {
       if (v.includes('primary')) return v.length === 1 ? undefined : '"primary" cannot be combined with CIDRs';
       return v.length === 0 ? 'expected "primary" or at least one CIDR' : checkCIDRs(v, 'or "primary"');

@@ -119,10 +119,13 @@ function planPort(svc: ServiceView, port: PortView, ctx: PlanContext, addrs: Add
       plan.chains.set(chain, { hook: '', rules: [`update @${set} { ${ip} saddr } meta l4proto ${proto} dnat to ${hostPort(family, ep)}`] });
     }
   }
-  // A local endpoint reaching itself through the Service must be masqueraded, or it would
-  // answer its own address directly and the client would drop the reply.
-  // A host-network endpoint is the node itself: its traffic never comes back in through a veth.
-  for (const ep of validEndpoints(fe.reachable.filter((e) => e.local), family, what, [])) {
+  // An endpoint reaching itself through the Service must be masqueraded, or it would answer
+  // its own address directly and the client would drop the reply (kube-proxy marks saddr ==
+  // endpoint in every endpoint chain). A remote one gets here only through an external
+  // address (a ClusterIP is DNATed on the client's own node): e.g. a pod short-circuited by
+  // eTP=Local to itself via another node's NodePort. A host-network endpoint on this node is
+  // the node itself: its traffic never comes back in through a veth.
+  for (const ep of validEndpoints(fe.reachable.filter((e) => e.local || fe.externallyAccessible), family, what, [])) {
     if (ep.ip !== ctx.nodeIP) plan.elements.push({ set: S.hairpin, key: `${ep.ip} . ${ep.ip}`, value: '' });
   }
 

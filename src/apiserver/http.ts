@@ -11,6 +11,7 @@ import { parseFieldSelector, parseLabelSelector } from './selectors.ts';
 import { asTable, wantsTable, type IncludeObject } from './table.ts';
 import { isObject, type AuditEntry, type PatchType } from './types.ts';
 import { streamWatch } from './watchstream.ts';
+import { applyFault, pageNotFound, type FaultHook, type RequestCounter } from './faults.ts';
 
 export const MAX_BODY = 3 * 1024 * 1024;
 
@@ -22,6 +23,12 @@ export interface HttpContext {
   audit?: (e: AuditEntry) => void;
   /** Open watches, so stop() can end them. */
   watches: Set<() => void>;
+  /** Resource plurals this server does not serve: 404 page not found, as an older cluster answers. */
+  omit?: ReadonlySet<string>;
+  /** Lists ignore `limit` (as a server answering from its watch cache without pagination). */
+  unpaged?: boolean;
+  fault?: () => FaultHook | undefined;
+  counter?: RequestCounter;
 }
 
 const PATCH_TYPES: Record<string, PatchType> = {
@@ -172,6 +179,18 @@ export async function handle(ctx: HttpContext, req: IncomingMessage, res: Server
     if (subresource) entry.subresource = subresource;
     if (namespace) entry.namespace = namespace;
     if (name) entry.name = name;
+    const rinfo = { verb, resource: info.plural, group: info.group };
+    ctx.counter?.count(rinfo);
+    if (ctx.omit?.has(info.plural)) {
+      req.resume();
+      pageNotFound(res);
+      return;
+    }
+    const fault = ctx.fault?.()?.(rinfo);
+    if (fault) {
+      applyFault(fault, req, res);
+      return;
+    }
     audit = entry;
     if (subresource && !['get', 'update', 'patch'].includes(verb)) throw methodNotAllowed();
     const dryRun = q.getAll('dryRun').includes('All');
@@ -190,7 +209,7 @@ export async function handle(ctx: HttpContext, req: IncomingMessage, res: Server
       case 'list': {
         const list = reg.list(info, namespace, {
           labelSelector: q.get('labelSelector') ?? undefined, fieldSelector: q.get('fieldSelector') ?? undefined,
-          limit: intParam(q, 'limit'), continue: q.get('continue') ?? undefined,
+          limit: ctx.unpaged ? undefined : intParam(q, 'limit'), continue: q.get('continue') ?? undefined,
         });
         record(200);
         sendJson(res, 200, table ? asTable(info, list.items, list.metadata.resourceVersion, list.metadata, include) : list);

@@ -11,6 +11,7 @@ import { ServiceAllocator } from './service.ts';
 import { Store } from './store.ts';
 import type { AuditEntry, KubeList, KubeObject, ListOptions, PatchType, WatchEvent, WatchOptions } from './types.ts';
 import { openWatch } from './watch.ts';
+import { RequestCounter, type FaultHook } from './faults.ts';
 
 export interface ApiServerOptions {
   host?: string;
@@ -29,6 +30,13 @@ export interface ApiServerOptions {
   historyLimit?: number;
   /** Record every resource request (see auditLog()). */
   audit?: boolean;
+  /**
+   * Resource plurals not served (404 page not found), e.g. ['servicecidrs'] for a cluster before
+   * Kubernetes 1.33. Discovery still lists them.
+   */
+  omitResources?: string[];
+  /** Lists answer everything at once, whatever `limit` asks. */
+  unpagedLists?: boolean;
 }
 
 export interface WriteOptions {
@@ -49,6 +57,9 @@ export class EmbeddedApiServer {
   readonly #registry: Registry;
   readonly #audit: AuditEntry[] = [];
   readonly #watches = new Set<() => void>();
+  #fault: FaultHook | undefined;
+  /** HTTP requests and connections served, by verb and resource. */
+  readonly requests = new RequestCounter();
   #server: Server | undefined;
   #socketServer: Server | undefined;
 
@@ -59,6 +70,7 @@ export class EmbeddedApiServer {
     const services = new ServiceAllocator(serviceCIDRs, opts.nodePortRange ?? [30000, 32767]);
     this.#registry = new Registry(store, services);
     for (const name of INITIAL_NAMESPACES) this.#registry.create(NAMESPACES, undefined, { metadata: { name } });
+    if (opts.omitResources?.includes('servicecidrs')) return;
     // The real apiserver's default ServiceCIDR, from its --service-cluster-ip-range (without the
     // finalizer: no controller here would remove it, and deleting it must be possible).
     this.#registry.create(resolveResource('networking.k8s.io/v1', 'ServiceCIDR')!, undefined, {
@@ -78,9 +90,14 @@ export class EmbeddedApiServer {
       serverAddress: () => new URL(this.url).host,
       audit: this.#opts.audit ? (e) => this.#audit.push(e) : undefined,
       watches: this.#watches,
+      omit: new Set(this.#opts.omitResources ?? []),
+      unpaged: this.#opts.unpagedLists,
+      fault: () => this.#fault,
+      counter: this.requests,
     };
     const onRequest = (req: IncomingMessage, res: ServerResponse) => void handle(ctx, req, res);
     const server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, onRequest) : createHttpServer(onRequest);
+    server.on(tls ? 'secureConnection' : 'connection', () => this.requests.connections++);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -124,6 +141,11 @@ export class EmbeddedApiServer {
   /** Ends every open HTTP watch, as an apiserver restart or a watch timeout would; clients resume or relist. */
   dropWatches(): void {
     for (const end of [...this.#watches]) end();
+  }
+
+  /** From now on every HTTP resource request is first shown to `hook`; a fault it returns is the answer. */
+  injectFaults(hook: FaultHook | undefined): void {
+    this.#fault = hook;
   }
 
   /** Open HTTP watches, for tests that check none leak. */

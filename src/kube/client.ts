@@ -16,10 +16,14 @@ const MAX_RESPONSE = 256 * 1024 * 1024; // a list page larger than this is refus
 export class ApiError extends Error {
   readonly status: number;
   readonly reason: string;
-  constructor(status: number, reason: string, message: string) {
+  /** The server's Retry-After (429, 503), in seconds, when it sent one in seconds. */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(status: number, reason: string, message: string, retryAfter?: string | string[]) {
     super(message);
     this.status = status;
     this.reason = reason;
+    const n = typeof retryAfter === 'string' && /^\d+$/.test(retryAfter.trim()) ? Number(retryAfter) : undefined;
+    this.retryAfterSeconds = n;
   }
 }
 
@@ -103,7 +107,7 @@ export class KubeClient {
     const status = res.statusCode ?? 0;
     if (status < 200 || status >= 300) {
       const msg = typeof json.message === 'string' ? json.message : raw.slice(0, 200);
-      throw new ApiError(status, typeof json.reason === 'string' ? json.reason : res.statusMessage ?? '', `${method} ${path}: ${status} ${msg}`);
+      throw new ApiError(status, typeof json.reason === 'string' ? json.reason : res.statusMessage ?? '', `${method} ${path}: ${status} ${msg}`, res.headers['retry-after']);
     }
     return json;
   }
@@ -136,7 +140,7 @@ export class KubeClient {
       const res = await this.open('GET', `${path}?${q}`, {}, abort.signal);
       if ((res.statusCode ?? 0) !== 200) {
         res.resume();
-        finish(new ApiError(res.statusCode ?? 0, res.statusMessage ?? '', `watch ${path}: HTTP ${res.statusCode}`));
+        finish(new ApiError(res.statusCode ?? 0, res.statusMessage ?? '', `watch ${path}: HTTP ${res.statusCode}`, res.headers['retry-after']));
         return abort;
       }
       res.on('data', arm);

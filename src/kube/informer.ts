@@ -1,5 +1,7 @@
 // One list+watch loop per kind for the whole process. Errors never flush the cache: a 410
-// relists and diffs, anything else backs off and resumes the watch from the last version.
+// relists and diffs, anything else backs off and resumes the watch from the last version. Every
+// cycle, whatever ended the last one (an error, a 410, a watch that ended at once with 200),
+// waits for the kind's backoff: no kind can loop against a misbehaving API server.
 import type { Logger } from 'pino';
 import { ApiError, type KubeClient } from './client.ts';
 import type { WatchCache } from './cache.ts';
@@ -7,23 +9,33 @@ import { converters, InvalidObject, rawKey } from './convert.ts';
 import type { Kind, Kinds } from './objects.ts';
 import type { Registry } from '../runtime/metrics.ts';
 
-export const RESOURCE_PATHS: Record<Kind, string> = {
-  services: '/api/v1/services',
-  endpointslices: '/apis/discovery.k8s.io/v1/endpointslices',
-  nodes: '/api/v1/nodes',
-  pods: '/api/v1/pods',
-  namespaces: '/api/v1/namespaces',
-  servicecidrs: '/apis/networking.k8s.io/v1/servicecidrs',
-  networkpolicies: '/apis/networking.k8s.io/v1/networkpolicies',
-  clusternetworkpolicies: '/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies',
-};
+export interface KindSpec {
+  path: string;
+  /**
+   * The agent works without it (a newer API, or one an older ClusterRole does not grant): a 404
+   * or 403 lists as none, so the cache gets ready, and it is asked for again slowly.
+   */
+  optional?: boolean;
+  /** Asked of the server, so objects nodeway never uses are not sent to every node. */
+  fieldSelector?: string;
+}
 
 /**
- * Kinds the agent works without: ServiceCIDR is served from Kubernetes 1.33 on, ClusterNetworkPolicy
- * only where its CRD is installed, and a ClusterRole from an older nodeway grants neither. Their absence must not hold back the cache's
- * readiness (the proxy would never sync): a 404 or 403 lists as empty and is retried slowly.
+ * What the agent may watch, one line per kind (a module adds its kinds here and names them in
+ * its `inputs.kinds`). ServiceCIDR is served from Kubernetes 1.33 on.
  */
-const OPTIONAL_KINDS: ReadonlySet<Kind> = new Set(['servicecidrs', 'clusternetworkpolicies']);
+export const KIND_SPECS: Record<Kind, KindSpec> = {
+  services: { path: '/api/v1/services' },
+  endpointslices: { path: '/apis/discovery.k8s.io/v1/endpointslices' },
+  nodes: { path: '/api/v1/nodes' },
+  // A finished Pod holds no IP anyone routes to; the watch sends DELETED when one finishes.
+  pods: { path: '/api/v1/pods', fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' },
+  namespaces: { path: '/api/v1/namespaces' },
+  servicecidrs: { path: '/apis/networking.k8s.io/v1/servicecidrs', optional: true },
+  networkpolicies: { path: '/apis/networking.k8s.io/v1/networkpolicies' },
+  // Only where the network-policy-api CRD is installed.
+  clusternetworkpolicies: { path: '/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies', optional: true },
+};
 
 export class Gone extends Error {}
 
@@ -40,6 +52,13 @@ export interface InformerOptions {
   pageSize?: number;
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /**
+   * A watch that lasted this long was healthy: the backoff starts over, and its normal end (or a
+   * 410) reconnects at once. Anything shorter, even a clean 200 end, waits out the backoff.
+   */
+  healthyWatchMs?: number;
+  /** The longest Retry-After honoured (a bigger one waits this long). */
+  maxRetryAfterMs?: number;
   /** Server-side watch length, randomised between this and twice it, so watches don't renew in step. */
   watchSeconds?: number;
   /** How often an optional kind the server does not serve (or lets us read) is asked for again. */
@@ -58,7 +77,9 @@ export class InformerMetrics {
     this.errors = reg.counter('nodeway_watch_errors_total', 'List or watch failures, by kind.');
     this.invalid = reg.counter('nodeway_invalid_objects_total', 'Objects skipped because they could not be understood, by kind.');
     this.warnings = reg.counter('nodeway_object_warnings_total', 'Values dropped from otherwise valid objects, by kind.');
+    this.reconnects = reg.counter('nodeway_watch_reconnects_total', 'List/watch cycles started after the first, by kind (each paced by the backoff).');
   }
+  readonly reconnects;
 }
 
 const sleep = (ms: number, signal: AbortSignal) =>
@@ -73,6 +94,9 @@ export class Informer<K extends Kind> {
   private resourceVersion = '';
   /** An optional kind found unavailable; its next success is logged. */
   private absent = false;
+  private backoff: number;
+  /** No list or watch starts before this time (ms since the epoch). */
+  private nextAt = 0;
   private readonly opts: Required<InformerOptions>;
   readonly kind: K;
   private readonly client: KubeClient;
@@ -88,45 +112,72 @@ export class Informer<K extends Kind> {
     this.metrics = metrics;
     // Small pages: each page's body passes through malloc'd buffers that glibc keeps after
     // use; 500-item pages left ~10 MiB more resident than 100-item ones (bench/cache-memory.ts).
-    this.opts = { pageSize: 100, minBackoffMs: 500, maxBackoffMs: 30_000, watchSeconds: 240, absentRetryMs: 600_000, ...opts };
+    this.opts = { pageSize: 100, minBackoffMs: 500, maxBackoffMs: 30_000, watchSeconds: 240, absentRetryMs: 600_000, healthyWatchMs: 10_000, maxRetryAfterMs: 600_000, ...opts };
+    this.backoff = this.opts.minBackoffMs;
   }
 
   /** Runs until close(); never rejects. */
   async run(): Promise<void> {
     let needList = true;
-    let backoff = this.opts.minBackoffMs;
+    let first = true;
     while (!this.stop.signal.aborted) {
+      // The one guard every path goes through: no list or watch starts before the backoff allows.
+      const wait = this.nextAt - Date.now();
+      if (wait > 0) await sleep(wait, this.stop.signal);
+      if (this.stop.signal.aborted) break;
+      if (!first) this.metrics.reconnects.inc({ kind: this.kind });
+      first = false;
+      let watchStart = Date.now();
       try {
         if (needList) {
           await this.list();
           needList = false;
+          watchStart = Date.now();
         }
-        const started = Date.now();
         await this.watchOnce();
-        if (Date.now() - started > 10_000) backoff = this.opts.minBackoffMs;
+        this.pace(Date.now() - watchStart, true);
       } catch (err) {
         if (this.stop.signal.aborted) break;
+        const ran = Date.now() - watchStart;
         if (err instanceof Gone) {
           this.log.info({ kind: this.kind }, 'watch expired (410 Gone); relisting');
           needList = true;
+          this.pace(ran, true);
           continue;
         }
         if (this.unavailable(err)) {
-          await sleep(this.opts.absentRetryMs, this.stop.signal);
+          this.nextAt = Date.now() + this.opts.absentRetryMs;
           needList = true;
           continue;
         }
         this.metrics.errors.inc({ kind: this.kind });
-        this.log.warn({ kind: this.kind, err: String((err as Error)?.message ?? err), retryMs: backoff }, 'list/watch failed; retrying');
-        await sleep(backoff * (0.75 + Math.random() * 0.5), this.stop.signal);
-        backoff = Math.min(backoff * 2, this.opts.maxBackoffMs);
+        this.pace(ran, false, err instanceof ApiError ? err.retryAfterSeconds : undefined);
+        this.log.warn({ kind: this.kind, err: String((err as Error)?.message ?? err), retryMs: Math.max(0, this.nextAt - Date.now()) }, 'list/watch failed; retrying');
       }
     }
   }
 
+  /**
+   * When the next cycle may start. A healthy watch (long enough) resets the backoff, and a clean
+   * end or 410 after one reconnects at once; anything else waits the backoff, which doubles.
+   */
+  private pace(ranMs: number, clean: boolean, retryAfterSeconds?: number): void {
+    const now = Date.now();
+    if (ranMs >= this.opts.healthyWatchMs) {
+      this.backoff = this.opts.minBackoffMs;
+      if (clean) {
+        this.nextAt = now;
+        return;
+      }
+    }
+    this.nextAt = now + this.backoff * (0.75 + Math.random() * 0.5);
+    this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs);
+    if (retryAfterSeconds !== undefined) this.nextAt = Math.max(this.nextAt, now + Math.min(retryAfterSeconds * 1000, this.opts.maxRetryAfterMs));
+  }
+
   /** An optional kind answered 404 or 403: the cache holds none of it, which counts as listed. */
   private unavailable(err: unknown): boolean {
-    if (!OPTIONAL_KINDS.has(this.kind) || !(err instanceof ApiError) || (err.status !== 404 && err.status !== 403)) return false;
+    if (!KIND_SPECS[this.kind].optional || !(err instanceof ApiError) || (err.status !== 404 && err.status !== 403)) return false;
     const forbidden = err.status === 403;
     if (forbidden) this.metrics.errors.inc({ kind: this.kind });
     const fields = { kind: this.kind, status: err.status, retryMs: this.opts.absentRetryMs };
@@ -148,16 +199,20 @@ export class Informer<K extends Kind> {
     const items = new Map<string, Kinds[K]>();
     let cont = '';
     let rv = '';
+    let restarts = 0;
+    const spec = KIND_SPECS[this.kind];
     for (;;) {
       const q = new URLSearchParams({ limit: String(this.opts.pageSize) });
+      if (spec.fieldSelector) q.set('fieldSelector', spec.fieldSelector);
       if (cont) q.set('continue', cont);
       let page: Record<string, unknown>;
       try {
-        page = await this.client.request('GET', `${RESOURCE_PATHS[this.kind]}?${q}`, undefined, undefined, AbortSignal.any([this.stop.signal, AbortSignal.timeout(60_000)]));
+        page = await this.client.request('GET', `${spec.path}?${q}`, undefined, undefined, AbortSignal.any([this.stop.signal, AbortSignal.timeout(60_000)]));
       } catch (err) {
         // An expired continue token: start the list again from the top (a `continue` in a
         // do…while would test `cont`, now empty, and end the list with what it had cleared).
-        if (err instanceof ApiError && err.status === 410 && cont) {
+        // A few times only: a server that always expires the token goes through the backoff.
+        if (err instanceof ApiError && err.status === 410 && cont && restarts++ < 3) {
           items.clear();
           cont = '';
           continue;
@@ -192,7 +247,9 @@ export class Informer<K extends Kind> {
     return new Promise<void>((resolve, reject) => {
       let failure: unknown;
       const seconds = Math.round(this.opts.watchSeconds * (1 + Math.random()));
-      const query = { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: seconds };
+      const spec = KIND_SPECS[this.kind];
+      const query: Record<string, string | number | boolean> = { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds: seconds };
+      if (spec.fieldSelector) query.fieldSelector = spec.fieldSelector;
       const onEvent = (type: string, obj: Record<string, unknown>) => {
         if (failure) return;
         try {
@@ -209,7 +266,7 @@ export class Informer<K extends Kind> {
         else reject(e);
       };
       this.client
-        .watch(RESOURCE_PATHS[this.kind], query, onEvent, done, (seconds + 60) * 1000)
+        .watch(spec.path, query, onEvent, done, (seconds + 60) * 1000)
         .then((h) => {
           this.watchHandle = h;
           if (this.stop.signal.aborted) h.abort();

@@ -89,6 +89,41 @@ export class Tracker<T> {
   }
 }
 
+/** One key whose value differs between two states: created (no before), deleted (no after) or updated. */
+export interface Change<T> {
+  key: string;
+  before: T | undefined;
+  after: T | undefined;
+}
+
+/**
+ * The same diff between two states both held as values (an applier that can re-derive what it
+ * applied needs no hashes): changed keys in `after`'s order, then removed keys in `before`'s;
+ * with `keys`, only those, in their order (an incremental sync).
+ */
+export function diffMaps<T>(
+  before: ReadonlyMap<string, T> | undefined,
+  after: ReadonlyMap<string, T> | undefined,
+  same: (a: T, b: T) => boolean = (a, b) => a === b || stableJSON(a) === stableJSON(b),
+  keys?: Iterable<string>,
+): Change<T>[] {
+  const out: Change<T>[] = [];
+  const one = (key: string) => {
+    const b = before?.get(key);
+    const a = after?.get(key);
+    if (b === undefined && a === undefined) return;
+    if (b !== undefined && a !== undefined && same(b, a)) return;
+    out.push({ key, before: b, after: a });
+  };
+  if (keys) {
+    for (const k of keys) one(k);
+    return out;
+  }
+  for (const k of after?.keys() ?? []) one(k);
+  for (const k of before?.keys() ?? []) if (!after?.has(k)) one(k);
+  return out;
+}
+
 export function isEmpty<T>(d: Diff<T>): boolean {
   return d.create.length + d.update.length + d.delete.length === 0;
 }

@@ -10,6 +10,7 @@ import type { Config } from './config.ts';
 import { startHealthServer } from './health.ts';
 import { collectGarbageSoon } from './gc.ts';
 import { Registry } from './metrics.ts';
+import { checkPrograms, reportExecTo } from '../sys/exec.ts';
 import { type Module, ModuleRunner } from './runner.ts';
 
 export interface AgentParts {
@@ -42,7 +43,10 @@ export class Agent {
     });
     registry.gauge('nodeway_view_services', 'Services in the node view.', (g) => g.set({}, this.view.services.size));
     registry.gauge('nodeway_cache_ready', '1 once every kind has been listed.', (g) => g.set({}, this.cache.ready ? 1 : 0));
+    reportExecTo(log, registry);
     this.modules = parts.modules(this.client);
+    // As kube-proxy does at start: what is not installed is said once, here, with its package.
+    checkPrograms(this.modules.flatMap((m) => m.programs ?? []));
     this.runners = this.modules.map(
       (m) => new ModuleRunner(m, this.view, log, registry, { minIntervalMs: config.minSyncInterval as number }),
     );
@@ -54,7 +58,7 @@ export class Agent {
     if (withHealth) {
       this.health = await startHealthServer(config.healthListen as string, {
         cacheReady: () => this.view.ready,
-        modules: () => this.runners.map((r) => r.health),
+        modules: () => this.runners.map((r) => r.status()),
       }, registry);
       log.info({ listen: config.healthListen }, 'health server listening');
     }

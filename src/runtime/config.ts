@@ -37,6 +37,7 @@ export const CORE_OPTIONS: OptionSpec[] = [
   { flag: 'health-listen', key: 'healthListen', kind: 'hostport', default: '0.0.0.0:10256', help: '/healthz /readyz /metrics address' },
   { flag: 'log-level', key: 'logLevel', kind: 'string', choices: LOG_LEVELS, default: 'info', help: 'trace|debug|info|warn|error|fatal|silent' },
   { flag: 'lab-dir', key: 'labDir', kind: 'string', default: '/run/nodeway-lab', help: 'state of `nodeway lab` (pid, kubeconfig, logs)' },
+  { flag: 'desired', key: 'desired', kind: 'string', choices: MODULE_NAMES, help: 'with view: print this module\'s desired state (what it would program) instead of the view' },
   { flag: 'min-sync-interval', key: 'minSyncInterval', kind: 'int', default: 100, min: 0, max: 60_000, help: 'milliseconds between two syncs of one module (changes in between are coalesced)' },
 ];
 
@@ -195,7 +196,7 @@ export function usage(specs: OptionSpec[]): string {
     '',
     'Commands:',
     '  run        run the agent (default)',
-    '  view       print this node\'s resolved view as JSON, then exit',
+    '  view       print this node\'s resolved view as JSON, then exit (--desired MODULE: that module\'s desired state)',
     '  cleanup    remove everything nodeway programmed on this host, then exit',
     '  lab        build a 3-node demo cluster in network namespaces and prove it works (root)',
     '  lab status show the lab\'s nodes, peers, services and endpoints per node',

@@ -1,5 +1,5 @@
 // /healthz, /readyz and /metrics. Ready: the cache listed every kind and every enabled module
-// applied its first sync. Healthy: no module has owed a change for longer than the timeout
+// applied its first sync and has every program it runs. Healthy: no module has owed a change for longer than the timeout
 // (kube-proxy's rule: queued updates must get applied).
 import { createServer, type Server } from 'node:http';
 import type { Registry } from './metrics.ts';
@@ -22,7 +22,7 @@ export function healthStatus(src: HealthSource, timeoutMs: number, now = Date.no
   const cacheReady = src.cacheReady();
   return {
     cacheReady,
-    ready: cacheReady && modules.every((m) => m.synced),
+    ready: cacheReady && modules.every((m) => m.synced && m.missing.length === 0),
     healthy: modules.every((m) => m.healthy),
     modules,
   };

@@ -26,6 +26,12 @@ export interface Module {
    * runner retries.
    */
   sync(view: NodeView, changes: ViewChanges): Promise<void>;
+  /**
+   * External programs the module runs (nft, ip …). One missing — found at start or at a run —
+   * keeps the module not ready, named with its Debian package in /readyz, while the agent and
+   * every other module go on.
+   */
+  readonly programs?: readonly string[];
   /** The module's desired state for this view, as a printable value (`nodeway view --desired`). */
   desired?(view: NodeView): unknown;
   /** Stop servers and timers; leave the dataplane in place (a restart must not break traffic). */

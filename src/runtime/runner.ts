@@ -8,6 +8,7 @@ import { emptyChanges, hasChanges, mergeChanges } from '../view/view.ts';
 import type { ViewChanges } from '../view/types.ts';
 import type { Registry } from './metrics.ts';
 import { consumes, type Module } from './module.ts';
+import { missingPrograms } from '../sys/exec.ts';
 
 export type { Module } from './module.ts';
 
@@ -26,6 +27,8 @@ export interface ModuleHealth {
   lastError: string;
   failures: number; // consecutive
   pendingSince: number; // ms epoch of the oldest unapplied change, 0 = none
+  /** Programs the module needs that are not installed, each with the package to install. */
+  missing: string[];
 }
 
 export class ModuleRunner {
@@ -41,6 +44,8 @@ export class ModuleRunner {
   private backoff: number;
   private failures = 0;
   private closed = false;
+  /** The last failure logged: the same one again (a retry) is logged at debug, not once per backoff. */
+  private lastLogged = '';
   private idleWaiters: (() => void)[] = [];
   readonly health: ModuleHealth;
   private readonly m;
@@ -51,7 +56,7 @@ export class ModuleRunner {
     this.log = log.child({ module: module.name });
     this.opts = { minBackoffMs: 1000, maxBackoffMs: 30_000, fullAfterFailures: 2, ...opts };
     this.backoff = this.opts.minBackoffMs;
-    this.health = { name: module.name, synced: false, lastSuccess: 0, lastError: '', failures: 0, pendingSince: 0 };
+    this.health = { name: module.name, synced: false, lastSuccess: 0, lastError: '', failures: 0, pendingSince: 0, missing: [] };
     this.m = {
       syncs: reg.counter('nodeway_module_syncs_total', 'Module syncs, by module and result (success, error) and kind (full, partial).'),
       duration: reg.histogram('nodeway_module_sync_duration_seconds', 'Time one module sync took, by module.'),
@@ -98,6 +103,8 @@ export class ModuleRunner {
       this.m.duration.observe({ module: this.module.name }, secs);
       this.m.syncs.inc({ module: this.module.name, result: 'success', kind });
       this.failures = 0;
+      if (this.lastLogged) this.log.info('sync succeeded again');
+      this.lastLogged = '';
       this.backoff = this.opts.minBackoffMs;
       Object.assign(this.health, { synced: true, lastSuccess: Date.now(), lastError: '', failures: 0, pendingSince: this.pendingSince });
       this.m.ready.set({ module: this.module.name }, 1);
@@ -114,7 +121,9 @@ export class ModuleRunner {
       this.pendingSince = since || Date.now();
       const msg = String((err as Error)?.message ?? err).split('\n').slice(0, 3).join(' | ');
       Object.assign(this.health, { lastError: msg, failures: this.failures, pendingSince: this.pendingSince });
-      this.log.error({ err: msg, failures: this.failures, retryMs: this.backoff, nextFull: this.pending.full }, 'sync failed');
+      const repeat = msg === this.lastLogged;
+      this.lastLogged = msg;
+      this.log[repeat ? 'debug' : 'error']({ err: msg, failures: this.failures, retryMs: this.backoff, nextFull: this.pending.full }, 'sync failed');
       this.running = false;
       const wait = this.backoff;
       this.backoff = Math.min(this.backoff * 2, this.opts.maxBackoffMs);
@@ -128,6 +137,12 @@ export class ModuleRunner {
 
   private idle(): void {
     for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Health as of now: the missing programs are looked up again (an install clears them). */
+  status(): ModuleHealth {
+    this.health.missing = missingPrograms(this.module.programs ?? []).map((e) => e.message);
+    return this.health;
   }
 
   /** Resolves when nothing is pending and no sync runs (tests, `nodeway view`). */

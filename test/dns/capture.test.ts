@@ -69,7 +69,7 @@ describe('node-local capture of the cluster DNS address', () => {
   it('answers the node itself (host-network clients) and forwards names outside the cluster', async () => {
     expect((await ask(n1, DNS4, `web.default.svc.${Z}`)).answer).toHaveLength(1);
     expect((await ask(n1, DNS4, `web.default.svc.${Z}`, 'A', ['+tcp'])).answer).toHaveLength(1);
-    expect((await ask(pod, DNS4, 'example.test')).answer).toEqual(['example.test. 300 A 192.0.2.10']);
+    expect((await ask(pod, DNS4, 'example.test')).answer).toEqual(['example.test. 30 A 192.0.2.10']);
   });
 
   it('leaves no conntrack entry for DNS to the captured address', async () => {
@@ -87,6 +87,11 @@ describe('node-local capture of the cluster DNS address', () => {
     const holder = links.find((l) => l.includes(`${DNS4}/32`));
     expect(holder).toMatch(/^(nodeway-dns|lo)\s/);
     expect(holder).toContain(`${DNS6}/128`);
+    // Never a source the kernel picks for other traffic: IPv4 host scope, IPv6 deprecated.
+    const addrs = JSON.parse((await cluster.lab.exec(n1, 'ip', ['-j', 'addr', 'show'], { check: true })).stdout) as { addr_info: { local: string; scope: string; preferred_life_time: number }[] }[];
+    const info = addrs.flatMap((l) => l.addr_info);
+    expect(info.find((a) => a.local === DNS4)?.scope).toBe('host');
+    expect(info.find((a) => a.local === DNS6)?.preferred_life_time).toBe(0);
     const table = await cluster.lab.exec(n1, 'nft', ['list', 'table', 'inet', 'nodeway-dns'], { check: true });
     expect(table.stdout).toMatch(/type filter hook prerouting priority raw; policy accept;/);
     expect(table.stdout).toMatch(/elements = \{ 198\.19\.0\.10 \}/);

@@ -3,7 +3,7 @@
 import dns2 from 'dns2';
 import { describe, expect, it } from 'vitest';
 import { authMessage } from '../../modules/dns/engine.ts';
-import { upstreamTemplate } from '../../modules/dns/fwdcache.ts';
+import { DEFAULT_CACHE_POLICY, upstreamTemplate } from '../../modules/dns/fwdcache.ts';
 import { resolve } from '../../modules/dns/lookup.ts';
 import { DecodeError, decodeMessage, encodeMessage, ipRR, readName, rr, type Message } from '../../modules/dns/message.ts';
 import { newQuery, parseQuery } from '../../modules/dns/query.ts';
@@ -208,26 +208,46 @@ describe('rendering templates', () => {
       additional: [],
       edns: { udpSize: 4096, version: 0, dnssecOk: false, extRcode: 0 },
     }).bytes;
-    const c = upstreamTemplate(up)!;
+    const c = upstreamTemplate(up, { ...DEFAULT_CACHE_POLICY, success: 3600 })!;
     expect(c.ttl).toBe(100);
     expect(c.negative).toBe(false);
     const wire = query('EXAMPLE.com', TYPE.A, { id: 42 });
     parseQuery(wire, q);
     const r = decode(render(c.tpl, wire, q, 512, 40));
     expect(r.id).toBe(42);
-    expect(r.answers.map((a) => a.ttl)).toEqual([260, 60]);
+    expect(r.answers.map((a) => a.ttl)).toEqual([60, 60]); // capped at the time it is kept (100 s), as CoreDNS does
     expect(r.edns).toBeUndefined();
     expect(r.answers[0]!.name).toBe('EXAMPLE.com');
     expect(decode(render(c.tpl, wire, q, 512, 500)).answers.map((a) => a.ttl)).toEqual([0, 0]);
   });
-  it('caches negative upstream answers for the SOA minimum, and not errors or truncated ones', () => {
-    const base = { id: 1, questions: [{ name: 'nx.example', type: TYPE.A, class: 1 }], answers: [], additional: [] };
+  it('caches as kubeadm\'s `cache 30` does: 30 s positive and negative at most, 5 s at least, SERVFAIL 5 s', () => {
+    const base = { id: 1, questions: [{ name: 'nx.example', type: TYPE.A, class: 1 }], answers: [], authority: [], additional: [] };
     const soa = rr('example', TYPE.SOA, 900, { kind: 'soa', mname: 'a.example', rname: 'b.example', serial: 1, refresh: 1, retry: 1, expire: 1, minimum: 60 });
     const nx = upstreamTemplate(encodeMessage({ ...base, flags: FLAG.QR | RCODE.NXDOMAIN, authority: [soa] }).bytes)!;
-    expect([nx.negative, nx.ttl]).toEqual([true, 60]);
+    expect([nx.negative, nx.ttl]).toEqual([true, 30]);
+    const pos = upstreamTemplate(encodeMessage({ ...base, flags: FLAG.QR, answers: [ipRR('nx.example', '1.2.3.4', 300), ipRR('nx.example', '1.2.3.5', 3)] }).bytes)!;
+    expect([pos.negative, pos.ttl]).toEqual([false, 5]);
+    const long = upstreamTemplate(encodeMessage({ ...base, flags: FLAG.QR, answers: [ipRR('nx.example', '1.2.3.4', 300)] }).bytes)!;
+    expect(long.ttl).toBe(30);
+    // Served TTLs never exceed what the cache keeps (no 300 → 8 jump on the next miss).
+    const wire = query('nx.example', TYPE.A);
+    parseQuery(wire, q);
+    expect(decode(render(long.tpl, wire, q, 512)).answers.map((a) => a.ttl)).toEqual([30]);
+    expect(decode(render(long.tpl, wire, q, 512, 10)).answers.map((a) => a.ttl)).toEqual([20]);
+    expect(decode(render(nx.tpl, wire, q, 512)).authority.map((a) => a.ttl)).toEqual([30]);
+    const sf = upstreamTemplate(encodeMessage({ ...base, flags: FLAG.QR | RCODE.SERVFAIL, authority: [] }).bytes)!;
+    expect([sf.negative, sf.ttl]).toEqual([true, 5]);
+    expect(upstreamTemplate(encodeMessage({ ...base, flags: FLAG.QR | RCODE.REFUSED, authority: [] }).bytes)!.ttl).toBe(0);
     expect(upstreamTemplate(encodeMessage({ ...base, flags: FLAG.QR | RCODE.NXDOMAIN, authority: [] }).bytes)!.ttl).toBe(0);
-    expect(upstreamTemplate(encodeMessage({ ...base, flags: FLAG.QR | RCODE.SERVFAIL, authority: [] }).bytes)!.ttl).toBe(0);
     expect(upstreamTemplate(encodeMessage({ ...base, flags: FLAG.QR | FLAG.TC, answers: [ipRR('nx.example', '1.2.3.4', 50)], authority: [] }).bytes)!.ttl).toBe(0);
     expect(upstreamTemplate(Buffer.from([1, 2, 3]))).toBeNull();
+  });
+  it('takes other cache lifetimes from the settings', () => {
+    const base = { id: 1, questions: [{ name: 'nx.example', type: TYPE.A, class: 1 }], answers: [], authority: [], additional: [] };
+    const soa = rr('example', TYPE.SOA, 900, { kind: 'soa', mname: 'a.example', rname: 'b.example', serial: 1, refresh: 1, retry: 1, expire: 1, minimum: 60 });
+    const policy = { success: 3600, denial: 1800, min: 0, servfail: 0 };
+    expect(upstreamTemplate(encodeMessage({ ...base, flags: FLAG.QR | RCODE.NXDOMAIN, authority: [soa] }).bytes, policy)!.ttl).toBe(60);
+    expect(upstreamTemplate(encodeMessage({ ...base, flags: FLAG.QR, answers: [ipRR('nx.example', '1.2.3.4', 0)] }).bytes, policy)!.ttl).toBe(0);
+    expect(upstreamTemplate(encodeMessage({ ...base, flags: FLAG.QR | RCODE.SERVFAIL, authority: [] }).bytes, policy)!.ttl).toBe(0);
   });
 });

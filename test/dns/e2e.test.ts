@@ -42,7 +42,7 @@ beforeAll(async () => {
   await waitFor('the DNS listener', () => agentLog.includes('DNS listening'), 15_000);
   const early = await q(`kubernetes.default.svc.${Z}`);
   expect(early.status).toBe('SERVFAIL');
-  expect((await q('example.test')).answer).toEqual(['example.test. 300 A 192.0.2.10']);
+  expect((await q('example.test')).answer).toEqual(['example.test. 30 A 192.0.2.10']);
 
   api = new EmbeddedApiServer({ port: apiPort, bookmarkIntervalMs: 1000 });
   await api.start();
@@ -95,7 +95,7 @@ describe('dig against the agent', () => {
   });
 
   it.each([['udp', q], ['tcp', tcp]] as const)('ExternalName, dns-version, apex, pods, NODATA vs NXDOMAIN over %s', async (_, ask) => {
-    expect((await ask(`ext.default.svc.${Z}`)).answer).toEqual([`ext.default.svc.${Z}. 30 CNAME www.example.test.`, 'www.example.test. 300 A 192.0.2.53']);
+    expect((await ask(`ext.default.svc.${Z}`)).answer).toEqual([`ext.default.svc.${Z}. 30 CNAME www.example.test.`, 'www.example.test. 30 A 192.0.2.53']);
     expect((await ask(`dns-version.${Z}`, 'TXT')).answer).toEqual([`dns-version.${Z}. 28800 TXT "1.1.0"`]);
     expect((await ask(Z, 'SOA')).answer[0]).toMatch(new RegExp(`^${Z}\\. 30 SOA ns\\.dns\\.${Z}\\. hostmaster\\.${Z}\\. \\d+ 7200 1800 86400 30$`));
     expect((await ask(Z, 'NS')).answer).toEqual([`${Z}. 30 NS ns.dns.${Z}.`]);

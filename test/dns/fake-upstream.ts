@@ -13,8 +13,10 @@ export class FakeUpstream {
   mode: Mode = 'answer';
   /** lower-case name → records (any type; the question's type filters A/AAAA/TXT…). */
   readonly records = new Map<string, RR[]>();
-  readonly seen: { name: string; type: number; tcp: boolean }[] = [];
+  readonly seen: { name: string; type: number; tcp: boolean; do: boolean; cd: boolean; port: number }[] = [];
   delayMs = 0;
+  /** Questions (not loop probes) to ignore before answering again (a lost packet). */
+  dropNext = 0;
   private udp: dgram.Socket | undefined;
   private tcp: net.Server | undefined;
 
@@ -28,7 +30,7 @@ export class FakeUpstream {
   }
 
   /** Questions seen, minus the forwarder's loop probes. */
-  get asked(): { name: string; type: number; tcp: boolean }[] {
+  get asked(): FakeUpstream['seen'] {
     return this.seen.filter((s) => !s.name.endsWith('.nodeway-loop-check'));
   }
 
@@ -36,7 +38,7 @@ export class FakeUpstream {
     return this.seen.filter((s) => s.name === name.toLowerCase()).length;
   }
 
-  reply(req: Buffer, tcp: boolean): Buffer | null {
+  reply(req: Buffer, tcp: boolean, port = 0): Buffer | null {
     let m: Message;
     try {
       m = decodeMessage(req);
@@ -45,10 +47,15 @@ export class FakeUpstream {
     }
     const q = m.questions[0];
     if (!q) return null;
-    this.seen.push({ name: lowerName(q.name), type: q.type, tcp });
+    const dnssec = m.edns?.dnssecOk ?? false;
+    this.seen.push({ name: lowerName(q.name), type: q.type, tcp, do: dnssec, cd: (m.flags & FLAG.CD) !== 0, port });
     if (this.mode === 'drop') return null;
+    if (this.dropNext > 0 && !lowerName(q.name).endsWith('.nodeway-loop-check')) {
+      this.dropNext--;
+      return null;
+    }
     const out: Message = { id: m.id, flags: FLAG.QR | FLAG.RD | FLAG.RA, questions: m.questions, answers: [], authority: [], additional: [] };
-    if (m.edns) out.edns = { udpSize: 1232, version: 0, dnssecOk: false, extRcode: 0 };
+    if (m.edns) out.edns = { udpSize: 1232, version: 0, dnssecOk: dnssec, extRcode: 0 };
     if (this.mode === 'servfail') {
       out.flags |= RCODE.SERVFAIL;
       return encodeMessage(out).bytes;
@@ -58,6 +65,8 @@ export class FakeUpstream {
       out.flags |= RCODE.NXDOMAIN;
       out.authority = [rr('test', TYPE.SOA, 600, { kind: 'soa', mname: 'ns.test', rname: 'h.test', serial: 1, refresh: 1, retry: 1, expire: 1, minimum: 60 })];
     } else out.answers = recs.filter((r) => r.type === q.type).map((r) => ({ ...r, name: q.name }));
+    // A signed zone's stand-in: an RRSIG (type 46) only for clients that set DO, as real servers do.
+    if (dnssec && out.answers.length) out.answers.push(rr(q.name, 46, 300, { kind: 'raw', bytes: Buffer.from('fake-signature') }));
     if (this.mode === 'truncate-udp' && !tcp) {
       out.flags |= FLAG.TC;
       out.answers = out.answers.slice(0, 1);
@@ -83,7 +92,7 @@ export class FakeUpstream {
   private async startOn(port: number): Promise<this> {
     const udp = dgram.createSocket(this.host.includes(':') ? 'udp6' : 'udp4');
     udp.on('message', (msg, rinfo) => {
-      const r = this.reply(msg, false);
+      const r = this.reply(msg, false, rinfo.port);
       if (r) setTimeout(() => udp.send(r, rinfo.port, rinfo.address), this.delayMs);
     });
     await new Promise<void>((res) => udp.bind(port, this.host, () => res()));

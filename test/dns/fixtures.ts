@@ -82,16 +82,16 @@ export function nodeView(v: ViewSpec & { self?: Partial<SelfView>; peers?: PeerV
   };
 }
 
-export function query(name: string, type: number, opts: { id?: number; edns?: number; rd?: boolean } = {}): Buffer {
+export function query(name: string, type: number, opts: { id?: number; edns?: number; rd?: boolean; do?: boolean; cd?: boolean } = {}): Buffer {
   const msg: Message = {
     id: opts.id ?? 0x1234,
-    flags: opts.rd === false ? 0 : 0x0100,
+    flags: (opts.rd === false ? 0 : 0x0100) | (opts.cd ? 0x0010 : 0),
     questions: [{ name, type, class: CLASS_IN }],
     answers: [],
     authority: [],
     additional: [],
   };
-  if (opts.edns !== undefined) msg.edns = { udpSize: opts.edns, version: 0, dnssecOk: false, extRcode: 0 };
+  if (opts.edns !== undefined || opts.do) msg.edns = { udpSize: opts.edns ?? 1232, version: 0, dnssecOk: opts.do ?? false, extRcode: 0 };
   return encodeMessage(msg).bytes;
 }
 

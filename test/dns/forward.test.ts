@@ -27,17 +27,17 @@ async function upstream(setup?: (u: FakeUpstream) => void): Promise<FakeUpstream
   return u;
 }
 
-function engine(ups: UpstreamAddr[], opts: { timeoutMs?: number; maxConcurrent?: number; cacheSize?: number } = {}) {
+function engine(ups: UpstreamAddr[], opts: { timeoutMs?: number; deadlineMs?: number; maxConcurrent?: number; cacheSize?: number } = {}) {
   let now = 1_000_000;
   const metrics = new DnsMetrics(new Registry(), 'dns://test', 'cluster.local');
-  const forwarder = new Forwarder({ log, metrics, timeoutMs: opts.timeoutMs ?? 300, maxConcurrent: opts.maxConcurrent });
+  const forwarder = new Forwarder({ log, metrics, timeoutMs: opts.timeoutMs ?? 300, deadlineMs: opts.deadlineMs, maxConcurrent: opts.maxConcurrent });
   forwarder.setUpstreams(ups);
   cleanups.push(() => forwarder.close());
   const idx = index({ services: [svc({ name: 'ext', externalName: 'www.example.com' }), svc({ name: 'web', clusterIPs: ['10.96.0.20'] })], namespaces: ['default'] });
   const e = new Engine({ settings: idx.settings, forwarder, metrics, cacheSize: opts.cacheSize ?? 100, now: () => now });
   e.setIndex(idx);
-  const ask = async (name: string, type: number = TYPE.A, tcp = false, edns?: number) => {
-    const r = await e.handle(query(name, type, { edns }), newQuery(), tcp);
+  const ask = async (name: string, type: number = TYPE.A, tcp = false, edns?: number, bits: { do?: boolean; cd?: boolean } = {}) => {
+    const r = await e.handle(query(name, type, { edns, ...bits }), newQuery(), tcp);
     return decode(r);
   };
   return { e, ask, metrics, forwarder, tick: (ms: number) => (now += ms) };
@@ -46,31 +46,66 @@ function engine(ups: UpstreamAddr[], opts: { timeoutMs?: number; maxConcurrent?:
 const at = (u: FakeUpstream): UpstreamAddr => ({ host: u.host, port: u.port });
 
 describe('forwarding', () => {
-  it('forwards names outside the cluster, then answers from the cache with aged TTLs', async () => {
+  it('forwards names outside the cluster, then answers from the cache with aged TTLs, kept 30 s at most', async () => {
     const u = await upstream((f) => f.add('example.com', '192.0.2.1'));
     const { ask, tick, metrics } = engine([at(u)]);
     const r1 = await ask('Example.COM');
-    expect(r1.answers.map((a) => [a.name, a.ttl])).toEqual([['Example.COM', 300]]);
+    expect(r1.answers.map((a) => [a.name, a.ttl])).toEqual([['Example.COM', 30]]); // 300 upstream, capped
     expect(r1.flags & FLAG.RA).toBe(FLAG.RA);
-    tick(100_000);
+    tick(10_000);
     const r2 = await ask('example.com');
-    expect(r2.answers.map((a) => a.ttl)).toEqual([200]);
+    expect(r2.answers.map((a) => a.ttl)).toEqual([20]);
     expect(u.count('example.com')).toBe(1);
     expect(metrics.cache[0]).toBe(1);
-    tick(201_000);
+    tick(20_000);
     await ask('example.com');
     expect(u.count('example.com')).toBe(2);
   });
 
-  it('caches NXDOMAIN for the SOA minimum', async () => {
+  it('caches NXDOMAIN for the SOA minimum, 30 s at most, so a name created later resolves soon', async () => {
     const u = await upstream();
     const { ask, tick } = engine([at(u)]);
     expect(rcodeOf(await ask('nx.example'))).toBe(RCODE.NXDOMAIN);
     expect(rcodeOf(await ask('nx.example'))).toBe(RCODE.NXDOMAIN);
     expect(u.count('nx.example')).toBe(1);
-    tick(61_000);
+    tick(29_000);
     await ask('nx.example');
+    expect(u.count('nx.example')).toBe(1);
+    u.add('nx.example', '192.0.2.77');
+    tick(1_000);
+    expect((await ask('nx.example')).answers).toHaveLength(1);
     expect(u.count('nx.example')).toBe(2);
+  });
+
+  it('caches an upstream SERVFAIL for 5 s', async () => {
+    const u = await upstream((f) => (f.mode = 'servfail'));
+    const { ask, tick } = engine([at(u)]);
+    expect(rcodeOf(await ask('sf.example'))).toBe(RCODE.SERVFAIL);
+    expect(rcodeOf(await ask('sf.example'))).toBe(RCODE.SERVFAIL);
+    expect(u.count('sf.example')).toBe(1);
+    u.mode = 'answer';
+    u.add('sf.example', '192.0.2.8');
+    tick(5_000);
+    expect((await ask('sf.example')).answers).toHaveLength(1);
+    expect(u.count('sf.example')).toBe(2);
+  });
+
+  it('passes the client\'s DO and CD bits upstream and caches per (DO, CD), so validating clients get RRSIGs', async () => {
+    const u = await upstream((f) => f.add('signed.example', '192.0.2.30'));
+    const { ask } = engine([at(u)]);
+    const signed = await ask('signed.example', TYPE.A, false, undefined, { do: true });
+    expect(signed.answers.map((a) => a.type)).toEqual([TYPE.A, 46]);
+    expect(signed.edns?.dnssecOk).toBe(true);
+    const plain = await ask('signed.example');
+    expect(plain.answers.map((a) => a.type)).toEqual([TYPE.A]);
+    expect(plain.edns).toBeUndefined();
+    const cd = await ask('signed.example', TYPE.A, false, undefined, { do: true, cd: true });
+    expect(cd.flags & FLAG.CD).toBe(FLAG.CD);
+    expect(u.asked.map((s) => [s.do, s.cd])).toEqual([[true, false], [false, false], [true, true]]);
+    // Each combination is cached on its own.
+    expect((await ask('signed.example', TYPE.A, false, undefined, { do: true })).answers).toHaveLength(2);
+    expect((await ask('signed.example')).answers).toHaveLength(1);
+    expect(u.asked).toHaveLength(3);
   });
 
   it('keeps the cache within its bound', async () => {
@@ -109,6 +144,41 @@ describe('forwarding', () => {
     expect((await ask('z.test')).answers).toHaveLength(1);
     expect(Date.now() - t0).toBeLessThan(150); // the dead one now rests
     expect(dead.asked.map((s) => s.name)).toEqual(['x.test', 'y.test']);
+  });
+
+  it('asks the only upstream again when a packet is lost (CoreDNS: 2 tries per upstream within 5 s)', async () => {
+    const u = await upstream((f) => f.add('lost.test', '192.0.2.40'));
+    u.dropNext = 1;
+    const { ask } = engine([at(u)], { timeoutMs: 150 });
+    expect((await ask('lost.test')).answers).toHaveLength(1);
+    expect(u.count('lost.test')).toBe(2);
+  });
+
+  it('gives up at the deadline, after at most 2 tries per upstream', async () => {
+    const a = await upstream((f) => (f.mode = 'drop'));
+    const b = await upstream((f) => (f.mode = 'drop'));
+    const t0 = Date.now();
+    expect(rcodeOf(await engine([at(a), at(b)], { timeoutMs: 100 }).ask('gone.test'))).toBe(RCODE.SERVFAIL);
+    expect([a.count('gone.test'), b.count('gone.test')]).toEqual([2, 2]); // a, b, a, b
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(390);
+    const c = await upstream((f) => (f.mode = 'drop'));
+    const t1 = Date.now();
+    expect(rcodeOf(await engine([at(c)], { timeoutMs: 1000, deadlineMs: 300 }).ask('gone.test'))).toBe(RCODE.SERVFAIL);
+    expect(Date.now() - t1).toBeLessThan(900); // one try cut short by the deadline
+    expect(c.count('gone.test')).toBe(1);
+  });
+
+  it('sends each question from its own socket, so source ports vary', async () => {
+    const u = await upstream((f) => {
+      for (let i = 0; i < 20; i++) f.add(`p${i}.test`, '192.0.2.50');
+    });
+    const { ask } = engine([at(u)]);
+    for (let i = 0; i < 20; i++) expect((await ask(`p${i}.test`)).answers).toHaveLength(1);
+    const ports = u.asked.map((s) => s.port);
+    expect(ports).toHaveLength(20);
+    // The kernel draws each ephemeral port at random from ~28k: a repeat among 20 is possible
+    // (~0.7 %), three or more repeats practically not. One long-lived socket gives 1 port.
+    expect(new Set(ports).size).toBeGreaterThanOrEqual(18);
   });
 
   it('tries the next upstream after SERVFAIL, and answers SERVFAIL when none answers', async () => {

@@ -97,8 +97,18 @@ describe('ClusterIP services (spec 2.3)', () => {
     expect(outcome(`_dns._tcp.web.default.svc.${Z}`, TYPE.SRV)).toBe(NXDOMAIN); // protocol mismatch
     expect(outcome(`_nope._tcp.web.default.svc.${Z}`, TYPE.SRV)).toBe(NXDOMAIN);
     expect(outcome(`_http._tcp.empty.default.svc.${Z}`, TYPE.SRV)).toBe(NXDOMAIN); // no named ports
-    expect(outcome(`_http._tcp.web.default.svc.${Z}`, TYPE.A)).toBe(NODATA);
     expect(outcome(`http.tcp.web.default.svc.${Z}`, TYPE.SRV)).toBe(NXDOMAIN); // not _port._proto
+  });
+  it('answers A/AAAA at _port._proto names with the addresses behind the matching port, as CoreDNS does', () => {
+    // CoreDNS findServices yields one (cluster IP, port) per matching port; its A/AAAA handlers
+    // then answer those IPs at the question name.
+    expect(records(`_http._tcp.web.default.svc.${Z}`, TYPE.A)).toEqual([`_http._tcp.web.default.svc.${Z} 30 10.96.0.20`]);
+    expect(records(`_http._tcp.web.default.svc.${Z}`, TYPE.AAAA)).toEqual([`_http._tcp.web.default.svc.${Z} 30 fd00::20`]);
+    expect(outcome(`_http._tcp.v4only.default.svc.${Z}`, TYPE.AAAA)).toBe(NODATA);
+    expect(outcome(`_http._tcp.web.default.svc.${Z}`, TYPE.TXT)).toBe(NODATA);
+    expect(outcome(`_nope._tcp.web.default.svc.${Z}`, TYPE.A)).toBe(NXDOMAIN);
+    // Headless: the ready endpoints carrying that port, each address once.
+    expect(records(`_pg._tcp.hdls.default.svc.${Z}`, TYPE.A).sort()).toEqual(['10.244.1.5', '10.244.2.6', '10.244.3.7', '10.244.3.8'].map((ip) => `_pg._tcp.hdls.default.svc.${Z} 30 ${ip}`));
   });
   it('answers bare-name SRV with one record per port (CoreDNS extension)', () => {
     expect(records(`web.default.svc.${Z}`, TYPE.SRV)).toEqual([
@@ -224,7 +234,7 @@ describe('NXDOMAIN vs NODATA (reference 1.9)', () => {
     [`bogusendpoint.hdls.default.svc.${Z}`, TYPE.A, NXDOMAIN],
     [`v6-0.hdls6.default.svc.${Z}`, TYPE.A, NODATA],
     [`_pg._udp.hdls.default.svc.${Z}`, TYPE.SRV, NXDOMAIN],
-    [`_pg._tcp.hdls.default.svc.${Z}`, TYPE.A, NODATA],
+    [`_pg._tcp.hdls.default.svc.${Z}`, TYPE.TXT, NODATA],
     [`x.ext.default.svc.${Z}`, TYPE.A, NXDOMAIN],
     [`a.b.c.web.default.svc.${Z}`, TYPE.A, NXDOMAIN],
     [`a.b.c.d.web.default.svc.${Z}`, TYPE.A, NXDOMAIN],

@@ -39,12 +39,13 @@ describe('flags', () => {
   it('parses every DNS flag, repeatable ones too', () => {
     const { config } = parseArgs(
       ['--cluster-domain', 'Example.Internal.', '--cluster-dns', '198.19.0.10', '--cluster-dns', 'fd00:198:19::a', '--dns-listen', '127.0.0.1:5353', '--dns-listen', '[::1]:5353',
-        '--dns-upstream', '192.0.2.1', '--dns-upstream', '[2001:db8::1]:5353', '--dns-ttl', '5', '--dns-pods', 'verified', '--dns-allow', '192.0.2.0/24', '--dns-cache-size', '100', '--cluster-cidr', '10.244.0.0/16'],
+        '--dns-upstream', '192.0.2.1', '--dns-upstream', '[2001:db8::1]:5353', '--dns-ttl', '5', '--dns-pods', 'verified', '--dns-allow', '192.0.2.0/24', '--dns-cache-size', '100', '--cluster-cidr', '10.244.0.0/16',
+        '--dns-cache-success-ttl', '3600', '--dns-cache-denial-ttl', '1800', '--dns-cache-min-ttl', '0', '--dns-cache-servfail-ttl', '0'],
       specs,
       {},
     );
     const c = dnsConfig(config);
-    expect(c).toEqual({
+    expect(c).toMatchObject({
       zone: 'example.internal',
       clusterDNS: ['198.19.0.10', 'fd00:198:19::a'],
       listen: [{ host: '198.19.0.10', port: 53 }, { host: 'fd00:198:19::a', port: 53 }, { host: '127.0.0.1', port: 5353 }, { host: '::1', port: 5353 }],
@@ -53,11 +54,13 @@ describe('flags', () => {
       pods: 'verified',
       allow: ['192.0.2.0/24', '10.244.0.0/16'],
       cacheSize: 100,
+      cachePolicy: { success: 3600, denial: 1800, min: 0, servfail: 0 },
     });
   });
   it('has the CoreDNS/kubeadm defaults', () => {
     const c = dnsConfig(parseArgs(['--dns-listen', '127.0.0.1:53'], specs, {}).config);
     expect([c.zone, c.ttl, c.pods, c.upstream, c.cacheSize]).toEqual(['cluster.local', 30, 'insecure', ['/etc/resolv.conf'], 9984]);
+    expect(c.cachePolicy).toEqual({ success: 30, denial: 30, min: 5, servfail: 5 }); // kubeadm's `cache 30`
   });
   it('names the bad flag', () => {
     const bad = (args: string[], re: RegExp) => expect(() => dnsConfig(parseArgs(args, specs, {}).config)).toThrow(re);

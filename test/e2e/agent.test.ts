@@ -131,6 +131,19 @@ describe('agent in a lab node', () => {
     expect(ipv4Of(v, 'empty')).toMatchObject({ clusterEndpoints: [], hasEndpoints: false });
   });
 
+  it('nodeway view --desired proxy prints the table the proxy would program', async () => {
+    const r = await cluster.nodeway('n1', ['view', '--desired', 'proxy', '--log-level', 'warn']);
+    expect(r.exitCode).toBe(0);
+    const t = (JSON.parse(r.stdout) as Record<string, { table: string; chains: Record<string, string[]>; elements: Record<string, string[]> }>).IPv4!;
+    expect(t.table).toBe('ip nodeway');
+    expect(t.chains['nat-prerouting']).toEqual(['{ type nat hook prerouting priority -100; }', 'jump services']);
+    // web's two endpoints, picked by the shared pick-2 chain from the per-protocol map.
+    const web = t.elements['service-ips']!.find((e) => e.endsWith(': goto pick-2'))!.split(' . ')[0]!;
+    expect(t.elements['endpoint-picks-tcp']!.filter((e) => e.startsWith(`${web} . `))).toEqual([`${web} . 80 . 0 : 198.18.128.10 . 8080`, `${web} . 80 . 1 : 198.18.129.10 . 8080`]);
+    const bad = await cluster.nodeway('n1', ['view', '--desired', 'nope']);
+    expect(bad.exitCode).toBe(2);
+  });
+
   it('follows updates and counts watch events', async () => {
     cluster.api.update({ ...slice('web', 'web-1', [{ ip: '198.18.128.10', node: 'n1' }]), metadata: { ...slice('web', 'web-1', []).metadata, resourceVersion: cluster.api.get('discovery.k8s.io/v1', 'EndpointSlice', 'default', 'web-1').metadata?.resourceVersion } });
     cluster.api.delete('v1', 'Service', 'default', 'empty');

@@ -66,8 +66,8 @@ describe('endpoint choice', () => {
     node: 'b', publicKey: 'k=', forced: false, allowedIPs: [], keepalive: 25,
     candidates: [{ ip: '198.18.0.2', port: 51820 }, { ip: '203.0.113.2', port: 51820 }],
   };
-  const dev = (endpoint: string | null, hsAgoS: number | null, now: number): DevicePeer => ({
-    publicKey: 'k=', endpoint, allowedIPs: [], latestHandshake: hsAgoS === null ? 0 : Math.floor(now / 1000 - hsAgoS), rxBytes: 0, txBytes: 0, keepalive: 25,
+  const dev = (endpoint: string | null, hsAgoS: number | null, now: number, txBytes = 0, keepalive = 25): DevicePeer => ({
+    publicKey: 'k=', endpoint, allowedIPs: [], latestHandshake: hsAgoS === null ? 0 : Math.floor(now / 1000 - hsAgoS), rxBytes: 0, txBytes, keepalive,
   });
   const now = 1_700_000_000_000;
 
@@ -80,14 +80,35 @@ describe('endpoint choice', () => {
   it('a stale roamed endpoint goes back to the candidates', () => {
     expect(chooseEndpoint(peer, dev('192.0.2.50:40000', 600, now), undefined, now).endpoint).toBe('198.18.0.2:51820');
   });
-  it('no handshake within the trial: next candidate, and around', () => {
-    const first = chooseEndpoint(peer, dev('198.18.0.2:51820', null, now), undefined, now);
+  it('no handshake within the trial while sending: next candidate, and around', () => {
+    const first = chooseEndpoint(peer, dev('198.18.0.2:51820', null, now, 100), undefined, now);
     expect(first.endpoint).toBe('198.18.0.2:51820');
-    const later = now + TRY_MS + 1;
-    const second = chooseEndpoint(peer, dev('198.18.0.2:51820', null, later), first.attempt, later);
+    // Keepalive initiations move the counter: the trial clock starts.
+    const poll = chooseEndpoint(peer, dev('198.18.0.2:51820', null, now + 5000, 248), first.attempt, now + 5000);
+    expect(poll.endpoint).toBe('198.18.0.2:51820');
+    const later = now + 5000 + TRY_MS;
+    const second = chooseEndpoint(peer, dev('198.18.0.2:51820', null, later, 396), poll.attempt, later);
     expect(second.endpoint).toBe('203.0.113.2:51820');
-    const third = chooseEndpoint(peer, dev('203.0.113.2:51820', null, later + TRY_MS), second.attempt, later + TRY_MS);
+    const t3 = later + 5000;
+    const moving = chooseEndpoint(peer, dev('203.0.113.2:51820', null, t3, 544), second.attempt, t3);
+    const third = chooseEndpoint(peer, dev('203.0.113.2:51820', null, t3 + TRY_MS, 692), moving.attempt, t3 + TRY_MS);
     expect(third.endpoint).toBe('198.18.0.2:51820');
+  });
+  it('keepalive 0, idle after a handshake: stays on the endpoint that worked (no switch every 15 s)', () => {
+    const idle = { ...peer, keepalive: 0 };
+    let attempt = chooseEndpoint(idle, dev('203.0.113.2:51820', 200, now, 5000, 0), undefined, now).attempt;
+    const seen = new Set<string | null>();
+    for (let t = now + 5000; t < now + 600_000; t += 5000) {
+      const c = chooseEndpoint(idle, dev('203.0.113.2:51820', 200 + (t - now) / 1000, t, 5000, 0), attempt, t);
+      seen.add(c.endpoint);
+      attempt = c.attempt;
+    }
+    expect([...seen]).toEqual(['203.0.113.2:51820']);
+    // The first packet after the idle spell fails to handshake: then the next candidate.
+    const t = now + 600_000;
+    const sending = chooseEndpoint(idle, dev('203.0.113.2:51820', 800, t, 5148, 0), attempt, t);
+    expect(sending.endpoint).toBe('203.0.113.2:51820');
+    expect(chooseEndpoint(idle, dev('203.0.113.2:51820', 815, t + TRY_MS, 5296, 0), sending.attempt, t + TRY_MS).endpoint).toBe('198.18.0.2:51820');
   });
   it('forced endpoints are always set; no candidates leaves the device alone', () => {
     expect(chooseEndpoint({ ...peer, forced: true }, dev('192.0.2.50:1', 5, now), undefined, now).endpoint).toBe('198.18.0.2:51820');

@@ -106,6 +106,29 @@ describe('mesh lab', () => {
     expect(r.client?.split(':')[0]).toBe('198.18.131.1');
   });
 
+  it('traffic masqueraded into the tunnel leaves from the tunnel\'s own address (the gateway), which the far end accepts', async () => {
+    // The tunnel holds the gateway as a host address: masquerade takes its source from the
+    // outgoing link, and without one it took the node's address (or the cluster DNS address
+    // on lo), which the peer's allowed IPs drop.
+    const addrs = JSON.parse((await m.exec(n1.lab.ns, 'ip', ['-j', 'addr', 'show', 'dev', n1.iface])).stdout) as { addr_info: { local: string; prefixlen: number; scope: string }[] }[];
+    expect(addrs[0]!.addr_info.filter((a) => a.scope === 'global').map((a) => `${a.local}/${a.prefixlen}`)).toEqual(['198.18.129.1/32']);
+    // A proxy-style masquerade of host traffic (as for a NodePort or a host-network client of a
+    // ClusterIP), in a table of this test's own: N of N answered, from the gateway.
+    await m.lab.nft(n1.lab, 'table ip pth-masq { chain post { type nat hook postrouting priority srcnat; policy accept; ip daddr 198.18.130.0/24 masquerade; }\n}\n');
+    try {
+      const rs = await Promise.all(Array.from({ length: 6 }, () => m.probe(n1.lab.ns, { proto: 'tcp', host: p2.ip, port: 8080 })));
+      expect(rs.map((r) => r.outcome)).toEqual(Array(6).fill('ok'));
+      expect(new Set(rs.map((r) => r.client?.split(':')[0]))).toEqual(new Set(['198.18.129.1']));
+    } finally {
+      await m.exec(n1.lab.ns, 'nft', ['delete', 'table', 'ip', 'pth-masq']);
+    }
+    // A source bound to the node address (as a socket routed by a default route has it) and no
+    // one else's masquerade: the mesh's own rule gives it the tunnel address.
+    const r = await m.probe(n1.lab.ns, { proto: 'tcp', host: p2.ip, port: 8080, source: n1.lab.ipv4 });
+    expect(r.outcome).toBe('ok');
+    expect(r.client?.split(':')[0]).toBe('198.18.129.1');
+  });
+
   it('pod egress outside the cluster is masqueraded to the node address', async () => {
     await m.lab.startEchoServer(m.outside, { tcp: [8081] });
     const r = await m.probe(p1.ns, { proto: 'tcp', host: m.outside.ipv4, port: 8081 });

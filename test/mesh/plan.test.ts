@@ -53,13 +53,15 @@ describe('plan', () => {
     expect(p.rejected.find((r) => r.node === 'n2')!.reason).toMatch(/also published by n7/);
   });
 
-  it('dual-stack: one gateway and one route per family', () => {
+  it('dual-stack: one gateway, one tunnel address and one route per family', () => {
     const s = node('n1', { podCIDRs: ['198.18.129.0/24', 'fd00:198:19:1::/64'], internalIPs: ['198.18.0.1', 'fd00::1'] });
     const o = node('n2', { podCIDRs: ['198.18.130.0/24', 'fd00:198:19:2::/64'], internalIPs: ['198.18.0.2'], annotations: { [ANN.publicKey]: KEY_A } });
     const p = plan(input([s, o]));
     expect(p.gateways.map((g) => g.cidr)).toEqual(['198.18.129.1/24', 'fd00:198:19:1::1/64']);
     expect(p.peers[0]!.allowedIPs).toEqual(['198.18.130.0/24', 'fd00:198:19:2::/64']);
     expect(p.routes.map((r) => `${r.dst} ${r.src}`)).toEqual(['198.18.130.0/24 198.18.129.1', 'fd00:198:19:2::/64 fd00:198:19:1::1']);
+    // Masquerade into the tunnel takes its source from the tunnel: the gateway, inside our allowed IPs on every peer.
+    expect(p.tunnelAddrs).toEqual(['198.18.129.1/32', 'fd00:198:19:1::1/128']);
   });
 
   it('a pod CIDR overlapping ours or an earlier peer\'s is not routed to that peer', () => {
@@ -76,6 +78,7 @@ describe('plan', () => {
     expect(p.podCIDRs).toEqual([]);
     expect(p.peers).toHaveLength(1);
     expect(p.routes).toEqual([]);
+    expect(p.tunnelAddrs).toEqual([]);
   });
 
   it('the cluster CIDR goes into the tunnel unless it holds this node\'s address', () => {
@@ -93,6 +96,14 @@ describe('plan', () => {
     expect(p.peers[0]).toMatchObject({ candidates: [{ ip: '203.0.113.7', port: 4000 }], forced: true, keepalive: 10 });
     const self = node('n1', { ...n1, annotations: { [ANN.keepalive]: '0' } });
     expect(plan(input([self, forced])).peers[0]!.keepalive).toBe(0);
+  });
+
+  it('a peer annotated wg-keepalive "0" gets 0, not the NAT default: both sides of the pair agree', () => {
+    // n1 has only a private address, so its default toward n2 would be 25 s.
+    const off = node('n2', { ...n2, annotations: { [ANN.publicKey]: KEY_A, [ANN.keepalive]: '0' } });
+    expect(plan(input([n1, off])).peers[0]!.keepalive).toBe(0);
+    const unset = node('n2', { ...n2, annotations: { [ANN.publicKey]: KEY_A } });
+    expect(plan(input([n1, unset])).peers[0]!.keepalive).toBe(25);
   });
 
   it('public addresses on both ends: no keepalive by default', () => {

@@ -45,7 +45,7 @@ describe('conflist', () => {
 });
 
 describe('nft', () => {
-  it('golden: masquerade pod egress outside the cluster networks, per family', () => {
+  it('golden: masquerade pod egress outside the cluster networks, and anything entering the tunnel from outside them, per family', () => {
     expect(renderNft({ iface: 'nodeway0', podCIDRs: [C('198.18.129.0/24')], clusterNets: [C('198.18.128.0/17')] })).toBe(
       `table inet nodeway-mesh {
 	set pods4 {
@@ -60,6 +60,7 @@ describe('nft', () => {
 	}
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
+		oifname "nodeway0" ip saddr != @cluster4 counter masquerade fully-random
 		oifname "nodeway0" return
 		ip saddr @pods4 ip daddr != @cluster4 ip daddr != 224.0.0.0/4 counter masquerade fully-random
 	}

@@ -65,6 +65,17 @@ describe('plan', () => {
     }
   });
 
+  it('hairpin: every endpoint an external address can reach is masqueraded when it reaches itself, remote ones too', () => {
+    // A pod on another node reaching this node's NodePort is short-circuited (eTP Local) to
+    // the cluster endpoints, which may be itself: kube-proxy marks saddr == endpoint in every endpoint chain.
+    const eps = [{ ip: '198.19.2.9', node: 'other' }, { ip: '198.19.1.4', node: NODE }];
+    const np = planService(view(service('s', { type: 'NodePort', clusterIPs: ['198.19.0.1'], externalTrafficPolicy: 'Local', ports: [{ nodePort: 30001 }] }), [slice('s', 's1', [{ port: 8080 }], eps)]), ctx4).plan!;
+    expect(np.elements.filter((e) => e.set === 'hairpin').map((e) => e.key).sort()).toEqual(['198.19.1.4 . 198.19.1.4', '198.19.2.9 . 198.19.2.9']);
+    // ClusterIP traffic of a remote pod is DNATed on its own node: only local endpoints here.
+    const cip = planService(view(service('s', { clusterIPs: ['198.19.0.1'] }), [slice('s', 's1', [{ port: 8080 }], eps)]), ctx4).plan!;
+    expect(cip.elements.filter((e) => e.set === 'hairpin').map((e) => e.key)).toEqual(['198.19.1.4 . 198.19.1.4']);
+  });
+
   it('not proxied, or no ClusterIP of the family: nothing', () => {
     expect(planService(view(service('s', { clusterIPs: ['198.19.0.1'], proxyName: 'other' })), ctx4).plan).toBeNull();
     expect(planService(view(service('s', { clusterIPs: ['198.19.0.1'] })), { ...ctx4, family: 6 }).plan).toBeNull();
@@ -148,7 +159,10 @@ describe('family executor', () => {
     await fp2.sync(mk('198.19.2.2', ext), new Set(), true, node(4));
     nft2.take();
     await fp2.sync(mk('198.19.2.3', ext), new Set(['default/a']), false, node(4));
-    expect(nft2.take()).toMatch(/^delete element ip nodeway endpoints-tcp-(\S+) \{ 1 \}\nadd element ip nodeway endpoints-tcp-\1 \{ 1 : 198\.19\.2\.3 \. 8080 \}\n$/);
+    // (An external address reaches remote endpoints too: their hairpin elements follow.)
+    expect(nft2.take()).toMatch(
+      /^delete element ip nodeway endpoints-tcp-(\S+) \{ 1 \}\ndelete element ip nodeway hairpin \{ 198\.19\.2\.2 \. 198\.19\.2\.2 \}\nadd element ip nodeway endpoints-tcp-\1 \{ 1 : 198\.19\.2\.3 \. 8080 \}\nadd element ip nodeway hairpin \{ 198\.19\.2\.3 \. 198\.19\.2\.3 \}\n$/,
+    );
   });
 
   it('a Service CIDR change alone: only the service-cidrs elements change', async () => {
@@ -263,6 +277,18 @@ describe('node context', () => {
     expect(familyNode({ self, peers, serviceCIDRs }, proxyConfig({ nodePortAddresses: ['10.0.0.0/8', '127.0.0.0/8'] }), 4, local).nodePortIPs).toEqual(['10.0.0.5']);
     expect(familyNode({ self, peers, serviceCIDRs }, proxyConfig({ nodePortAddresses: ['0.0.0.0/0'] }), 4, local).nodePortIPs).toBe('all');
     expect(familyNode({ self, peers, serviceCIDRs }, proxyConfig({ clusterCIDR: ['10.244.0.0/16'] }), 4, local).clusterCIDRs).toEqual(['10.244.0.0/16']);
+  });
+
+  it('NodePort addresses per family as kube-proxy: a family without CIDRs or without a node IP matches every local address', () => {
+    const v6local = [...local, { address: 'fd00:198:18::2', internal: false }, { address: 'fd00:aa::9', internal: false }];
+    // CIDRs of IPv4 only: IPv6 NodePorts answer on every local IPv6 address.
+    const v4only = proxyConfig({ nodePortAddresses: ['10.0.0.0/8'] });
+    expect(familyNode({ self, peers, serviceCIDRs }, v4only, 4, v6local).nodePortIPs).toEqual(['10.0.0.5']);
+    expect(familyNode({ self, peers, serviceCIDRs }, v4only, 6, v6local).nodePortIPs).toBe('all');
+    // "primary" on a Node that lists no IPv6 address: every IPv6 address, never an arbitrary one.
+    const v4self = { ...self, internalIPs: ['198.18.0.2'] };
+    expect(familyNode({ self: v4self, peers, serviceCIDRs }, proxyConfig({}), 6, v6local).nodePortIPs).toBe('all');
+    expect(familyNode({ self: v4self, peers, serviceCIDRs }, proxyConfig({}), 4, v6local).nodePortIPs).toEqual(['198.18.0.2']);
   });
 
   it('kernel version gate for same-transaction chain deletion', () => {
