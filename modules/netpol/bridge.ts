@@ -2,7 +2,7 @@
 // br_netfilter loaded and bridge-nf-call-ip(6)tables set (per network namespace). Without
 // them same-node policy is silently not enforced, so the module says so instead.
 import { readFile, writeFile } from 'node:fs/promises';
-import { execa } from 'execa';
+import { exec } from '../../src/sys/exec.ts';
 
 const DIR = '/proc/sys/net/bridge';
 const KNOBS = ['bridge-nf-call-iptables', 'bridge-nf-call-ip6tables'];
@@ -11,9 +11,9 @@ const KNOBS = ['bridge-nf-call-iptables', 'bridge-nf-call-ip6tables'];
 export async function ensureBridgeNetfilter(dir = DIR): Promise<string> {
   const readable = async () => readFile(`${dir}/${KNOBS[0]}`, 'utf8').then(() => true, () => false);
   if (!(await readable())) {
-    const r = await execa('modprobe', ['br_netfilter'], { reject: false });
+    const why = await exec('modprobe', ['br_netfilter']).then((r) => r.stderr, (err: Error) => err.message);
     if (!(await readable())) {
-      return `br_netfilter is not loaded and modprobe failed (${(r.stderr || r.message || '').split('\n')[0]}): same-node pod traffic is not filtered; load it on the host`;
+      return `br_netfilter is not loaded and modprobe failed (${why.split('\n')[0]}): same-node pod traffic is not filtered; load it on the host`;
     }
   }
   for (const k of KNOBS) {

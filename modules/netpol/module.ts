@@ -3,7 +3,7 @@
 // still applied (routed and cross-node traffic is filtered) and the sync fails with the reason,
 // so /readyz and the logs say why.
 import { release } from 'node:os';
-import { execa } from 'execa';
+import { exec } from '../../src/sys/exec.ts';
 import type { Logger } from 'pino';
 import type { Module } from '../../src/runtime/module.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
@@ -27,8 +27,8 @@ export interface NetpolDeps {
 export function nftExec(bin = 'nft'): Nft {
   return {
     async apply(script) {
-      const r = await execa(bin, ['-f', '-'], { input: script, reject: false, maxBuffer: 64 * 1024 * 1024 });
-      if (r.exitCode !== 0) throw new Error(`nft -f - failed: ${r.stderr.split('\n').filter((l) => l.trim()).slice(0, 6).join('\n')}`);
+      const r = await exec(bin, ['-f', '-'], { input: script, timeoutMs: 300_000 });
+      if (!r.ok) throw new Error(`nft -f - failed: ${r.stderr.split('\n').filter((l) => l.trim()).slice(0, 6).join('\n')}`);
     },
   };
 }
@@ -41,6 +41,7 @@ function kernelAtLeast(rel: string, major: number, minor: number): boolean {
 export class NetpolModule implements Module {
   readonly name = 'netpol';
   readonly inputs = { kinds: ['pods', 'namespaces', 'networkpolicies', 'clusternetworkpolicies'], view: ['policies'] } as const;
+  readonly programs = ['nft'] as const;
   readonly config: NetpolConfig;
   readonly families: FamilyApplier[];
   private readonly log: Logger;

@@ -198,6 +198,7 @@ export function usage(specs: OptionSpec[]): string {
     '  run        run the agent (default)',
     '  view       print this node\'s resolved view as JSON, then exit (--desired MODULE: that module\'s desired state)',
     '  cleanup    remove everything nodeway programmed on this host, then exit',
+    '  explain-policy SRC DST PORT[/PROTO]  is a new flow allowed by the cluster\'s NetworkPolicies, and by which rule (SRC, DST: ns/pod or IP)',
     '  lab        build a 3-node demo cluster in network namespaces and prove it works (root)',
     '  lab status show the lab\'s nodes, peers, services and endpoints per node',
     '  lab down   remove the lab',
