@@ -5,7 +5,7 @@
 import type { IPFamily } from '../../src/kube/objects.ts';
 import { type Diff, hashOf, Tracker } from '../../src/reconcile/tracker.ts';
 import type { FamilyDesired, Group } from './model.ts';
-import { dropCounter, EGRESS, FORWARD_HOOK, forwardRules, HAIRPIN, INGRESS, nftFamily, ruleText, setBody } from './render.ts';
+import { dropCounter, EGRESS, FORWARD_HOOK, forwardRules, HAIRPIN, INGRESS, nftFamily, ruleText, setBody, tailChain } from './render.ts';
 
 export interface Nft {
   apply(script: string): Promise<void>;
@@ -28,7 +28,7 @@ export class FamilyApplier {
   private readonly nft: Nft;
   private readonly deleteChainsNow: boolean;
   private synced = false;
-  private readonly groups = new Tracker<Group>((g) => hashOf({ r: g.rules, s: g.sets }));
+  private readonly groups = new Tracker<Group>((g) => hashOf({ r: g.rules, t: g.tail, s: g.sets }));
   private readonly elements = new Map<string, Tracker<true>>();
   private readonly ingress = new Tracker<string>((v) => v);
   private readonly egress = new Tracker<string>((v) => v);
@@ -59,12 +59,17 @@ export class FamilyApplier {
   private groupLines(g: Group, out: string[]): void {
     out.push(`add counter ${this.t} ${dropCounter(g.name)}`);
     for (const [name, decl] of g.sets) out.push(`add set ${this.t} ${name} { ${setBody(decl, this.family)} }`);
+    if (g.tail) {
+      out.push(`add chain ${this.t} ${tailChain(g.name)}`);
+      for (const r of g.tail) out.push(`add rule ${this.t} ${tailChain(g.name)} ${ruleText(r, g, this.family)}`);
+    }
     out.push(`add chain ${this.t} ${g.name}`);
     for (const r of g.rules) out.push(`add rule ${this.t} ${g.name} ${ruleText(r, g, this.family)}`);
   }
 
   private deleteGroupLines(g: Group, out: string[]): void {
     out.push(`delete chain ${this.t} ${g.name}`);
+    if (g.tail) out.push(`delete chain ${this.t} ${tailChain(g.name)}`);
     for (const name of g.sets.keys()) out.push(`delete set ${this.t} ${name}`);
     out.push(`delete counter ${this.t} ${dropCounter(g.name)}`);
   }
@@ -117,6 +122,10 @@ export class FamilyApplier {
       // Rules are a function of the group's name; a change means a new rendering of them.
       out.push(`flush chain ${this.t} ${name}`);
       for (const [s, decl] of g.sets) out.push(`add set ${this.t} ${s} { ${setBody(decl, this.family)} }`);
+      if (g.tail) {
+        out.push(`add chain ${this.t} ${tailChain(name)}`, `flush chain ${this.t} ${tailChain(name)}`);
+        for (const r of g.tail) out.push(`add rule ${this.t} ${tailChain(name)} ${ruleText(r, g, this.family)}`);
+      }
       for (const r of g.rules) out.push(`add rule ${this.t} ${name} ${ruleText(r, g, this.family)}`);
     }
     const newTrackers = new Map<string, Tracker<true>>();

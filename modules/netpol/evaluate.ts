@@ -59,10 +59,17 @@ function matches(fd: FamilyDesired, g: Group, m: Match, f: Flow, peer: string): 
 
 function runGroup(fd: FamilyDesired, g: Group, f: Flow, pod: string): Stage {
   const peer = g.direction === 'ingress' ? f.src : f.dst;
-  for (const rule of g.rules) {
-    if (rule.match.every((m) => matches(fd, g, m, f, peer))) {
-      return { direction: g.direction, pod, group: g.name, policies: g.policies, verdict: rule.verdict === 'return' ? 'allow' : 'deny', rule };
+  let chain = g.rules;
+  for (let i = 0; i < chain.length; i++) {
+    const rule = chain[i]!;
+    if (!rule.match.every((m) => matches(fd, g, m, f, peer))) continue;
+    if (rule.verdict === 'goto') {
+      // The only goto target is the group's second chain.
+      chain = g.tail ?? [];
+      i = -1;
+      continue;
     }
+    return { direction: g.direction, pod, group: g.name, policies: g.policies, verdict: rule.verdict === 'return' ? 'allow' : 'deny', rule };
   }
   // Falling off a jumped-to chain returns to the forward chain: allowed.
   return { direction: g.direction, pod, group: g.name, policies: g.policies, verdict: 'allow', rule: { match: [], verdict: 'return', why: ['end of chain'] } };

@@ -23,10 +23,14 @@ export type Match =
   /** The protocol is `proto` and the destination port is within [from, to]. */
   | { m: 'range'; proto: Protocol; from: number; to: number };
 
-/** return: allowed by this stage (evaluation goes on with the other direction); reject: denied. */
+/**
+ * return: allowed in this direction (evaluation goes on with the other direction); reject:
+ * denied; goto: on to `target` (an Admin tier Pass, or the end of the Admin tier).
+ */
 export interface Rule {
   match: Match[];
-  verdict: 'return' | 'reject';
+  verdict: 'return' | 'reject' | 'goto';
+  target?: string;
   /** The policy rules this nft rule stands for ("ns/name ingress[0]"), for explain-policy. */
   why: string[];
 }
@@ -45,6 +49,8 @@ export interface Group {
   /** Policies selecting the member pods in this direction ("ns/name"), sorted. */
   policies: string[];
   rules: Rule[];
+  /** The chain after the Admin tier (`<name>-n`: NetworkPolicy or Baseline tier), when an Admin tier policy applies. */
+  tail?: Rule[];
   /** Sets the rules use, declared with the chain; elements are in FamilyDesired.elements. */
   sets: Map<string, SetDecl>;
 }

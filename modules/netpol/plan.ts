@@ -6,7 +6,7 @@
 // pods and namespaces is set elements only.
 import { createHash } from 'node:crypto';
 import { selects } from '../../src/kube/convert-policy.ts';
-import type { IPFamily, LabelSelector, NetworkPolicy, Pod, PolicyPeer, PolicyRule, Protocol } from '../../src/kube/objects.ts';
+import type { CNPAction, ClusterNetworkPolicy, IPFamily, LabelSelector, NetworkPolicy, Pod, PolicyPeer, PolicyRule, Protocol } from '../../src/kube/objects.ts';
 import { ipFamily } from '../../src/net/ip.ts';
 import type { PolicyView } from '../../src/view/types.ts';
 import { type Desired, type Direction, type FamilyDesired, type Group, L4, type Match, type Rule, type SetDecl } from './model.ts';
@@ -153,9 +153,11 @@ export class PlanIndex {
 const ALL_L4: Protocol[] = ['TCP', 'UDP', 'SCTP'];
 
 /** Builds one group's rules, sets and elements for one family. */
-function buildGroup(name: string, dir: Direction, policies: string[], clauses: Clause[], family: IPFamily, idx: PlanIndex, elements: Map<string, Set<string>>): Group {
+/** The NetworkPolicy stage of a pod isolated in this direction: the union of its allows, then reject. */
+function npStage(name: string, policies: string[], clauses: Clause[], family: IPFamily, idx: PlanIndex, elements: Map<string, Set<string>>, sets: Map<string, SetDecl>): Rule[] {
   const rules: Rule[] = [{ match: [{ m: 'hairpin' }], verdict: 'return', why: ['a pod reaching itself'] }];
-  const sets = new Map<string, SetDecl>();
+  const allowAll = clauses.find((c) => c.peer.kind === 'all' && c.ports === null);
+  if (allowAll) return [...rules, { match: [], verdict: 'return', why: [allowAll.why] }];
   const whys = new Map<string, Set<string>>();
   const use = (set: string, decl: SetDecl, why: string): Set<string> => {
     if (!sets.has(set)) {
@@ -197,12 +199,6 @@ function buildGroup(name: string, dir: Direction, policies: string[], clauses: C
       const set = `${name}-r${s.proto[0]}${s.from}-${s.to}`;
       use(set, { shape: 'peer', interval: false }, c.why);
       addRangeRule(set, [{ m: 'peer', set }, { m: 'range', proto: s.proto, from: s.from, to: s.to }], c.why);
-    }
-  }
-  for (const c of clauses) {
-    if (c.peer.kind === 'all' && c.ports === null) {
-      for (const set of sets.keys()) elements.delete(set);
-      return { name, direction: dir, policies, rules: [...rules, { match: [], verdict: 'return', why: [c.why] }], sets: new Map() };
     }
   }
   for (const c of clauses) {
@@ -287,7 +283,117 @@ function buildGroup(name: string, dir: Direction, policies: string[], clauses: C
     }
   }
   rules.push({ match: [], verdict: 'reject', why: ['no rule of ' + policies.join(', ') + ' allows it'] });
-  return { name, direction: dir, policies, rules, sets };
+  return rules;
+}
+
+
+/** One ClusterNetworkPolicy rule as it applies to one pod, in evaluation order within its tier. */
+export interface CnpClause {
+  action: CNPAction;
+  /** null: every peer (an unreadable peer in a Deny or Pass rule: fail closed). */
+  peers: Peer[] | null;
+  ports: PortSpec[] | null;
+  why: string;
+}
+
+/** ClusterNetworkPolicies of `tier` whose subject selects `pod`, by priority (then name). */
+export function selectingCNPs(view: PolicyView, pod: Pod, tier: 'Admin' | 'Baseline'): ClusterNetworkPolicy[] {
+  const ns = view.namespaces.get(pod.namespace);
+  if (!ns) return [];
+  return [...view.clusterNetworkPolicies.values()]
+    .filter((c) => c.tier === tier && selects(c.subject.namespaceSelector, ns.labels) && (c.subject.podSelector === null || selects(c.subject.podSelector, pod.labels)))
+    .sort((a, b) => a.priority - b.priority || (a.name < b.name ? -1 : 1));
+}
+
+export function cnpClauses(cnps: ClusterNetworkPolicy[], dir: Direction, pod: Pod): CnpClause[] {
+  const out: CnpClause[] = [];
+  for (const c of cnps) {
+    (dir === 'ingress' ? c.ingress : c.egress).forEach((rule, i) => {
+      // Fail closed: an Accept with a peer nodeway cannot read matches nothing.
+      if (rule.unknownPeer && rule.action === 'Accept') return;
+      const ports = portSpecs({ ports: rule.ports, peers: null }, dir === 'ingress' ? pod : null);
+      if (ports !== null && ports.length === 0) return;
+      const peers = rule.unknownPeer ? null : rule.peers.map((p) => peerOf(p, ''));
+      out.push({ action: rule.action, peers, ports, why: `cnp/${c.name} ${dir}[${i}]${rule.name ? ` (${rule.name})` : ''} ${rule.action}` });
+    });
+  }
+  return out;
+}
+
+/** A tier's rules in order: Accept returns (allowed in this direction), Deny rejects, Pass goes to `pass`. */
+function cnpStage(name: string, tag: string, clauses: CnpClause[], family: IPFamily, idx: PlanIndex, elements: Map<string, Set<string>>, sets: Map<string, SetDecl>, pass: Rule['verdict'], passTo?: string): Rule[] {
+  const rules: Rule[] = [];
+  clauses.forEach((c, i) => {
+    const verdict: Pick<Rule, 'verdict' | 'target'> = c.action === 'Accept' ? { verdict: 'return' } : c.action === 'Deny' ? { verdict: 'reject' } : { verdict: pass, ...(passTo ? { target: passTo } : {}) };
+    const peerMatches: (Match | null)[] = [];
+    const named = (c.ports ?? []).filter((s): s is { proto: Protocol; name: string } => 'name' in s);
+    if (c.peers === null) peerMatches.push(null);
+    else {
+      const podPeers = c.peers.filter((p): p is Extract<Peer, { kind: 'pods' }> => p.kind === 'pods');
+      const blocks = c.peers.filter((p): p is Extract<Peer, { kind: 'ipBlock' }> => p.kind === 'ipBlock');
+      if (podPeers.length) {
+        const set = `${name}-${tag}${i}`;
+        sets.set(set, { shape: 'peer', interval: false });
+        const els = new Set<string>();
+        const portEls = new Set<string>();
+        for (const peer of podPeers) for (const p of idx.selected(peer.selector)) {
+          const ip = podIP(p, family);
+          if (!ip) continue;
+          els.add(ip);
+          for (const s of named) {
+            const n = namedPort(p, s.name, s.proto);
+            if (n) portEls.add(`${ip} . ${L4[s.proto]} . ${n}`);
+          }
+        }
+        elements.set(set, els);
+        peerMatches.push({ m: 'peer', set });
+        if (named.length) {
+          sets.set(`${set}p`, { shape: 'peerPort', interval: false });
+          elements.set(`${set}p`, portEls);
+          rules.push({ match: [{ m: 'peerPort', set: `${set}p` }], ...verdict, why: [c.why] });
+        }
+      }
+      const ranges = normalize(blocks.flatMap((b) => blockRanges(b.cidr, b.except, family)));
+      if (ranges.length) {
+        const set = `${name}-${tag}${i}n`;
+        sets.set(set, { shape: 'peer', interval: true });
+        elements.set(set, new Set(ranges.map((r) => rangeText(r, family))));
+        peerMatches.push({ m: 'peer', set });
+      }
+    }
+    const numeric = c.ports === null ? null : c.ports.filter((s) => !('name' in s));
+    if (numeric !== null && numeric.length === 0) return; // named ports only: the peerPort rule above
+    const portMatches: (Match | null)[] = numeric === null ? [null]
+      : numeric.map((s) => ('from' in s ? { m: 'range', proto: s.proto, from: s.from, to: s.to } : { m: 'proto', protos: [s.proto] }));
+    for (const pm of peerMatches) for (const po of portMatches) {
+      rules.push({ match: [pm, po].filter((m): m is Match => m !== null), ...verdict, why: [c.why] });
+    }
+  });
+  return rules;
+}
+
+interface GroupSpec {
+  name: string;
+  dir: Direction;
+  policies: string[];
+  admin: CnpClause[];
+  /** null: no NetworkPolicy isolates the pods in this direction (the Baseline tier judges). */
+  np: Clause[] | null;
+  baseline: CnpClause[];
+}
+
+/** Builds one group's chains, sets and elements for one family: Admin tier → NetworkPolicy → Baseline tier. */
+function buildGroup(g: GroupSpec, family: IPFamily, idx: PlanIndex, elements: Map<string, Set<string>>): Group {
+  const sets = new Map<string, SetDecl>();
+  const tail = `${g.name}-n`;
+  const second = g.np !== null
+    ? npStage(g.name, g.policies.filter((p) => !p.startsWith('cnp/')), g.np, family, idx, elements, sets)
+    // Pass in the Baseline tier, like falling off it, leaves the default: allowed.
+    : cnpStage(g.name, 'b', g.baseline, family, idx, elements, sets, 'return');
+  if (g.admin.length === 0) return { name: g.name, direction: g.dir, policies: g.policies, rules: second, sets };
+  const first = cnpStage(g.name, 'k', g.admin, family, idx, elements, sets, 'goto', tail);
+  first.push({ match: [], verdict: 'goto', target: tail, why: ['no Admin tier rule matched'] });
+  return { name: g.name, direction: g.dir, policies: g.policies, rules: first, tail: second, sets };
 }
 
 function emptyFamily(family: IPFamily): FamilyDesired {
@@ -299,19 +405,23 @@ export function plan(input: PlanInput): Desired {
   const idx = new PlanIndex(input);
   const out: Desired = { v4: emptyFamily(4), v6: emptyFamily(6), pods: new Map() };
   // Group key → its name, policies and clauses (family-independent); built once, used per family.
-  const groups = new Map<string, { name: string; dir: Direction; policies: string[]; clauses: Clause[] }>();
+  const groups = new Map<string, GroupSpec>();
   const local = idx.eligiblePods.filter((p) => p.nodeName === input.nodeName);
   const assignments: [Pod, Direction, string][] = [];
   for (const pod of local) {
     const mine = { ingress: [] as string[], egress: [] as string[] };
     for (const dir of ['ingress', 'egress'] as const) {
       const policies = selectingPolicies(idx.policiesByNs, pod, dir);
-      if (policies.length === 0) continue;
-      const clauses = policies.flatMap((np) => policyClauses(np, dir, pod));
-      const names = policies.map((np) => `${np.namespace}/${np.name}`).sort();
-      const key = JSON.stringify([dir, names, clauses]);
+      const admins = selectingCNPs(input.policy, pod, 'Admin');
+      const baselines = policies.length ? [] : selectingCNPs(input.policy, pod, 'Baseline');
+      const admin = cnpClauses(admins, dir, pod);
+      const baseline = cnpClauses(baselines, dir, pod);
+      if (policies.length === 0 && admin.length === 0 && baseline.length === 0) continue;
+      const np = policies.length ? policies.flatMap((p) => policyClauses(p, dir, pod)) : null;
+      const names = [...policies.map((p) => `${p.namespace}/${p.name}`).sort(), ...[...admins, ...baselines].map((c) => `cnp/${c.name}`)];
+      const key = JSON.stringify([dir, names, admin, np, baseline]);
       let g = groups.get(key);
-      if (!g) groups.set(key, (g = { name: hashName(dir === 'ingress' ? 'i' : 'e', key), dir, policies: names, clauses }));
+      if (!g) groups.set(key, (g = { name: hashName(dir === 'ingress' ? 'i' : 'e', key), dir, policies: names, admin, np, baseline }));
       assignments.push([pod, dir, g.name]);
       mine[dir].push(g.name);
     }
@@ -330,7 +440,7 @@ export function plan(input: PlanInput): Desired {
       if (ip) fd.hairpin.add(ip);
     }
     for (const g of groups.values()) {
-      if (used.has(g.name)) fd.groups.set(g.name, buildGroup(g.name, g.dir, g.policies, g.clauses, fd.family, idx, fd.elements));
+      if (used.has(g.name)) fd.groups.set(g.name, buildGroup(g, fd.family, idx, fd.elements));
     }
   }
   return out;

@@ -47,8 +47,15 @@ export function ruleText(r: Rule, g: Group, f: IPFamily): string {
   const matches = r.match.map((m) => matchText(m, g.direction, f));
   const verdict = r.verdict === 'return'
     ? 'return'
-    : `counter name "${dropCounter(g.name)}" reject with ${f === 4 ? 'icmp type' : 'icmpv6 type'} admin-prohibited`;
+    : r.verdict === 'goto'
+      ? `goto ${r.target}`
+      : `counter name "${dropCounter(g.name)}" reject with ${f === 4 ? 'icmp type' : 'icmpv6 type'} admin-prohibited`;
   return [...matches, verdict].join(' ');
+}
+
+/** The name of a group's second chain (after the Admin tier). */
+export function tailChain(group: string): string {
+  return `${group}-n`;
 }
 
 /** The forward base chain: established flows first, IPv6 ND, then egress of the source and ingress of the destination, each a jump. */

@@ -262,3 +262,44 @@ describe('what the spec leaves to the plan', () => {
     expect(d2.v4.elements.get(`${g.name}-a`)).toEqual(new Set([ip('y/a')]));
   });
 });
+
+describe('ClusterNetworkPolicy tiers', () => {
+  const admin = (name: string, priority: number, ingress: unknown[]) => ({ tier: 'Admin', priority, subject: { namespaces: nsIsX }, ingress });
+  const nsIsX = { matchLabels: { 'kubernetes.io/metadata.name': 'x' } };
+  const fromNs = (ns: string) => [{ namespaces: { matchLabels: { 'kubernetes.io/metadata.name': ns } } }];
+
+  it('lower priority wins; rule order within a policy; Accept skips NetworkPolicy isolation', () => {
+    const { world: w, ip } = upstreamModel(['n1', 'n2']);
+    w.np('x', 'deny', { podSelector: {} });
+    w.cnp('allow-y', admin('allow-y', 5, [{ action: 'Accept', from: fromNs('y') }]));
+    w.cnp('deny-y', admin('deny-y', 10, [{ action: 'Deny', from: fromNs('y') }, { action: 'Accept', from: fromNs('z') }]));
+    expect(judge(w, ip('y/a'), ip('x/a'), TCP, 80)).toBe(true);
+    expect(judge(w, ip('z/a'), ip('x/a'), TCP, 80)).toBe(true);
+    w.cnp('allow-y', admin('allow-y', 50, [{ action: 'Accept', from: fromNs('y') }]));
+    expect(judge(w, ip('y/a'), ip('x/a'), TCP, 80)).toBe(false);
+  });
+
+  it('Pass hands over to NetworkPolicy; Baseline applies only to pods no NetworkPolicy isolates', () => {
+    const { world: w, ip } = upstreamModel();
+    w.cnp('pass', admin('pass', 1, [{ action: 'Pass', from: fromNs('y') }, { action: 'Deny', from: [{ namespaces: {} }] }]));
+    w.cnp('base', { tier: 'Baseline', priority: 1, subject: { namespaces: {} }, ingress: [{ action: 'Deny', from: fromNs('z') }] });
+    expect(judge(w, ip('y/a'), ip('x/a'), TCP, 80)).toBe(true); // Pass → no NP → Baseline: not from z → allowed
+    expect(judge(w, ip('z/a'), ip('y/a'), TCP, 80)).toBe(false); // Baseline Deny
+    w.np('y', 'allow-z', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: {} }] }] });
+    expect(judge(w, ip('z/a'), ip('y/a'), TCP, 80)).toBe(true); // NetworkPolicy decides; Baseline not consulted
+    w.np('x', 'only-z', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'z' } } }] }] });
+    expect(judge(w, ip('y/a'), ip('x/a'), TCP, 80)).toBe(false); // Pass → NetworkPolicy denies
+  });
+
+  it('an unreadable peer fails closed: Accept matches nothing, Deny matches everything; hairpin is judged too', () => {
+    const { world: w, ip } = upstreamModel();
+    w.cnp('acc', { tier: 'Admin', priority: 1, subject: { namespaces: {} }, egress: [{ action: 'Accept', to: [{ nodes: {} }] }] }, () => {});
+    w.np('x', 'deny-out', { podSelector: {}, policyTypes: ['Egress'] });
+    expect(judge(w, ip('x/a'), ip('y/a'), TCP, 80)).toBe(false);
+    w.cnp('acc', { tier: 'Admin', priority: 1, subject: { namespaces: nsIsX }, egress: [{ action: 'Deny', to: [{ domainNames: ['example.com'] }] }] }, () => {});
+    w.networkPolicies.clear();
+    expect(judge(w, ip('x/a'), ip('y/a'), TCP, 80)).toBe(false);
+    expect(judge(w, ip('x/a'), ip('x/a'), TCP, 80)).toBe(false);
+    expect(judge(w, ip('y/a'), ip('y/b'), TCP, 80)).toBe(true);
+  });
+});

@@ -54,9 +54,46 @@ function rules(r: R, ip: (p: string) => string, field: 'from' | 'to'): Record<st
   }));
 }
 
+function cnpPeer(r: R, egress: boolean): Record<string, unknown> {
+  switch (r.pick(egress ? ['ns', 'pods', 'networks', 'nodes'] : ['ns', 'pods', 'ns', 'pods'])) {
+    case 'ns': return { namespaces: selector(r, 'kubernetes.io/metadata.name', NS) };
+    case 'pods': return { pods: { namespaceSelector: selector(r, 'kubernetes.io/metadata.name', NS), podSelector: selector(r, 'pod', ['a', 'b', 'c']) } };
+    case 'networks': return { networks: [r.pick(['10.244.0.0/23', '10.244.1.10/32', '0.0.0.0/0', '192.0.2.0/24'])] };
+    default: return { nodes: {} }; // unsupported: fail closed
+  }
+}
+
+function cnpProtocol(r: R): Record<string, unknown> {
+  switch (r.pick(['tcp', 'udp', 'range', 'named', 'sctp'])) {
+    case 'tcp': return { tcp: { destinationPort: { number: r.pick([80, 81]) } } };
+    case 'udp': return { udp: { destinationPort: { number: r.pick([80, 81]) } } };
+    case 'range': return { tcp: { destinationPort: { range: { start: 79, end: r.pick([80, 2000]) } } } };
+    case 'sctp': return { sctp: {} };
+    default: return { destinationNamedPort: r.pick(['serve-80-tcp', 'serve-81-udp', 'odd']) };
+  }
+}
+
+function cnps(r: R, w: ReturnType<typeof upstreamModel>['world']): void {
+  for (let i = 0; i < Math.floor(r.next() * 4); i++) {
+    const rules = (egress: boolean) => Array.from({ length: r.pick([0, 1, 2, 3]) }, (_, k) => ({
+      name: `r${k}`,
+      action: r.pick(['Accept', 'Deny', 'Pass']),
+      [egress ? 'to' : 'from']: Array.from({ length: r.pick([1, 1, 2]) }, () => cnpPeer(r, egress)),
+      ...(r.chance(0.5) ? { protocols: Array.from({ length: r.pick([1, 2]) }, () => cnpProtocol(r)) } : {}),
+    }));
+    w.cnp(`c${i}`, {
+      tier: r.pick(['Admin', 'Baseline']),
+      priority: r.pick([0, 10, 10, 500]),
+      subject: r.chance(0.5) ? { namespaces: selector(r, 'kubernetes.io/metadata.name', NS) } : { pods: { namespaceSelector: {}, podSelector: selector(r, 'pod', ['a', 'b', 'c']) } },
+      ingress: rules(false),
+      egress: rules(true),
+    }, () => {});
+  }
+}
+
 describe('random policies: plan vs reference evaluator', () => {
-  let checked = 0, allowed = 0;
-  for (const seed of Array.from({ length: 24 }, (_, i) => i + 1)) {
+  let checked = 0, allowed = 0, cnpGroups = 0, adminGroups = 0;
+  for (const seed of Array.from({ length: 36 }, (_, i) => i + 1)) {
     it(`seed ${seed}`, () => {
       const r = rng(seed * 7919);
       const { world: w, ip } = upstreamModel(['n1', 'n2']);
@@ -73,7 +110,12 @@ describe('random policies: plan vs reference evaluator', () => {
           ...(r.chance(0.6) ? { egress: rules(r, ip, 'to') } : {}),
         });
       }
+      if (seed > 12) cnps(r, w);
       const ps = plans(w);
+      for (const d of ps.values()) for (const g of d.v4.groups.values()) {
+        if (g.policies.some((p) => p.startsWith('cnp/'))) cnpGroups++;
+        if (g.tail) adminGroups++;
+      }
       const ends = [...[...w.pods.values()].flatMap((p) => p.ips), '192.0.2.7'];
       for (const src of ends) for (const dst of ends) {
         if (src.includes(':') !== dst.includes(':')) continue;
@@ -91,5 +133,8 @@ describe('random policies: plan vs reference evaluator', () => {
   it('both outcomes occurred often (else the comparison proves little)', () => {
     expect(allowed).toBeGreaterThan(checked / 10);
     expect(checked - allowed).toBeGreaterThan(checked / 10);
+    // ClusterNetworkPolicies judged pods, some through the Admin tier's two chains.
+    expect(cnpGroups).toBeGreaterThan(10);
+    expect(adminGroups).toBeGreaterThan(5);
   });
 });

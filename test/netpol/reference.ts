@@ -1,6 +1,6 @@
 // A reference evaluator written from the NetworkPolicy spec (the cyclonus algorithm in the
 // research notes §2.2), independent of the plan: used to check the plan's chains and sets.
-import type { LabelSelector, NetworkPolicy, Pod, PolicyPeer, PolicyPort, Protocol } from '../../src/kube/objects.ts';
+import type { CNPAction, LabelSelector, NetworkPolicy, Pod, PolicyPeer, PolicyPort, Protocol } from '../../src/kube/objects.ts';
 import { cidrContains, parseCIDR } from '../../src/net/ip.ts';
 import type { PolicyView } from '../../src/view/types.ts';
 
@@ -45,14 +45,48 @@ function portMatches(pp: PolicyPort, proto: string, port: number, dest: End): bo
   return !!dest.pod && dest.pod.ports.some((c) => c.name === pp.port && c.protocol === proto && c.port === port);
 }
 
+/** A ClusterNetworkPolicy tier's verdict: the first matching rule's action in priority and rule order, or none. */
+function tier(view: PolicyView, name: 'Admin' | 'Baseline', t: Pod, other: End, dest: End, dir: 'ingress' | 'egress', proto: string, port: number): CNPAction | undefined {
+  const ns = view.namespaces.get(t.namespace);
+  if (!ns) return undefined;
+  const cnps = [...view.clusterNetworkPolicies.values()]
+    .filter((c) => c.tier === name && labelsMatch(c.subject.namespaceSelector, ns.labels) && (!c.subject.podSelector || labelsMatch(c.subject.podSelector, t.labels)))
+    .sort((a, b) => a.priority - b.priority || (a.name < b.name ? -1 : 1));
+  for (const c of cnps) {
+    for (const rule of dir === 'ingress' ? c.ingress : c.egress) {
+      const peerOk = rule.unknownPeer ? rule.action !== 'Accept' : rule.peers.some((peer) => {
+        if (peer.kind === 'ipBlock') return cidrContains(parseCIDR(peer.cidr)!, other.ip);
+        const p = other.pod;
+        const pns = p && view.namespaces.get(p.namespace);
+        return !!p && !!pns && labelsMatch(peer.namespaceSelector!, pns.labels) && (peer.podSelector === null || labelsMatch(peer.podSelector, p.labels));
+      });
+      const portOk = rule.ports === null || rule.ports.some((pp) => portMatches(pp, proto, port, dest));
+      if (peerOk && portOk) return rule.action;
+    }
+  }
+  return undefined;
+}
+
 function direction(view: PolicyView, target: End, other: End, dir: 'ingress' | 'egress', proto: string, port: number): boolean {
   const t = target.pod;
   if (!t) return true;
   const dest = dir === 'ingress' ? target : other;
+  const admin = tier(view, 'Admin', t, other, dest, dir, proto, port);
+  if (admin === 'Accept') return true;
+  if (admin === 'Deny') return false;
+  // "A pod cannot block access to itself" holds for NetworkPolicy only; ClusterNetworkPolicy judges hairpin too.
+  const np = npVerdict(view, t, target, other, dir, proto, port, dest);
+  if (np !== undefined) return np;
+  const base = tier(view, 'Baseline', t, other, dest, dir, proto, port);
+  return base !== 'Deny';
+}
+
+function npVerdict(view: PolicyView, t: Pod, target: End, other: End, dir: 'ingress' | 'egress', proto: string, port: number, dest: End): boolean | undefined {
   const policies = [...view.networkPolicies.values()].filter(
     (np) => np.namespace === t.namespace && (dir === 'ingress' ? np.ingressIsolation : np.egressIsolation) && labelsMatch(np.podSelector, t.labels),
   );
-  if (policies.length === 0) return true;
+  if (policies.length === 0) return undefined;
+  if (target.ip === other.ip) return true;
   return policies.some((np) => (dir === 'ingress' ? np.ingress : np.egress).some((rule) => {
     const portOk = rule.ports === null || rule.ports.some((pp) => portMatches(pp, proto, port, dest));
     const peerOk = rule.peers === null || rule.peers.some((peer) => peerMatches(view, np, peer, other));
@@ -60,9 +94,8 @@ function direction(view: PolicyView, target: End, other: End, dir: 'ingress' | '
   }));
 }
 
-/** Is a new flow src → dst (after DNAT) allowed? A pod reaching itself always is. */
+/** Is a new flow src → dst (after DNAT) allowed? */
 export function referenceAllowed(view: PolicyView, src: End, dst: End, proto: Protocol | string, port: number): boolean {
-  if (src.pod && dst.pod && src.ip === dst.ip) return true;
   return direction(view, src, dst, 'egress', proto, port) && direction(view, dst, src, 'ingress', proto, port);
 }
 
