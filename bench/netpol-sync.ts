@@ -4,11 +4,11 @@
 //   - RssAnon added by the planned state and the applier's memory of it.
 // Policies: per namespace (50 pods), 10 policies selecting app=k, each allowing ingress from
 // app=k+1 in namespaces team=t on ports 80 and 8080 and egress to its namespace.
-// Run: node_modules/.bin/node bench/netpol-sync.ts [policies=1000] [pods=5000] [local=500] [changes=100]
+// Run: node_modules/.bin/node --expose-gc bench/netpol-sync.ts [policies=1000] [pods=5000] [local=500] [changes=100]
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { FamilyApplier } from '../modules/netpol/apply.ts';
-import { plan } from '../modules/netpol/plan.ts';
+import { Planner } from '../modules/netpol/plan.ts';
 import { toNamespace, toPod } from '../src/kube/convert.ts';
 import { toNetworkPolicy } from '../src/kube/convert-policy.ts';
 import type { Namespace, NetworkPolicy, Pod } from '../src/kube/objects.ts';
@@ -36,7 +36,7 @@ function rawPod(i: number, labels: Record<string, string>) {
     status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
   };
 }
-const labelsOf = (i: number) => ({ app: `app-${i % 10}`, tier: i % 3 === 0 ? 'front' : 'back' });
+const labelsOf = (i: number) => ({ app: `app-${Math.floor(i / 7) % 10}`, tier: i % 3 === 0 ? 'front' : 'back' });
 
 const pods = new Map<string, Pod>();
 for (let i = 0; i < PODS; i++) {
@@ -71,8 +71,9 @@ const applier = new FamilyApplier(4, 'nodeway-np', nft, true);
 
 gc();
 const rss0 = rssAnon();
+const planner = new Planner();
 let t0 = performance.now();
-let d = plan({ nodeName: NODE, policy: view });
+let d = planner.plan({ nodeName: NODE, policy: view });
 const planMs = performance.now() - t0;
 t0 = performance.now();
 await applier.sync(d.v4, true);
@@ -95,7 +96,8 @@ for (let c = 0; c < CHANGES; c++) {
   const next = toPod(rawPod(i, { ...cur.labels, app: `app-${(Number(cur.labels.app!.slice(4)) + 1 + c) % 10}` }), noWarn);
   const t = performance.now();
   pods.set(`${next.namespace}/${next.name}`, next);
-  d = plan({ nodeName: NODE, policy: view });
+  planner.invalidate(view, [`pod:${next.namespace}/${next.name}`]);
+  d = planner.plan({ nodeName: NODE, policy: view });
   planLat.push(performance.now() - t);
   nftMs = 0;
   await applier.sync(d.v4, false);

@@ -3,7 +3,7 @@
 // or full sync replaces the table in one transaction (add; delete; add), so a restart has no
 // window without rules and nothing stale survives.
 import type { IPFamily } from '../../src/kube/objects.ts';
-import { type Diff, hashOf, Tracker } from '../../src/reconcile/tracker.ts';
+import { type Diff, Tracker } from '../../src/reconcile/tracker.ts';
 import type { FamilyDesired, Group } from './model.ts';
 import { dropCounter, EGRESS, FORWARD_HOOK, forwardRules, HAIRPIN, INGRESS, nftFamily, ruleText, setBody, tailChain } from './render.ts';
 
@@ -28,13 +28,16 @@ export class FamilyApplier {
   private readonly nft: Nft;
   private readonly deleteChainsNow: boolean;
   private synced = false;
-  private readonly groups = new Tracker<Group>((g) => hashOf({ r: g.rules, t: g.tail, s: g.sets }));
+  // A group's name is the hash of what its chains are built from: the name is its content.
+  private readonly groups = new Tracker<Group>((g) => g.name);
   private readonly elements = new Map<string, Tracker<true>>();
   private readonly ingress = new Tracker<string>((v) => v);
   private readonly egress = new Tracker<string>((v) => v);
   private readonly hairpin = new Tracker<true>(NONE);
   /** Chains and sets to delete in the next transaction (kernels before 6.2 keep a chain busy until the map element is gone). */
   private pendingDeletes: Group[] = [];
+  /** The element Sets last applied, by set: an unchanged group hands back the same Set, which needs no diff. */
+  private lastSets = new Map<string, Set<string>>();
 
   constructor(family: IPFamily, table: string, nft: Nft, deleteChainsNow: boolean) {
     this.family = family;
@@ -105,6 +108,7 @@ export class FamilyApplier {
     this.ingress.reset(d.ingress);
     this.egress.reset(d.egress);
     this.pendingDeletes = [];
+    this.lastSets = new Map(d.elements);
     this.synced = true;
     return { kind: 'full', lines: out.length, narrowed: true };
   }
@@ -131,6 +135,7 @@ export class FamilyApplier {
     const newTrackers = new Map<string, Tracker<true>>();
     const elementDiffs: [string, Diff<true>][] = [];
     for (const [set, els] of d.elements) {
+      if (this.lastSets.get(set) === els && this.elements.has(set)) continue;
       const tr = this.elements.get(set) ?? new Tracker<true>(NONE);
       if (!this.elements.has(set)) newTrackers.set(set, tr);
       const want = new Map<string, true>();
@@ -156,7 +161,10 @@ export class FamilyApplier {
     const gone = gd.delete.map((name) => this.applied.get(name)!).filter((g) => g !== undefined);
     if (this.deleteChainsNow) for (const g of gone) this.deleteGroupLines(g, out);
     else later.push(...gone);
-    if (out.length === 0) return { kind: 'none', lines: 0, narrowed: false };
+    if (out.length === 0) {
+      this.lastSets = new Map(d.elements);
+      return { kind: 'none', lines: 0, narrowed: false };
+    }
     await this.nft.apply(`${out.join('\n')}\n`);
     this.groups.done(gd);
     for (const [name, g] of [...gd.create, ...gd.update]) this.applied.set(name, g);
@@ -169,6 +177,7 @@ export class FamilyApplier {
     this.hairpin.done(hp);
     for (const [tr, diff] of vdiffs) tr.done(diff);
     this.pendingDeletes = later;
+    this.lastSets = new Map(d.elements);
     return { kind: 'partial', lines: out.length, narrowed };
   }
 

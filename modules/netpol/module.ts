@@ -14,7 +14,7 @@ import { ensureBridgeNetfilter } from './bridge.ts';
 import { netpolMetrics, type NetpolMetrics } from './metrics.ts';
 import type { Desired } from './model.ts';
 import { netpolConfig, type NetpolConfig } from './options.ts';
-import { plan } from './plan.ts';
+import { plan, Planner } from './plan.ts';
 import { desiredToJSON } from './print.ts';
 
 export interface NetpolDeps {
@@ -51,6 +51,7 @@ export class NetpolModule implements Module {
   private subscribed = false;
   /** When the oldest change not yet live reached the view. */
   private pendingSince = 0;
+  private readonly planner = new Planner();
   /** The last plan applied (explain-policy, strict mode, `nodeway view`). */
   last: Desired | undefined;
 
@@ -77,7 +78,8 @@ export class NetpolModule implements Module {
       this.bridgeProblem = problem;
     }
     const t0 = performance.now();
-    const d = plan(view);
+    this.planner.invalidate(view.policy, changes.policies, changes.full);
+    const d = this.planner.plan(view);
     const results = await Promise.allSettled(this.families.map((fa) => fa.sync(fa.family === 4 ? d.v4 : d.v6, changes.full)));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     results.forEach((r, i) => {
@@ -85,6 +87,8 @@ export class NetpolModule implements Module {
       if (r.status === 'rejected') this.metrics.failures.inc(label);
       else this.observe(r.value, label, t0);
     });
+    // What failed to apply is owed again: plan it afresh next time.
+    if (failed.length) this.planner.invalidate(view.policy, [], true);
     if (failed.length) throw new Error(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)).join('; '));
     this.last = d;
     if (this.pendingSince) {

@@ -114,11 +114,14 @@ export class PlanIndex {
   readonly podsByNs = new Map<string, Pod[]>();
   readonly policiesByNs = new Map<string, NetworkPolicy[]>();
   readonly eligiblePods: Pod[] = [];
-  private readonly members = new Map<string, Pod[]>();
+  private readonly members: Map<string, { sel: PeerSelector; pods: Pod[] }>;
   private readonly input: PlanInput;
+  /** While a group is built: the selectors it read, and whether it scanned every pod. */
+  reads: { selectors: Set<string>; allPods: boolean } | null = null;
 
-  constructor(input: PlanInput) {
+  constructor(input: PlanInput, members = new Map<string, { sel: PeerSelector; pods: Pod[] }>()) {
     this.input = input;
+    this.members = members;
     for (const p of input.policy.pods.values()) {
       if (!eligible(p)) continue;
       this.eligiblePods.push(p);
@@ -133,11 +136,18 @@ export class PlanIndex {
     }
   }
 
+  /** Every eligible pod (a named port with any peer, or inside an ipBlock). */
+  allPods(): Pod[] {
+    if (this.reads) this.reads.allPods = true;
+    return this.eligiblePods;
+  }
+
   /** Eligible pods a pod peer selects, cluster-wide. */
   selected(sel: PeerSelector): Pod[] {
     const key = JSON.stringify(sel);
+    this.reads?.selectors.add(key);
     const known = this.members.get(key);
-    if (known) return known;
+    if (known) return known.pods;
     const out: Pod[] = [];
     const namespaces: string[] = [];
     if (sel.namespace !== null) namespaces.push(sel.namespace);
@@ -145,7 +155,7 @@ export class PlanIndex {
     for (const ns of namespaces) {
       for (const p of this.podsByNs.get(ns) ?? []) if (sel.podSelector === null || selects(sel.podSelector, p.labels)) out.push(p);
     }
-    this.members.set(key, out);
+    this.members.set(key, { sel, pods: out });
     return out;
   }
 }
@@ -203,15 +213,21 @@ function npStage(name: string, policies: string[], clauses: Clause[], family: IP
   }
   for (const c of clauses) {
     if (c.peer.kind === 'pods') {
+      // The sets this clause adds to, found once (not per element).
+      const anySet = c.ports === null ? any(c.why) : undefined;
+      const specs = (c.ports ?? []).map((s) => ({
+        s,
+        set: 'name' in s ? undefined : !('from' in s) ? proto(c.why) : s.to - s.from < EXPAND_RANGE ? port(c.why) : use(`${name}-r${s.proto[0]}${s.from}-${s.to}`, { shape: 'peer', interval: false }, c.why),
+      }));
       for (const p of idx.selected(c.peer.selector)) {
         const ip = podIP(p, family);
         if (!ip) continue;
-        if (c.ports === null) any(c.why).add(ip);
-        else for (const s of c.ports) {
+        if (anySet) anySet.add(ip);
+        else for (const { s, set } of specs) {
           if ('name' in s) named(p, s, ip, c.why);
-          else if (!('from' in s)) proto(c.why).add(`${ip} . ${L4[s.proto]}`);
-          else if (s.to - s.from < EXPAND_RANGE) for (let n = s.from; n <= s.to; n++) port(c.why).add(`${ip} . ${L4[s.proto]} . ${n}`);
-          else use(`${name}-r${s.proto[0]}${s.from}-${s.to}`, { shape: 'peer', interval: false }, c.why).add(ip);
+          else if (!('from' in s)) set!.add(`${ip} . ${L4[s.proto]}`);
+          else if (s.to - s.from < EXPAND_RANGE) for (let n = s.from; n <= s.to; n++) set!.add(`${ip} . ${L4[s.proto]} . ${n}`);
+          else set!.add(ip);
         }
       }
       continue;
@@ -219,7 +235,7 @@ function npStage(name: string, policies: string[], clauses: Clause[], family: IP
     if (c.peer.kind === 'all') {
       for (const s of c.ports!) {
         if ('name' in s) {
-          for (const p of idx.eligiblePods) {
+          for (const p of idx.allPods()) {
             const ip = podIP(p, family);
             if (ip) named(p, s, ip, c.why);
           }
@@ -244,7 +260,7 @@ function npStage(name: string, policies: string[], clauses: Clause[], family: IP
     const numeric = c.ports?.filter((s) => !('name' in s)) ?? null;
     for (const s of c.ports ?? []) {
       if (!('name' in s)) continue;
-      for (const p of idx.eligiblePods) {
+      for (const p of idx.allPods()) {
         const ip = podIP(p, family);
         if (ip && inRanges(ipToBig(ip), ranges)) named(p, s, ip, c.why);
       }
@@ -402,31 +418,148 @@ function emptyFamily(family: IPFamily): FamilyDesired {
 
 /** The whole desired state for this node. Pure: the same view gives an equal value. */
 export function plan(input: PlanInput): Desired {
-  const idx = new PlanIndex(input);
+  return new Planner().plan(input);
+}
+
+interface BuiltGroup {
+  group: Group;
+  elements: Map<string, Set<string>>;
+  selectors: Set<string>;
+  allPods: boolean;
+}
+
+/**
+ * plan() with memory between syncs: selector results and built groups are kept and only what a
+ * change can affect is recomputed, so a pod label change costs the groups that read it, not
+ * all of them. The value returned is always equal to plan() of the same view (tested); a group
+ * left unchanged keeps its element Sets, so the applier skips them by identity.
+ */
+export class Planner {
+  private readonly members = new Map<string, { sel: PeerSelector; pods: Pod[] }>();
+  private built = new Map<string, BuiltGroup>();
+  private pods = new Map<string, Pod>();
+  private readonly memo: PlanMemo = { gen: 0, pods: new Map(), names: new Map() };
+
+  /** Forgets what `changes` (ViewChanges.policies keys) can affect; call before plan(). */
+  invalidate(view: PolicyView, changes: Iterable<string>, full = false): void {
+    if (full) {
+      this.members.clear();
+      this.built.clear();
+      this.memo.gen++;
+      return;
+    }
+    const stale = new Set<string>();
+    let anyPod = false;
+    for (const c of changes) {
+      if (!c.startsWith('pod:')) this.memo.gen++;
+      if (c.startsWith('ns:')) {
+        for (const [k, m] of this.members) if (m.sel.namespace === null || m.sel.namespace === c.slice(3)) stale.add(k);
+      } else if (c.startsWith('pod:')) {
+        anyPod = true;
+        const key = c.slice(4);
+        const before = this.pods.get(key);
+        const after = view.pods.get(key);
+        for (const [k, m] of this.members) {
+          if ((before && m.pods.includes(before)) || (after && eligible(after) && this.matches(view, m.sel, after))) stale.add(k);
+        }
+      }
+    }
+    for (const k of stale) this.members.delete(k);
+    for (const [name, b] of this.built) {
+      if ((anyPod && b.allPods) || [...b.selectors].some((k) => stale.has(k))) this.built.delete(name);
+    }
+  }
+
+  private matches(view: PolicyView, sel: PeerSelector, p: Pod): boolean {
+    if (sel.namespace !== null) {
+      if (p.namespace !== sel.namespace) return false;
+    } else {
+      const ns = view.namespaces.get(p.namespace);
+      if (!ns || !selects(sel.namespaceSelector!, ns.labels)) return false;
+    }
+    return sel.podSelector === null || selects(sel.podSelector, p.labels);
+  }
+
+  plan(input: PlanInput): Desired {
+    this.pods = new Map(input.policy.pods);
+    const idx = new PlanIndex(input, this.members);
+    const out = planWith(input, idx, (g, family) => {
+      const key = `${family}/${g.name}`;
+      const known = this.built.get(key);
+      if (known) return known;
+      const elements = new Map<string, Set<string>>();
+      idx.reads = { selectors: new Set(), allPods: false };
+      const group = buildGroup(g, family, idx, elements);
+      const b = { group, elements, selectors: idx.reads.selectors, allPods: idx.reads.allPods };
+      idx.reads = null;
+      this.built.set(key, b);
+      return b;
+    }, this.memo);
+    // Groups no pod uses any more are forgotten.
+    const live = new Set([...out.v4.groups.keys()].map((n) => `4/${n}`).concat([...out.v6.groups.keys()].map((n) => `6/${n}`)));
+    for (const k of this.built.keys()) if (!live.has(k)) this.built.delete(k);
+    return out;
+  }
+}
+
+/** What a pod's groups were computed from last time: reused while the pod and every policy are the same. */
+interface PodSpecs {
+  pod: Pod;
+  gen: number;
+  specs: ([key: string, spec: GroupSpec] | null)[];
+}
+
+interface PlanMemo {
+  /** Bumped whenever a policy or namespace changed: every pod's groups are computed again. */
+  gen: number;
+  pods: Map<string, PodSpecs>;
+  names: Map<string, string>;
+}
+
+function planWith(input: PlanInput, idx: PlanIndex, build: (g: GroupSpec, family: IPFamily) => BuiltGroup, memo?: PlanMemo): Desired {
   const out: Desired = { v4: emptyFamily(4), v6: emptyFamily(6), pods: new Map() };
   // Group key → its name, policies and clauses (family-independent); built once, used per family.
   const groups = new Map<string, GroupSpec>();
   const local = idx.eligiblePods.filter((p) => p.nodeName === input.nodeName);
   const assignments: [Pod, Direction, string][] = [];
-  for (const pod of local) {
-    const mine = { ingress: [] as string[], egress: [] as string[] };
-    for (const dir of ['ingress', 'egress'] as const) {
+  const specOf = (pod: Pod, dir: Direction): [string, GroupSpec] | null => {
       const policies = selectingPolicies(idx.policiesByNs, pod, dir);
       const admins = selectingCNPs(input.policy, pod, 'Admin');
       const baselines = policies.length ? [] : selectingCNPs(input.policy, pod, 'Baseline');
       const admin = cnpClauses(admins, dir, pod);
       const baseline = cnpClauses(baselines, dir, pod);
-      if (policies.length === 0 && admin.length === 0 && baseline.length === 0) continue;
+      if (policies.length === 0 && admin.length === 0 && baseline.length === 0) return null;
       const np = policies.length ? policies.flatMap((p) => policyClauses(p, dir, pod)) : null;
       const names = [...policies.map((p) => `${p.namespace}/${p.name}`).sort(), ...[...admins, ...baselines].map((c) => `cnp/${c.name}`)];
       const key = JSON.stringify([dir, names, admin, np, baseline]);
-      let g = groups.get(key);
-      if (!g) groups.set(key, (g = { name: hashName(dir === 'ingress' ? 'i' : 'e', key), dir, policies: names, admin, np, baseline }));
-      assignments.push([pod, dir, g.name]);
-      mine[dir].push(g.name);
+      let name = memo?.names.get(key);
+      if (name === undefined) {
+        name = hashName(dir === 'ingress' ? 'i' : 'e', key);
+        if (memo && memo.names.size > 50_000) memo.names.clear();
+        memo?.names.set(key, name);
+      }
+      return [key, { name, dir, policies: names, admin, np, baseline }];
+  };
+  const seen = new Set<string>();
+  for (const pod of local) {
+    const mine = { ingress: [] as string[], egress: [] as string[] };
+    const podKey = `${pod.namespace}/${pod.name}`;
+    seen.add(podKey);
+    let known = memo?.pods.get(podKey);
+    if (!known || known.pod !== pod || known.gen !== memo!.gen) {
+      known = { pod, gen: memo?.gen ?? 0, specs: [specOf(pod, 'ingress'), specOf(pod, 'egress')] };
+      memo?.pods.set(podKey, known);
     }
-    out.pods.set(`${pod.namespace}/${pod.name}`, mine);
+    for (const spec of known.specs) {
+      if (!spec) continue;
+      let g = groups.get(spec[0]);
+      if (!g) groups.set(spec[0], (g = spec[1]));
+      assignments.push([pod, g.dir, g.name]);
+      mine[g.dir].push(g.name);
+    }
+    out.pods.set(podKey, mine);
   }
+  if (memo) for (const k of memo.pods.keys()) if (!seen.has(k)) memo.pods.delete(k);
   for (const fd of [out.v4, out.v6]) {
     const used = new Set<string>();
     for (const [pod, dir, name] of assignments) {
@@ -440,7 +573,10 @@ export function plan(input: PlanInput): Desired {
       if (ip) fd.hairpin.add(ip);
     }
     for (const g of groups.values()) {
-      if (used.has(g.name)) fd.groups.set(g.name, buildGroup(g, fd.family, idx, fd.elements));
+      if (!used.has(g.name)) continue;
+      const b = build(g, fd.family);
+      fd.groups.set(g.name, b.group);
+      for (const [set, els] of b.elements) fd.elements.set(set, els);
     }
   }
   return out;

@@ -12,6 +12,7 @@ function family(fd: FamilyDesired) {
       direction: g.direction,
       policies: g.policies,
       rules: g.rules.map((r) => ({ nft: ruleText(r, g, fd.family), why: r.why })),
+      ...(g.tail ? { afterAdminTier: g.tail.map((r) => ({ nft: ruleText(r, g, fd.family), why: r.why })) } : {}),
       sets: Object.fromEntries([...g.sets.keys()].sort().map((s) => [s, sorted(fd.elements.get(s) ?? [])])),
     }])),
   };

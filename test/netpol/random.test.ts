@@ -5,6 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { endOf, referenceAllowed } from './reference.ts';
 import { judge, plans } from './judge.ts';
 import { upstreamModel } from './world.ts';
+import { plan, Planner } from '../../modules/netpol/plan.ts';
+import { desiredToJSON as toJSON } from '../../modules/netpol/print.ts';
 
 function rng(seed: number) {
   let s = seed >>> 0;
@@ -137,4 +139,44 @@ describe('random policies: plan vs reference evaluator', () => {
     expect(cnpGroups).toBeGreaterThan(10);
     expect(adminGroups).toBeGreaterThan(5);
   });
+});
+
+describe('the incremental planner equals plan() after any sequence of changes', () => {
+  for (const seed of [101, 102, 103, 104, 105, 106]) {
+    it(`seed ${seed}`, () => {
+      const r = rng(seed);
+      const { world: w, ip } = upstreamModel(['n1', 'n2']);
+      for (let i = 0; i < 4; i++) {
+        w.np(r.pick(NS), `p${i}`, { podSelector: selector(r, 'pod', ['a', 'b', 'c']), policyTypes: ['Ingress', 'Egress'], ingress: rules(r, ip, 'from'), egress: rules(r, ip, 'to') });
+      }
+      cnps(r, w);
+      const planner = new Planner();
+      planner.invalidate(w, [], true);
+      expect(toJSON(planner.plan({ nodeName: 'n1', policy: w }))).toEqual(toJSON(plan({ nodeName: 'n1', policy: w })));
+      for (let step = 0; step < 25; step++) {
+        const changes: string[] = [];
+        const kind = r.pick(['podLabel', 'podLabel', 'podGone', 'nsLabel', 'policy', 'podPorts']);
+        const ns = r.pick(NS), name = r.pick(['a', 'b', 'c']);
+        const cur = w.pods.get(`${ns}/${name}`);
+        if (kind === 'podLabel' && cur) {
+          w.pod(ns, name, { node: cur.nodeName, ips: cur.ips, labels: { pod: r.pick(['a', 'b', 'c']), ...(r.chance(0.5) ? { extra: '1' } : {}) }, ports: cur.ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol })) });
+          changes.push(`pod:${ns}/${name}`);
+        } else if (kind === 'podGone' && cur) {
+          w.pod(ns, name, { node: cur.nodeName, ips: cur.ips, labels: cur.labels, phase: r.pick(['Succeeded', 'Running']) });
+          changes.push(`pod:${ns}/${name}`);
+        } else if (kind === 'podPorts' && cur) {
+          w.pod(ns, name, { node: cur.nodeName, ips: cur.ips, labels: cur.labels, ports: [{ name: 'serve-80-tcp', containerPort: r.pick([80, 81, 82]) }] });
+          changes.push(`pod:${ns}/${name}`);
+        } else if (kind === 'nsLabel') {
+          w.ns(ns, r.chance(0.5) ? { team: 'blue' } : {});
+          changes.push(`ns:${ns}`);
+        } else {
+          w.np(r.pick(NS), `p${Math.floor(r.next() * 5)}`, { podSelector: selector(r, 'pod', ['a', 'b', 'c']), ingress: rules(r, ip, 'from') });
+          changes.push('np:changed');
+        }
+        planner.invalidate(w, changes);
+        expect(toJSON(planner.plan({ nodeName: 'n1', policy: w })), `step ${step} (${kind})`).toEqual(toJSON(plan({ nodeName: 'n1', policy: w })));
+      }
+    });
+  }
 });
