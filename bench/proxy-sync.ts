@@ -9,7 +9,7 @@ import { ProxyModule } from '../modules/proxy/module.ts';
 import type { ConntrackExec } from '../modules/proxy/conntrack.ts';
 import { Registry } from '../src/runtime/metrics.ts';
 import type { ViewChanges } from '../src/view/types.ts';
-import { emptyChanges } from '../src/view/view.ts';
+import { emptyChanges, mergeChanges } from '../src/view/view.ts';
 import { NODE, NODE_IP, cluster, endpointIPs, inPrivateNetns, kpFullScript, kpServiceLines, ms, percentile, ratio, silent, sliceObj } from './proxy-common.ts';
 
 inPrivateNetns();
@@ -54,9 +54,7 @@ console.log(`  nodeway restart full sync: ${ms(restart)}`);
 const ours = objects('ip', 'nodeway');
 
 let pending: ViewChanges = emptyChanges();
-view.subscribe((c) => {
-  for (const k of c.services) pending.services.add(k);
-});
+view.subscribe((c) => mergeChanges(pending, c));
 const changes: { i: number; ips: string[] }[] = [];
 for (let k = 0; k < CHANGES; k++) {
   const i = (k * 7919) % SERVICES;

@@ -4,13 +4,17 @@ import type { KubeClient } from '../src/kube/client.ts';
 import { Agent } from '../src/runtime/agent.ts';
 import { ConfigError, CORE_OPTIONS, parseArgs, selectModules, usage, type Config } from '../src/runtime/config.ts';
 import { createLogger, type LogLevel, type Logger } from '../src/runtime/log.ts';
-import { Registry } from '../src/runtime/metrics.ts';
+import { raiseConntrackSysctls, conntrackTargets, CONNTRACK_OPTIONS } from '../src/runtime/conntrack.ts';
+import { startMetricsServer } from '../src/runtime/health.ts';
+import { Registry, registerBuildInfo, registerProcessMetrics } from '../src/runtime/metrics.ts';
+import { VERSION, versionLine } from '../src/runtime/version.ts';
+import { availableParallelism } from 'node:os';
 import { viewToJSON } from '../src/view/json.ts';
 import { explain } from '../modules/netpol/explain.ts';
 import { labDown, labServe, labStatus, labUp } from '../src/lab/daemon.ts';
 import { dirname, join } from 'node:path';
 
-const OPTIONS = [...CORE_OPTIONS, ...moduleOptions()];
+const OPTIONS = [...CORE_OPTIONS, ...CONNTRACK_OPTIONS, ...moduleOptions()];
 
 function fail(msg: string, code = 2): never {
   process.stderr.write(`nodeway: ${msg}\n`);
@@ -19,12 +23,44 @@ function fail(msg: string, code = 2): never {
 
 async function run(config: Config, log: Logger): Promise<void> {
   const registry = new Registry();
+  registerProcessMetrics(registry);
+  registerBuildInfo(registry, VERSION);
   const names = selectModules(config, MODULES.map((m) => m.name));
   const nodeName = config.nodeName as string;
+  log.info({ version: VERSION, nodejs: process.version }, 'nodeway starting');
+  if (names.includes('proxy')) {
+    const targets = conntrackTargets({
+      maxPerCore: config.conntrackMaxPerCore as number,
+      min: config.conntrackMin as number,
+      tcpEstablished: config.conntrackTCPTimeoutEstablished as number,
+      tcpCloseWait: config.conntrackTCPTimeoutCloseWait as number,
+    }, availableParallelism());
+    await raiseConntrackSysctls(config.procSysDir as string, targets, log);
+  }
   const modules = (client: KubeClient) =>
     MODULES.filter((m) => names.includes(m.name)).map((m) => m.create({ config, nodeName, log, registry, client }));
   const agent = new Agent({ config, log, registry, modules });
   await agent.start();
+  for (const listen of config.metricsListen as string[]) {
+    // A busy port costs the dashboards, not the dataplane: say so and keep running.
+    await startMetricsServer(listen, registry).then(
+      () => log.info({ listen }, 'metrics listening'),
+      (err: Error) => log.error({ listen, err: err.message }, 'cannot serve /metrics there; still served on the health address'),
+    );
+  }
+  // A wrong API server address (the manifests' placeholder, a name that does not resolve, a
+  // certificate that does not name it) or missing RBAC would leave the agent NotReady forever:
+  // exit instead, so the pod crash-loops where people look. Only before the first complete
+  // list: once the cache has synced, an API server outage is waited out with the dataplane kept.
+  const startup = config.startupTimeout as number;
+  if (startup > 0) {
+    setTimeout(() => {
+      if (agent.cache.ready) return;
+      const server = (config.apiserver as string | undefined) ?? 'the kubeconfig\'s server';
+      log.fatal({ apiserver: server, seconds: startup }, 'no complete list from the API server in time; check apiserver and RBAC (errors above)');
+      fail(`no complete list from the API server at ${server} within ${startup} s (startupTimeout); check the apiserver address and the RBAC rules`, 1);
+    }, startup * 1000).unref();
+  }
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
@@ -123,11 +159,17 @@ async function main(): Promise<void> {
     throw err;
   }
   const [command = 'run', ...rest] = parsed.command;
-  if (command === 'help') {
+  // --help anywhere (nodeway view --help) prints the usage; --version / version the version.
+  if (parsed.command.includes('help')) {
     process.stdout.write(`${usage(OPTIONS)}\n`);
     return;
   }
+  if (parsed.command.includes('version')) {
+    process.stdout.write(`${versionLine()}\n`);
+    return;
+  }
   const log = createLogger(parsed.config.logLevel as LogLevel, { node: parsed.config.nodeName as string });
+  for (const w of parsed.warnings) log.warn(w);
   process.on('unhandledRejection', (err) => log.error({ err: String(err) }, 'unhandled rejection'));
   if (command === 'lab') return lab(rest, parsed.config);
   if (command === 'explain-policy') return explainPolicy(rest, parsed.config, log);

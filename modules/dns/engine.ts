@@ -1,11 +1,11 @@
 // From a query packet to its reply, whatever the transport. The fast path is one map lookup
 // (authoritative answers kept encoded per (name, type), dropped whenever the index changes) and
 // one render; misses consult the record index, then the forward cache, then the upstreams.
-import { resolve, type AuthAnswer } from './lookup.ts';
+import { answerDep, resolve, type AuthAnswer } from './lookup.ts';
 import { decodeMessage, readName, type Message, type RR } from './message.ts';
 import type { DnsMetrics } from './metrics.ts';
 import { parseQuery, type Query } from './query.ts';
-import type { DnsSettings, RecordIndex } from './records.ts';
+import type { DnsSettings, IndexChange, RecordIndex } from './records.ts';
 import { AnswerCache, DEFAULT_CACHE_POLICY, upstreamTemplate, type CachePolicy } from './fwdcache.ts';
 import { errorReply, makeTemplate, render, replyLimit, ZONE_CLUSTER, ZONE_FORWARD, type Template, type Zone } from './template.ts';
 import type { Forwarder } from './upstream.ts';
@@ -30,6 +30,8 @@ export class Engine {
   settings: DnsSettings;
   private index: RecordIndex | null = null;
   private readonly templates = new Map<string, Template>();
+  /** Dependency (see answerDep) → keys of the encoded answers that depend on it. */
+  private readonly deps = new Map<string, Set<string>>();
   private readonly templateLimit: number;
   readonly cache: AnswerCache;
   private readonly cachePolicy: CachePolicy;
@@ -54,11 +56,46 @@ export class Engine {
     return this.index !== null;
   }
 
-  /** A new or updated index: every encoded authoritative answer may be stale. */
-  setIndex(index: RecordIndex): void {
+  /**
+   * A new or updated index. Without `change` (a rebuild) every encoded answer may be stale;
+   * with it, only those depending on what changed are forgotten, so churn elsewhere in the
+   * cluster leaves the hot answers encoded.
+   */
+  setIndex(index: RecordIndex, change?: IndexChange, podsChanged = false): void {
     this.index = index;
     this.settings = index.settings;
-    this.templates.clear();
+    if (!change) {
+      this.templates.clear();
+      this.deps.clear();
+      return;
+    }
+    this.forget('v');
+    for (const k of change.services) this.forget(`s:${k}`);
+    for (const ns of change.namespaces) this.forget(`n:${ns}`);
+    for (const ip of change.ips) this.forget(`i:${ip}`);
+    if (podsChanged || change.namespaces.size) this.forget('p');
+  }
+
+  private forget(dep: string): void {
+    const keys = this.deps.get(dep);
+    if (!keys) return;
+    for (const k of keys) this.templates.delete(k);
+    this.deps.delete(dep);
+  }
+
+  private keep(key: string, t: Template, dep: string): void {
+    if (this.templates.size >= this.templateLimit) {
+      const oldest = this.templates.keys().next().value!;
+      const dropped = this.templates.get(oldest)!;
+      this.templates.delete(oldest);
+      if (dropped.dep) this.deps.get(dropped.dep)?.delete(oldest);
+    }
+    t.dep = dep;
+    this.templates.set(key, t);
+    if (!dep) return;
+    let keys = this.deps.get(dep);
+    if (!keys) this.deps.set(dep, (keys = new Set()));
+    keys.add(key);
   }
 
   /** The reply to one packet; null = send nothing. A promise when an upstream must be asked. */
@@ -94,10 +131,7 @@ export class Engine {
     if (a.chase) return this.chase(buf, { ...q }, limit, name, a);
     this.lastZone = a.zone;
     const t = makeTemplate(authMessage(name, q.qtype, a), a.zone);
-    if (!a.transient) {
-      if (this.templates.size >= this.templateLimit) this.templates.delete(this.templates.keys().next().value!);
-      this.templates.set(q.key, t);
-    }
+    if (!a.transient) this.keep(q.key, t, answerDep(this.settings, name, a));
     return render(t, buf, q, limit);
   }
 

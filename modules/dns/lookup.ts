@@ -82,6 +82,31 @@ export function resolve(index: RecordIndex | null, settings: DnsSettings, name: 
   return null;
 }
 
+/**
+ * What the answer for `name` depends on, so an index change forgets only the answers it can
+ * affect: 's:<svc>.<ns>' (a Service), 'n:<ns>' (a namespace's existence), 'i:<ip>' (PTR owners),
+ * 'p' (pods, when verified), '' (nothing but the settings). ExternalName chains inside the zone
+ * read other Services: their answers are marked 'v' and forgotten on any change.
+ */
+export function answerDep(s: DnsSettings, name: string, a: AuthAnswer): string {
+  if (a.answers.length && a.answers[0]!.type === TYPE.CNAME) return 'v';
+  if (!inZone(name, s.zone)) {
+    const ip = ipFromReverse(name);
+    return ip ? `i:${ip}` : 'v';
+  }
+  if (name === s.zone) return '';
+  const rest = splitName(name.slice(0, -(s.zone.length + 1)));
+  const n = rest.length;
+  const last = rest[n - 1];
+  if (last === 'svc') {
+    if (n === 2) return `n:${rest[0]}`;
+    if (n >= 3 && n <= 5) return `s:${rest[n - 3]}.${rest[n - 2]}`;
+    return '';
+  }
+  if (last === 'pod' && n >= 2) return s.pods === 'verified' ? 'p' : `n:${rest[n - 2]}`;
+  return '';
+}
+
 function reverse(c: Ctx, name: string, qtype: number): AuthAnswer | null {
   const ip = ipFromReverse(name);
   const owners = ip ? ptrOwners(c.index, ip) : [];

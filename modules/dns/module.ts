@@ -2,8 +2,10 @@
 // Services)), swap it into the engine, refresh who may ask; the sockets, the capture and the
 // upstream list are the executor's side and are (re)checked on full syncs.
 import { statSync } from 'node:fs';
+import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import type { Module, ModuleInputs } from '../../src/runtime/module.ts';
+import { ipv6Off } from '../../src/sys/ipv6.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
@@ -38,7 +40,9 @@ export class DnsModule implements Module {
   private resolvStamp = '';
 
   constructor(ctx: ModuleContext) {
-    this.cfg = dnsConfig(ctx.config);
+    const cfg = dnsConfig(ctx.config);
+    // IPv6 off on this host (the agent says so once): its addresses can be neither held nor bound.
+    this.cfg = ipv6Off() ? { ...cfg, clusterDNS: cfg.clusterDNS.filter((ip) => !isIPv6(ip)), listen: cfg.listen.filter((l) => !isIPv6(l.host)) } : cfg;
     // Pod records answer from the pod IP alone unless they are 'verified' against the Pods.
     this.inputs = this.cfg.pods === 'verified'
       ? { kinds: ['services', 'endpointslices', 'namespaces', 'pods'], view: ['services', 'namespaces', 'pods'] }
@@ -132,8 +136,11 @@ export class DnsModule implements Module {
     const relevant = changes.full || changes.services.size > 0 || changes.namespaces.size > 0 || (this.cfg.pods === 'verified' && changes.pods.size > 0);
     if (!this.index || changes.full) {
       this.index = planIndex(input, this.settings, serial);
-    } else if (relevant) updateIndex(this.index, input, changes.services, changes.namespaces.size > 0, serial);
-    if (relevant || !this.engine.ready) this.engine.setIndex(this.index);
+      this.engine.setIndex(this.index);
+    } else if (relevant) {
+      const change = updateIndex(this.index, input, changes.services, changes.namespaces.size > 0, serial);
+      this.engine.setIndex(this.index, change, changes.pods.size > 0);
+    } else if (!this.engine.ready) this.engine.setIndex(this.index);
     this.acl.update(view);
     if (hostError) throw hostError;
   }

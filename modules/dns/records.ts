@@ -137,18 +137,50 @@ export function planIndex(input: IndexInputs, settings: DnsSettings, serial: num
   return index;
 }
 
-/** Brings `index` up to date with the Services whose keys (namespace/name) changed: the same index planIndex would build. */
-export function updateIndex(index: RecordIndex, input: IndexInputs, changedServices: Iterable<string>, namespacesChanged: boolean, serial: number): void {
-  for (const key of changedServices) {
+/** What an index update touched: the answers that may have changed are those depending on these. */
+export interface IndexChange {
+  /** `<name>.<ns>` keys of Services added, changed or removed. */
+  services: Set<string>;
+  /** Namespaces whose existence flipped. */
+  namespaces: Set<string>;
+  /** Canonical IPs whose PTR owners may differ. */
+  ips: Set<string>;
+}
+
+/**
+ * Brings `index` up to date with the Services whose keys (namespace/name) changed: the same
+ * index planIndex would build. Returns what changed, for the encoded answers to forget.
+ */
+export function updateIndex(index: RecordIndex, input: IndexInputs, changedServices: Iterable<string>, namespacesChanged: boolean, serial: number): IndexChange {
+  const change: IndexChange = { services: new Set(), namespaces: new Set(), ips: new Set() };
+  const nextNamespaces = namespacesChanged ? new Set([...input.namespaces].map((n) => n.toLowerCase())) : index.namespaces;
+  const keys = [...changedServices];
+  // Namespaces that may appear or vanish, and whether they existed before.
+  const before = new Map<string, boolean>();
+  const candidate = (ns: string) => before.has(ns) || before.set(ns, namespaceExists(index, ns));
+  for (const key of keys) candidate(key.slice(0, key.indexOf('/')).toLowerCase());
+  if (namespacesChanged) {
+    for (const ns of nextNamespaces) if (!index.namespaces.has(ns)) candidate(ns);
+    for (const ns of index.namespaces) if (!nextNamespaces.has(ns)) candidate(ns);
+  }
+  for (const key of keys) {
     const slash = key.indexOf('/');
     const k = `${key.slice(slash + 1)}.${key.slice(0, slash)}`.toLowerCase();
+    change.services.add(k);
+    const old = index.services.get(k);
+    if (old) for (const ip of ownedIPs(old)) change.ips.add(canonical(ip));
     removeService(index, k);
     const v = input.services.get(key);
-    if (v) addService(index, v);
+    if (v) {
+      addService(index, v);
+      for (const ip of ownedIPs(index.services.get(k)!)) change.ips.add(canonical(ip));
+    }
   }
-  if (namespacesChanged) index.namespaces = new Set([...input.namespaces].map((n) => n.toLowerCase()));
+  index.namespaces = nextNamespaces;
+  for (const [ns, existed] of before) if (namespaceExists(index, ns) !== existed) change.namespaces.add(ns);
   index.pods = index.settings.pods === 'verified' ? input.podsByIP : undefined;
   index.serial = serial;
+  return change;
 }
 
 export function namespaceExists(index: RecordIndex, ns: string): boolean {

@@ -177,9 +177,22 @@ export class DnsServer {
       sock.write(frame);
       this.metrics.response(zone, b[3]! & 0xf, (performance.now() - t0) / 1000);
     };
-    sock.on('data', (chunk: Buffer) => {
-      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+    // Past TCP_MAX_INFLIGHT forwarded questions the connection stops being read (the kernel's
+    // window pushes back on the client) and is read again as answers go out: nothing is dropped.
+    let paused = false;
+    const done = () => {
+      inflight--;
+      if (paused && !sock.destroyed) drain();
+    };
+    const drain = () => {
       while (buf.length >= 2) {
+        if (inflight >= TCP_MAX_INFLIGHT) {
+          if (!paused) {
+            paused = true;
+            sock.pause();
+          }
+          return;
+        }
         const len = buf.readUInt16BE(0);
         if (len < 12) {
           this.metrics.drop('malformed');
@@ -189,10 +202,6 @@ export class DnsServer {
         if (buf.length < len + 2) break;
         const msg = Buffer.from(buf.subarray(2, len + 2));
         buf = buf.subarray(len + 2);
-        if (inflight >= TCP_MAX_INFLIGHT) {
-          this.metrics.drop('overload');
-          continue;
-        }
         const t0 = performance.now();
         let reply: Reply;
         try {
@@ -208,13 +217,21 @@ export class DnsServer {
           inflight++;
           reply.then(
             (b) => {
-              inflight--;
               write(b, t0, ZONE_FORWARD);
+              done();
             },
-            () => inflight--,
+            done,
           );
         }
       }
+      if (paused) {
+        paused = false;
+        sock.resume();
+      }
+    };
+    sock.on('data', (chunk: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+      drain();
     });
   }
 

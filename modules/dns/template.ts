@@ -25,6 +25,8 @@ export interface Template {
   /** Upstream answers only: TTL offsets and their values when stored, for aging. */
   ttlOffsets?: number[];
   ttls?: number[];
+  /** Authoritative answers only: what the answer depends on (engine's invalidation). */
+  dep?: string;
 }
 
 /** Encodes `msg` (one question) into a template. */

@@ -1,9 +1,9 @@
 // Writing the conflist where the container runtime reads it: atomically (temp file in the
 // same directory, then rename), so the runtime never loads half a file, and only when the
 // bytes differ. The runtime uses the lexically first config, so earlier ones are reported.
-import { access, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, lstat, mkdir, readdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { CONFLIST_NAME } from './conflist.ts';
 
 export async function readConflist(dir: string): Promise<string | null> {
@@ -29,15 +29,41 @@ export async function shadowingConfigs(dir: string): Promise<string[]> {
 
 export const REQUIRED_PLUGINS = ['bridge', 'host-local'] as const;
 
-/** Which of the named plugins are not executable in binDir. */
+/**
+ * Which of the named plugins are not executable in binDir. A symlink into a path this process
+ * cannot see counts as there: k3s's plugin directory holds absolute links into
+ * data/<hash>/bin, which a container is not given; the runtime on the host resolves them.
+ */
 export async function missingPlugins(binDir: string, names: readonly string[]): Promise<string[]> {
   const out: string[] = [];
   for (const n of names) {
+    const path = join(binDir, n);
     try {
-      await access(join(binDir, n), constants.X_OK);
-    } catch {
-      out.push(n);
-    }
+      await access(path, constants.X_OK);
+      continue;
+    } catch {}
+    if (!(await linksOutOfSight(binDir, path))) out.push(n);
   }
   return out;
+}
+
+/** `path` is a chain of symlinks ending at a path that does not exist here, outside binDir. */
+async function linksOutOfSight(binDir: string, path: string): Promise<boolean> {
+  const dir = resolve(binDir);
+  let at = path;
+  for (let hops = 0; hops < 8; hops++) {
+    let target: string;
+    try {
+      target = await readlink(at);
+    } catch {
+      return false; // not a link: absent, or there and not executable
+    }
+    at = resolve(dirname(at), target);
+    try {
+      await lstat(at);
+    } catch {
+      return at !== dir && !at.startsWith(`${dir}/`);
+    }
+  }
+  return false;
 }

@@ -11,14 +11,15 @@ import type { KubeClient } from '../../src/kube/client.ts';
 import { ipFamily } from '../../src/net/ip.ts';
 import type { Module } from '../../src/runtime/module.ts';
 import { Serial } from '../../src/runtime/serial.ts';
-import type { ViewChanges } from '../../src/view/types.ts';
+import { ipv6Off } from '../../src/sys/ipv6.ts';
+import type { PeerView, ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
-import { parseEndpoint } from './annotations.ts';
 import { missingPlugins, readConflist, REQUIRED_PLUGINS, shadowingConfigs, writeConflist } from './cni.ts';
 import { renderConflist } from './conflist.ts';
 import { type Device, ensureDevice } from './device.ts';
-import { type Attempt, chooseEndpoint } from './endpoint-choice.ts';
+import { decidePeers, knownPaths, mtuProbes } from './decide.ts';
+import type { Attempt } from './endpoint-choice.ts';
 import { dueRetries, nextRetry, type Pending, trackPending } from './first-handshake.ts';
 import { afterOps, type WgControl, wgControl } from './control.ts';
 import { isProgramMissing, run } from '../../src/sys/exec.ts';
@@ -27,11 +28,11 @@ import { ensureBridge, pathMTUs, readLink, setAddresses, setLink, underlayMTU } 
 import { MeshMetrics } from './metrics.ts';
 import { type PathMTU, tunnelMTU } from './mtu.ts';
 import { renderNft, replaceScript } from './nft.ts';
-import { annotationPatch, markNetworkAvailable, patchAnnotations } from './node-status.ts';
+import { annotationPatch, markNetworkAvailable, needsNetworkAvailable, patchAnnotations } from './node-status.ts';
 import { type MeshConfig, meshConfig } from './options.ts';
 import { type MeshPlan, plan } from './plan.ts';
 import { type DeviceRoute, diffRoutes, parseRoutes, ROUTE_PROTO } from './routes.ts';
-import { type DesiredPeer, type DeviceState, diffPeers } from './wg.ts';
+import { type DeviceState, diffPeers } from './wg.ts';
 
 /** How often the device is compared with the last view without a view change (self-healing, endpoint trials, metrics). */
 export const POLL_MS = 5_000;
@@ -56,7 +57,7 @@ export class MeshModule implements Module {
   private believed: { dev: DeviceState; routes: DeviceRoute[] } | undefined;
   private underlay: PathMTU | null | undefined;
   private lastView: NodeView | undefined;
-  private readonly attempts = new Map<string, Attempt>();
+  private attempts = new Map<string, Attempt>();
   /** New peers this node retries the first handshake with (see first-handshake.ts). */
   private readonly firstHandshakes = new Map<string, Pending>();
   private retryTimer: NodeJS.Timeout | undefined;
@@ -68,7 +69,8 @@ export class MeshModule implements Module {
   private tunnelAddrs: string[] = [];
   private hadV6Routes = false;
   private writtenConflist = '';
-  private networkMarked = false;
+  /** The view of this Node the last NetworkUnavailable assertion answered. */
+  private conditionAnswered: PeerView | undefined;
   private pluginsOK = false;
   private reported = new Set<string>();
   private podCIDRState: string | undefined;
@@ -203,17 +205,16 @@ export class MeshModule implements Module {
     if (this.cfg.mtu > 0) return this.cfg.mtu;
     const full = compare === 'full';
     if (full) this.paths.clear();
-    const ips = [...new Set(endpoints.map((e) => parseEndpoint(e, 1)?.ip).filter((x): x is string => !!x))];
-    const unknown = compare === 'memory' && this.mtu > 0 ? [] : ips.filter((ip) => !this.paths.has(ip));
-    if (unknown.length) {
-      const found = await pathMTUs(unknown);
+    const { ips, probe } = mtuProbes(endpoints, this.paths, !(compare === 'memory' && this.mtu > 0));
+    if (probe.length) {
+      const found = await pathMTUs(probe);
       // ip prints IPv6 destinations canonically, as parseEndpoint keeps them.
-      for (const ip of unknown) {
+      for (const ip of probe) {
         const mtu = found.get(ip);
         this.paths.set(ip, mtu === undefined ? null : { family: ipFamily(ip) as 4 | 6, mtu });
       }
     }
-    const paths = ips.map((ip) => this.paths.get(ip)).filter((x): x is PathMTU => !!x);
+    const paths = knownPaths(ips, this.paths);
     let underlay: PathMTU | null = null;
     if (!paths.length) {
       if (full || this.underlay === undefined) {
@@ -297,25 +298,13 @@ export class MeshModule implements Module {
     const fromDevice = compare !== 'memory' || !this.believed;
 
     mark('device');
-    const now = Date.now();
-    const desired: DesiredPeer[] = [];
-    const endpointsInUse: string[] = [];
-    for (const pp of p.peers) {
-      const dev = dump.peers.get(pp.publicKey);
-      const c = chooseEndpoint(pp, dev, this.attempts.get(pp.publicKey), now);
-      const prev = this.attempts.get(pp.publicKey);
-      if (c.attempt) this.attempts.set(pp.publicKey, c.attempt);
-      else this.attempts.delete(pp.publicKey);
-      if (c.endpoint && dev?.endpoint && c.endpoint !== dev.endpoint && prev) {
-        this.metrics.endpointSwitches.inc();
-        this.log.info({ peer: pp.node, from: dev.endpoint, to: c.endpoint }, 'no handshake on this endpoint; trying the next candidate');
-      }
-      desired.push({ publicKey: pp.publicKey, endpoint: c.endpoint, allowedIPs: pp.allowedIPs, keepalive: pp.keepalive });
-      const ep = c.endpoint ?? dev?.endpoint;
-      if (ep) endpointsInUse.push(ep);
+    const d = decidePeers(p.peers, dump, this.attempts, Date.now());
+    this.attempts = d.attempts;
+    for (const sw of d.switches) {
+      this.metrics.endpointSwitches.inc();
+      this.log.info({ peer: sw.node, from: sw.from, to: sw.to }, 'no handshake on this endpoint; trying the next candidate');
     }
-    const keys = new Set(p.peers.map((x) => x.publicKey));
-    for (const k of this.attempts.keys()) if (!keys.has(k)) this.attempts.delete(k);
+    const { desired, endpoints: endpointsInUse } = d;
 
     mark('plan');
     this.mtu = await this.computeMTU(endpointsInUse, compare);
@@ -355,7 +344,8 @@ export class MeshModule implements Module {
     let current: DeviceRoute[];
     if (fromDevice) {
       current = parseRoutes(await run('ip', ['-j', '-4', 'route', 'show', 'table', 'main', 'proto', String(ROUTE_PROTO)]));
-      if (full || wantV6 || this.hadV6Routes) {
+      // With IPv6 off there is no IPv6 routing table to read (ipv6.disable=1 refuses the request).
+      if ((full || wantV6 || this.hadV6Routes) && !ipv6Off()) {
         current.push(...parseRoutes(await run('ip', ['-j', '-6', 'route', 'show', 'table', 'main', 'proto', String(ROUTE_PROTO)])));
       }
     } else current = this.believed!.routes;
@@ -380,12 +370,12 @@ export class MeshModule implements Module {
     }
 
     if (this.client && selfPeer) {
-      if (networkUp && !this.networkMarked) {
+      if (needsNetworkAvailable(networkUp, selfPeer, this.conditionAnswered)) {
         try {
           const wrote = await markNetworkAvailable(this.client, this.nodeName, `WireGuard mesh on ${cfg.iface} with ${p.peers.length} peer(s)`);
-          this.networkMarked = true;
+          this.conditionAnswered = selfPeer;
           this.metrics.publishes.inc({ kind: 'condition', result: 'success' });
-          if (wrote) this.log.info('set NetworkUnavailable=False on this node');
+          if (wrote) this.log.info({ was: selfPeer.networkUnavailable ?? 'absent' }, 'set NetworkUnavailable=False on this node');
         } catch (err) {
           this.metrics.publishes.inc({ kind: 'condition', result: 'error' });
           errors.push(`setting NetworkUnavailable=False: ${(err as Error).message}`);

@@ -12,7 +12,7 @@ export function netpolMetrics(reg: Registry) {
     groups: reg.gauge('nodeway_netpol_groups', 'Group chains (distinct sets of policies judging local pods), per family.'),
     drops: reg.gauge('nodeway_netpol_dropped_packets', 'New flows rejected, per family, direction and the policies of the group that rejected them (read from nft counters).'),
     failures: reg.counter('nodeway_netpol_sync_failures_total', 'nft transactions that failed, per family.'),
-    ctDeleted: reg.counter('nodeway_netpol_conntrack_deleted_total', 'Conntrack entries of newly denied flows deleted (strict mode).'),
+    
   };
 }
 

@@ -2,11 +2,12 @@
 // its entry (and its blackhole) as long as the client keeps sending. After each sync, for every
 // UDP/SCTP service port whose serving endpoints changed, entries to its addresses whose reply
 // comes from a non-serving IP are deleted, including when no endpoint is left at all, which
-// kube-proxy's reconciler skips (kubernetes#139628). TCP is never touched.
+// kube-proxy's reconciler skips (kubernetes#139628). A cleanup that fails is retried on a
+// timer until it succeeds, not only when its Service changes again. TCP is never touched.
 import { exec } from '../../src/sys/exec.ts';
 import type { IPFamily } from '../../src/kube/objects.ts';
 import type { ServiceView } from '../../src/view/types.ts';
-import { familyIP } from './validate.ts';
+import { familyIP } from '../../src/net/ip.ts';
 
 export interface DatagramPort {
   proto: 'udp' | 'sctp';
@@ -106,40 +107,83 @@ export function conntrackCli(bin = 'conntrack'): ConntrackExec {
   };
 }
 
-/** Remembers, per family and Service, the datagram ports as last cleaned. */
+/**
+ * Remembers, per family and Service, the datagram ports as last synced, and the stale ports
+ * whose cleanup failed: those are owed until a retry (retryOwed, on the module's timer) or a
+ * later sync cleans them, whether or not their Service changes again.
+ */
 export class ConntrackCleaner {
   private readonly last = new Map<string, DatagramPort[]>();
+  /** family → Service key → stale ports not cleaned yet. */
+  private readonly owed = new Map<IPFamily, Map<string, DatagramPort[]>>();
   private readonly exec: ConntrackExec;
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(exec: ConntrackExec) {
     this.exec = exec;
   }
 
+  /** Some cleanup failed and waits for a retry. */
+  get hasOwed(): boolean {
+    for (const m of this.owed.values()) if (m.size > 0) return true;
+    return false;
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
   /** Cleans after a sync that applied `keys` (all of them when `all`); returns entries deleted. */
-  async afterSync(family: IPFamily, services: ReadonlyMap<string, ServiceView>, keys: Iterable<string>, all: boolean): Promise<number> {
-    const next = new Map<string, DatagramPort[]>();
-    const stale: DatagramPort[] = [];
-    const scope = all ? new Set([...services.keys(), ...[...this.last.keys()].filter((k) => k.startsWith(`${family}|`)).map((k) => k.slice(2))]) : keys;
-    for (const key of scope) {
-      const svc = services.get(key);
-      const now = svc ? datagramPorts(svc, family) : [];
-      const k = `${family}|${key}`;
-      // A restart knows nothing of what was before: every datagram port is checked once.
-      const changed = all && !this.last.has(k) ? now : stalePorts(this.last.get(k) ?? [], now);
-      stale.push(...changed);
-      next.set(k, now);
+  afterSync(family: IPFamily, services: ReadonlyMap<string, ServiceView>, keys: Iterable<string>, all: boolean): Promise<number> {
+    return this.serial(async () => {
+      const owed = this.owedOf(family);
+      const scope = all ? new Set([...services.keys(), ...[...this.last.keys()].filter((k) => k.startsWith(`${family}|`)).map((k) => k.slice(2))]) : keys;
+      for (const key of scope) {
+        const svc = services.get(key);
+        const now = svc ? datagramPorts(svc, family) : [];
+        const k = `${family}|${key}`;
+        // A restart knows nothing of what was before: every datagram port is checked once.
+        const changed = all && !this.last.has(k) ? now : stalePorts(this.last.get(k) ?? [], now);
+        if (changed.length) owed.set(key, [...(owed.get(key) ?? []), ...changed]);
+        if (now.length) this.last.set(k, now);
+        else this.last.delete(k);
+      }
+      return this.cleanOwed(family);
+    });
+  }
+
+  /** Retries what failed before; returns entries deleted. */
+  retryOwed(family: IPFamily): Promise<number> {
+    return this.serial(() => this.cleanOwed(family));
+  }
+
+  private owedOf(family: IPFamily): Map<string, DatagramPort[]> {
+    let m = this.owed.get(family);
+    if (!m) this.owed.set(family, (m = new Map()));
+    return m;
+  }
+
+  /**
+   * Cleans every owed port against what serves it now (a port still there takes its current
+   * serving endpoints, so a flow to an endpoint added since is never cut); on failure all of
+   * it stays owed.
+   */
+  private async cleanOwed(family: IPFamily): Promise<number> {
+    const owed = this.owedOf(family);
+    if (owed.size === 0) return 0;
+    const ports: DatagramPort[] = [];
+    for (const [key, list] of owed) {
+      const current = this.last.get(`${family}|${key}`) ?? [];
+      for (const p of list) ports.push(current.find((c) => portKey(c) === portKey(p)) ?? { ...p, serving: [] });
     }
     let deleted = 0;
-    if (stale.length > 0) {
-      for (const proto of new Set(stale.map((p) => p.proto))) {
-        const entries = await this.exec.list(family, proto);
-        for (const e of staleEntries(stale.filter((p) => p.proto === proto), entries)) deleted += await this.exec.delete(family, e);
-      }
+    for (const proto of new Set(ports.map((p) => p.proto))) {
+      const entries = await this.exec.list(family, proto);
+      for (const e of staleEntries(ports.filter((p) => p.proto === proto), entries)) deleted += await this.exec.delete(family, e);
     }
-    for (const [k, v] of next) {
-      if (v.length) this.last.set(k, v);
-      else this.last.delete(k);
-    }
+    owed.clear();
     return deleted;
   }
 }

@@ -13,7 +13,7 @@ import type { ProxyMetrics } from './metrics.ts';
 import { nftFamily, NODE_OWNER, type BasePlan, type ElementSpec, type NftFamily, type ServicePlan } from './model.ts';
 import type { NftExec, TableNames } from './nft.ts';
 import type { FamilyNode } from './node.ts';
-import { nodeElements, planBase } from './plan-base.ts';
+import { nodeElements, planBase, type MasqOptions } from './plan-base.ts';
 import type { Skipped } from './plan-service.ts';
 import { SLOT_LIMIT } from './placement.ts';
 import { planServices, planTable, replan, tableObjects, type DesiredTable, type PlanInputs, type PlannedService, type TableContext } from './table.ts';
@@ -21,7 +21,7 @@ import { Tx } from './tx.ts';
 
 export interface FamilyOptions {
   table: string;
-  masqueradeAll: boolean;
+  masq: MasqOptions;
   nft: NftExec;
   log: Logger;
   metrics: ProxyMetrics;
@@ -76,7 +76,7 @@ export class FamilyProxy {
     this.family = family;
     this.nf = nftFamily(family);
     this.o = opts;
-    this.ctx = { family, masqueradeAll: opts.masqueradeAll };
+    this.ctx = { family, masq: opts.masq };
     this.label = { ip_family: family === 4 ? 'IPv4' : 'IPv6' };
   }
 
@@ -127,7 +127,7 @@ export class FamilyProxy {
   private async syncNow(services: ReadonlyMap<string, ServiceView>, changed: ReadonlySet<string>, full: boolean, node: FamilyNode): Promise<FamilySyncResult> {
     await this.deleteStaleChains();
     try {
-      if (!this.trusted || !sameBase(this.base, planBase(this.family, node.nodePortIPs === 'all')) || this.nextSlot > SLOT_LIMIT) return await this.rewrite(services, node);
+      if (!this.trusted || !sameBase(this.base, planBase(this.family, node.nodePortIPs === 'all', this.o.masq.mark)) || this.nextSlot > SLOT_LIMIT) return await this.rewrite(services, node);
       if (full) {
         const names = await this.o.nft.names(this.nf, this.o.table);
         if (!this.matches(names)) {

@@ -3,6 +3,8 @@
 // traffic only to nodes that answer 200, i.e. that have a local Ready endpoint.
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
+import type { IPFamily } from '../../src/kube/objects.ts';
+import type { OwnHealth } from '../../src/runtime/module.ts';
 import type { ServiceView } from '../../src/view/types.ts';
 import type { ProxyMetrics } from './metrics.ts';
 
@@ -19,6 +21,60 @@ export interface HealthCheckBody {
   service: { namespace: string; name: string };
   localEndpoints: number;
   serviceProxyHealthy: boolean;
+}
+
+/**
+ * The proxy's own health, as kube-proxy's proxy health server decides it
+ * (pkg/proxy/healthcheck/proxy_health.go): per family, the oldest change queued and not yet
+ * applied; unhealthy once one has waited `timeoutMs` (kube-proxy: 2 × --sync-period). One
+ * failed transaction is not unhealthy (the retry follows within seconds); a sync that hangs,
+ * or keeps failing, is. Times in ms.
+ */
+export class ProxyHealth {
+  private readonly lastUpdated = new Map<IPFamily, number>();
+  private readonly pending = new Map<IPFamily, number>();
+  readonly timeoutMs: number;
+
+  /** Healthy while starting: as if each family had just been updated. */
+  constructor(timeoutMs: number, families: IPFamily[], now: number) {
+    this.timeoutMs = timeoutMs;
+    for (const f of families) this.lastUpdated.set(f, now);
+  }
+
+  queued(f: IPFamily, now: number): void {
+    if (!this.pending.has(f)) this.pending.set(f, now);
+  }
+
+  updated(f: IPFamily, now: number): void {
+    this.pending.delete(f);
+    this.lastUpdated.set(f, now);
+  }
+
+  /** A family that is not programmed at all (IPv6 off on this host). */
+  forget(f: IPFamily): void {
+    this.pending.delete(f);
+    this.lastUpdated.delete(f);
+  }
+
+  /** `lastUpdated`: of the late family when unhealthy, else the latest. */
+  state(now: number): { healthy: boolean; lastUpdated: number } {
+    let last = 0;
+    for (const t of this.lastUpdated.values()) last = Math.max(last, t);
+    for (const [f, since] of this.pending) if (now - since >= this.timeoutMs) return { healthy: false, lastUpdated: this.lastUpdated.get(f) ?? 0 };
+    return { healthy: true, lastUpdated: last };
+  }
+
+  /**
+   * kube-proxy's /healthz: also unhealthy when the node is leaving (deleted, or tainted by the
+   * Cluster Autoscaler), so load balancers drain it first (KEP-3836); /livez ignores that.
+   * When healthy, lastUpdated reads as now, as kube-proxy keeps it for old clients.
+   */
+  report(leaving: boolean, now: number): OwnHealth {
+    const s = this.state(now);
+    const iso = (t: number) => new Date(t).toISOString();
+    const healthy = s.healthy && !leaving;
+    return { healthy, live: s.healthy, body: { lastUpdated: iso(healthy ? now : s.lastUpdated), currentTime: iso(now), nodeEligible: !leaving } };
+  }
 }
 
 /** Port → the Service it reports on, for every Service that needs one. Pure. */

@@ -2,7 +2,7 @@
 // dashboards and alerts written for kube-proxy keep working; nodeway_proxy_* for the rest.
 import { DURATION_BUCKETS, type Registry } from '../../src/runtime/metrics.ts';
 
-const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
+const LATENCY_BUCKETS = [0.005, 0.01, 0.02, 0.025, 0.03, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300];
 
 export function proxyMetrics(reg: Registry) {
   return {
@@ -24,9 +24,10 @@ export function proxyMetrics(reg: Registry) {
     serviceChanges: reg.counter('kubeproxy_sync_proxy_rules_service_changes_total', 'Service (and endpoint) changes the proxy applied.'),
     ctDuration: reg.histogram('kubeproxy_conntrack_reconciler_sync_duration_seconds', 'Time the stale UDP/SCTP conntrack cleanup took, per family.', DURATION_BUCKETS),
     ctDeleted: reg.counter('kubeproxy_conntrack_reconciler_deleted_entries_total', 'Stale conntrack entries deleted, per family.'),
-    ctFailures: reg.counter('nodeway_proxy_conntrack_failures_total', 'conntrack runs that failed (retried at the next sync), per family.'),
+    ctFailures: reg.counter('nodeway_proxy_conntrack_failures_total', 'conntrack runs that failed (retried on a timer), per family.'),
     skipped: reg.counter('nodeway_proxy_skipped_objects_total', 'Services, ports, endpoints or addresses left out of the rules as invalid, per family and reason.'),
     conflicts: reg.counter('nodeway_proxy_element_conflicts_total', 'Address/port keys claimed by several Services with different targets, per family.'),
+    familySkipped: reg.gauge('nodeway_proxy_family_skipped', '1 for an IP family this host cannot carry (IPv6 off, or no IPv6 NAT), which the proxy does not program.'),
     healthcheckErrors: reg.counter('nodeway_proxy_healthcheck_listen_errors_total', 'Health-check node port servers that could not listen.'),
   };
 }

@@ -4,18 +4,19 @@
 import { release } from 'node:os';
 import type { Logger } from 'pino';
 import type { IPFamily } from '../../src/kube/objects.ts';
-import type { Module } from '../../src/runtime/module.ts';
+import { consumes, type Module, type OwnHealth } from '../../src/runtime/module.ts';
 import { isProgramMissing } from '../../src/sys/exec.ts';
+import { ipv6Off } from '../../src/sys/ipv6.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
 import { ConntrackCleaner, conntrackCli, type ConntrackExec } from './conntrack.ts';
 import { FamilyProxy } from './family.ts';
-import { HealthCheckServers } from './healthcheck.ts';
+import { HealthCheckServers, ProxyHealth } from './healthcheck.ts';
 import { proxyMetrics, type ProxyMetrics } from './metrics.ts';
 import { nftCli, type NftExec } from './nft.ts';
 import { familyNode, localAddresses, loopbackNodePortCIDRs, type FamilyNode, type LocalAddress } from './node.ts';
-import { proxyConfig, type ProxyConfig } from './options.ts';
+import { masqOptions, proxyConfig, type ProxyConfig } from './options.ts';
 import { planTable, printTable, tableObjects, type PrintedTable } from './table.ts';
 
 export interface ProxyDeps {
@@ -26,6 +27,10 @@ export interface ProxyDeps {
   deleteChainsNow?: boolean;
   chunkLines?: number;
   healthChecks?: boolean;
+  /** Overrides --proxy-health-timeout (tests). */
+  healthTimeoutMs?: number;
+  /** How soon a failed conntrack cleanup is retried (default CONNTRACK_RETRY_MS). */
+  conntrackRetryMs?: number;
 }
 
 /** Kernels from 6.2 release a chain as soon as the map element pointing at it is deleted. */
@@ -35,6 +40,7 @@ export function kernelAtLeast(rel: string, major: number, minor: number): boolea
 }
 
 const COMPACT_AFTER_MS = 1000;
+export const CONNTRACK_RETRY_MS = 10_000;
 
 function familyLabel(f: IPFamily): string {
   return f === 4 ? 'IPv4' : 'IPv6';
@@ -49,25 +55,30 @@ export class ProxyModule implements Module {
   private readonly log: Logger;
   private readonly metrics: ProxyMetrics;
   private readonly conntrack: ConntrackCleaner;
-  private readonly health: HealthCheckServers | undefined;
+  private readonly hcServers: HealthCheckServers | undefined;
   private readonly localAddrs: () => LocalAddress[];
-  private healthy = true;
-  /** When each Service change reached the view, for the programming-latency metric. */
-  private readonly changedAt = new Map<string, number>();
-  private subscribed = false;
+  /** kube-proxy's health rule: no change queued longer than the timeout (healthcheck.ts). */
+  private readonly own: ProxyHealth;
+  private view: NodeView | undefined;
   private compaction: NodeJS.Timeout | undefined;
+  private ctRetry: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly ctRetryMs: number;
+  private readonly nft: NftExec;
+  /** The families this host can carry, decided at the first sync; the others are skipped. */
+  private active: FamilyProxy[] | undefined;
 
   constructor(ctx: ModuleContext, deps: ProxyDeps = {}) {
     this.config = proxyConfig(ctx.config);
     this.log = ctx.log.child({ module: 'proxy' });
     this.metrics = proxyMetrics(ctx.registry);
-    const nft = deps.nft ?? nftCli();
+    const nft = (this.nft = deps.nft ?? nftCli());
     const deleteChainsNow = deps.deleteChainsNow ?? kernelAtLeast(release(), 6, 2);
     this.families = ([4, 6] as const).map(
       (f) =>
         new FamilyProxy(f, {
           table: this.config.table,
-          masqueradeAll: this.config.masqueradeAll,
+          masq: masqOptions(this.config),
           nft,
           log: this.log,
           metrics: this.metrics,
@@ -76,31 +87,47 @@ export class ProxyModule implements Module {
         }),
     );
     this.conntrack = new ConntrackCleaner(deps.conntrack ?? conntrackCli());
-    this.health = deps.healthChecks === false ? undefined : new HealthCheckServers(this.log, this.metrics, () => this.healthy);
+    this.own = new ProxyHealth(deps.healthTimeoutMs ?? this.config.healthTimeoutS * 1000, this.families.map((fp) => fp.family), Date.now());
+    // As kube-proxy's service health server: the proxy's health, not the node's eligibility.
+    this.hcServers = deps.healthChecks === false ? undefined : new HealthCheckServers(this.log, this.metrics, () => this.own.state(Date.now()).healthy);
     this.localAddrs = deps.localAddresses ?? localAddresses;
+    this.ctRetryMs = deps.conntrackRetryMs ?? CONNTRACK_RETRY_MS;
     for (const c of loopbackNodePortCIDRs(this.config)) this.log.error({ cidr: c }, '--nodeport-addresses: loopback NodePorts are not supported; ignored');
   }
 
   async sync(view: NodeView, changes: ViewChanges): Promise<void> {
-    if (!this.subscribed) {
-      this.subscribed = true;
-      view.subscribe((c) => {
-        const now = performance.now();
-        for (const k of c.services) if (!this.changedAt.has(k)) this.changedAt.set(k, now);
-      });
+    this.view = view;
+    this.queued();
+    if (!this.active) {
+      this.active = await this.usableFamilies();
+      // A family this host cannot carry is never applied: it owes nothing.
+      for (const fp of this.families) if (!this.active.includes(fp)) this.own.forget(fp.family);
     }
+    const families = this.active;
     const local = this.localAddrs();
-    const nodes = this.families.map((fp) => familyNode(view, this.config, fp.family, local));
-    const results = await Promise.allSettled(this.families.map((fp, i) => this.syncFamily(fp, view, changes, nodes[i]!)));
+    const nodes = families.map((fp) => familyNode(view, this.config, fp.family, local));
+    const results = await Promise.allSettled(families.map((fp, i) => this.syncFamily(fp, view, changes, nodes[i]!)));
+    results.forEach((r, i) => r.status === 'fulfilled' && this.own.updated(families[i]!.family, Date.now()));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    this.healthy = failed.length === 0;
-    if (this.health) await this.health.sync(view.services.values(), healthCheckAddresses(nodes));
-    if (this.healthy) this.observeProgramming(view, changes);
+    if (this.hcServers) await this.hcServers.sync(view.services.values(), healthCheckAddresses(nodes));
+    if (failed.length === 0) this.observeProgramming(view, changes);
     this.scheduleCompaction();
+    this.scheduleConntrackRetry();
     // Both families fail alike when nft is missing: say it once.
     if (failed.length > 0) throw new Error([...new Set(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)))].join('; '));
     this.metrics.lastSync.set({}, Date.now() / 1000);
     this.metrics.serviceChanges.inc({}, changes.services.size);
+  }
+
+  /** The runner queued a change for us (also while a sync runs or hangs): only a success clears it. */
+  queued(): void {
+    const now = Date.now();
+    for (const fp of this.active ?? this.families) this.own.queued(fp.family, now);
+  }
+
+  /** kube-proxy's /healthz (and /livez), served by the agent's health server for this module. */
+  health(): OwnHealth {
+    return this.own.report(this.view?.self.leaving === true, Date.now());
   }
 
   /** Each family's desired table for this view, printable (`nodeway view --desired proxy`). */
@@ -108,11 +135,31 @@ export class ProxyModule implements Module {
     const local = this.localAddrs();
     const out: Record<string, PrintedTable & { table: string }> = {};
     for (const fp of this.families) {
-      const ctx = { family: fp.family, masqueradeAll: this.config.masqueradeAll };
+      const ctx = { family: fp.family, masq: masqOptions(this.config) };
       const { table } = planTable(view.services, familyNode(view, this.config, fp.family, local), ctx);
       out[familyLabel(fp.family)] = { table: `${fp.family === 4 ? 'ip' : 'ip6'} ${this.config.table}`, ...printTable(tableObjects(table, ctx)) };
     }
     return out;
+  }
+
+  /**
+   * IPv6 is skipped, with one log line, on a host without it (src/sys/ipv6.ts says so once for
+   * the agent) or whose kernel/nft cannot NAT it while IPv4 can: syncing it would only fail,
+   * forever, and turn every retry into a full resync of IPv4 too.
+   */
+  private async usableFamilies(): Promise<FamilyProxy[]> {
+    const v6 = this.families.find((fp) => fp.family === 6);
+    if (!v6) return this.families;
+    let reason = ipv6Off() ? 'IPv6 is off on this host' : '';
+    if (!reason && this.nft.natSupport) {
+      const [nat4, nat6] = await Promise.all([this.nft.natSupport('ip'), this.nft.natSupport('ip6')]);
+      if (nat6 && !nat4) {
+        reason = `nft cannot do IPv6 NAT here (${nat6})`;
+        this.log.warn({ family: 'IPv6', err: nat6 }, 'IPv6 skipped: nft cannot do IPv6 NAT on this host; the proxy programs IPv4 only');
+      }
+    }
+    if (reason) this.metrics.familySkipped.set({ ip_family: 'IPv6' }, 1);
+    return reason ? this.families.filter((fp) => fp !== v6) : this.families;
   }
 
   /**
@@ -123,10 +170,8 @@ export class ProxyModule implements Module {
   private observeProgramming(view: NodeView, changes: ViewChanges): void {
     const now = performance.now();
     const wall = Date.now();
-    for (const k of changes.full ? [...this.changedAt.keys()] : changes.services) {
-      const t = this.changedAt.get(k);
-      if (t === undefined) continue;
-      this.changedAt.delete(k);
+    // servicesAt: when each change reached the view (the runner keeps the first of a failed sync's).
+    for (const [k, t] of changes.servicesAt) {
       const trigger = view.services.get(k)?.triggerTime ?? 0;
       const secs = trigger > 0 ? (wall - trigger) / 1000 : (now - t) / 1000;
       if (secs >= 0) this.metrics.programming.observe({}, secs);
@@ -149,9 +194,31 @@ export class ProxyModule implements Module {
     } catch (err) {
       this.metrics.ctFailures.inc(label);
       // A missing conntrack was logged once (src/sys/exec.ts) and keeps the proxy not ready.
-      if (!isProgramMissing(err)) this.log.warn({ family: familyLabel(fp.family), err: String((err as Error).message) }, 'conntrack cleanup failed; retried at the next sync');
+      if (!isProgramMissing(err)) this.log.warn({ family: familyLabel(fp.family), err: String((err as Error).message) }, 'conntrack cleanup failed; retried shortly');
     }
     this.metrics.ctDuration.observe(label, (performance.now() - c0) / 1000);
+  }
+
+  /** Stale flows whose cleanup failed are retried on a timer until it works, not only at the next change of their Service. */
+  private scheduleConntrackRetry(): void {
+    if (this.closed || this.ctRetry || !this.conntrack.hasOwed) return;
+    this.ctRetry = setTimeout(() => void this.retryConntrack(), this.ctRetryMs).unref();
+  }
+
+  private async retryConntrack(): Promise<void> {
+    for (const fp of this.families) {
+      const label = { ip_family: familyLabel(fp.family) };
+      try {
+        const deleted = await this.conntrack.retryOwed(fp.family);
+        this.metrics.ctDeleted.inc(label, deleted);
+        if (deleted > 0) this.log.info({ family: label.ip_family, deleted }, 'stale conntrack entries deleted (retry)');
+      } catch (err) {
+        this.metrics.ctFailures.inc(label);
+        if (!isProgramMissing(err)) this.log.warn({ family: label.ip_family, err: String((err as Error).message) }, 'conntrack cleanup failed again; retried shortly');
+      }
+    }
+    this.ctRetry = undefined;
+    this.scheduleConntrackRetry();
   }
 
   /** Overridden endpoints move to the main maps a second after a change, batched (FamilyProxy.compact). */
@@ -177,8 +244,10 @@ export class ProxyModule implements Module {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearTimeout(this.compaction);
-    await this.health?.close();
+    clearTimeout(this.ctRetry);
+    await this.hcServers?.close();
   }
 }
 

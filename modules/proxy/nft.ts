@@ -14,6 +14,8 @@ export interface NftExec {
   apply(script: string): Promise<void>;
   names(family: NftFamily, table: string): Promise<TableNames>;
   deleteTable(family: NftFamily, table: string): Promise<void>;
+  /** '' when the kernel and nft can do NAT in this family, else nft's complaint (checked, nothing applied). */
+  natSupport?(family: NftFamily): Promise<string>;
 }
 
 export class NftError extends Error {}
@@ -54,6 +56,11 @@ export function nftCli(bin = 'nft'): NftExec {
       for (const i of maps) if (i.map?.table === table) out.sets.set(i.map.name, 'map');
       out.exists = out.chains.size + out.sets.size > 0;
       return out;
+    },
+    async natSupport(family) {
+      const probe = `table ${family} nodeway-probe {\n\tchain p {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t}\n}\n`;
+      const r = await exec(bin, ['-c', '-f', '-'], { input: probe });
+      return r.ok ? '' : firstLines(r.stderr, 1) || `exit ${r.exitCode}`;
     },
     async deleteTable(family, table) {
       const r = await exec(bin, ['delete', 'table', family, table]);

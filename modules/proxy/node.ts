@@ -3,10 +3,10 @@
 // given the view and the local interface addresses (read by the caller).
 import { networkInterfaces } from 'node:os';
 import type { IPFamily } from '../../src/kube/objects.ts';
-import { canonicalIP, ipFamily } from '../../src/net/ip.ts';
+import { canonicalIP, disjointCIDRs, familyIP, inAnyCIDR, ipFamily } from '../../src/net/ip.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ProxyConfig } from './options.ts';
-import { disjointCIDRs, familyIP, inAnyCIDR } from './validate.ts';
+
 
 export interface LocalAddress {
   address: string;
@@ -71,8 +71,10 @@ export function familyNode(view: Pick<NodeView, 'self' | 'peers' | 'serviceCIDRs
       nodePortIPs = [...new Set(ips)].sort();
     }
   }
+  // Pod sources by address, for the CIDR modes of --detect-local-mode (none for the others).
   const given = cfg.clusterCIDRs.filter((c) => c.family === family).map((c) => c.cidr);
-  const fromNodes = given.length ? given : [...view.peers.values()].flatMap((p) => p.podCIDRs);
+  const mode = cfg.detectLocal.mode;
+  const fromNodes = mode === 'NodeCIDR' ? view.self.podCIDRs : mode !== 'ClusterCIDR' ? [] : given.length ? given : [...view.peers.values()].flatMap((p) => p.podCIDRs);
   // Disjoint: an interval set refuses overlapping elements, and ServiceCIDRs may overlap.
   const serviceCIDRs = disjointCIDRs([...view.serviceCIDRs], family).cidrs;
   return { family, nodePortIPs, nodeIP, clusterCIDRs: disjointCIDRs(fromNodes, family).cidrs, serviceCIDRs };

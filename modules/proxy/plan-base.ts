@@ -6,7 +6,47 @@ import type { BasePlan, ChainSpec, ElementSpec, SetDecl } from './model.ts';
 import { NODE_OWNER } from './model.ts';
 import type { FamilyNode } from './node.ts';
 
+/** kube-proxy's default mark: bit 14 (--masquerade-bit, kube-proxy's --iptables-masquerade-bit). */
 export const MASQ_MARK = '0x4000';
+
+/** The mark for a masquerade bit, as nft writes it. */
+export function masqMark(bit: number): string {
+  return `0x${(2 ** bit).toString(16)}`;
+}
+
+/**
+ * How traffic from this cluster's pods is told apart (kube-proxy's --detect-local-mode): such
+ * traffic is not masqueraded to a ClusterIP, and eTP=Local short-circuits it to every endpoint.
+ * ClusterCIDR and NodeCIDR match sources in a set the executor fills; the interface modes
+ * match the interface the packet came in on.
+ */
+export type LocalDetect = { mode: 'ClusterCIDR' | 'NodeCIDR' } | { mode: 'BridgeInterface'; iface: string } | { mode: 'InterfaceNamePrefix'; prefix: string };
+
+export interface MasqOptions {
+  masqueradeAll: boolean;
+  /** masqMark(bit). */
+  mark: string;
+  detectLocal: LocalDetect;
+}
+
+export const DEFAULT_MASQ: MasqOptions = { masqueradeAll: false, mark: MASQ_MARK, detectLocal: { mode: 'ClusterCIDR' } };
+
+/**
+ * The match for pod traffic (`local`) and for the rest (`notLocal`). With the CIDR modes the
+ * second reads its own set, which holds every address while no CIDR is known: kube-proxy then
+ * does no off-cluster masquerade at all (and no short-circuit: `cluster-cidrs` is empty).
+ */
+export function localMatch(family: IPFamily, d: LocalDetect): { local: string; notLocal: string } {
+  if (d.mode === 'BridgeInterface') return { local: `iifname ${JSON.stringify(d.iface)}`, notLocal: `iifname != ${JSON.stringify(d.iface)}` };
+  if (d.mode === 'InterfaceNamePrefix') return { local: `iifname "${d.prefix}*"`, notLocal: `iifname != "${d.prefix}*"` };
+  const ip = ipKw(family);
+  return { local: `${ip} saddr @${S.clusterCIDRs}`, notLocal: `${ip} saddr != @${S.masqueradeExempt}` };
+}
+
+/** The condition before `meta mark set …` on ClusterIP traffic: '' = always (masquerade-all). */
+export function masqCondition(family: IPFamily, m: MasqOptions): string {
+  return m.masqueradeAll ? '' : `${localMatch(family, m.detectLocal).notLocal} `;
+}
 
 export const C = {
   services: 'services',
@@ -27,6 +67,7 @@ export const S = {
   nodePortIPs: 'nodeport-ips',
   clusterIPs: 'cluster-ips',
   clusterCIDRs: 'cluster-cidrs',
+  masqueradeExempt: 'masquerade-exempt',
   serviceCIDRs: 'service-cidrs',
   hairpin: 'hairpin',
 } as const;
@@ -61,9 +102,9 @@ export function pickChainName(n: number): string {
  * the family) stays small. Only ClusterIP traffic comes here: masquerade off-cluster clients
  * as kube-proxy's internal chain does.
  */
-export function pickChain(family: IPFamily, n: number, masqueradeAll: boolean): ChainSpec {
+export function pickChain(family: IPFamily, n: number, m: MasqOptions = DEFAULT_MASQ): ChainSpec {
   const ip = ipKw(family);
-  const masq = `${masqueradeAll ? '' : `${ip} saddr != @${S.clusterCIDRs} `}meta mark set meta mark | ${MASQ_MARK}`;
+  const masq = `${masqCondition(family, m)}meta mark set meta mark | ${m.mark}`;
   // A lookup that misses ends its rule: a port without overrides falls through to the main map.
   const dnat = (map: string, p: string) => `dnat ${ip} to ${ip} daddr . ${p} dport . numgen random mod ${n} map @${map}`;
   return chain(masq, ...PICK_PROTOCOLS.flatMap((p) => [dnat(endpointOverridesMap(endpointPicksMap(p)), p), dnat(endpointPicksMap(p), p)]));
@@ -103,7 +144,7 @@ export const BASE_CHAINS = [
   'nat-postrouting',
 ] as const;
 
-export function planBase(family: IPFamily, nodePortAll: boolean): BasePlan {
+export function planBase(family: IPFamily, nodePortAll: boolean, mark = MASQ_MARK): BasePlan {
   const ip = ipKw(family);
   const addr = addrType(family);
   const loopback = family === 4 ? '127.0.0.0/8' : '::1';
@@ -133,7 +174,7 @@ export function planBase(family: IPFamily, nodePortAll: boolean): BasePlan {
     [
       C.masquerading,
       chain(
-        `meta mark & ${MASQ_MARK} == ${MASQ_MARK} meta mark set meta mark ^ ${MASQ_MARK} masquerade fully-random`,
+        `meta mark & ${mark} == ${mark} meta mark set meta mark ^ ${mark} masquerade fully-random`,
         `ct status dnat ${ip} saddr . ${ip} daddr @${S.hairpin} masquerade fully-random`,
       ),
     ],
@@ -149,6 +190,7 @@ export function planBase(family: IPFamily, nodePortAll: boolean): BasePlan {
     [S.nodePortIPs, set(`type ${addr};`)],
     [S.clusterIPs, set(`type ${addr};`)],
     [S.clusterCIDRs, set(`type ${addr}; flags interval;`)],
+    [S.masqueradeExempt, set(`type ${addr}; flags interval;`)],
     [S.serviceCIDRs, set(`type ${addr}; flags interval;`)],
     [S.hairpin, set(`type ${addr} . ${addr};`)],
     ...PICK_PROTOCOLS.flatMap((p): [string, SetDecl][] => {
@@ -164,6 +206,8 @@ export function nodeElements(node: FamilyNode): ElementSpec[] {
   const out: ElementSpec[] = [];
   if (node.nodePortIPs !== 'all') for (const ip of node.nodePortIPs) out.push({ set: S.nodePortIPs, key: ip, value: '' });
   for (const c of node.clusterCIDRs) out.push({ set: S.clusterCIDRs, key: c, value: '' });
+  const exempt = node.clusterCIDRs.length ? node.clusterCIDRs : [node.family === 4 ? '0.0.0.0/0' : '::/0'];
+  for (const c of exempt) out.push({ set: S.masqueradeExempt, key: c, value: '' });
   for (const c of node.serviceCIDRs) out.push({ set: S.serviceCIDRs, key: c, value: '' });
   return out;
 }

@@ -8,14 +8,15 @@ import type { IPFamily, Protocol } from '../../src/kube/objects.ts';
 import type { EndpointView, FamilyEndpoints, PortView, ServiceView } from '../../src/view/types.ts';
 import { emptyServicePlan, type ChainSpec, type ServicePlan } from './model.ts';
 import { affinitySetName, endpointChainName, portBase, portChainNames } from './names.ts';
-import { C, MASQ_MARK, S, addrType, endpointPicksMap, ipKw, pickChainName } from './plan-base.ts';
-import { disjointCIDRs, familyIP, inAnyCIDR, validName, validPort, validPortName, validProtocol } from './validate.ts';
+import { C, S, addrType, endpointPicksMap, ipKw, localMatch, masqCondition, pickChainName, type MasqOptions } from './plan-base.ts';
+import { disjointCIDRs, familyIP, inAnyCIDR } from '../../src/net/ip.ts';
+import { validName, validPort, validPortName, validProtocol } from './validate.ts';
 
 export interface PlanContext {
   family: IPFamily;
   /** The node's primary IP of this family: the LB source-range exception (kube-proxy's allowFromNode). */
   nodeIP: string;
-  masqueradeAll: boolean;
+  masq: MasqOptions;
 }
 
 /** Something left out of the plan, for one log line and one metric increment each. */
@@ -99,7 +100,8 @@ function planPort(svc: ServiceView, port: PortView, ctx: PlanContext, addrs: Add
     svc.affinityTimeout > 0
       ? (ep: Endpoint) => ({ chain: endpointChainName(base, ep.ip, ep.port), set: affinitySetName(base, ep.ip, ep.port, svc.affinityTimeout) })
       : null;
-  const masqRule = `${ip} daddr ${addrs.clusterIP} ${proto} dport ${port.port} ${ctx.masqueradeAll ? '' : `${ip} saddr != @${S.clusterCIDRs} `}meta mark set meta mark | ${MASQ_MARK}`;
+  const mark = ctx.masq.mark;
+  const masqRule = `${ip} daddr ${addrs.clusterIP} ${proto} dport ${port.port} ${masqCondition(family, ctx.masq)}meta mark set meta mark | ${mark}`;
   const policyChain = (name: string, eps: Endpoint[]): ChainSpec => {
     const pick = endpointRules(family, proto, eps, affinity);
     const rules = [...(name === internalChain && hasInternalEndpoints ? [masqRule] : []), ...pick.rules];
@@ -133,12 +135,12 @@ function planPort(svc: ServiceView, port: PortView, ctx: PlanContext, addrs: Add
     const rules: string[] = [];
     const goCluster = (prefix: string) => (usesClusterChain ? [`${prefix}goto ${names.cluster}`] : []);
     if (etpLocal) {
-      rules.push(...goCluster(`${ip} saddr @${S.clusterCIDRs} `)); // short-circuit pod traffic
-      rules.push(`fib saddr type local meta mark set meta mark | ${MASQ_MARK}`); // masquerade local traffic
+      rules.push(...goCluster(`${localMatch(family, ctx.masq.detectLocal).local} `)); // short-circuit pod traffic
+      rules.push(`fib saddr type local meta mark set meta mark | ${mark}`); // masquerade local traffic
       rules.push(...goCluster('fib saddr type local ')); // short-circuit local traffic
       if (usesLocalChain) rules.push(`goto ${names.local}`);
     } else {
-      rules.push(`meta mark set meta mark | ${MASQ_MARK}`, ...goCluster(''));
+      rules.push(`meta mark set meta mark | ${mark}`, ...goCluster(''));
     }
     plan.chains.set(names.external, { hook: '', rules });
   }

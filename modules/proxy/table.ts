@@ -8,13 +8,13 @@ import type { ServiceView } from '../../src/view/types.ts';
 import type { OwnerChange } from './elements.ts';
 import { emptyServicePlan, NODE_OWNER, type BasePlan, type ChainSpec, type ElementSpec, type ServicePlan, type SetDecl, type Slot } from './model.ts';
 import type { FamilyNode } from './node.ts';
-import { nodeElements, pickChain, pickChainName, pickMapDecl, planBase } from './plan-base.ts';
+import { nodeElements, pickChain, pickChainName, pickMapDecl, planBase, type MasqOptions } from './plan-base.ts';
 import { planService, type Skipped } from './plan-service.ts';
 import { place, SlotAllocator } from './placement.ts';
 
 export interface TableContext {
   family: IPFamily;
-  masqueradeAll: boolean;
+  masq: MasqOptions;
 }
 
 /**
@@ -65,7 +65,7 @@ function inputsOf(view: ServiceView, plan: ServicePlan): PlanInputs {
 export function planServices(services: ReadonlyMap<string, ServiceView>, keys: Iterable<string>, nodeIP: string, ctx: TableContext, slotsIn: SlotsIn): Planned {
   const alloc = new SlotAllocator();
   alloc.next = slotsIn.next;
-  const pctx = { family: ctx.family, nodeIP, masqueradeAll: ctx.masqueradeAll };
+  const pctx = { family: ctx.family, nodeIP, masq: ctx.masq };
   const out = new Map<string, PlannedService | null>();
   const skipped: Skipped[] = [];
   for (const key of keys) {
@@ -88,13 +88,13 @@ export function planTable(services: ReadonlyMap<string, ServiceView>, node: Fami
   const p = planServices(services, services.keys(), node.nodeIP, ctx, slotsIn);
   const planned = new Map<string, PlannedService>();
   for (const [k, s] of p.services) if (s) planned.set(k, s);
-  const table: DesiredTable = { family: ctx.family, nodeIP: node.nodeIP, base: planBase(ctx.family, node.nodePortIPs === 'all'), services: planned, node: nodeElements(node) };
+  const table: DesiredTable = { family: ctx.family, nodeIP: node.nodeIP, base: planBase(ctx.family, node.nodePortIPs === 'all', ctx.masq.mark), services: planned, node: nodeElements(node) };
   return { table, slotsOut: p.slotsOut, skipped: p.skipped };
 }
 
 /** The plan remembered inputs give again (with their own key ranges). */
 export function replan(inputs: PlanInputs, nodeIP: string, ctx: TableContext): ServicePlan {
-  const raw = planService(inputs.view, { family: ctx.family, nodeIP, masqueradeAll: ctx.masqueradeAll }).plan ?? emptyServicePlan();
+  const raw = planService(inputs.view, { family: ctx.family, nodeIP, masq: ctx.masq }).plan ?? emptyServicePlan();
   return place(raw, inputs, new SlotAllocator());
 }
 
@@ -109,7 +109,7 @@ function pickCounts(plan: ServicePlan | null | undefined): number[] {
 export function sharedObjects(plan: ServicePlan | null | undefined, ctx: TableContext): { maps: [string, SetDecl][]; chains: [string, ChainSpec][] } {
   const maps: [string, SetDecl][] = [];
   for (const slot of plan?.slots?.values() ?? []) maps.push([slot.map, pickMapDecl(ctx.family, slot.map)]);
-  const chains: [string, ChainSpec][] = pickCounts(plan).map((n) => [pickChainName(n), pickChain(ctx.family, n, ctx.masqueradeAll)]);
+  const chains: [string, ChainSpec][] = pickCounts(plan).map((n) => [pickChainName(n), pickChain(ctx.family, n, ctx.masq)]);
   return { maps, chains };
 }
 

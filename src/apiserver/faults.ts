@@ -1,6 +1,7 @@
 // Test and benchmark knobs that make the embedded server misbehave the ways a real one can:
 // a kind it does not serve, an error answer, a reset connection, a watch that ends at once.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 
 export interface RequestInfo {
   verb: string;
@@ -24,13 +25,30 @@ export class RequestCounter {
   readonly byRequest = new Map<string, number>();
   connections = 0;
   total = 0;
+  private readonly live = new Set<Socket>();
+  private closedBytes = 0;
+  /** A new TCP connection: counted, and the bytes sent on it summed (TLS records included). */
+  connected(socket: Socket): void {
+    this.connections++;
+    this.live.add(socket);
+    socket.once('close', () => {
+      this.live.delete(socket);
+      this.closedBytes += socket.bytesWritten;
+    });
+  }
+  /** Bytes the server has sent, over every connection so far. */
+  get bytesSent(): number {
+    let n = this.closedBytes;
+    for (const s of this.live) n += s.bytesWritten;
+    return n;
+  }
   count(req: RequestInfo): void {
     const k = `${req.verb} ${req.resource}`;
     this.byRequest.set(k, (this.byRequest.get(k) ?? 0) + 1);
     this.total++;
   }
-  snapshot(): { total: number; connections: number; byRequest: Record<string, number> } {
-    return { total: this.total, connections: this.connections, byRequest: Object.fromEntries(this.byRequest) };
+  snapshot(): { total: number; connections: number; bytesSent: number; byRequest: Record<string, number> } {
+    return { total: this.total, connections: this.connections, bytesSent: this.bytesSent, byRequest: Object.fromEntries(this.byRequest) };
   }
 }
 

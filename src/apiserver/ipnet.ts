@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { bytesToIP, ipBytes } from '../net/ip.ts';
+import { bytesToIP, ipBytes, parseCIDR } from '../net/ip.ts';
 
 export type Family = 'IPv4' | 'IPv6';
 
@@ -27,15 +27,13 @@ export interface Cidr {
   text: string;
 }
 
+/** Parsed by src/net/ip.ts (one CIDR parser); the numbers are for allocation arithmetic. */
 export function parseCidr(text: string): Cidr {
-  const [addr, len] = text.split('/');
-  const family = familyOf(addr ?? '');
-  const bits = Number(len);
-  const max = family === 'IPv4' ? 32 : 128;
-  if (!family || !Number.isInteger(bits) || bits < 0 || bits > max) throw new Error(`invalid CIDR ${text}`);
-  const hostBits = BigInt(max - bits);
-  const base = (ipToBigInt(addr!) >> hostBits) << hostBits;
-  return { family, base, bits, size: 1n << hostBits, text };
+  const c = parseCIDR(text);
+  if (!c) throw new Error(`invalid CIDR ${text}`);
+  const max = c.family === 4 ? 32 : 128;
+  const base = c.bytes.reduce((acc, byte) => (acc << 8n) | BigInt(byte), 0n);
+  return { family: c.family === 4 ? 'IPv4' : 'IPv6', base, bits: c.prefix, size: 1n << BigInt(max - c.prefix), text };
 }
 
 export function cidrContains(c: Cidr, ip: string): boolean {

@@ -213,6 +213,15 @@ export class Registry {
       const next = structuredClone(old);
       if (o.status === undefined) delete next.status;
       else next.status = structuredClone(o.status);
+      // A Node's status strategy resets only the spec (pkg/registry/core/node/strategy.go):
+      // labels and annotations written through nodes/status stay, which is how flannel and
+      // nodeway's mesh publish their annotations with only the nodes/status permission.
+      if (res.group === '' && res.plural === 'nodes') {
+        for (const f of ['labels', 'annotations'] as const) {
+          if (o.metadata?.[f] === undefined) delete next.metadata![f];
+          else next.metadata![f] = structuredClone(o.metadata[f]);
+        }
+      }
       return next;
     }
     if (subresource === 'finalize') {

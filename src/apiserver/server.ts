@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { ApiError, badRequest } from './errors.ts';
 import { handle, type HttpContext } from './http.ts';
 import { renderKubeconfig } from './kubeconfig.ts';
@@ -97,7 +97,7 @@ export class EmbeddedApiServer {
     };
     const onRequest = (req: IncomingMessage, res: ServerResponse) => void handle(ctx, req, res);
     const server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, onRequest) : createHttpServer(onRequest);
-    server.on(tls ? 'secureConnection' : 'connection', () => this.requests.connections++);
+    server.on('connection', (socket: Socket) => this.requests.connected(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {

@@ -10,6 +10,8 @@ export interface CacheChange<K extends Kind = Kind> {
   next: Kinds[K] | undefined;
 }
 
+const NOTHING: ReadonlyMap<string, unknown> = new Map();
+
 export type CacheListener = (change: CacheChange) => void;
 
 export class WatchCache {
@@ -34,20 +36,25 @@ export class WatchCache {
   }
 
   get<K extends Kind>(kind: K, key: string): Kinds[K] | undefined {
-    return this.store(kind).get(key) as Kinds[K] | undefined;
+    return this.read(kind).get(key) as Kinds[K] | undefined;
   }
 
   all<K extends Kind>(kind: K): IterableIterator<Kinds[K]> {
-    return this.store(kind).values() as IterableIterator<Kinds[K]>;
+    return this.read(kind).values() as IterableIterator<Kinds[K]>;
   }
 
   /** [key, object] pairs: the keys are the cache's own strings, for a reader that keeps them. */
   entries<K extends Kind>(kind: K): IterableIterator<[string, Kinds[K]]> {
-    return this.store(kind).entries() as IterableIterator<[string, Kinds[K]]>;
+    return this.read(kind).entries() as IterableIterator<[string, Kinds[K]]>;
   }
 
   size(kind: Kind): number {
-    return this.store(kind).size;
+    return this.read(kind).size;
+  }
+
+  /** True when this cache keeps `kind` (the agent watches only what its modules read). */
+  has(kind: Kind): boolean {
+    return this.stores.has(kind);
   }
 
   slicesOf(serviceKey: string): Kinds['endpointslices'][] {
@@ -106,6 +113,11 @@ export class WatchCache {
       this.listed.add(kind);
       if (this.ready) for (const w of this.readyWaiters.splice(0)) w();
     }
+  }
+
+  /** A kind not watched reads as none (the view reads every kind, whatever the modules need). */
+  private read(kind: Kind): ReadonlyMap<string, unknown> {
+    return this.stores.get(kind) ?? NOTHING;
   }
 
   private store(kind: Kind): Map<string, unknown> {

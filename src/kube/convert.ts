@@ -261,6 +261,9 @@ export function toEndpointSlice(raw: Raw, warn: Warn): EndpointSlice {
   };
 }
 
+/** The Cluster Autoscaler's taint on a node it is about to delete. */
+export const TO_BE_DELETED_TAINT = 'ToBeDeletedByClusterAutoscaler';
+
 export function toNode(raw: Raw, warn: Warn): Node {
   const { name, labels, annotations } = meta(raw, false);
   const at = `node ${name}`;
@@ -292,6 +295,8 @@ export function toNode(raw: Raw, warn: Warn): Node {
     if (p) podCIDRs.push(p.text);
     else warn(`${at}: podCIDR ${show(c)} is not a CIDR; ignored`);
   }
+  const toBeDeleted = arr(spec.taints).some((t) => obj(t).key === TO_BE_DELETED_TAINT);
+  const netCond = arr(obj(raw.status).conditions).map(obj).find((c) => c.type === 'NetworkUnavailable');
   return {
     name,
     labels: keptLabels,
@@ -300,6 +305,8 @@ export function toNode(raw: Raw, warn: Warn): Node {
     podCIDRs: fit(podCIDRs),
     deleting: Boolean(obj(raw.metadata).deletionTimestamp),
     unschedulable: spec.unschedulable === true,
+    ...(toBeDeleted ? { toBeDeleted } : {}),
+    ...(netCond ? { networkUnavailable: str(netCond.status) } : {}),
   };
 }
 

@@ -84,6 +84,10 @@ export interface Node {
   podCIDRs: string[];
   deleting: boolean;
   unschedulable: boolean;
+  /** Tainted ToBeDeletedByClusterAutoscaler: the node is about to go (kube-proxy's nodeEligible, KEP-3836). */
+  toBeDeleted?: boolean;
+  /** status of the NetworkUnavailable condition: 'True', 'False', 'Unknown'; absent = no such condition. */
+  networkUnavailable?: string;
 }
 
 /** A named container port: what a NetworkPolicy port by name resolves to on this pod. */

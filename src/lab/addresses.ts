@@ -1,4 +1,4 @@
-import net from 'node:net';
+import { ipFamily } from '../net/ip.ts';
 
 // Node networks come from the benchmarking range 198.18.0.0/15 and a ULA
 // prefix that exists only inside lab namespaces, so nothing here can collide
@@ -35,7 +35,7 @@ export interface Cidr {
 /** "198.18.0.7" or "198.18.0.7/24"; defaultLen applies when no length is given. */
 export function parseCidr(s: string, defaultLen: number, family: 4 | 6): Cidr {
   const [addr = '', len] = s.split('/');
-  if (net.isIP(addr) !== family) throw new Error(`not an IPv${family} address: ${s}`);
+  if (ipFamily(addr) !== family) throw new Error(`not an IPv${family} address: ${s}`);
   const n = len === undefined ? defaultLen : Number(len);
   if (!Number.isInteger(n) || n < 0 || n > (family === 4 ? 32 : 128)) throw new Error(`bad prefix length in ${s}`);
   return { addr, len: n };

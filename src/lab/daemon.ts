@@ -6,6 +6,7 @@ import { appendFileSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, 
 import { join } from 'node:path';
 import { cleanupStaleLabs, isAlive } from './cleanup.ts';
 import { type LabFacts, type ProgressEvent, startLab } from './demo.ts';
+import { labPrerequisites } from './prereqs.ts';
 import { nsExec } from './run.ts';
 
 export const DEFAULT_LAB_DIR = '/run/nodeway-lab';
@@ -60,6 +61,11 @@ export interface Out {
 export async function labUp(dir: string, nodewayBin: string, out: Out): Promise<number> {
   if (process.getuid?.() !== 0) {
     out.line('nodeway lab needs root (network namespaces, nftables, WireGuard).');
+    return 2;
+  }
+  const missing = labPrerequisites();
+  if (missing) {
+    out.line(missing);
     return 2;
   }
   if (runningPid(dir)) {

@@ -99,7 +99,12 @@ export async function startLab(dir: string, progress: Progress): Promise<Running
         ], { onLine: (line) => writeLog(dir, n.name, line) });
       });
       for (const n of nodes) {
-        await until(`${n.name} /readyz`, async () => ((await cluster.httpGet(n, `http://${HEALTH}/readyz`)).status === 200 ? true : undefined), 90_000);
+        // Not ready: the wait's error names what /readyz last said (module, missing program, error).
+        await until(`${n.name} /readyz`, async () => {
+          const r = await cluster.httpGet(n, `http://${HEALTH}/readyz`);
+          if (r.status === 200) return true;
+          throw new Error(r.status ? notReady(r.body) : `no answer (${r.body})`);
+        }, 90_000);
       }
     }, () => 'all ready');
 
@@ -192,6 +197,17 @@ export async function startLab(dir: string, progress: Progress): Promise<Running
   } catch (err) {
     await stop();
     throw err;
+  }
+}
+
+/** The modules a /readyz body says are not ready, each with why. */
+export function notReady(body: string): string {
+  try {
+    const s = JSON.parse(body) as { cacheReady: boolean; modules: { name: string; synced: boolean; lastError: string; missing?: string[] }[] };
+    const why = s.modules.filter((m) => !m.synced || m.missing?.length).map((m) => `${m.name}: ${m.missing?.[0] ?? (m.lastError || 'no sync yet')}`);
+    return (s.cacheReady ? why : ['the watch cache has not listed every kind yet', ...why]).join('; ') || 'not ready';
+  } catch {
+    return body.slice(0, 200);
   }
 }
 

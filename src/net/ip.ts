@@ -4,8 +4,17 @@ import type { IPFamily } from '../kube/objects.ts';
 /** The family of an IP literal, or 0 when it is not one. IPv4-mapped IPv6 is rejected, as Kubernetes does. */
 export function ipFamily(ip: string): IPFamily | 0 {
   if (isIPv4(ip)) return 4;
-  if (isIPv6(ip) && !ip.includes('%') && !/^::ffff:\d/i.test(ip)) return 6;
+  if (isIPv6(ip) && !ip.includes('%') && !isIPv4Mapped(ip)) return 6;
   return 0;
+}
+
+/** ::ffff:a.b.c.d in any spelling (hex or dotted tail, any zero compression); `ip` is valid IPv6. */
+function isIPv4Mapped(ip: string): boolean {
+  // The ffff group is spelled out in every form, so most addresses need no parse.
+  if (!/ffff/i.test(ip)) return false;
+  const b = ipBytes(ip);
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
+  return b[10] === 0xff && b[11] === 0xff;
 }
 
 /** 16 bytes for IPv6, 4 for IPv4; the caller checked the family. */
@@ -92,4 +101,41 @@ export function cidrContains(c: CIDR, ip: string): boolean {
     if ((b[i]! & mask) !== c.bytes[i]) return false;
   }
   return true;
+}
+
+/** The canonical IP of this family, or '' when `ip` is not one. */
+export function familyIP(ip: string, family: IPFamily): string {
+  const c = canonicalIP(ip);
+  return c !== '' && ipFamily(c) === family ? c : '';
+}
+
+/** A CIDR, or a bare IP as its host CIDR. */
+function parseCIDROrIP(text: string): CIDR | null {
+  return parseCIDR(text.includes('/') ? text : `${text}/${ipFamily(text.trim()) === 6 ? 128 : 32}`);
+}
+
+/** Valid CIDRs (or bare IPs) of one family, canonical, with those inside another one dropped. */
+export function disjointCIDRs(list: string[], family: IPFamily): { cidrs: string[]; bad: string[] } {
+  const parsed: CIDR[] = [];
+  const bad: string[] = [];
+  for (const raw of list) {
+    const c = parseCIDROrIP(raw.trim());
+    if (!c) bad.push(raw);
+    else if (c.family === family) parsed.push(c);
+  }
+  parsed.sort((a, b) => a.prefix - b.prefix || (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
+  const kept: CIDR[] = [];
+  for (const c of parsed) {
+    const addr = c.text.slice(0, c.text.indexOf('/'));
+    if (!kept.some((k) => k.prefix <= c.prefix && cidrContains(k, addr))) kept.push(c);
+  }
+  const hostBits = family === 4 ? 32 : 128;
+  return { cidrs: kept.map((c) => (c.prefix === hostBits ? c.text.slice(0, c.text.indexOf('/')) : c.text)), bad };
+}
+
+export function inAnyCIDR(ip: string, cidrs: string[]): boolean {
+  return cidrs.some((t) => {
+    const c = parseCIDROrIP(t);
+    return c !== null && cidrContains(c, ip);
+  });
 }

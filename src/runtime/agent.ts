@@ -4,13 +4,14 @@ import type { Logger } from 'pino';
 import { WatchCache } from '../kube/cache.ts';
 import { KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { Informer, InformerMetrics } from '../kube/informer.ts';
-import { KINDS } from '../kube/objects.ts';
+import { KINDS, type Kind } from '../kube/objects.ts';
 import { NodeView } from '../view/view.ts';
 import type { Config } from './config.ts';
 import { startHealthServer } from './health.ts';
 import { collectGarbageSoon } from './gc.ts';
 import { Registry } from './metrics.ts';
 import { checkPrograms, reportExecTo } from '../sys/exec.ts';
+import { ipv6Off } from '../sys/ipv6.ts';
 import { type Module, ModuleRunner } from './runner.ts';
 
 export interface AgentParts {
@@ -21,13 +22,23 @@ export interface AgentParts {
   modules: (client: KubeClient) => Module[];
 }
 
+/**
+ * The kinds to watch: the union of the modules' declared inputs, in KINDS order. With no module
+ * (`--modules none`, `nodeway view`) every kind, so the cache and view stay whole for inspection.
+ */
+export function watchedKinds(modules: readonly Module[]): Kind[] {
+  if (!modules.length) return [...KINDS];
+  const wanted = new Set(modules.flatMap((m) => m.inputs.kinds));
+  return KINDS.filter((k) => wanted.has(k));
+}
+
 export class Agent {
-  readonly cache = new WatchCache(KINDS);
+  readonly cache: WatchCache;
   readonly view: NodeView;
   readonly runners: ModuleRunner[];
   readonly modules: Module[];
   readonly client: KubeClient;
-  private readonly informers: Informer<(typeof KINDS)[number]>[];
+  private readonly informers: Informer<Kind>[];
   private readonly parts: AgentParts;
   private health: Server | undefined;
 
@@ -35,18 +46,23 @@ export class Agent {
     this.parts = parts;
     const { config, log, registry } = parts;
     this.client = new KubeClient(loadKubeConfig({ kubeconfig: config.kubeconfig as string | undefined, server: config.apiserver as string | undefined }));
-    this.view = new NodeView(this.cache, config.nodeName as string);
-    const im = new InformerMetrics(registry);
-    this.informers = KINDS.map((k) => new Informer(k, this.client, this.cache, log, im));
-    registry.gauge('nodeway_cache_objects', 'Objects in the watch cache, by kind.', (g) => {
-      for (const k of KINDS) g.set({ kind: k }, this.cache.size(k));
-    });
-    registry.gauge('nodeway_view_services', 'Services in the node view.', (g) => g.set({}, this.view.services.size));
-    registry.gauge('nodeway_cache_ready', '1 once every kind has been listed.', (g) => g.set({}, this.cache.ready ? 1 : 0));
     reportExecTo(log, registry);
     this.modules = parts.modules(this.client);
+    const kinds = watchedKinds(this.modules);
+    // Readiness waits for these only: a kind no module reads is neither watched nor waited for.
+    this.cache = new WatchCache(kinds);
+    this.view = new NodeView(this.cache, config.nodeName as string);
+    const im = new InformerMetrics(registry);
+    this.informers = kinds.map((k) => new Informer(k, this.client, this.cache, log, im));
+    registry.gauge('nodeway_cache_objects', 'Objects in the watch cache, by kind.', (g) => {
+      for (const k of kinds) g.set({ kind: k }, this.cache.size(k));
+    });
+    registry.gauge('nodeway_view_services', 'Services in the node view.', (g) => g.set({}, this.view.services.size));
+    registry.gauge('nodeway_cache_ready', '1 once every watched kind has been listed.', (g) => g.set({}, this.cache.ready ? 1 : 0));
     // As kube-proxy does at start: what is not installed is said once, here, with its package.
     checkPrograms(this.modules.flatMap((m) => m.programs ?? []));
+    const noIPv6 = ipv6Off();
+    if (noIPv6 && this.modules.length) log.info({ reason: noIPv6 }, `IPv6 skipped: ${noIPv6}; the modules program IPv4 only`);
     this.runners = this.modules.map(
       (m) => new ModuleRunner(m, this.view, log, registry, { minIntervalMs: config.minSyncInterval as number }),
     );
@@ -59,11 +75,12 @@ export class Agent {
       this.health = await startHealthServer(config.healthListen as string, {
         cacheReady: () => this.view.ready,
         modules: () => this.runners.map((r) => r.status()),
+        ownHealth: (name) => this.modules.find((m) => m.name === name)?.health?.(),
       }, registry);
       log.info({ listen: config.healthListen }, 'health server listening');
     }
     for (const inf of this.informers) void inf.run();
-    log.info({ node: config.nodeName, modules: this.modules.map((m) => m.name) }, 'watching the API server');
+    log.info({ node: config.nodeName, modules: this.modules.map((m) => m.name), kinds: this.cache.kinds }, 'watching the API server');
     void this.cache.whenReady().then(() => {
       this.view.flush();
       log.info({ services: this.view.services.size, nodes: this.view.peers.size }, 'cache synced; node view published');

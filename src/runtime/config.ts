@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYAML } from 'yaml';
 import { LOG_LEVELS } from './log.ts';
+import { VERSION } from './version.ts';
 
 export class ConfigError extends Error {}
 
@@ -28,13 +29,22 @@ export interface OptionSpec {
 export const MODULE_NAMES = ['proxy', 'dns', 'mesh', 'netpol'] as const;
 export type ModuleName = (typeof MODULE_NAMES)[number];
 
+/**
+ * The config file's format. A file without apiVersion is read as this one. A file naming
+ * another is read key by key all the same (a warning says so): an older agent restarting
+ * after a newer ConfigMap landed must still start, with the keys it knows.
+ */
+export const CONFIG_API_VERSION = 'nodeway.dev/v1alpha1';
+
 export const CORE_OPTIONS: OptionSpec[] = [
   { flag: 'config', key: 'config', kind: 'string', help: 'YAML config file; every flag has a key there; flags win' },
   { flag: 'kubeconfig', key: 'kubeconfig', kind: 'string', help: 'kubeconfig file (else in-cluster, else $KUBECONFIG, else ~/.kube/config)' },
   { flag: 'apiserver', key: 'apiserver', kind: 'string', help: 'API server URL overriding the kubeconfig\'s (bootstrap without the kubernetes Service)' },
   { flag: 'node-name', key: 'nodeName', kind: 'string', help: 'this node\'s name (else $NODE_NAME, else the hostname)' },
   { flag: 'modules', key: 'modules', kind: 'list', choices: [...MODULE_NAMES, 'none'], help: 'comma list of proxy,dns,mesh,netpol; "none" = cache only (default: every module this build has)' },
-  { flag: 'health-listen', key: 'healthListen', kind: 'hostport', default: '0.0.0.0:10256', help: '/healthz /readyz /metrics address' },
+  { flag: 'health-listen', key: 'healthListen', kind: 'hostport', default: '0.0.0.0:10256', help: '/healthz /readyz /metrics address (0.0.0.0 or [::] = every address of both families)' },
+  { flag: 'metrics-listen', key: 'metricsListen', kind: 'list', default: [], check: checkListenList, help: 'more /metrics addresses, where dashboards look: kube-proxy\'s 0.0.0.0:10249, CoreDNS\'s 0.0.0.0:9153 (deploy/ sets both)' },
+  { flag: 'startup-timeout', key: 'startupTimeout', kind: 'int', default: 120, min: 0, max: 86_400, help: 'seconds to wait for the first complete list from the API server before exiting 1 (wrong address, no access); 0 = wait forever' },
   { flag: 'log-level', key: 'logLevel', kind: 'string', choices: LOG_LEVELS, default: 'info', help: 'trace|debug|info|warn|error|fatal|silent' },
   { flag: 'lab-dir', key: 'labDir', kind: 'string', default: '/run/nodeway-lab', help: 'state of `nodeway lab` (pid, kubeconfig, logs)' },
   { flag: 'desired', key: 'desired', kind: 'string', choices: MODULE_NAMES, help: 'with view: print this module\'s desired state (what it would program) instead of the view' },
@@ -46,6 +56,14 @@ export type Config = Record<string, unknown>;
 function parseHostPort(v: string): string | undefined {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(v);
   if (!m || Number(m[3]) > 65535) return 'expected HOST:PORT (IPv6 as [ADDR]:PORT)';
+  return undefined;
+}
+
+function checkListenList(v: string[]): string | undefined {
+  for (const a of v) {
+    const why = parseHostPort(a);
+    if (why) return `${JSON.stringify(a)}: ${why}`;
+  }
   return undefined;
 }
 
@@ -96,6 +114,8 @@ function validate(spec: OptionSpec, v: unknown, where: string): unknown {
 export interface Parsed {
   command: string[];
   config: Config;
+  /** What the config file had that this agent ignores (logged once the logger exists). */
+  warnings: string[];
 }
 
 /**
@@ -123,8 +143,8 @@ export function parseArgs(argv: string[], specs: OptionSpec[], env: NodeJS.Proce
     const body = arg.replace(/^--?/, '');
     const eq = body.indexOf('=');
     const name = eq >= 0 ? body.slice(0, eq) : body;
-    if (name === 'help') {
-      command.push('help');
+    if (name === 'help' || name === 'version') {
+      command.push(name);
       continue;
     }
     const spec = byFlag.get(name);
@@ -142,16 +162,22 @@ export function parseArgs(argv: string[], specs: OptionSpec[], env: NodeJS.Proce
   }
 
   const config: Config = {};
+  const warnings: string[] = [];
   for (const s of specs) if (s.default !== undefined) config[s.key] = s.default;
   const file = fromFlags.config as string | undefined;
-  if (file) Object.assign(config, readConfigFile(file, specs));
+  if (file) Object.assign(config, readConfigFile(file, specs, warnings));
   if (env.NODE_NAME && env.NODE_NAME !== '') config.nodeName = env.NODE_NAME;
   Object.assign(config, fromFlags);
   if (config.nodeName === undefined) config.nodeName = hostname();
-  return { command, config };
+  return { command, config, warnings };
 }
 
-export function readConfigFile(file: string, specs: OptionSpec[]): Config {
+/**
+ * Reads the config file. A key this agent does not know is skipped with a warning (pushed to
+ * `warnings`), not fatal: a rolled-back or not yet restarted agent reads a ConfigMap written for
+ * a newer one. A known key with a bad value is still an error.
+ */
+export function readConfigFile(file: string, specs: OptionSpec[], warnings: string[] = []): Config {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -168,9 +194,18 @@ export function readConfigFile(file: string, specs: OptionSpec[]): Config {
   if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`--config: ${file} must hold a mapping of keys`);
   const byKey = new Map(specs.map((s) => [s.key, s]));
   const out: Config = {};
-  for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+  const { apiVersion, ...keys } = doc as Record<string, unknown>;
+  if (apiVersion !== undefined && typeof apiVersion !== 'string') throw new ConfigError(`config key apiVersion in ${file}: expected a string such as ${CONFIG_API_VERSION}`);
+  if (apiVersion !== undefined && apiVersion !== CONFIG_API_VERSION) {
+    warnings.push(`${file} is apiVersion ${apiVersion}; this agent reads ${CONFIG_API_VERSION} and uses the keys it knows`);
+  }
+  for (const [k, v] of Object.entries(keys)) {
     const spec = byKey.get(k);
-    if (!spec || k === 'config') throw new ConfigError(`config key ${k} in ${file} is unknown`);
+    if (k === 'config') throw new ConfigError(`config key config in ${file}: a config file cannot name another`);
+    if (!spec) {
+      warnings.push(`config key ${k} in ${file} is unknown to this agent (${VERSION}); ignored`);
+      continue;
+    }
     out[k] = validate(spec, typeof v === 'number' && spec.kind !== 'int' ? String(v) : v, `config key ${k}`);
   }
   return out;
@@ -192,6 +227,8 @@ export function selectModules(config: Config, available: readonly string[]): str
 
 export function usage(specs: OptionSpec[]): string {
   const lines = [
+    `nodeway ${VERSION}`,
+    '',
     'Usage: nodeway [command] [flags]',
     '',
     'Commands:',
@@ -202,6 +239,9 @@ export function usage(specs: OptionSpec[]): string {
     '  lab        build a 3-node demo cluster in network namespaces and prove it works (root)',
     '  lab status show the lab\'s nodes, peers, services and endpoints per node',
     '  lab down   remove the lab',
+    '  version    print the version, then exit (also --version)',
+    '',
+    `The config file (--config) holds the same keys, with apiVersion: ${CONFIG_API_VERSION}.`,
     '',
     'Flags:',
   ];

@@ -1,5 +1,6 @@
 // A small Prometheus registry: counters, gauges and histograms with labels, rendered in the
 // text exposition format. Small on purpose: prom-client costs more memory than nodeway's cache.
+import { readdirSync, readFileSync } from 'node:fs';
 
 type Labels = Record<string, string>;
 
@@ -145,4 +146,60 @@ export class Registry {
     this.metrics.set(m.name, m);
     return m;
   }
+}
+
+/** Linux's clock ticks per second, which /proc/PID/stat counts CPU time in (USER_HZ, 100 everywhere Linux runs). */
+const USER_HZ = 100;
+const PAGE = 4096;
+
+/**
+ * The process_* metrics every Prometheus client exports (dashboards' CPU and memory panels use
+ * them, kube-proxy's and CoreDNS's alike), from /proc/self, read at scrape time.
+ */
+export function registerProcessMetrics(reg: Registry, now: () => number = Date.now): void {
+  const stat = () => {
+    // Fields after the command name (which may hold spaces), see proc(5).
+    try {
+      const s = readFileSync('/proc/self/stat', 'utf8');
+      return s.slice(s.lastIndexOf(')') + 2).split(' ');
+    } catch {
+      return undefined;
+    }
+  };
+  reg.register({
+    name: 'process_cpu_seconds_total',
+    help: 'Total user and system CPU time spent in seconds.',
+    type: 'counter',
+    render: () => {
+      const f = stat();
+      return f ? [`process_cpu_seconds_total ${(Number(f[11]) + Number(f[12])) / USER_HZ}`] : [];
+    },
+  });
+  reg.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', (g) => {
+    const f = stat();
+    if (f) g.set({}, Number(f[21]) * PAGE);
+  });
+  reg.gauge('process_virtual_memory_bytes', 'Virtual memory size in bytes.', (g) => {
+    const f = stat();
+    if (f) g.set({}, Number(f[20]));
+  });
+  const start = now() / 1000 - process.uptime();
+  reg.gauge('process_start_time_seconds', 'Start time of the process since unix epoch in seconds.', (g) => g.set({}, Math.round(start)));
+  reg.gauge('process_open_fds', 'Number of open file descriptors.', (g) => {
+    try {
+      g.set({}, readdirSync('/proc/self/fd').length - 1); // less the one readdir itself opened
+    } catch {}
+  });
+  reg.gauge('process_max_fds', 'Maximum number of open file descriptors.', (g) => {
+    try {
+      const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+      if (m) g.set({}, Number(m[1]));
+    } catch {}
+  });
+}
+
+/** nodeway_build_info: 1, labelled with the version and the runtime (as *_build_info everywhere). */
+export function registerBuildInfo(reg: Registry, version: string): void {
+  reg.gauge('nodeway_build_info', 'A metric with a constant 1 value labelled by the nodeway version and Node.js version it runs on.')
+    .set({ version, nodeversion: process.version, arch: process.arch }, 1);
 }

@@ -16,6 +16,16 @@ export interface ModuleInputs {
   view: readonly ViewPart[];
 }
 
+/** A module's own health rule, when it has one (the proxy: kube-proxy's /healthz). */
+export interface OwnHealth {
+  /** /healthz */
+  healthy: boolean;
+  /** /livez: the module's own state only (the proxy: without the node's eligibility). */
+  live: boolean;
+  /** The JSON body /healthz answers with. */
+  body: Record<string, unknown>;
+}
+
 export interface Module {
   readonly name: string;
   readonly inputs: ModuleInputs;
@@ -34,6 +44,13 @@ export interface Module {
   readonly programs?: readonly string[];
   /** The module's desired state for this view, as a printable value (`nodeway view --desired`). */
   desired?(view: NodeView): unknown;
+  /** Its own health rule; without one, a module is healthy while no change waits too long (health.ts). */
+  health?(): OwnHealth;
+  /**
+   * The runner queued a change this module consumes (called at once, also while a sync runs or
+   * hangs): for health rules on how long changes wait, as kube-proxy's /healthz has.
+   */
+  queued?(): void;
   /** Stop servers and timers; leave the dataplane in place (a restart must not break traffic). */
   close?(): Promise<void>;
 }

@@ -71,9 +71,11 @@ export class ModuleRunner {
   private onChanges(c: ViewChanges): void {
     // A change to a part of the view this module does not read never wakes it.
     if (this.closed || !consumes(this.module.inputs, c)) return;
+    this.module.queued?.();
     mergeChanges(this.pending, c);
     if (!this.pendingSince) this.pendingSince = Date.now();
-    this.health.pendingSince = this.pendingSince;
+    // A change that arrives while a sync runs does not hide the older one that sync is applying.
+    this.health.pendingSince ||= this.pendingSince;
     this.schedule();
   }
 

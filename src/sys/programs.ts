@@ -17,6 +17,9 @@ export const PACKAGES: Readonly<Record<string, string>> = {
   dnsperf: 'dnsperf',
   openssl: 'openssl',
   busybox: 'busybox',
+  pgrep: 'procps',
+  unshare: 'util-linux',
+  'cni-plugins': 'containernetworking-plugins',
 };
 
 export function packageOf(program: string): string {

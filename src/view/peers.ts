@@ -17,6 +17,7 @@ export function buildPeer(node: Node, selfName: string): PeerView {
     annotations: node.annotations,
     zone: node.labels[ZONE_LABEL] ?? '',
     deleting: node.deleting,
+    ...(node.networkUnavailable !== undefined ? { networkUnavailable: node.networkUnavailable } : {}),
   };
 }
 
@@ -29,5 +30,6 @@ export function buildSelf(name: string, node: Node | undefined): SelfView {
     internalIPs: addrs(node, 'InternalIP'),
     externalIPs: addrs(node, 'ExternalIP'),
     podCIDRs: node.podCIDRs,
+    ...(node.deleting || node.toBeDeleted ? { leaving: true } : {}),
   };
 }

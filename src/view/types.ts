@@ -96,6 +96,8 @@ export interface PeerView {
   annotations: Record<string, string>;
   zone: string;
   deleting: boolean;
+  /** Status of its NetworkUnavailable condition ('True', 'False', 'Unknown'); absent = none. */
+  networkUnavailable?: string;
 }
 
 export interface SelfView {
@@ -106,6 +108,8 @@ export interface SelfView {
   internalIPs: string[];
   externalIPs: string[];
   podCIDRs: string[];
+  /** Being deleted, or tainted for deletion by the Cluster Autoscaler: load balancers should drain it (kube-proxy's nodeEligible false). */
+  leaving?: boolean;
 }
 
 export interface PodRef {
@@ -142,6 +146,8 @@ export interface ViewChanges {
    * A pod's labels, phase or ports change only this (`pods` is for what a PodRef carries).
    */
   policies: Set<string>;
+  /** When each changed Service first reached the view (performance.now() of that publish): the proxy's programming latency. */
+  servicesAt: Map<string, number>;
 }
 
 export type { IPFamily };

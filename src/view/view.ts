@@ -12,7 +12,7 @@ import type { PeerView, PodRef, PolicyView, SelfView, ServiceView, ViewChanges }
 export type ViewListener = (changes: ViewChanges) => void;
 
 export function emptyChanges(full = false): ViewChanges {
-  return { full, services: new Set(), peers: new Set(), pods: new Set(), namespaces: new Set(), self: false, serviceCIDRs: false, policies: new Set() };
+  return { full, services: new Set(), peers: new Set(), pods: new Set(), namespaces: new Set(), self: false, serviceCIDRs: false, servicesAt: new Map(), policies: new Set() };
 }
 
 /** Folds `b` into `a` (a consumer's pending changes). */
@@ -25,6 +25,8 @@ export function mergeChanges(a: ViewChanges, b: ViewChanges): void {
   for (const k of b.pods) a.pods.add(k);
   for (const k of b.namespaces) a.namespaces.add(k);
   for (const k of b.policies) a.policies.add(k);
+  // The first publish of a still pending change is when it reached the view.
+  for (const [k, t] of b.servicesAt) if (!a.servicesAt.has(k)) a.servicesAt.set(k, t);
 }
 
 export function hasChanges(c: ViewChanges): boolean {
@@ -44,9 +46,12 @@ export class NodeView {
   readonly nodeName: string;
   readonly services = new Map<string, ServiceView>();
   readonly peers = new Map<string, PeerView>();
+  /** Namespaces and podsByIP are kept in place: they change at a publish (with the keys in its changes), never between two. */
   readonly namespaces = new Set<string>();
   /** Pod IP → pods holding it (host-network pods share the node's IP). */
   readonly podsByIP = new Map<string, PodRef[]>();
+  /** The pod each key was indexed from (the cache's own object), to unindex it at the next publish. */
+  private readonly indexed = new Map<string, Pod>();
   self: SelfView;
   /** Pods, namespaces and policies as policy enforcement reads them (updated at each flush). */
   readonly policy: PolicyView;
@@ -91,6 +96,8 @@ export class NodeView {
     const changes = full ? this.rebuildAll() : this.recomputeDirty();
     this.published = true;
     if (!hasChanges(changes)) return;
+    const now = performance.now();
+    for (const k of changes.services) changes.servicesAt.set(k, now);
     this.generation++;
     for (const l of this.listeners) l(changes);
   }
@@ -110,22 +117,16 @@ export class NodeView {
         this.dirty.peers.add(c.key);
         if (c.key === this.nodeName) this.dirty.self = true;
         break;
+      // The pod index changes at the publish that reports it, never before. Labels, phase and
+      // ports matter to policy only: the pods part is what a PodRef carries.
       case 'pods': {
         const prev = c.prev as Pod | undefined, next = c.next as Pod | undefined;
-        // Labels, phase and ports matter to policy only: the pods part is what a PodRef carries.
-        if (!prev || !next || prev.nodeName !== next.nodeName || prev.hostNetwork !== next.hostNetwork || !equal(prev.ips, next.ips)) {
-          this.indexPod(c.key, prev, next);
-          this.dirty.pods.add(c.key);
-        }
+        if (!prev || !next || prev.nodeName !== next.nodeName || prev.hostNetwork !== next.hostNetwork || !equal(prev.ips, next.ips)) this.dirty.pods.add(c.key);
         this.dirty.policies.add(`pod:${c.key}`);
         break;
       }
       case 'namespaces':
-        if (!c.prev || !c.next) {
-          if (c.next) this.namespaces.add(c.key);
-          else this.namespaces.delete(c.key);
-          this.dirty.namespaces.add(c.key);
-        }
+        if (!c.prev || !c.next) this.dirty.namespaces.add(c.key);
         this.dirty.policies.add(`ns:${c.key}`);
         break;
       case 'networkpolicies':
@@ -142,6 +143,18 @@ export class NodeView {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
     }
+  }
+
+  private reindexPod(key: string): void {
+    const next = this.cache.get('pods', key);
+    this.indexPod(key, this.indexed.get(key), next);
+    if (next) this.indexed.set(key, next);
+    else this.indexed.delete(key);
+  }
+
+  private refreshNamespace(key: string): void {
+    if (this.cache.get('namespaces', key)) this.namespaces.add(key);
+    else this.namespaces.delete(key);
   }
 
   private indexPod(key: string, prev: Pod | undefined, next: Pod | undefined): void {
@@ -173,6 +186,11 @@ export class NodeView {
     this.peers.clear();
     for (const node of this.cache.all('nodes')) this.peers.set(node.name, buildPeer(node, this.nodeName));
     this.serviceCIDRs = collectServiceCIDRs(this.cache.all('servicecidrs'));
+    this.namespaces.clear();
+    this.podsByIP.clear();
+    this.indexed.clear();
+    if (this.cache.kinds.includes('namespaces')) for (const [key] of this.cache.entries('namespaces')) this.namespaces.add(key);
+    if (this.cache.kinds.includes('pods')) for (const [key] of this.cache.entries('pods')) this.reindexPod(key);
     const m = this.policyMaps;
     this.copyKind('pods', m.pods);
     this.copyKind('namespaces', m.namespaces);
@@ -209,6 +227,8 @@ export class NodeView {
     const out = emptyChanges();
     out.pods = d.pods;
     out.namespaces = d.namespaces;
+    for (const key of d.pods) this.reindexPod(key);
+    for (const key of d.namespaces) this.refreshNamespace(key);
     out.policies = d.policies;
     this.recomputePolicy(d.policies);
     if (d.self) {

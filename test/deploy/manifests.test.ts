@@ -107,9 +107,24 @@ describe('deploy/ manifests', () => {
       expect(spec.volumes[2].name).toBe('cni-conf');
       expect(spec.volumes[3].name).toBe('cni-bin');
       expect(hostPath(mounts.get('/run/wireguard')!)).toBe('/run/wireguard');
-      expect(hostPath(mounts.get('/dev/net/tun')!)).toBe('/dev/net/tun');
+      // /dev/net as a directory created when missing: a host without /dev/net/tun (kernel
+      // WireGuard only, Proxmox LXC) still starts the pod; no hostPath must exist as a device.
+      expect(hostPath(mounts.get('/dev/net')!)).toBe('/dev/net');
+      expect(mounts.has('/dev/net/tun')).toBe(false);
+      for (const v of spec.volumes) expect(v.hostPath?.type ?? 'DirectoryOrCreate', v.name).toMatch(/^(Directory|DirectoryOrCreate)$/);
+      // The conntrack sysctls: the host's /proc/sys/net, where procSysDir says.
+      expect(hostPath(mounts.get(`${config.procSysDir}/net`)!)).toBe('/proc/sys/net');
       expect(spec).toMatchObject({ hostNetwork: true, dnsPolicy: 'Default', priorityClassName: 'system-node-critical', serviceAccountName: 'nodeway', tolerations: [{ operator: 'Exists' }] });
-      expect(agent.securityContext).toMatchObject({ privileged: false, capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_RAW', 'NET_BIND_SERVICE'] } });
+      expect(spec.securityContext).toEqual({ seccompProfile: { type: 'RuntimeDefault' } });
+      // No NET_RAW: nothing opens a raw socket (the image test runs the agent with these two only).
+      expect(agent.securityContext).toMatchObject({ privileged: false, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'], add: ['NET_ADMIN', 'NET_BIND_SERVICE'] } });
+      // The extra /metrics addresses are the container's metrics ports, and kube-dns names 9153.
+      const port = (n: string) => agent.ports.find((p: { name: string }) => p.name === n)?.containerPort;
+      expect((config.metricsListen as string[]).map((a) => Number(a.split(':').pop()))).toEqual([port('metrics'), port('dns-metrics')]);
+      expect(port('metrics')).toBe(10249);
+      expect((dns.spec as unknown as { ports: { name: string; port: number }[] }).ports.find((p) => p.name === 'metrics')?.port).toBe(port('dns-metrics'));
+      expect(config.apiVersion).toBeUndefined();
+      expect(configText()).toMatch(/^apiVersion: nodeway\.dev\/v1alpha1$/m);
       expect(agent.env).toContainEqual({ name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } });
       expect(ds.spec.updateStrategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } });
       const init = spec.initContainers.find((c: { name: string }) => c.name === 'install-cni-plugins');
@@ -247,11 +262,25 @@ describe('the ClusterRole is what the agent uses (all modules, audited)', () => 
     expect(unused, 'permissions the agent never used').toEqual([]);
     // The writes are to its own Node only (RBAC cannot express that; the agent keeps to it).
     for (const e of log.filter((x) => x.verb === 'patch' || x.verb === 'get')) expect(e).toMatchObject({ resource: 'nodes', name: 'n1' });
+    // No write to the Node itself: annotations and the condition both go through nodes/status.
+    expect(log.filter((x) => x.verb === 'patch').map((x) => x.subresource)).toEqual(log.filter((x) => x.verb === 'patch').map(() => 'status'));
+    // The Grafana dashboard in deploy/ names only metrics this agent registers (every module on).
+    const metrics = await cluster.httpGet(cluster.nodes.get('n1')!.node, 'http://127.0.0.1:10256/metrics');
+    const registered = new Set([...metrics.body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => m[1]!));
+    const dashboard = JSON.parse(readFileSync(join(DEPLOY, 'grafana', 'nodeway.json'), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[]; templating: { list: { query?: unknown }[] } };
+    const exprs = [
+      ...dashboard.panels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)),
+      ...dashboard.templating.list.map((v) => (typeof v.query === 'object' && v.query ? (v.query as { query: string }).query : '')),
+    ];
+    const named = new Set(exprs.flatMap((e) => [...e.matchAll(/\b((?:nodeway|kubeproxy|coredns|process)_[a-z_]+)/g)].map((m) => m[1]!.replace(/_(bucket|sum|count)$/, ''))));
+    expect(named.size).toBeGreaterThan(25);
+    expect([...named].filter((n) => !registered.has(n)), 'dashboard metrics the agent does not register').toEqual([]);
+    expect(dashboard.panels.filter((p) => p.targets?.length).length).toBeGreaterThan(20);
     expect([...used.keys()].sort()).toEqual([
       'get /nodes',
       'list /namespaces', 'list /nodes', 'list /pods', 'list /services', 'list discovery.k8s.io/endpointslices',
       'list networking.k8s.io/networkpolicies', 'list networking.k8s.io/servicecidrs', 'list policy.networking.k8s.io/clusternetworkpolicies',
-      'patch /nodes', 'patch /nodes/status',
+      'patch /nodes/status',
       'watch /namespaces', 'watch /nodes', 'watch /pods', 'watch /services', 'watch discovery.k8s.io/endpointslices',
       'watch networking.k8s.io/networkpolicies', 'watch networking.k8s.io/servicecidrs', 'watch policy.networking.k8s.io/clusternetworkpolicies',
     ]);

@@ -1,6 +1,7 @@
 // Forwarding through the engine to fake upstreams on loopback: cache (positive, negative, aging,
 // bound), TCP on truncation, failover, SERVFAIL, coalescing, overload, loop detection, and the
 // upstream half of ExternalName answers.
+import net from 'node:net';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Engine } from '../../modules/dns/engine.ts';
@@ -229,6 +230,47 @@ describe('forwarding', () => {
     const { ask } = engine([at(u)]);
     expect(rcodeOf(await ask('nope.default.svc.cluster.local'))).toBe(RCODE.NXDOMAIN);
     expect(u.asked).toHaveLength(0);
+  });
+
+  it('answers every question pipelined on one TCP connection, past 64 in flight', async () => {
+    const N = 150;
+    const u = await upstream((f) => {
+      for (let i = 0; i < N; i++) f.add(`t${i}.test`, '192.0.2.60');
+      f.delayMs = 100;
+    });
+    const metrics = new DnsMetrics(new Registry(), 'dns://test', 'cluster.local');
+    const forwarder = new Forwarder({ log, metrics, timeoutMs: 2000 });
+    forwarder.setUpstreams([at(u)]);
+    const idx = index({ services: [], namespaces: [] });
+    const e = new Engine({ settings: idx.settings, forwarder, metrics, cacheSize: 1000 });
+    e.setIndex(idx);
+    const server = new DnsServer(e, metrics, new ClientACL(), log);
+    await server.listen([{ host: '127.0.0.1', port: 0 }]);
+    cleanups.push(() => server.close(), () => forwarder.close());
+    const sock = net.connect({ host: '127.0.0.1', port: server.boundPorts()[0]! });
+    cleanups.push(() => void sock.destroy());
+    const ids = new Set<number>();
+    const got = new Promise<void>((res, rej) => {
+      let buf = Buffer.alloc(0);
+      sock.on('error', rej);
+      sock.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          const m = decode(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+          buf = buf.subarray(2 + buf.readUInt16BE(0));
+          if (m.answers.length === 1) ids.add(m.id);
+          if (ids.size === N) res();
+        }
+      });
+    });
+    await new Promise<void>((res) => sock.once('connect', () => res()));
+    sock.write(Buffer.concat(Array.from({ length: N }, (_, i) => {
+      const q = query(`t${i}.test`, TYPE.A, { id: i });
+      return Buffer.concat([Buffer.from([q.length >> 8, q.length & 255]), q]);
+    })));
+    await got;
+    expect(ids.size).toBe(N);
+    expect(metrics.drops[2]).toBe(0);
   });
 
   it('detects an upstream that sends our queries back to us and stops using it', async () => {

@@ -8,6 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ANN } from '../../modules/mesh/annotations.ts';
 import { pidPath, socketPath } from '../../modules/mesh/device.ts';
 import { keyPath } from '../../modules/mesh/key.ts';
+import { pingCommand } from '../../src/lab/run.ts';
 import { MeshLab, type MeshNode, type Pod, waitFor } from './harness.ts';
 
 const m = new MeshLab();
@@ -48,7 +49,8 @@ async function fullMesh(nodes: MeshNode[], timeoutMs = 15_000): Promise<void> {
 }
 
 function pingLoss(output: string): { sent: number; received: number } {
-  const r = /(\d+) packets transmitted, (\d+) packets received/.exec(output);
+  // iputils: "70 packets transmitted, 70 received"; BusyBox: "… 70 packets received".
+  const r = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(output);
   if (!r) throw new Error(`no ping summary in: ${output}`);
   return { sent: Number(r[1]), received: Number(r[2]) };
 }
@@ -87,6 +89,20 @@ describe('mesh lab', () => {
       expect(conf.plugins[1]).toMatchObject({ type: 'portmap' });
     }
     expect(p1.ip).toBe('198.18.129.2');
+  });
+
+  it('NetworkUnavailable set back to True (a cloud route controller, a re-created Node) is re-asserted False', async () => {
+    const cond = () => (m.api.get('v1', 'nodes', undefined, 'n1') as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions?.find((c) => c.type === 'NetworkUnavailable')?.status;
+    expect(cond()).toBe('False');
+    m.api.updateStatus({
+      apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' },
+      status: {
+        addresses: [{ type: 'InternalIP', address: n1.lab.ipv4 }, { type: 'Hostname', address: 'n1' }],
+        conditions: [{ type: 'NetworkUnavailable', status: 'True', reason: 'NoRouteCreated', message: 'set back' }],
+      },
+    });
+    expect(cond()).toBe('True');
+    await waitFor('n1 NetworkUnavailable=False again', async () => cond() === 'False', 10_000);
   });
 
   it('pod to pod across nodes: ICMP and TCP, the source address kept', async () => {
@@ -155,7 +171,8 @@ describe('mesh lab', () => {
   it('agent restarts (a crash and a graceful stop) during a continuous ping lose at most a second', async () => {
     const daemonPid = readFileSync(pidPath(n1.stateDir, n1.iface), 'utf8').trim();
     const before = await m.dump(n1);
-    const ping = m.spawn(p1.ns, 'busybox', ['ping', '-i', '0.1', '-c', '70', '-W', '2', p3.ip]);
+    const [cmd = 'ping', ...pre] = pingCommand();
+    const ping = m.spawn(p1.ns, cmd, [...pre, '-i', '0.1', '-c', '70', '-W', '2', p3.ip]);
     await ping.waitForLine(/bytes from/, 5_000);
     await m.stopAgent(n1, 'kill');
     const a1 = m.startAgent(n1);

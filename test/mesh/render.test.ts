@@ -10,6 +10,7 @@ import { renderConflist } from '../../modules/mesh/conflist.ts';
 import { generatePrivateKey, keyPath, loadOrCreateKey, publicKeyOf } from '../../modules/mesh/key.ts';
 import { tunnelMTU } from '../../modules/mesh/mtu.ts';
 import { renderNft } from '../../modules/mesh/nft.ts';
+import { needsNetworkAvailable } from '../../modules/mesh/node-status.ts';
 import { meshConfig } from '../../modules/mesh/options.ts';
 import { parseArgs } from '../../src/runtime/config.ts';
 import { MESH_OPTIONS } from '../../modules/mesh/options.ts';
@@ -166,5 +167,20 @@ describe('options', () => {
     expect(() => parseArgs(['--cluster-cidr', 'x'], MESH_OPTIONS, {})).toThrow(/not a CIDR/);
     expect(() => parseArgs(['--mtu', '100'], MESH_OPTIONS, {})).toThrow(/576/);
     expect(() => parseArgs(['--wg-userspace', 'maybe'], MESH_OPTIONS, {})).toThrow(/auto/);
+  });
+});
+
+describe('NetworkUnavailable', () => {
+  const self = (networkUnavailable?: string) => ({ name: 'n1', self: true, podCIDRs: [], internalIPs: [], externalIPs: [], annotations: {}, zone: '', deleting: false, ...(networkUnavailable ? { networkUnavailable } : {}) });
+  it('re-asserted whenever the view shows it wrong: set back to True, or the Node re-created without it', () => {
+    const shown = self('True');
+    expect(needsNetworkAvailable(true, shown, undefined)).toBe(true);
+    // Our write has not come back through the watch yet: the same view object, no second write.
+    expect(needsNetworkAvailable(true, shown, shown)).toBe(false);
+    expect(needsNetworkAvailable(true, self('False'), shown)).toBe(false);
+    // Someone set it back (a new view object), or the Node was re-created without the condition.
+    expect(needsNetworkAvailable(true, self('True'), shown)).toBe(true);
+    expect(needsNetworkAvailable(true, self(), shown)).toBe(true);
+    expect(needsNetworkAvailable(false, self('True'), undefined)).toBe(false);
   });
 });

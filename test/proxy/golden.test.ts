@@ -1,5 +1,6 @@
 // Golden transactions: what the proxy sends to `nft -f -` for representative Services, first
 // load and one incremental change. UPDATE_GOLDEN=1 rewrites the files; review the diff.
+import { DEFAULT_MASQ } from '../../modules/proxy/plan-base.ts';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
@@ -68,7 +69,7 @@ describe('golden transactions', () => {
     let now = 0;
     const fp = new FamilyProxy(4, {
       table: 'nodeway',
-      masqueradeAll: false,
+      masq: DEFAULT_MASQ,
       nft,
       log: pino({ level: 'silent' }),
       metrics: proxyMetrics(new Registry()),

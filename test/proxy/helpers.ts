@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { FamilyProxy } from '../../modules/proxy/family.ts';
 import { proxyMetrics } from '../../modules/proxy/metrics.ts';
 import type { FamilyNode } from '../../modules/proxy/node.ts';
+import { DEFAULT_MASQ } from '../../modules/proxy/plan-base.ts';
 import type { IPFamily } from '../../src/kube/objects.ts';
 import { Registry } from '../../src/runtime/metrics.ts';
 import type { FakeNft } from './fake-nft.ts';
@@ -16,7 +17,7 @@ export function node(family: IPFamily): FamilyNode {
 export function familyProxy(family: IPFamily, nft: FakeNft, deleteChainsNow = true): FamilyProxy {
   return new FamilyProxy(family, {
     table: 'nodeway',
-    masqueradeAll: false,
+    masq: DEFAULT_MASQ,
     nft,
     log: pino({ level: 'silent' }),
     metrics: proxyMetrics(new Registry()),

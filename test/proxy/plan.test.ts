@@ -7,15 +7,15 @@ import { kernelAtLeast } from '../../modules/proxy/module.ts';
 import { hash8 } from '../../modules/proxy/names.ts';
 import { familyNode } from '../../modules/proxy/node.ts';
 import { proxyConfig } from '../../modules/proxy/options.ts';
-import { pickChain } from '../../modules/proxy/plan-base.ts';
+import { DEFAULT_MASQ, localMatch, masqMark, nodeElements, pickChain } from '../../modules/proxy/plan-base.ts';
 import { planService } from '../../modules/proxy/plan-service.ts';
-import { disjointCIDRs } from '../../modules/proxy/validate.ts';
+import { disjointCIDRs } from '../../src/net/ip.ts';
 import type { PeerView } from '../../src/view/types.ts';
 import { FakeNft } from './fake-nft.ts';
 import { NODE, service, slice, view, viewMap } from './fixtures.ts';
 import { familyProxy, node } from './helpers.ts';
 
-const ctx4 = { family: 4 as const, nodeIP: '198.18.0.2', masqueradeAll: false };
+const ctx4 = { family: 4 as const, nodeIP: '198.18.0.2', masq: DEFAULT_MASQ };
 
 function rules(svc: ReturnType<typeof view>, family: 4 | 6 = 4): string {
   const p = planService(svc, { ...ctx4, family })!.plan!;
@@ -42,10 +42,26 @@ describe('plan', () => {
   it('masquerade-all drops the source test', () => {
     // A NodePort Service keeps its own cluster chain (a plain ClusterIP shares pick-N).
     const v = view(service('s', { type: 'NodePort', clusterIPs: ['198.19.0.1'], ports: [{ nodePort: 30001 }] }), [slice('s', 's1', [{ port: 8080 }], [{ ip: '198.19.2.9' }])]);
-    const p = planService(v, { ...ctx4, masqueradeAll: true }).plan!;
+    const p = planService(v, { ...ctx4, masq: { ...DEFAULT_MASQ, masqueradeAll: true } }).plan!;
     expect([...p.chains].find(([n]) => n.startsWith('service-'))![1].rules[0]).toBe('ip daddr 198.19.0.1 tcp dport 80 meta mark set meta mark | 0x4000');
-    expect(pickChain(4, 2, true).rules[0]).toBe('meta mark set meta mark | 0x4000');
-    expect(pickChain(4, 2, false).rules[0]).toBe('ip saddr != @cluster-cidrs meta mark set meta mark | 0x4000');
+    expect(pickChain(4, 2, { ...DEFAULT_MASQ, masqueradeAll: true }).rules[0]).toBe('meta mark set meta mark | 0x4000');
+    expect(pickChain(4, 2).rules[0]).toBe('ip saddr != @masquerade-exempt meta mark set meta mark | 0x4000');
+  });
+
+  it('masquerade bit and detect-local modes: the mark, and how pod traffic is matched', () => {
+    expect(masqMark(14)).toBe('0x4000');
+    expect(masqMark(5)).toBe('0x20');
+    expect(masqMark(31)).toBe('0x80000000');
+    const bridge = { masqueradeAll: false, mark: '0x20', detectLocal: { mode: 'BridgeInterface' as const, iface: 'cni0' } };
+    expect(pickChain(4, 2, bridge).rules[0]).toBe('iifname != "cni0" meta mark set meta mark | 0x20');
+    const v = view(service('s', { type: 'NodePort', clusterIPs: ['198.19.0.1'], externalTrafficPolicy: 'Local', ports: [{ nodePort: 30001 }] }), [slice('s', 's1', [{ port: 8080 }], [{ ip: '198.19.2.9' }])]);
+    const ext = [...planService(v, { ...ctx4, masq: bridge }).plan!.chains].find(([n]) => n.startsWith('external-'))![1].rules;
+    expect(ext[0]).toMatch(/^iifname "cni0" goto service-/);
+    expect(ext[1]).toBe('fib saddr type local meta mark set meta mark | 0x20');
+    expect(localMatch(6, { mode: 'InterfaceNamePrefix', prefix: 'veth' })).toEqual({ local: 'iifname "veth*"', notLocal: 'iifname != "veth*"' });
+    // No cluster CIDR known: the exempt set holds every address (no off-cluster masquerade), the short-circuit set nothing.
+    const els = nodeElements({ family: 4, nodePortIPs: 'all', nodeIP: '', clusterCIDRs: [], serviceCIDRs: [] });
+    expect(els).toEqual([{ set: 'masquerade-exempt', key: '0.0.0.0/0', value: '' }]);
   });
 
   it('a plain ClusterIP port has no chain: its endpoints are elements picked by the shared pick-N chain', () => {
@@ -53,7 +69,7 @@ describe('plan', () => {
     const plain = planService(view(service('s', { clusterIPs: ['198.19.0.1'] }), [slice('s', 's1', [{ port: 8080 }], eps)]), ctx4).plan!;
     expect(plain.chains.size).toBe(0);
     expect(plain.elements.find((e) => e.set === 'service-ips')).toEqual({ set: 'service-ips', key: '198.19.0.1 . tcp . 80', value: 'goto pick-2', picks: { set: 'endpoint-picks-tcp', key: '198.19.0.1 . 80', values: ['198.19.2.8 . 8080', '198.19.2.9 . 8080'] } });
-    expect(pickChain(4, 2, false).rules.slice(1, 3)).toEqual([
+    expect(pickChain(4, 2).rules.slice(1, 3)).toEqual([
       'dnat ip to ip daddr . tcp dport . numgen random mod 2 map @endpoint-overrides-tcp',
       'dnat ip to ip daddr . tcp dport . numgen random mod 2 map @endpoint-picks-tcp',
     ]);

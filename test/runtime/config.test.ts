@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, CORE_OPTIONS, parseArgs, selectModules } from '../../src/runtime/config.ts';
+import { CONFIG_API_VERSION, ConfigError, CORE_OPTIONS, parseArgs, selectModules } from '../../src/runtime/config.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'nodeway-config-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,10 +49,37 @@ describe('parseArgs', () => {
   });
 
   it('names the offending key of a config file', () => {
-    expect(() => parseArgs(['--config', file('b.yaml', 'logLevl: debug\n')], CORE_OPTIONS, {})).toThrowError(/config key logLevl in .* is unknown/);
     expect(() => parseArgs(['--config', file('c.yaml', 'minSyncInterval: [1]\n')], CORE_OPTIONS, {})).toThrowError(/config key minSyncInterval: .* is not an integer/);
     expect(() => parseArgs(['--config', file('d.yaml', 'a: [\n')], CORE_OPTIONS, {})).toThrowError(/is not valid YAML/);
     expect(() => parseArgs(['--config', file('e.yaml', '- a\n')], CORE_OPTIONS, {})).toThrowError(/must hold a mapping/);
+  });
+
+  it('skips unknown keys and other apiVersions with a warning (an old agent reads a newer ConfigMap)', () => {
+    const cfg = file('g.yaml', `apiVersion: nodeway.dev/v1beta9\nlogLevel: debug\nlogLevl: warn\nsomeFutureKey: {a: 1}\n`);
+    const { config, warnings } = parseArgs(['--config', cfg], CORE_OPTIONS, {});
+    expect(config.logLevel).toBe('debug');
+    expect(config).not.toHaveProperty('logLevl');
+    expect(config).not.toHaveProperty('apiVersion');
+    expect(warnings).toHaveLength(3);
+    expect(warnings[0]).toMatch(/apiVersion nodeway.dev\/v1beta9; this agent reads nodeway.dev\/v1alpha1/);
+    expect(warnings[1]).toMatch(/config key logLevl in .* is unknown to this agent \(\d+\.\d+\.\d+\); ignored/);
+    expect(warnings[2]).toMatch(/someFutureKey/);
+    // The current apiVersion, and none at all, are silent; a bad value of a known key still fails.
+    expect(parseArgs(['--config', file('h.yaml', `apiVersion: ${CONFIG_API_VERSION}\nlogLevel: warn\n`)], CORE_OPTIONS, {}).warnings).toEqual([]);
+    expect(parseArgs(['--config', file('i.yaml', 'logLevel: warn\n')], CORE_OPTIONS, {}).warnings).toEqual([]);
+    expect(() => parseArgs(['--config', file('j.yaml', 'apiVersion: [1]\n')], CORE_OPTIONS, {})).toThrowError(/apiVersion .* expected a string/);
+    expect(() => parseArgs(['--config', file('k.yaml', 'config: other.yaml\n')], CORE_OPTIONS, {})).toThrowError(/cannot name another/);
+  });
+
+  it('--help and --version anywhere are commands, not flags (nodeway view --help)', () => {
+    expect(parseArgs(['view', '--help'], CORE_OPTIONS, {}).command).toEqual(['view', 'help']);
+    expect(parseArgs(['--version'], CORE_OPTIONS, {}).command).toEqual(['version']);
+  });
+
+  it('checks every extra metrics address', () => {
+    expect(parseArgs(['--metrics-listen', '0.0.0.0:10249,[::]:9153'], CORE_OPTIONS, {}).config.metricsListen).toEqual(['0.0.0.0:10249', '[::]:9153']);
+    expect(parseArgs([], CORE_OPTIONS, {}).config.metricsListen).toEqual([]);
+    expect(() => parseArgs(['--metrics-listen', '10249'], CORE_OPTIONS, {})).toThrowError(/--metrics-listen: "10249": expected HOST:PORT/);
   });
 
   it('accepts IPv6 health addresses and lists from YAML', () => {

@@ -24,3 +24,24 @@ describe('Registry', () => {
     expect(() => r.gauge('c', 'C.')).toThrowError(/registered as counter and gauge/);
   });
 });
+
+describe('process and build metrics', () => {
+  it('exports process_* from /proc/self and nodeway_build_info, as Prometheus clients do', async () => {
+    const { registerBuildInfo, registerProcessMetrics } = await import('../../src/runtime/metrics.ts');
+    const r = new Registry();
+    registerProcessMetrics(r);
+    registerBuildInfo(r, '9.8.7');
+    const text = r.render();
+    const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    expect(text).toContain('# TYPE process_cpu_seconds_total counter');
+    expect(value('process_cpu_seconds_total')).toBeGreaterThan(0);
+    // Within 20% of what Node.js itself reports for the same process.
+    const rss = value('process_resident_memory_bytes');
+    expect(Math.abs(rss - process.memoryUsage.rss()) / rss).toBeLessThan(0.2);
+    expect(value('process_virtual_memory_bytes')).toBeGreaterThan(rss);
+    expect(Math.abs(value('process_start_time_seconds') - (Date.now() / 1000 - process.uptime()))).toBeLessThan(2);
+    expect(value('process_open_fds')).toBeGreaterThan(2);
+    expect(value('process_max_fds')).toBeGreaterThanOrEqual(value('process_open_fds'));
+    expect(text).toMatch(new RegExp(`^nodeway_build_info\\{arch="${process.arch}",nodeversion="${process.version}",version="9.8.7"\\} 1$`, 'm'));
+  });
+});

@@ -34,6 +34,28 @@ const ALL: ModuleInputs = { kinds: KINDS, view: ['services', 'peers', 'self', 'p
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('ModuleRunner', () => {
+  it('a sync that hangs keeps the oldest owed change: a change arriving meanwhile does not make it look younger', async () => {
+    const { cache, view } = setup();
+    let release = () => {};
+    const mod: Module = { name: 't', inputs: ALL, sync: () => new Promise<void>((r) => (release = r)) };
+    const r = new ModuleRunner(mod, view, log, new Registry(), { minIntervalMs: 0 });
+    listAll(cache);
+    view.flush();
+    await tick(20);
+    const first = r.health.pendingSince;
+    expect(first).toBeGreaterThan(0);
+    await tick(30);
+    cache.put('services', 'default/a', svc('a', '198.19.0.1'));
+    view.flush();
+    expect(r.health.pendingSince).toBe(first);
+    release();
+    await tick(20);
+    release();
+    await r.whenIdle();
+    expect(r.health.pendingSince).toBe(0);
+    await r.close();
+  });
+
   it('syncs nothing before the cache is ready, then one full sync', async () => {
     const { cache, view } = setup();
     const calls: ViewChanges[] = [];

@@ -26,7 +26,11 @@ function node(name: string, ip: string, cidr: string) {
 function slice(i: number, gen: number) {
   return {
     apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice',
-    metadata: { name: `svc-${i}-abcde`, namespace: NS, labels: { 'kubernetes.io/service-name': `svc-${i}` } },
+    metadata: {
+      name: `svc-${i}-abcde`, namespace: NS, labels: { 'kubernetes.io/service-name': `svc-${i}` },
+      // What the EndpointSlice controller stamps; the proxy's programming latency counts from it.
+      annotations: { 'endpoints.kubernetes.io/last-change-trigger-time': new Date().toISOString() },
+    },
     addressType: 'IPv4', ports: [{ name: 'http', protocol: 'TCP', port: 8080 }],
     endpoints: Array.from({ length: shape.endpointsPerService }, (_, j) => ({
       addresses: [epIP(i, j)], nodeName: j === 0 ? opts.nodeName : 'other',

@@ -30,6 +30,8 @@ export interface ProcessOptions extends Pick<ApiServerOptions, 'bookmarkInterval
 export interface Stats {
   total: number;
   connections: number;
+  /** Bytes the server sent on every connection so far (TLS included). */
+  bytesSent: number;
   byRequest: Record<string, number>;
   rssAnonMiB: number;
   resourceVersion: string;

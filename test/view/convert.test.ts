@@ -149,6 +149,15 @@ describe('values that cannot be understood are dropped with a warning', () => {
     expect(w4.list).toHaveLength(1);
   });
 
+  it('Node: deletion, the autoscaler\'s ToBeDeleted taint and the NetworkUnavailable condition are kept', () => {
+    const raw = rawNode('n') as Record<string, any>;
+    expect(toNode(raw, () => {})).not.toHaveProperty('toBeDeleted');
+    raw.spec = { ...raw.spec, taints: [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }, { key: 'ToBeDeletedByClusterAutoscaler', value: '1700000000', effect: 'NoSchedule' }] };
+    raw.status = { ...raw.status, conditions: [{ type: 'Ready', status: 'True' }, { type: 'NetworkUnavailable', status: 'True', reason: 'NoRouteCreated' }] };
+    raw.metadata = { ...raw.metadata, deletionTimestamp: '2026-01-01T00:00:00Z' };
+    expect(toNode(raw, () => {})).toMatchObject({ deleting: true, toBeDeleted: true, networkUnavailable: 'True' });
+  });
+
   it('an unknown protocol drops the port', () => {
     const w = warnings();
     const s = toService(rawService('web', { ports: [{ name: 'a', protocol: 'ICMP', port: 1 }, { name: 'b', protocol: 'udp', port: 2 }, { name: 'c', protocol: 'SCTP', port: 3 }] }), w.warn);

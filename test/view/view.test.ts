@@ -6,7 +6,7 @@ import { WatchCache } from '../../src/kube/cache.ts';
 import type { ClusterNetworkPolicy, EndpointSlice, Kind, Kinds, Namespace, NetworkPolicy, Node, Pod, Service, ServiceCIDR } from '../../src/kube/objects.ts';
 import { endpointKey } from '../../src/view/categorize.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
-import { NodeView } from '../../src/view/view.ts';
+import { emptyChanges, mergeChanges, NodeView } from '../../src/view/view.ts';
 import { namespace, node, pod, rawEp, SELF, SERVING_TERMINATING, slice, svc, zoneHints } from './fixtures.ts';
 
 const keyOf = {
@@ -329,6 +329,33 @@ describe('incremental changes', () => {
     expect([...c!.pods]).toEqual(['default/p1']);
     expect(h.view.podsByIP.has('10.0.0.7')).toBe(false);
     expect(h.view.podsByIP.has('fd00::7')).toBe(false);
+  });
+
+  it('namespaces and podsByIP change at the publish that reports them, not before', () => {
+    h.cache.put('pods', 'default/p1', pod('p1', { ips: ['10.0.0.8'] }));
+    h.cache.put('namespaces', 'extra', namespace('extra'));
+    h.cache.delete('namespaces', 'kube-system');
+    expect(h.view.podsByIP.has('10.0.0.1')).toBe(true);
+    expect(h.view.podsByIP.has('10.0.0.8')).toBe(false);
+    expect([...h.view.namespaces].sort()).toEqual(['default', 'kube-system']);
+    const c = h.flush();
+    expect([...c!.pods]).toEqual(['default/p1']);
+    expect([...c!.namespaces].sort()).toEqual(['extra', 'kube-system']);
+    expect(h.view.podsByIP.has('10.0.0.1')).toBe(false);
+    expect(h.view.podsByIP.get('10.0.0.8')?.map((p) => p.name)).toEqual(['p1']);
+    expect([...h.view.namespaces].sort()).toEqual(['default', 'extra']);
+  });
+
+  it('each changed Service carries when it reached the view; the first time is kept while it is pending', () => {
+    h.cache.put('services', 'default/web', { ...h.cache.get('services', 'default/web')!, clusterIPs: ['10.96.0.99'] });
+    const c = h.flush()!;
+    const t = c.servicesAt.get('default/web')!;
+    expect(t).toBeGreaterThan(0);
+    expect(t).toBeLessThanOrEqual(performance.now());
+    const pending = emptyChanges();
+    mergeChanges(pending, c);
+    mergeChanges(pending, { ...emptyChanges(), services: new Set(['default/web']), servicesAt: new Map([['default/web', t + 5]]) });
+    expect(pending.servicesAt.get('default/web')).toBe(t);
   });
 
   it('host-network pods share the node IP; removing one keeps the others', () => {

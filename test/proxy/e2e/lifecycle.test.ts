@@ -55,6 +55,30 @@ describe('proxy e2e: lifecycle', () => {
     expect((await L.probe(client, { proto: 'tcp', host: web, port: 80 })).client).toContain(L.a.ipv4);
   });
 
+  it('--detect-local-mode InterfaceNamePrefix and --masquerade-bit: pods known by their interface, masquerade by another mark bit', async () => {
+    await L.stopAgent();
+    await L.startAgent(['--detect-local-mode', 'InterfaceNamePrefix', '--pod-interface-name-prefix', 'vp-', '--masquerade-bit', '5']);
+    await waitFor('pod source kept', async () => (await L.probe(client, { proto: 'tcp', host: web, port: 80 })).client?.startsWith(client.ipv4) === true);
+    // Off-cluster sources (no pod interface) are still masqueraded, now through bit 5.
+    const o = await L.until('outside to ClusterIP', L.out, { proto: 'tcp', host: web, port: 80 }, (x) => x.outcome === 'ok');
+    expect(o.client?.replace(/:\d+$/, '')).toBe(L.a.ipv4);
+    expect(await L.nft('list', 'chain', 'ip', 'nodeway', 'masquerading')).toContain('0x00000020');
+    expect(await L.nft('list', 'chain', 'ip', 'nodeway', 'pick-1')).toContain('iifname != "vp-*"');
+  });
+
+  it('no cluster CIDR known (no --cluster-cidr, no node podCIDRs): no off-cluster masquerade, as kube-proxy', async () => {
+    await L.stopAgent();
+    for (const name of ['a', 'b']) {
+      const n = L.api.get('v1', 'nodes', undefined, name);
+      L.api.update({ ...n, spec: { ...(n.spec as object), podCIDR: undefined, podCIDRs: undefined } });
+    }
+    await L.startAgent();
+    // Before: every source was "off-cluster" and the pod's address was lost.
+    const r = await L.probe(client, { proto: 'tcp', host: web, port: 80 });
+    expect(r.outcome).toBe('ok');
+    expect(r.client?.replace(/:\d+$/, '')).toBe(client.ipv4);
+  });
+
   it('cleanup deletes both tables', async () => {
     await L.stopAgent();
     await L.cleanup();

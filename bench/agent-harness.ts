@@ -1,0 +1,111 @@
+// The shipped agent as a benchmark runs it: `bin/nodeway run --config` with the DaemonSet's
+// config file (deploy/config.yaml), pointed at an API server process, in the bench's private
+// network namespace; and what is read from it (/proc, its /metrics).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import type { ApiServerProcess } from '../test/support/apiserver-process.ts';
+import { NODE } from './proxy-common.ts';
+
+export const CLUSTER_DNS = '198.18.255.10';
+export const root = new URL('..', import.meta.url).pathname;
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function status(pid: number, field: string): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** The agent and its descendants (wireguard-go): CPU ticks (utime + stime) and RssAnon each. */
+export function tree(pid: number): { pid: number; comm: string; ticks: number }[] {
+  const procs = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((d) => {
+    try {
+      const s = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const comm = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'));
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      return [{ pid: Number(d), comm, ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) }];
+    } catch {
+      return [];
+    }
+  });
+  const out = procs.filter((p) => p.pid === pid);
+  for (let i = 0; i < out.length; i++) out.push(...procs.filter((p) => p.ppid === out[i]!.pid));
+  return out;
+}
+
+export async function settledRss(pid: number): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    xs.push(status(pid, 'RssAnon'));
+    await sleep(300);
+  }
+  return xs.sort((a, b) => a - b)[2]!;
+}
+
+export async function metrics(): Promise<string> {
+  return (await fetch('http://127.0.0.1:10256/metrics')).text();
+}
+
+export function metric(text: string, re: RegExp): number {
+  let n = 0;
+  for (const m of text.matchAll(re)) n += Number(m[1]);
+  return n;
+}
+
+let runs = 0;
+
+/** The DaemonSet's config file, pointed at this run's API server, paths and lab addresses. */
+export function configFile(tmp: string, api: ApiServerProcess, modules: string): string {
+  const cm = parse(readFileSync(join(root, 'deploy/config.yaml'), 'utf8')) as { data: Record<string, string> };
+  const cfg = parse(cm.data['config.yaml']!) as Record<string, unknown>;
+  const dir = mkdtempSync(join(tmp, 'node-'));
+  for (const d of ['state', 'cni-conf', 'cni-bin']) mkdirSync(join(dir, d));
+  // What the DaemonSet's init container installs.
+  for (const p of ['bridge', 'host-local', 'portmap', 'loopback']) symlinkSync(`/usr/lib/cni/${p}`, join(dir, 'cni-bin', p));
+  Object.assign(cfg, {
+    apiserver: api.url,
+    clusterCIDR: ['198.18.128.0/17'],
+    clusterDNS: [CLUSTER_DNS],
+    healthListen: '127.0.0.1:10256',
+    logLevel: 'warn',
+    stateDir: join(dir, 'state'),
+    cniConfDir: join(dir, 'cni-conf'),
+    cniBinDir: join(dir, 'cni-bin'),
+    // wireguard-go's socket is per host (/var/run/wireguard): a name of this run's own.
+    wgInterface: `shp${process.pid % 10_000}w${++runs}`,
+  });
+  if (modules !== 'daemonset') cfg.modules = modules === 'none' ? ['none'] : modules.split(',');
+  const file = join(dir, 'config.yaml');
+  writeFileSync(file, stringify(cfg));
+  return file;
+}
+
+export async function ready(agent: ChildProcess, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (agent.exitCode !== null) throw new Error(`agent exited (${agent.exitCode})`);
+    try {
+      if ((await fetch('http://127.0.0.1:10256/readyz')).status === 200) return;
+    } catch {}
+    await sleep(100);
+  }
+  throw new Error('agent never became ready');
+}
+
+
+/** Starts the agent as the DaemonSet does (NODE_NAME from the environment). */
+export function startAgent(cfg: string, api: ApiServerProcess): ChildProcess {
+  return spawn(join(root, 'bin/nodeway'), ['run', '--config', cfg, '--kubeconfig', api.kubeconfig], {
+    stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_NAME: NODE },
+  });
+}
+
+/** Stops the agent, then removes the dataplane it leaves in place by design (wireguard-go too). */
+export async function stopAgent(agent: ChildProcess, cfg: string): Promise<void> {
+  agent.kill('SIGTERM');
+  await new Promise((r) => (agent.exitCode !== null ? r(null) : agent.once('exit', r)));
+  await new Promise((r) => spawn(join(root, 'bin/nodeway'), ['cleanup', '--config', cfg], { stdio: 'ignore', env: { ...process.env, NODE_NAME: NODE } }).once('exit', r));
+}
+
+export const PROXY_SYNCS = /^nodeway_module_syncs_total\{[^}]*module="proxy"[^}]*\} (\d+)/gm;

@@ -1,0 +1,149 @@
+// The shipped agent, measured as users run it: `bin/nodeway run --config` with the DaemonSet's
+// config (deploy/config.yaml: proxy, dns, mesh), over TLS with a bearer token, against the API
+// server in a process of its own that sends a BOOKMARK every 5 s per watch. Everything runs in a
+// private network namespace. For each cluster kind ("current": serves ServiceCIDR; "old": a
+// cluster before Kubernetes 1.33, without it) it reports: time to ready (full sync), RssAnon and
+// CPU after IDLE seconds idle, API requests and connections while idle (counted at the server),
+// 1,000 endpoint changes (programming latency from the agent's histogram, RssAnon after), and
+// 1,000 Pod changes (proxy syncs, bytes the server sent the node). Baseline from the same run:
+// the same agent with `--modules none` (cache and view only, every kind watched, as the agent
+// watched before modules declared their kinds).
+// Run: node bench/shipped.ts [services=1000] [per=10] [cluster=both|current|old] [idleSeconds=120] [modules=daemonset|<list>]
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiServerProcess, type Stats } from '../test/support/apiserver-process.ts';
+import { metric, metrics, PROXY_SYNCS, ready, settledRss, sleep, startAgent, status, stopAgent, tree, configFile } from './agent-harness.ts';
+import { NODE, NODE_IP, inPrivateNetns } from './proxy-common.ts';
+
+inPrivateNetns();
+const SERVICES = Number(process.argv[2] ?? 1000);
+const PER = Number(process.argv[3] ?? 10);
+const CLUSTERS = (process.argv[4] ?? 'both') === 'both' ? ['current', 'old'] : [process.argv[4]!];
+const IDLE_S = Number(process.argv[5] ?? 120);
+const MODULES = process.argv[6] ?? 'daemonset';
+const CHANGES = 1000;
+const POD_CHANGES = 1000;
+const PODS = 1000;
+const NODES = 20;
+const BOOKMARK_MS = 5000;
+const tmp = mkdtempSync(join(tmpdir(), 'nodeway-shp-bench-'));
+
+/** p99 from a cumulative histogram: the smallest bucket bound holding 99 % of observations. */
+function p99(text: string, name: string, before: string): string {
+  const buckets = (t: string) => new Map([...t.matchAll(new RegExp(`^${name}_bucket\\{[^}]*le="([^"]+)"\\} (\\d+)`, 'gm'))].map((m) => [m[1]!, Number(m[2])]));
+  const a = buckets(text);
+  const b = buckets(before);
+  const total = (a.get('+Inf') ?? 0) - (b.get('+Inf') ?? 0);
+  for (const [le, n] of a) if (le !== '+Inf' && n - (b.get(le) ?? 0) >= 0.99 * total) return `p99 ≤ ${Number(le) * 1000} ms (${total} observations)`;
+  return `p99 > the largest bucket (${total} observations)`;
+}
+
+interface Result {
+  cluster: string;
+  modules: string;
+  readyS: number;
+  rssIdle: number;
+  cpuIdlePct: number;
+  helpers: string;
+  idle: { requests: number; connections: number; bytes: number; byRequest: Record<string, number> };
+  watches: number;
+  endpoint?: { latency: string; rssAfter: number; syncs: number; bytes: number };
+  /** Bytes the server sent from the agent's start until ready: the initial lists. */
+  syncBytes: number;
+  pods: { proxySyncs: number; bytes: number };
+}
+
+async function run(cluster: string, modules: string, idleS: number, withChanges: boolean): Promise<Result> {
+  const api = await ApiServerProcess.start({
+    nodeName: NODE, nodeIP: NODE_IP, token: 'shp-bench-token', bookmarkIntervalMs: BOOKMARK_MS,
+    omitResources: cluster === 'old' ? ['servicecidrs'] : [], shape: { services: SERVICES, endpointsPerService: PER, nodes: NODES, pods: PODS },
+  });
+  const cfg = configFile(tmp, api, modules);
+  const t0 = performance.now();
+  const agent = startAgent(cfg, api);
+  try {
+    await ready(agent, 180_000);
+    const readyS = (performance.now() - t0) / 1000;
+    const syncBytes = (await api.stats()).bytesSent;
+    await sleep(5000);
+    // Idle: nothing changes; the server sends bookmarks; the agent should do nothing.
+    const s0: Stats = await api.stats();
+    const c0 = tree(agent.pid!);
+    const w0 = performance.now();
+    await sleep(idleS * 1000);
+    const c1 = tree(agent.pid!);
+    const s1: Stats = await api.stats();
+    const wall = (performance.now() - w0) / 1000;
+    const ticks = (c: typeof c0) => c.reduce((a, p) => a + p.ticks, 0);
+    const cpuIdlePct = ((ticks(c1) - ticks(c0)) / 100 / wall) * 100;
+    const rssIdle = await settledRss(agent.pid!);
+    const helpers = c1.filter((p) => p.pid !== agent.pid).map((p) => `${p.comm} ${status(p.pid, 'RssAnon').toFixed(1)} MiB`).join(', ') || 'none';
+    const byRequest: Record<string, number> = {};
+    for (const [k, v] of Object.entries(s1.byRequest)) if (v - (s0.byRequest[k] ?? 0)) byRequest[k] = v - (s0.byRequest[k] ?? 0);
+    const watches = Object.keys(s1.byRequest).filter((k) => k.startsWith('watch ')).length;
+    const result: Result = {
+      cluster, modules, readyS, syncBytes, rssIdle, cpuIdlePct, helpers, watches,
+      idle: { requests: s1.total - s0.total, connections: s1.connections - s0.connections, bytes: s1.bytesSent - s0.bytesSent, byRequest },
+      pods: { proxySyncs: 0, bytes: 0 },
+    };
+    if (withChanges) {
+      const before = await metrics();
+      const e0 = (await api.stats()).bytesSent;
+      // 1,000 endpoint changes at 20 per second (beyond --min-sync-interval: none coalesce).
+      for (let k = 0; k < CHANGES; k++) {
+        await api.call({ op: 'endpointChange', service: (k * 7919) % SERVICES });
+        await sleep(50);
+      }
+      await sleep(2000);
+      const after = await metrics();
+      const e1 = (await api.stats()).bytesSent;
+      const syncs = (t: string) => metric(t, PROXY_SYNCS);
+      result.endpoint = {
+        latency: p99(after, 'kubeproxy_network_programming_duration_seconds', before),
+        rssAfter: (await sleep(5000), await settledRss(agent.pid!)),
+        syncs: syncs(after) - syncs(before),
+        bytes: e1 - e0,
+      };
+    }
+    // 1,000 Pod changes (a label each): what reaches this node, and what it wakes.
+    const m0 = await metrics();
+    const p0 = await api.stats();
+    for (let k = 0; k < POD_CHANGES; k++) {
+      await api.call({ op: 'podChange', pod: k % PODS });
+      if (k % 50 === 49) await sleep(100);
+    }
+    await sleep(3000);
+    const p1 = await api.stats();
+    const m1 = await metrics();
+    const proxySyncs = (t: string) => metric(t, PROXY_SYNCS);
+    // Bookmarks in the same interval are counted too: the idle rate says how much that is.
+    result.pods = { proxySyncs: proxySyncs(m1) - proxySyncs(m0), bytes: p1.bytesSent - p0.bytesSent };
+    return result;
+  } finally {
+    await stopAgent(agent, cfg);
+    await api.stop();
+  }
+}
+
+const MiB = (x: number) => `${x.toFixed(1)} MiB`;
+console.log(`shipped-agent benchmark: ${SERVICES} Services × ${PER} endpoints, ${NODES + 1} Nodes, ${PODS} Pods; TLS + token; bookmarks every ${BOOKMARK_MS / 1000} s; idle ${IDLE_S} s; load average ${loadavg()[0]!.toFixed(1)} (machine shared)`);
+const results: Result[] = [];
+for (const cluster of CLUSTERS) results.push(await run(cluster, MODULES, IDLE_S, true));
+const base = await run(CLUSTERS[0]!, 'none', Math.min(IDLE_S, 60), false);
+rmSync(tmp, { recursive: true, force: true });
+
+for (const r of [...results, base]) {
+  const label = `${r.cluster === 'old' ? 'cluster without ServiceCIDR (< 1.33)' : 'cluster serving ServiceCIDR (1.33+)'}, modules ${r.modules === 'daemonset' ? 'as the DaemonSet (proxy, dns, mesh)' : r.modules}`;
+  console.log(`\n${label}`);
+  console.log(`  ready (full sync, rules live) ${r.readyS.toFixed(1)} s; initial lists ${(r.syncBytes / 1048576).toFixed(2)} MiB sent by the server`);
+  console.log(`  idle: RssAnon ${MiB(r.rssIdle)}; CPU ${r.cpuIdlePct.toFixed(2)} % of a core (agent + children; children: ${r.helpers})`);
+  console.log(`  idle: ${r.idle.requests} API requests, ${r.idle.connections} new connections, ${(r.idle.bytes / 1024).toFixed(1)} KiB received in ${IDLE_S} s (${r.watches} watches open; each renews every 240–480 s) ${JSON.stringify(r.idle.byRequest)}`);
+  if (r.endpoint) console.log(`  ${CHANGES} endpoint changes: ${r.endpoint.latency}; proxy syncs ${r.endpoint.syncs}; ${(r.endpoint.bytes / 1024).toFixed(1)} KiB sent to this node; RssAnon after ${MiB(r.endpoint.rssAfter)}`);
+  console.log(`  ${POD_CHANGES} Pod changes: proxy syncs ${r.pods.proxySyncs}; ${(r.pods.bytes / 1024).toFixed(1)} KiB sent to this node`);
+}
+const cur = results[0]!;
+console.log('\nratios (same run)');
+for (const r of results.slice(1)) console.log(`  ${r.cluster} / ${cur.cluster}: RssAnon ${(r.rssIdle / cur.rssIdle).toFixed(2)}×, idle requests ${r.idle.requests} vs ${cur.idle.requests}, idle CPU ${r.cpuIdlePct.toFixed(2)} % vs ${cur.cpuIdlePct.toFixed(2)} %`);
+console.log(`  agent (${cur.modules}) / cache-only agent: RssAnon ${(cur.rssIdle / base.rssIdle).toFixed(2)}× (${MiB(cur.rssIdle)} vs ${MiB(base.rssIdle)})`);
+console.log(`  bytes per ${POD_CHANGES} Pod changes: ${(cur.pods.bytes / 1024).toFixed(1)} KiB vs ${(base.pods.bytes / 1024).toFixed(1)} KiB when every kind is watched (${(cur.pods.bytes / base.pods.bytes).toFixed(3)}×)`);
