@@ -1,39 +1,31 @@
 # syntax=docker/dockerfile:1
-# The nodeway agent image, for linux/amd64 and linux/arm64:
+# The nodeway agent image, for linux/amd64 and linux/arm64, for users with Docker:
 #
 #   docker buildx build --platform linux/amd64,linux/arm64 -t REGISTRY/nodeway:0.1.0 --push .
 #
-# (one architecture, loaded into the local engine: docker build -t nodeway:dev .)
+# It holds the same files as `npm run image` (dist/nodeway-image.oci.tar, built with no daemon
+# and no registry): both run scripts/image.mjs --tree, which extracts the Debian packages with
+# mmdebstrap (scripts/image-rootfs.sh), takes the pinned Node.js from the npm package
+# node-linux-<arch> and bundles the agent; the three trees are the three layers.
 
 # Must match the "node" dependency in package.json: the Node.js the agent is tested on.
 ARG NODE_VERSION=24.21.0
 
-# Build stage. The bundle (dist/nodeway.mjs) is plain JavaScript, identical for every
-# architecture, so it is built once, natively on the build machine ($BUILDPLATFORM): no
-# emulated npm ci for the other architecture. npm ci also runs the "prepare" build.
+# Runs natively on the build machine for every target: nothing in it executes target code
+# (packages are extracted, not installed; the Node.js binary is downloaded and stripped).
 FROM --platform=$BUILDPLATFORM node:${NODE_VERSION}-bookworm-slim AS build
+ARG TARGETARCH
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends mmdebstrap ca-certificates binutils binutils-x86-64-linux-gnu binutils-aarch64-linux-gnu \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN npm ci && npm run build
+RUN npm ci && node scripts/image.mjs --tree ${TARGETARCH} /tree
 
-# The Node.js binary for the TARGET architecture. It comes from the official multi-arch image
-# of the same version rather than the build stage's node_modules/node/bin/node: that one was
-# installed for the build machine's architecture, so it would be an amd64 binary in the arm64
-# image of a cross build.
-FROM node:${NODE_VERSION}-bookworm-slim AS node
-
-# Runtime: Debian's tools the modules run (nft, ip, wg, wireguard-go, conntrack), the CNI
-# plugins the init container installs on hosts (/usr/lib/cni), the launcher and the bundle.
-# No node_modules: the bundle is self-contained.
-FROM debian:bookworm-slim
-RUN apt-get update \
- && apt-get install -y --no-install-recommends \
-      nftables iproute2 wireguard-tools wireguard-go conntrack containernetworking-plugins ca-certificates \
- && rm -rf /var/lib/apt/lists/*
-COPY --from=node /usr/local/bin/node /usr/local/bin/node
-# bin/nodeway runs node_modules/node/bin/node when present, else the node on PATH (this one).
-COPY --from=build /src/bin/nodeway /opt/nodeway/bin/nodeway
-COPY --from=build /src/dist/nodeway.mjs /opt/nodeway/dist/nodeway.mjs
-ENV PATH=/opt/nodeway/bin:$PATH
+FROM scratch
+COPY --from=build /tree/rootfs/ /
+COPY --from=build /tree/node/ /
+COPY --from=build /tree/app/ /
+ENV PATH=/opt/nodeway/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 ENTRYPOINT ["/opt/nodeway/bin/nodeway"]
 CMD ["run"]

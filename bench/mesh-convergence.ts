@@ -83,7 +83,7 @@ try {
   for (let i = 1; i <= NODES; i++) nodes.push(await m.addNode(`n${i}`));
   for (let i = 0; i < FAKE; i++) {
     m.api.create(fakeNode(i, publicKeyOf(generatePrivateKey())));
-    m.api.updateStatus({ apiVersion: 'v1', kind: 'Node', metadata: { name: `fake${i}` }, status: { addresses: [{ type: 'InternalIP', address: `198.18.1.${(i % 250) + 1}` }] } });
+    m.api.patch('v1', 'nodes', undefined, `fake${i}`, { status: { addresses: [{ type: 'InternalIP', address: `198.18.1.${(i % 250) + 1}` }] } }, 'merge', { subresource: 'status' });
   }
   const t0 = Date.now();
   for (const n of nodes) m.startAgent(n);

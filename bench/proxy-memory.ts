@@ -48,7 +48,7 @@ await api.start();
 writeFileSync(join(dir, 'kubeconfig'), api.kubeconfig());
 api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'bench' } });
 api.create({ apiVersion: 'v1', kind: 'Node', metadata: { name: NODE }, spec: { podCIDR: '198.18.128.0/24', podCIDRs: ['198.18.128.0/24'] } });
-api.updateStatus({ apiVersion: 'v1', kind: 'Node', metadata: { name: NODE }, status: { addresses: [{ type: 'InternalIP', address: NODE_IP }] } });
+api.patch('v1', 'nodes', undefined, NODE, { status: { addresses: [{ type: 'InternalIP', address: NODE_IP }] } }, 'merge', { subresource: 'status' });
 const t0 = performance.now();
 for (let i = 0; i < SERVICES; i++) {
   api.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: `svc-${i}`, namespace: 'bench' }, spec: { ports: [{ name: 'http', port: 80, targetPort: 8080 }] } });

@@ -4,17 +4,20 @@ import type { KubeClient } from '../src/kube/client.ts';
 import { Agent } from '../src/runtime/agent.ts';
 import { ConfigError, CORE_OPTIONS, parseArgs, selectModules, usage, type Config } from '../src/runtime/config.ts';
 import { createLogger, type LogLevel, type Logger } from '../src/runtime/log.ts';
-import { raiseConntrackSysctls, conntrackTargets, CONNTRACK_OPTIONS } from '../src/runtime/conntrack.ts';
+import { conntrackTargets, raiseConntrackSysctls } from '../src/runtime/conntrack.ts';
 import { startMetricsServer } from '../src/runtime/health.ts';
 import { Registry, registerBuildInfo, registerProcessMetrics } from '../src/runtime/metrics.ts';
 import { VERSION, versionLine } from '../src/runtime/version.ts';
 import { availableParallelism } from 'node:os';
 import { viewToJSON } from '../src/view/json.ts';
+import { existsSync, readFileSync } from 'node:fs';
 import { explain } from '../modules/netpol/explain.ts';
-import { labDown, labServe, labStatus, labUp } from '../src/lab/daemon.ts';
 import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { stringify as stringifyYAML } from 'yaml';
+import { CorefileError, migrate, parseCorefile, renderMigration } from '../modules/dns/corefile.ts';
 
-const OPTIONS = [...CORE_OPTIONS, ...CONNTRACK_OPTIONS, ...moduleOptions()];
+const OPTIONS = [...CORE_OPTIONS, ...moduleOptions()];
 
 function fail(msg: string, code = 2): never {
   process.stderr.write(`nodeway: ${msg}\n`);
@@ -133,24 +136,41 @@ async function cleanup(config: Config, log: Logger): Promise<void> {
   if (failed.length) throw new Error(`cleanup incomplete: ${failed.join('; ')}`);
 }
 
-async function lab(args: string[], config: Config): Promise<void> {
-  const [sub = 'up', ...extra] = args;
-  const dir = config.labDir as string;
-  const out = { line: (s: string) => process.stdout.write(`${s}\n`) };
+/**
+ * `nodeway lab …` runs from its own bundle beside this one (scripts/build.mjs), imported only
+ * here: the agent never loads the lab or the embedded API server.
+ */
+async function lab(args: string[]): Promise<void> {
+  const bundle = join(dirname(fileURLToPath(import.meta.url)), 'nodeway-lab.mjs');
+  if (!existsSync(bundle)) fail(`the lab is not in this build (${bundle} is missing; npm run build makes it)`, 1);
   const self = join(dirname(process.argv[1]!), '..', 'bin', 'nodeway');
-  const subs: Record<string, () => Promise<number | void>> = {
-    up: () => labUp(dir, self, out),
-    down: () => labDown(dir, out),
-    status: () => labStatus(dir, out),
-    serve: () => labServe(dir),
-  };
-  const fn = subs[sub];
-  if (!fn || extra.length) fail(`unknown command lab ${args.join(' ')} (lab, lab down, lab status)`);
-  const code = await fn();
-  if (typeof code === 'number') process.exit(code);
+  const { labMain } = (await import(pathToFileURL(bundle).href)) as { labMain: (a: string[], bin: string) => Promise<number> };
+  process.exit(await labMain(args, self));
+}
+
+/** `nodeway migrate corefile FILE`: the config on stdout; what it cannot express also on stderr. */
+async function migrateCommand(args: string[]): Promise<void> {
+  const [what, file, ...extra] = args;
+  if (what !== 'corefile' || !file || extra.length) fail('usage: nodeway migrate corefile FILE');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    fail(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let m;
+  try {
+    m = migrate(parseCorefile(text));
+  } catch (err) {
+    if (err instanceof CorefileError) fail(`${file}: ${err.message}`);
+    throw err;
+  }
+  process.stdout.write(renderMigration(m, (v) => stringifyYAML(v), file));
+  for (const u of m.unsupported) process.stderr.write(`nodeway: not expressed: ${u}\n`);
 }
 
 async function main(): Promise<void> {
+  if (process.argv[2] === 'lab') return lab(process.argv.slice(3));
   let parsed;
   try {
     parsed = parseArgs(process.argv.slice(2), OPTIONS);
@@ -171,7 +191,7 @@ async function main(): Promise<void> {
   const log = createLogger(parsed.config.logLevel as LogLevel, { node: parsed.config.nodeName as string });
   for (const w of parsed.warnings) log.warn(w);
   process.on('unhandledRejection', (err) => log.error({ err: String(err) }, 'unhandled rejection'));
-  if (command === 'lab') return lab(rest, parsed.config);
+  if (command === 'migrate') return migrateCommand(rest);
   if (command === 'explain-policy') return explainPolicy(rest, parsed.config, log);
   const commands: Record<string, (c: Config, l: Logger) => Promise<void>> = { run, view, cleanup };
   const fn = commands[command];

@@ -1,2 +1,2 @@
-/** Bundles the agent (cmd/nodeway.ts and everything it imports) into one ESM file. */
+/** Bundles the agent (cmd/nodeway.ts) into `outfile` and the lab (cmd/nodeway-lab.ts) beside it as nodeway-lab.mjs. */
 export function bundle(outfile: string): Promise<unknown>;

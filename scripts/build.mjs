@@ -21,10 +21,21 @@ const trim = {
   },
 };
 
-/** Bundles the agent to `outfile` (tests bundle their own copy, so they never run a stale dist/). */
-export function bundle(outfile) {
+/**
+ * Bundles the agent to `outfile` and the lab (`nodeway lab`: the demo cluster and the embedded
+ * API server) beside it as nodeway-lab.mjs, a bundle of its own that the agent imports only for
+ * that command (tests bundle their own copy, so they never run a stale dist/).
+ */
+export async function bundle(outfile) {
+  await Promise.all([
+    bundleOne(join(here, '..', 'cmd', 'nodeway.ts'), outfile),
+    bundleOne(join(here, '..', 'cmd', 'nodeway-lab.ts'), join(dirname(outfile), 'nodeway-lab.mjs')),
+  ]);
+}
+
+function bundleOne(entry, outfile) {
   return build({
-    entryPoints: [join(here, '..', 'cmd', 'nodeway.ts')],
+    entryPoints: [entry],
     outfile,
     bundle: true,
     platform: 'node',

@@ -185,9 +185,12 @@ describe('status subresource', () => {
     expect(viaMain.spec?.unschedulable).toBe(true);
     expect(viaMain.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
 
-    const replaced = await core.replaceNodeStatus({ name: 'node-a', body: { ...viaMain, metadata: { ...viaMain.metadata, labels: { ignored: 'yes' } }, status: { conditions: [] } } });
+    // A Node's status strategy resets only the spec: labels and annotations written through
+    // nodes/status stay (flannel and nodeway's mesh publish annotations that way).
+    const replaced = await core.replaceNodeStatus({ name: 'node-a', body: { ...viaMain, metadata: { ...viaMain.metadata, labels: { kept: 'yes' } }, spec: { podCIDR: '10.9.9.0/24' }, status: { conditions: [] } } });
     expect(replaced.status?.conditions).toEqual([]);
-    expect(replaced.metadata?.labels?.ignored).toBeUndefined();
+    expect(replaced.metadata?.labels?.kept).toBe('yes');
+    expect(replaced.spec?.podCIDR).toBe('10.244.1.0/24');
     await core.deleteNode({ name: 'node-a' });
   });
 });

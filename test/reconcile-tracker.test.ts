@@ -25,6 +25,15 @@ describe('Tracker', () => {
     expect(d).toEqual({ create: [], update: [['b', 3]], delete: [] });
   });
 
+  it('records what was read from the device: equal is nothing to do, absent is a create', () => {
+    const t = new Tracker<string>();
+    t.observed('conflist', 'a');
+    expect(isEmpty(t.diffKeys(new Map([['conflist', 'a']]), ['conflist']))).toBe(true);
+    expect(t.diffKeys(new Map([['conflist', 'b']]), ['conflist']).update).toEqual([['conflist', 'b']]);
+    t.observed('conflist', undefined);
+    expect(t.diffKeys(new Map([['conflist', 'a']]), ['conflist']).create).toEqual([['conflist', 'a']]);
+  });
+
   it('hashes plain values independently of key order, Maps and Sets included', () => {
     expect(hashOf({ a: 1, b: [1, 2] })).toBe(hashOf({ b: [1, 2], a: 1 }));
     expect(hashOf(new Map([['b', 1], ['a', 2]]))).toBe(hashOf(new Map([['a', 2], ['b', 1]])));

@@ -136,14 +136,32 @@ export async function applyCapture(ips: string[], exec: Run = run): Promise<stri
   return dev;
 }
 
+/** True when the capture table is gone (a firewall reload); one small set listed. */
+export async function captureMissing(exec: Run = run): Promise<boolean> {
+  try {
+    await exec('nft', ['-t', 'list', 'set', 'inet', CAPTURE_TABLE, 'v4']);
+    return false;
+  } catch (err) {
+    if (/No such file or directory/.test(String((err as Error).message))) return true;
+    throw err;
+  }
+}
+
 /** Removes the table, the link, and addresses of ours on lo (nodeway cleanup); absent ones are fine. */
 export async function removeCapture(clusterDNS: string[], exec: Run = run): Promise<void> {
   const captured = await capturedAddresses(exec);
-  await exec('nft', ['-f', '-'], `table inet ${CAPTURE_TABLE}\ndelete table inet ${CAPTURE_TABLE}\n`);
+  // The addresses go even when the table cannot (nft missing): they are what a pod would reach.
+  let tableError: unknown;
+  try {
+    await exec('nft', ['-f', '-'], `table inet ${CAPTURE_TABLE}\ndelete table inet ${CAPTURE_TABLE}\n`);
+  } catch (err) {
+    tableError = err;
+  }
   if ((await linkNames(exec)).includes(CAPTURE_LINK)) await exec('ip', ['link', 'del', CAPTURE_LINK]);
   const wanted = [...captured, ...clusterDNS].map(prefixed);
   for (const a of await addresses(exec, 'lo')) {
     const cidr = `${a.local}/${a.prefixlen}`;
     if (a.label === LO_LABEL || (a.local.includes(':') && wanted.includes(cidr))) await exec('ip', ['addr', 'del', cidr, 'dev', 'lo']);
   }
+  if (tableError) throw tableError;
 }

@@ -9,7 +9,8 @@ import type { DnsSettings, IndexChange, RecordIndex } from './records.ts';
 import { AnswerCache, DEFAULT_CACHE_POLICY, upstreamTemplate, type CachePolicy } from './fwdcache.ts';
 import { errorReply, makeTemplate, render, replyLimit, ZONE_CLUSTER, ZONE_FORWARD, type Template, type Zone } from './template.ts';
 import type { Forwarder } from './upstream.ts';
-import { CLASS_IN, FLAG, HEADER_LEN, RCODE, TYPE, lowerName, nameToWire } from './wire.ts';
+import { CLASS_IN, FLAG, HEADER_LEN, RCODE, TYPE, inZone, lowerName, nameToWire } from './wire.ts';
+import type { HostsTable } from './hosts.ts';
 
 export interface EngineOptions {
   settings: DnsSettings;
@@ -19,6 +20,8 @@ export interface EngineOptions {
   cacheSize: number;
   /** Lifetimes of cached upstream answers (default: kubeadm's `cache 30`). */
   cachePolicy?: CachePolicy;
+  /** Per-zone upstreams (stub domains), checked before `forwarder`. */
+  stubs?: { zone: string; forwarder: Forwarder }[];
   /** Bound on authoritative answers kept encoded. */
   templateLimit?: number;
   now?: () => number;
@@ -36,6 +39,9 @@ export class Engine {
   readonly cache: AnswerCache;
   private readonly cachePolicy: CachePolicy;
   private readonly forwarder: Forwarder;
+  /** Stub domains, longest zone first. */
+  private readonly stubs: { zone: string; forwarder: Forwarder }[];
+  private hosts: HostsTable | null = null;
   private readonly metrics: DnsMetrics;
   private readonly now: () => number;
   /** The zone of the last reply handle() returned synchronously (promises are always forwarded). */
@@ -44,12 +50,14 @@ export class Engine {
   constructor(o: EngineOptions) {
     this.settings = o.settings;
     this.forwarder = o.forwarder;
+    this.stubs = [...(o.stubs ?? [])].sort((a, b) => b.zone.length - a.zone.length);
     this.metrics = o.metrics;
     this.cache = new AnswerCache(o.cacheSize);
     this.cachePolicy = o.cachePolicy ?? DEFAULT_CACHE_POLICY;
     this.templateLimit = o.templateLimit ?? 50_000;
     this.now = o.now ?? Date.now;
     this.metrics.sizes = () => ({ templates: this.templates.size, ...this.cache.sizes() });
+    this.metrics.evicted = () => this.cache.evictions();
   }
 
   get ready(): boolean {
@@ -74,6 +82,19 @@ export class Engine {
     for (const ns of change.namespaces) this.forget(`n:${ns}`);
     for (const ip of change.ips) this.forget(`i:${ip}`);
     if (podsChanged || change.namespaces.size) this.forget('p');
+  }
+
+  /** A new hosts table: its old answers go, and so do cached upstream answers it may now override. */
+  setHosts(t: HostsTable | null): void {
+    this.hosts = t;
+    this.forget('h');
+    this.cache.clear();
+  }
+
+  /** The forwarder for a name: the longest stub domain holding it, else the default. */
+  private forwarderFor(name: string): Forwarder {
+    for (const s of this.stubs) if (inZone(name, s.zone)) return s.forwarder;
+    return this.forwarder;
   }
 
   private forget(dep: string): void {
@@ -126,8 +147,8 @@ export class Engine {
   private miss(buf: Buffer, q: Query, limit: number): Reply {
     if (q.qtype === TYPE.AXFR || q.qtype === TYPE.IXFR) return errorReply(buf, q, RCODE.REFUSED);
     const name = lowerName(readName(buf, HEADER_LEN).name);
-    const a = resolve(this.index, this.settings, name, q.qtype);
-    if (!a) return this.forward(buf, { ...q }, limit, name.endsWith('.arpa'));
+    const a = resolve(this.index, this.settings, name, q.qtype, this.hosts);
+    if (!a) return this.forward(buf, { ...q }, limit, name);
     if (a.chase) return this.chase(buf, { ...q }, limit, name, a);
     this.lastZone = a.zone;
     const t = makeTemplate(authMessage(name, q.qtype, a), a.zone);
@@ -135,16 +156,18 @@ export class Engine {
     return render(t, buf, q, limit);
   }
 
-  private async forward(buf: Buffer, q: Query, limit: number, reverse: boolean): Promise<Buffer | null> {
+  private async forward(buf: Buffer, q: Query, limit: number, name: string): Promise<Buffer | null> {
+    const reverse = name.endsWith('.arpa');
+    const forwarder = this.forwarderFor(name);
     const now = this.now();
     const hit = this.cache.get(q.fkey, now);
     if (hit) {
       this.metrics.cache[hit.negative ? 1 : 0]!++;
       return render(hit.tpl, buf, q, limit, hit.age);
     }
-    if (this.forwarder.isLoopProbe(q.key)) return errorReply(buf, q, RCODE.REFUSED);
+    if (this.forwarder.isLoopProbe(q.key) || this.stubs.some((s) => s.forwarder.isLoopProbe(q.key))) return errorReply(buf, q, RCODE.REFUSED);
     this.metrics.cache[2]!++;
-    const res = await this.forwarder.query(q.fkey, buf.subarray(HEADER_LEN, q.qnameEnd), q.qtype, q.qclass, q.dnssec);
+    const res = await forwarder.query(q.fkey, buf.subarray(HEADER_LEN, q.qnameEnd), q.qtype, q.qclass, q.dnssec);
     if (res === 'failed') return errorReply(buf, q, RCODE.SERVFAIL);
     if (res === 'overloaded') return errorReply(buf, q, RCODE.REFUSED);
     const c = upstreamTemplate(res, this.cachePolicy);
@@ -184,7 +207,7 @@ export class Engine {
       tpl = hit.tpl;
       age = hit.age;
     } else {
-      const res = await this.forwarder.query(key, wire, qtype, CLASS_IN);
+      const res = await this.forwarderFor(name).query(key, wire, qtype, CLASS_IN);
       if (typeof res === 'string') return null;
       const c = upstreamTemplate(res, this.cachePolicy);
       if (!c) return null;

@@ -113,20 +113,24 @@ export function upstreamTemplate(reply: Buffer, policy: CachePolicy = DEFAULT_CA
       bytes.writeUInt32BE(ttl, ttlOffsets[i]!);
     }
   }
-  const tpl: Template = { bytes, qnameEnd, an, ns, ar, rrEnds, rcode, zone: ZONE_FORWARD, ttlOffsets, ttls };
+  const tpl: Template = { bytes, qnameEnd, an, ns, ar, rrEnds, rcode, zone: ZONE_FORWARD, ttlOffsets, ttls, dep: '' };
   return { tpl, ttl, negative };
 }
 
 class Bounded {
   readonly map = new Map<string, Entry>();
   readonly max: number;
+  evictions = 0;
   constructor(max: number) {
     this.max = max;
   }
   set(key: string, e: Entry): void {
     this.map.delete(key);
     // Oldest-inserted first out: cheap, and a hot name comes back on its next miss.
-    if (this.map.size >= this.max) this.map.delete(this.map.keys().next().value!);
+    if (this.map.size >= this.max) {
+      this.map.delete(this.map.keys().next().value!);
+      this.evictions++;
+    }
     this.map.set(key, e);
   }
 }
@@ -166,6 +170,10 @@ export class AnswerCache {
       this.negative.map.delete(key);
       this.positive.set(key, e);
     }
+  }
+
+  evictions(): [number, number] {
+    return [this.positive.evictions, this.negative.evictions];
   }
 
   sizes(): { success: number; denial: number } {

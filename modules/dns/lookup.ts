@@ -4,6 +4,7 @@
 import { ipFamily } from '../../src/net/ip.ts';
 import type { DnsEndpoint } from '../../src/view/types.ts';
 import { ipRR, rr, type RR } from './message.ts';
+import type { HostsTable } from './hosts.ts';
 import { ipFromDashed, ipFromReverse } from './names.ts';
 import { type DnsSettings, hostsOf, namespaceExists, ptrOwners, type RecordIndex, type SvcEntry } from './records.ts';
 import { ZONE_CLUSTER, ZONE_REVERSE, type Zone } from './template.ts';
@@ -23,6 +24,8 @@ export interface AuthAnswer {
   chase?: string;
   /** Not to be cached (SERVFAIL while the view is not ready). */
   transient?: boolean;
+  /** Answered from the hosts table. */
+  hosts?: boolean;
 }
 
 function soa(s: DnsSettings, apex: string, serial: number): RR {
@@ -73,7 +76,11 @@ class Ctx {
  * The answer for a lower-case `name` (no trailing dot), or null when the name is not ours to
  * answer and goes upstream. `index` is null until the view is ready.
  */
-export function resolve(index: RecordIndex | null, settings: DnsSettings, name: string, qtype: number): AuthAnswer | null {
+export function resolve(index: RecordIndex | null, settings: DnsSettings, name: string, qtype: number, hosts?: HostsTable | null): AuthAnswer | null {
+  if (hosts) {
+    const h = fromHosts(hosts, name, qtype);
+    if (h) return h;
+  }
   if (inZone(name, settings.zone)) {
     if (!index) return { rcode: RCODE.SERVFAIL, answers: [], authority: [], additional: [], zone: ZONE_CLUSTER, transient: true };
     return cluster(new Ctx(index), name, qtype, 0);
@@ -85,10 +92,11 @@ export function resolve(index: RecordIndex | null, settings: DnsSettings, name: 
 /**
  * What the answer for `name` depends on, so an index change forgets only the answers it can
  * affect: 's:<svc>.<ns>' (a Service), 'n:<ns>' (a namespace's existence), 'i:<ip>' (PTR owners),
- * 'p' (pods, when verified), '' (nothing but the settings). ExternalName chains inside the zone
+ * 'p' (pods, when verified), 'h' (the hosts table), '' (nothing but the settings). ExternalName chains inside the zone
  * read other Services: their answers are marked 'v' and forgotten on any change.
  */
 export function answerDep(s: DnsSettings, name: string, a: AuthAnswer): string {
+  if (a.hosts) return 'h';
   if (a.answers.length && a.answers[0]!.type === TYPE.CNAME) return 'v';
   if (!inZone(name, s.zone)) {
     const ip = ipFromReverse(name);
@@ -105,6 +113,19 @@ export function answerDep(s: DnsSettings, name: string, a: AuthAnswer): string {
   }
   if (last === 'pod' && n >= 2) return s.pods === 'verified' ? 'p' : `n:${rest[n - 2]}`;
   return '';
+}
+
+/** CoreDNS hosts: a listed name answers (NODATA for a type it lacks, no SOA); a listed IP answers PTR. */
+function fromHosts(t: HostsTable, name: string, qtype: number): AuthAnswer | null {
+  const ok = (answers: RR[]): AuthAnswer => ({ rcode: RCODE.NOERROR, answers, authority: [], additional: [], zone: ZONE_CLUSTER, hosts: true });
+  const ips = t.byName.get(name);
+  if (ips) {
+    if (qtype !== TYPE.A && qtype !== TYPE.AAAA) return ok([]);
+    return ok(ips.filter((ip) => (ipFamily(ip) === 4) === (qtype === TYPE.A)).map((ip) => ipRR(name, ip, t.ttl)));
+  }
+  if (qtype !== TYPE.PTR || !(name.endsWith('.in-addr.arpa') || name.endsWith('.ip6.arpa'))) return null;
+  const names = t.byIP.get(ipFromReverse(name));
+  return names ? ok(names.map((n) => rr(name, TYPE.PTR, t.ttl, { kind: 'name', name: n }))) : null;
 }
 
 function reverse(c: Ctx, name: string, qtype: number): AuthAnswer | null {

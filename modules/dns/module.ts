@@ -10,16 +10,22 @@ import type { ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
 import { ClientACL } from './access.ts';
-import { applyCapture } from './capture.ts';
+import { applyCapture, captureMissing } from './capture.ts';
 import { Engine } from './engine.ts';
+import { hostsTable, hostsText, type NodeAddresses } from './hosts.ts';
 import { DnsMetrics } from './metrics.ts';
 import { dnsConfig, type DnsConfig } from './options.ts';
-import { planIndex, updateIndex, type DnsSettings, type RecordIndex } from './records.ts';
+import { planIndex, updateIndex, type DnsSettings, type IndexInputs, type RecordIndex } from './records.ts';
+import { loadSnapshot, saveSnapshot, snapshotText } from './snapshot.ts';
 import { isFileItem, loadUpstreams } from './resolvconf.ts';
 import { DnsServer, listenText } from './server.ts';
 import { Forwarder, type UpstreamAddr } from './upstream.ts';
 
 const RESOLV_CHECK_MS = 30_000;
+/** A changed zone is written to the snapshot at most this often. */
+const SNAPSHOT_EVERY_MS = 10_000;
+/** TTL of answers from a snapshot: clients ask again soon, and get the live zone then. */
+const STALE_TTL = 5;
 
 export class DnsModule implements Module {
   readonly name = 'dns';
@@ -31,6 +37,12 @@ export class DnsModule implements Module {
   readonly server: DnsServer;
   readonly metrics: DnsMetrics;
   private readonly forwarder: Forwarder;
+  private readonly stubs: { zone: string; upstream: string[]; forwarder: Forwarder }[];
+  private hostsStamp = '';
+  private snapshotTimer: NodeJS.Timeout | undefined;
+  private snapshotDirty = false;
+  private snapshotWrite: Promise<void> = Promise.resolve();
+  private snapshotInput: IndexInputs | undefined;
   private readonly acl: ClientACL;
   private readonly log: Logger;
   private readonly settings: DnsSettings;
@@ -44,15 +56,18 @@ export class DnsModule implements Module {
     // IPv6 off on this host (the agent says so once): its addresses can be neither held nor bound.
     this.cfg = ipv6Off() ? { ...cfg, clusterDNS: cfg.clusterDNS.filter((ip) => !isIPv6(ip)), listen: cfg.listen.filter((l) => !isIPv6(l.host)) } : cfg;
     // Pod records answer from the pod IP alone unless they are 'verified' against the Pods.
-    this.inputs = this.cfg.pods === 'verified'
-      ? { kinds: ['services', 'endpointslices', 'namespaces', 'pods'], view: ['services', 'namespaces', 'pods'] }
-      : { kinds: ['services', 'endpointslices', 'namespaces'], view: ['services', 'namespaces'] };
+    // Records need Services and namespaces (and pods for `pods verified`); who may ask (access.ts)
+    // needs the nodes' addresses and pod CIDRs and the pod IPs, whatever the pods mode.
+    this.inputs = { kinds: ['services', 'endpointslices', 'namespaces', 'nodes', 'pods'], view: ['services', 'namespaces', 'pods', 'peers', 'self'] };
     this.programs = this.cfg.clusterDNS.length ? ['ip', 'nft'] : [];
     this.log = ctx.log.child({ module: 'dns' });
     this.metrics = new DnsMetrics(ctx.registry, `dns://${listenText(this.cfg.listen[0]!)}`, this.cfg.zone);
     this.forwarder = new Forwarder({ log: this.log, metrics: this.metrics });
     this.settings = { zone: this.cfg.zone, ttl: this.cfg.ttl, pods: this.cfg.pods, nameservers: this.cfg.clusterDNS };
-    this.engine = new Engine({ settings: this.settings, forwarder: this.forwarder, metrics: this.metrics, cacheSize: this.cfg.cacheSize, cachePolicy: this.cfg.cachePolicy });
+    this.stubs = this.cfg.stubs.map((st) => ({ ...st, forwarder: new Forwarder({ log: this.log, metrics: this.metrics }) }));
+    this.engine = new Engine({ settings: this.settings, forwarder: this.forwarder, stubs: this.stubs, metrics: this.metrics, cacheSize: this.cfg.cacheSize, cachePolicy: this.cfg.cachePolicy });
+    if (this.cfg.hosts.length) this.setHosts([]);
+    if (this.cfg.snapshot) this.answerFromSnapshot();
     // Host-network clients asking a captured address send from that address.
     this.acl = new ClientACL([...this.cfg.allow, ...this.cfg.clusterDNS.map((ip) => (ip.includes(':') ? `${ip}/128` : `${ip}/32`))]);
     this.server = new DnsServer(this.engine, this.metrics, this.acl, this.log);
@@ -122,6 +137,63 @@ export class DnsModule implements Module {
     if (usable.length === 0) this.log.warn('no upstream resolvers: names outside the cluster get SERVFAIL');
     this.forwarder.setUpstreams(usable);
     this.log.info({ upstreams: this.forwarder.addresses }, 'DNS upstreams');
+    for (const st of this.stubs) {
+      const r = loadUpstreams(st.upstream);
+      for (const e of r.errors) this.log.warn({ err: e, zone: st.zone }, 'cannot read stub domain resolvers');
+      st.forwarder.setUpstreams(r.addrs.filter((a) => !this.isSelf(a)));
+      this.log.info({ zone: st.zone, upstreams: st.forwarder.addresses }, 'DNS stub domain upstreams');
+    }
+  }
+
+  /** Until the first sync, the zone as the last run saw it, with a short TTL. */
+  private answerFromSnapshot(): void {
+    const s = loadSnapshot(this.cfg.snapshot, this.cfg.zone);
+    if (typeof s === 'string') {
+      this.log.info({ snapshot: this.cfg.snapshot, why: s }, 'no DNS zone snapshot to answer from until the watch syncs');
+      return;
+    }
+    const stale = planIndex(s.input, { ...this.settings, ttl: Math.min(this.settings.ttl, STALE_TTL) }, Math.floor(s.savedAt / 1000));
+    this.engine.setIndex(stale);
+    this.metrics.stale = 1;
+    this.log.info({ snapshot: this.cfg.snapshot, savedAt: new Date(s.savedAt).toISOString(), services: s.input.services.size }, 'answering the cluster zone from the snapshot until the watch syncs');
+  }
+
+  /** Marks the zone for the snapshot; it is written within SNAPSHOT_EVERY_MS (the first one at once). */
+  private markSnapshot(input: IndexInputs, first: boolean): void {
+    if (!this.cfg.snapshot) return;
+    this.snapshotInput = input;
+    this.snapshotDirty = true;
+    if (first) void this.writeSnapshot();
+    else if (!this.snapshotTimer) {
+      this.snapshotTimer = setTimeout(() => {
+        this.snapshotTimer = undefined;
+        void this.writeSnapshot();
+      }, SNAPSHOT_EVERY_MS);
+      this.snapshotTimer.unref();
+    }
+  }
+
+  /** One write at a time (they share a temporary file). */
+  private writeSnapshot(): Promise<void> {
+    this.snapshotWrite = this.snapshotWrite.then(async () => {
+      if (!this.snapshotDirty || !this.snapshotInput) return;
+      this.snapshotDirty = false;
+      try {
+        await saveSnapshot(this.cfg.snapshot, snapshotText(this.cfg.zone, this.snapshotInput));
+      } catch (err) {
+        this.log.warn({ snapshot: this.cfg.snapshot, err: (err as Error).message }, 'cannot write the DNS zone snapshot');
+      }
+    });
+    return this.snapshotWrite;
+  }
+
+  /** The hosts table from the config lines and (NodeHosts) the nodes' internal IPs; swapped in when it differs. */
+  private setHosts(nodes: NodeAddresses[]): void {
+    const t = hostsTable(this.cfg.hosts, nodes, this.cfg.hostsTTL);
+    const stamp = hostsText(t);
+    if (stamp === this.hostsStamp) return;
+    this.hostsStamp = stamp;
+    this.engine.setHosts(t.byName.size ? t : null);
   }
 
   private isSelf(a: UpstreamAddr): boolean {
@@ -135,20 +207,38 @@ export class DnsModule implements Module {
     const serial = Math.floor(Date.now() / 1000);
     const relevant = changes.full || changes.services.size > 0 || changes.namespaces.size > 0 || (this.cfg.pods === 'verified' && changes.pods.size > 0);
     if (!this.index || changes.full) {
+      const first = !this.index;
       this.index = planIndex(input, this.settings, serial);
       this.engine.setIndex(this.index);
+      this.metrics.stale = 0;
+      this.markSnapshot(input, first);
     } else if (relevant) {
+      this.markSnapshot(input, false);
       const change = updateIndex(this.index, input, changes.services, changes.namespaces.size > 0, serial);
       this.engine.setIndex(this.index, change, changes.pods.size > 0);
     } else if (!this.engine.ready) this.engine.setIndex(this.index);
+    if (this.cfg.nodeHosts && (changes.full || changes.peers.size > 0 || changes.self)) {
+      const nodes = [...view.peers.values()].filter((p) => !p.self).map((p) => ({ name: p.name, ips: p.internalIPs }));
+      if (view.self.known) nodes.push({ name: view.self.name, ips: view.self.internalIPs });
+      this.setHosts(nodes);
+    }
     this.acl.update(view);
     if (hostError) throw hostError;
   }
 
+  /** The capture table gone (`nft flush ruleset`): the full sync captures again. */
+  async drifted(): Promise<boolean> {
+    return this.cfg.clusterDNS.length > 0 && (await captureMissing());
+  }
+
   async close(): Promise<void> {
     if (this.resolvTimer) clearInterval(this.resolvTimer);
+    if (this.snapshotTimer) clearTimeout(this.snapshotTimer);
+    this.snapshotTimer = undefined;
+    await this.writeSnapshot();
     await this.server.close();
     this.forwarder.close();
+    for (const st of this.stubs) st.forwarder.close();
   }
 }
 

@@ -2,6 +2,7 @@
 import { ipFamily, parseCIDR } from '../../src/net/ip.ts';
 import { ConfigError, type Config, type OptionSpec } from '../../src/runtime/config.ts';
 import { DEFAULT_CACHE_POLICY, type CachePolicy } from './fwdcache.ts';
+import { parseHostsLine } from './hosts.ts';
 import { canonical } from './names.ts';
 import type { PodMode } from './records.ts';
 import { checkUpstreamItem } from './resolvconf.ts';
@@ -84,6 +85,33 @@ export const DNS_OPTIONS: OptionSpec[] = [
   { flag: 'dns-cache-denial-ttl', key: 'dnsCacheDenialTTL', kind: 'int', default: 30, min: 1, max: 86400, help: 'most seconds a forwarded NXDOMAIN/NODATA is cached' },
   { flag: 'dns-cache-min-ttl', key: 'dnsCacheMinTTL', kind: 'int', default: 5, min: 0, max: 3600, help: 'least seconds a forwarded answer is cached (shorter TTLs are raised, as CoreDNS does)' },
   { flag: 'dns-cache-servfail-ttl', key: 'dnsCacheServfailTTL', kind: 'int', default: 5, min: 0, max: 300, help: 'seconds an upstream SERVFAIL is cached (0 = never)' },
+  {
+    flag: 'dns-stub-domain',
+    key: 'dnsStubDomains',
+    kind: 'list',
+    repeat: true,
+    help: 'ZONE=UPSTREAM[ UPSTREAM…]: names in ZONE go to these resolvers (IP[:PORT] or a resolv.conf path) instead of --dns-upstream, repeatable',
+    check: eachItem((s) => (typeof parseStub(s) === 'string' ? (parseStub(s) as string) : undefined)),
+  },
+  {
+    flag: 'dns-host',
+    key: 'dnsHosts',
+    kind: 'list',
+    repeat: true,
+    help: '"IP NAME [NAME…]" (a hosts-file line): extra names answered before the cluster zone and the upstreams, with PTR, repeatable',
+    check: eachItem((s) => {
+      const p = parseHostsLine(s);
+      return typeof p === 'string' ? p : undefined;
+    }),
+  },
+  { flag: 'dns-node-hosts', key: 'dnsNodeHosts', kind: 'bool', default: false, help: 'every node\'s name resolves to its internal IPs, as k3s\'s NodeHosts (watches Nodes)' },
+  { flag: 'dns-hosts-ttl', key: 'dnsHostsTTL', kind: 'int', default: 60, min: 0, max: 86400, help: 'TTL of --dns-host and --dns-node-hosts answers (seconds)' },
+  {
+    flag: 'dns-snapshot',
+    key: 'dnsSnapshot',
+    kind: 'string',
+    help: 'file keeping the last cluster zone: after a restart it is answered from there (TTL 5 s) until the watch has listed, instead of SERVFAIL',
+  },
   { flag: 'dns-cache-size', key: 'dnsCacheSize', kind: 'int', default: 9984, min: 0, max: 1_000_000, help: 'forwarded answers cached, for each of positive and negative' },
 ];
 
@@ -97,6 +125,32 @@ export interface DnsConfig {
   allow: string[];
   cacheSize: number;
   cachePolicy: CachePolicy;
+  stubs: StubDomain[];
+  hosts: string[];
+  nodeHosts: boolean;
+  hostsTTL: number;
+  /** '' = no snapshot. */
+  snapshot: string;
+}
+
+export interface StubDomain {
+  zone: string;
+  upstream: string[];
+}
+
+/** `ZONE=UPSTREAM[ UPSTREAM…]` → the stub domain, or why not. */
+export function parseStub(item: string): StubDomain | string {
+  const eq = item.indexOf('=');
+  if (eq < 0) return `${JSON.stringify(item)} is not ZONE=UPSTREAM[ UPSTREAM…]`;
+  const zone = item.slice(0, eq).trim().toLowerCase().replace(/\.$/, '');
+  if (zone === '' || !nameToWire(zone)) return `${JSON.stringify(item.slice(0, eq))} is not a domain name`;
+  const upstream = item.slice(eq + 1).trim().split(/\s+/).filter(Boolean);
+  if (upstream.length === 0) return `no upstream for ${zone}`;
+  for (const u of upstream) {
+    const why = checkUpstreamItem(u);
+    if (why) return why;
+  }
+  return { zone, upstream };
 }
 
 const num = (v: unknown, d: number): number => (typeof v === 'number' ? v : d);
@@ -122,5 +176,10 @@ export function dnsConfig(c: Config): DnsConfig {
       min: num(c.dnsCacheMinTTL, DEFAULT_CACHE_POLICY.min),
       servfail: num(c.dnsCacheServfailTTL, DEFAULT_CACHE_POLICY.servfail),
     },
+    stubs: list('dnsStubDomains').map(parseStub).filter((x): x is StubDomain => typeof x !== 'string'),
+    hosts: list('dnsHosts'),
+    nodeHosts: c.dnsNodeHosts === true,
+    hostsTTL: num(c.dnsHostsTTL, 60),
+    snapshot: typeof c.dnsSnapshot === 'string' ? c.dnsSnapshot : '',
   };
 }

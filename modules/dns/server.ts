@@ -131,14 +131,15 @@ export class DnsServer {
       try {
         reply = access === ALLOW ? engine.handle(msg, q, false) : servfail(msg, q);
       } catch (err) {
+        this.metrics.panics++;
         this.log.error({ err: String(err) }, 'DNS handler failed; answering SERVFAIL');
         reply = parseQuery(msg, q) ? errorReply(msg, q, RCODE.SERVFAIL) : null;
       }
       if (reply === null) return;
-      metrics.request(false, v6, q.qtype);
+      metrics.request(false, v6, q.qtype, msg.length, q.dnssec);
       if (!(reply instanceof Promise)) {
         send(reply, rinfo.port, rinfo.address);
-        metrics.response(engine.lastZone, reply[3]! & 0xf, (performance.now() - t0) / 1000);
+        metrics.response(engine.lastZone, reply[3]! & 0xf, (performance.now() - t0) / 1000, reply.length, false);
         return;
       }
       const port = rinfo.port;
@@ -147,7 +148,7 @@ export class DnsServer {
         (b) => {
           if (!b) return;
           send(b, port, address);
-          metrics.response(ZONE_FORWARD, b[3]! & 0xf, (performance.now() - t0) / 1000);
+          metrics.response(ZONE_FORWARD, b[3]! & 0xf, (performance.now() - t0) / 1000, b.length, false);
         },
         (err) => this.log.error({ err: String(err) }, 'DNS forward failed'),
       );
@@ -175,7 +176,7 @@ export class DnsServer {
       frame.writeUInt16BE(b.length, 0);
       b.copy(frame, 2);
       sock.write(frame);
-      this.metrics.response(zone, b[3]! & 0xf, (performance.now() - t0) / 1000);
+      this.metrics.response(zone, b[3]! & 0xf, (performance.now() - t0) / 1000, b.length, true);
     };
     // Past TCP_MAX_INFLIGHT forwarded questions the connection stops being read (the kernel's
     // window pushes back on the client) and is read again as answers go out: nothing is dropped.
@@ -207,11 +208,12 @@ export class DnsServer {
         try {
           reply = access === ALLOW ? this.engine.handle(msg, q, true) : servfail(msg, q);
         } catch (err) {
-          this.log.error({ err: String(err) }, 'DNS handler failed; answering SERVFAIL');
+          this.metrics.panics++;
+        this.log.error({ err: String(err) }, 'DNS handler failed; answering SERVFAIL');
           reply = parseQuery(msg, q) ? errorReply(msg, q, RCODE.SERVFAIL) : null;
         }
         if (reply === null) continue;
-        this.metrics.request(true, v6, q.qtype);
+        this.metrics.request(true, v6, q.qtype, msg.length, q.dnssec);
         if (!(reply instanceof Promise)) write(reply, t0, this.engine.lastZone);
         else {
           inflight++;

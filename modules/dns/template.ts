@@ -41,6 +41,10 @@ export function makeTemplate(msg: Message, zone: Zone): Template {
     rrEnds: e.rrEnds,
     rcode: msg.flags & 0xf,
     zone,
+    // Every template has one shape (set here, not added later), so render() stays monomorphic.
+    ttlOffsets: undefined,
+    ttls: undefined,
+    dep: '',
   };
 }
 

@@ -247,7 +247,10 @@ export class Forwarder {
   query(key: string, qname: Buffer, qtype: number, qclass: number, dnssec = 0): Promise<ForwardResult> {
     const existing = this.inflight.get(key);
     if (existing) return existing;
-    if (this.inflight.size >= this.maxConcurrent) return Promise.resolve('overloaded');
+    if (this.inflight.size >= this.maxConcurrent) {
+      this.metrics.rejects++;
+      return Promise.resolve('overloaded');
+    }
     const p = this.ask(qname, qtype, qclass, dnssec).finally(() => this.inflight.delete(key));
     this.inflight.set(key, p);
     return p;
@@ -268,6 +271,7 @@ export class Forwarder {
       if (refused.has(u)) continue;
       this.metrics.forwardRequest(u.label);
       const timeout = Math.min(this.timeoutMs, left);
+      const t0 = performance.now();
       let reply = await u.udp(query, timeout);
       if (reply && reply[2]! & (FLAG.TC >> 8)) reply = (await u.tcp(query, Math.max(1, Math.min(timeout, deadline - Date.now())))) ?? reply;
       if (!reply) {
@@ -278,7 +282,7 @@ export class Forwarder {
       u.fails = 0;
       u.downUntil = 0;
       const rcode = reply[3]! & 0xf;
-      this.metrics.forwardResponse(u.label, rcode);
+      this.metrics.forwardResponse(u.label, rcode, (performance.now() - t0) / 1000);
       if (rcode !== RCODE.SERVFAIL && rcode !== RCODE.REFUSED) return reply;
       // Another upstream may do better (asking this one again would not); if none does, this is the answer.
       last = reply;

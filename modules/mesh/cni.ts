@@ -4,6 +4,7 @@
 import { access, lstat, mkdir, readdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
+import { exec } from '../../src/sys/exec.ts';
 import { CONFLIST_NAME } from './conflist.ts';
 
 export async function readConflist(dir: string): Promise<string | null> {
@@ -66,4 +67,32 @@ async function linksOutOfSight(binDir: string, path: string): Promise<boolean> {
     }
   }
   return false;
+}
+
+/** Spec versions nodeway can write its conflist as, newest first (a plugin list needs 0.3.0 or later). */
+export const WRITABLE_CNI_VERSIONS = ['1.0.0', '0.4.0', '0.3.1', '0.3.0'] as const;
+
+/**
+ * The spec versions a plugin supports, as it answers CNI_COMMAND=VERSION; null when it would
+ * not say (it failed, or printed something else).
+ */
+export async function pluginVersions(binDir: string, name: string): Promise<string[] | null> {
+  const r = await exec(join(binDir, name), [], { env: { CNI_COMMAND: 'VERSION', CNI_PATH: binDir }, input: '', timeoutMs: 5_000 }).catch(() => null);
+  if (!r?.ok) return null;
+  try {
+    const v = (JSON.parse(r.stdout) as { supportedVersions?: unknown }).supportedVersions;
+    return Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The newest version nodeway can write that every plugin supports: a conflist of a version a
+ * plugin does not know fails every pod sandbox (plugins before 1.0 refuse 1.0.0). Plugins that
+ * would not say are left out of the choice; null when no version fits them all. Pure.
+ */
+export function chooseCniVersion(supported: (string[] | null)[]): string | null {
+  for (const v of WRITABLE_CNI_VERSIONS) if (supported.every((s) => s === null || s.includes(v))) return v;
+  return null;
 }

@@ -15,6 +15,8 @@ export interface ConflistInput {
   /** host-local's lease directory; under the state dir, so two agents on a host never share one. */
   ipamDir: string;
   portmap: boolean;
+  /** The spec version every installed plugin supports (cni.ts chooseCniVersion); default 1.0.0. */
+  cniVersion?: string;
 }
 
 export function renderConflist(c: ConflistInput): string {
@@ -32,5 +34,15 @@ export function renderConflist(c: ConflistInput): string {
     },
   ];
   if (c.portmap) plugins.push({ type: 'portmap', capabilities: { portMappings: true } });
-  return `${JSON.stringify({ cniVersion: '1.0.0', name: NETWORK_NAME, plugins }, null, 2)}\n`;
+  return `${JSON.stringify({ cniVersion: c.cniVersion ?? '1.0.0', name: NETWORK_NAME, plugins }, null, 2)}\n`;
+}
+
+/** The pod MTU a conflist carries (its bridge's), 0 when it has none or does not parse. */
+export function conflistMTU(text: string): number {
+  try {
+    const mtu = (JSON.parse(text) as { plugins?: { type?: string; mtu?: unknown }[] }).plugins?.find((p) => p.type === 'bridge')?.mtu;
+    return typeof mtu === 'number' ? mtu : 0;
+  } catch {
+    return 0;
+  }
 }

@@ -1,6 +1,10 @@
 // The WireGuard interface: the kernel's when it has WireGuard, else wireguard-go. Whatever
 // exists is reused — a kernel link, or a wireguard-go still answering on its UAPI socket from
-// before an agent restart — so peers and sessions survive the agent.
+// before an agent restart. A kernel link always outlives the agent, with its peers and
+// sessions. wireguard-go outlives only an agent whose cgroup is not killed whole (started by
+// hand, the lab; systemd only with KillMode=process): in the shipped DaemonSet it is a process
+// of the agent's container, which a restart or rollout kills whole, so the tunnel is rebuilt
+// (modules/mesh/README.md gives the cost).
 import { existsSync } from 'node:fs';
 import { mkdir, open, readFile, rm, unlink, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -47,8 +51,9 @@ async function spawnUserspace(iface: string, stateDir: string): Promise<void> {
   await mkdir(join(stateDir, 'wireguard'), { recursive: true, mode: 0o700 });
   const logFile = join(stateDir, 'wireguard', `wireguard-go.${iface}.log`);
   const out = await open(logFile, 'a', 0o600);
-  // Its own session: the agent's process group can be killed (restart, rollout) while the
-  // tunnel keeps forwarding. -f keeps it in the process we spawn, so the pid is the daemon's.
+  // Its own session: a signal to the agent's process group (Ctrl-C) leaves the tunnel
+  // forwarding. A container runtime, or systemd by default, kills every process of the cgroup
+  // anyway. -f keeps it in the process we spawn, so the pid is the daemon's.
   // Not through a pipe: the log must be the daemon's own fd, or it would break (SIGPIPE) when
   // the agent exits. Not installed: spawnDaemon rejects with the package to install.
   const started = spawnDaemon('wireguard-go', ['-f', iface], {

@@ -8,6 +8,8 @@ export interface LinkInfo {
   kind: string; // 'wireguard', 'tun', 'bridge', '' …
   mtu: number;
   up: boolean;
+  /** The link-layer address ('' for links without one). */
+  mac: string;
   /** Global-scope addresses as ip/prefix. */
   addrs: string[];
 }
@@ -32,6 +34,7 @@ export async function readLink(name: string): Promise<LinkInfo | null> {
     name,
     kind: String(l.linkinfo?.info_kind ?? ''),
     mtu: Number(l.mtu) || 0,
+    mac: typeof l.address === 'string' && /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/.test(l.address) ? l.address : '',
     up: Array.isArray(l.flags) && l.flags.includes('UP'),
     addrs: ((l.addr_info ?? []) as Record<string, unknown>[])
       .filter((a) => a.scope === 'global')
@@ -58,6 +61,11 @@ export async function ensureBridge(name: string, gateways: string[], mtu: number
     if (!info) throw new Error(`bridge ${name} vanished right after it was created`);
   } else if (info.kind !== 'bridge') throw new Error(`${name} exists and is a ${info.kind || 'plain'} link, not a bridge`);
   await setAddresses(info, gateways);
+  // A bridge whose MAC was never set takes the lowest MAC of its ports, so a new pod's veth can
+  // change the gateway's MAC under every pod that cached it (each loses the gateway until its
+  // ARP entry goes stale and is probed again: tens of seconds). Setting it to itself pins it.
+  // The CNI bridge plugin does this only when it adds the gateway address, which is already here.
+  if (info.mac) await run('ip', ['link', 'set', 'dev', name, 'address', info.mac]);
   await setLink(info, mtu);
 }
 

@@ -10,24 +10,27 @@ import type { Logger } from 'pino';
 import type { KubeClient } from '../../src/kube/client.ts';
 import { ipFamily } from '../../src/net/ip.ts';
 import type { Module } from '../../src/runtime/module.ts';
+import { isEmpty, Tracker } from '../../src/reconcile/tracker.ts';
 import { Serial } from '../../src/runtime/serial.ts';
 import { ipv6Off } from '../../src/sys/ipv6.ts';
 import type { PeerView, ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
-import { missingPlugins, readConflist, REQUIRED_PLUGINS, shadowingConfigs, writeConflist } from './cni.ts';
-import { renderConflist } from './conflist.ts';
+import { chooseCniVersion, missingPlugins, pluginVersions, readConflist, REQUIRED_PLUGINS, shadowingConfigs, WRITABLE_CNI_VERSIONS, writeConflist } from './cni.ts';
+import { conflistMTU, renderConflist } from './conflist.ts';
 import { type Device, ensureDevice } from './device.ts';
+import { formatEndpoint } from './annotations.ts';
 import { decidePeers, knownPaths, mtuProbes } from './decide.ts';
 import type { Attempt } from './endpoint-choice.ts';
 import { dueRetries, nextRetry, type Pending, trackPending } from './first-handshake.ts';
 import { afterOps, type WgControl, wgControl } from './control.ts';
-import { isProgramMissing, run } from '../../src/sys/exec.ts';
+import { exec, isProgramMissing, run } from '../../src/sys/exec.ts';
 import { type LoadedKey, loadOrCreateKey } from './key.ts';
 import { ensureBridge, pathMTUs, readLink, setAddresses, setLink, underlayMTU } from './link.ts';
 import { MeshMetrics } from './metrics.ts';
 import { type PathMTU, tunnelMTU } from './mtu.ts';
-import { renderNft, replaceScript } from './nft.ts';
+import { ensureForward, forwardMissing } from './forward.ts';
+import { NFT_TABLE, renderNft, replaceScript } from './nft.ts';
 import { annotationPatch, markNetworkAvailable, needsNetworkAvailable, patchAnnotations } from './node-status.ts';
 import { type MeshConfig, meshConfig } from './options.ts';
 import { type MeshPlan, plan } from './plan.ts';
@@ -63,15 +66,21 @@ export class MeshModule implements Module {
   private retryTimer: NodeJS.Timeout | undefined;
   private peerNames = new Map<string, string>();
   private readonly paths = new Map<string, PathMTU | null>();
-  private appliedNft = '';
-  private appliedHost = '';
+  /** What the single-object appliers made live: 'host' (link, sysctls, bridge), 'nft', 'conflist'. */
+  private readonly applied = new Tracker<string>();
+  /** The cluster networks the forward accepts were last written for (see forward.ts). */
+  private appliedFwd: { key: string; nets: MeshPlan['clusterNets'] } | undefined;
   /** The tunnel addresses last applied, compared with the link at every poll. */
   private tunnelAddrs: string[] = [];
   private hadV6Routes = false;
-  private writtenConflist = '';
   /** The view of this Node the last NetworkUnavailable assertion answered. */
   private conditionAnswered: PeerView | undefined;
   private pluginsOK = false;
+  private cniVersion = '1.0.0';
+  /** The highest MTU older pods may still carry after the pod MTU was lowered (0: none known). */
+  private stalePodMTU = 0;
+  /** The conflist as last read or written: its MTU is what pods created since then have. */
+  private conflistText = '';
   private reported = new Set<string>();
   private podCIDRState: string | undefined;
   /** Reconciles, polls and handshake retries never overlap. */
@@ -100,6 +109,41 @@ export class MeshModule implements Module {
     // Services, pods and namespaces mean nothing to the mesh.
     if (!changes.full && !changes.self && changes.peers.size === 0 && this.lastView === view) return Promise.resolve();
     return this.serial.run(() => this.reconcile(view, changes.full ? 'full' : 'memory'));
+  }
+
+  /**
+   * A firewall reload (`nft flush ruleset`) or a deleted table: our table, or the jump in a
+   * drop-policy forward chain, is gone. Two or three small `nft` listings (the runner asks every
+   * few seconds); the full sync it triggers rewrites both.
+   */
+  async drifted(): Promise<boolean> {
+    if (!this.applied.has('nft')) return false;
+    const t = await exec('nft', ['list', 'chain', 'inet', NFT_TABLE, 'postrouting']);
+    if (!t.ok) return true;
+    return this.appliedFwd ? forwardMissing(this.appliedFwd.nets) : false;
+  }
+
+  /**
+   * The plan for this view, printable (`nodeway view --desired mesh`): peers with their
+   * candidate endpoints (the one dialled is chosen against the device), routes, the nft table.
+   * The MTU is probed when applied unless --mtu sets it.
+   */
+  desired(view: NodeView): unknown {
+    const p = plan({ config: this.cfg, nodeName: this.nodeName, nodes: view.peers.values(), publicKey: this.key?.publicKey ?? '' });
+    return {
+      publicKey: this.key?.publicKey ?? '(read from the state dir at the first sync)',
+      podCIDRs: p.podCIDRs.map((c) => c.text),
+      gateways: p.gateways.map((g) => g.cidr),
+      tunnelAddrs: p.tunnelAddrs,
+      mtu: this.cfg.mtu > 0 ? this.cfg.mtu : 'path MTU, probed when applied',
+      peers: p.peers.map((x) => ({ node: x.node, publicKey: x.publicKey, candidates: x.candidates.map(formatEndpoint), forced: x.forced, allowedIPs: x.allowedIPs, keepalive: x.keepalive })),
+      routes: p.routes,
+      pending: p.pending,
+      rejected: p.rejected,
+      warnings: p.warnings,
+      publish: p.publish,
+      nft: renderNft({ iface: this.cfg.iface, podCIDRs: p.podCIDRs, clusterNets: p.clusterNets }).split('\n'),
+    };
   }
 
   async close(): Promise<void> {
@@ -164,7 +208,7 @@ export class MeshModule implements Module {
         this.device = undefined;
       } else if (link.addrs.length !== this.tunnelAddrs.length || this.tunnelAddrs.some((a) => !link.addrs.includes(a))) {
         // Someone removed or added an address: the host step runs again and puts them right.
-        this.appliedHost = '';
+        this.applied.failed('host');
       }
       await this.reconcile(this.lastView, link ? 'device' : 'full');
       this.pollError = '';
@@ -312,7 +356,7 @@ export class MeshModule implements Module {
     // Link, sysctls and bridge change only with the MTU or our pod CIDRs; a vanished link
     // makes the poll run a full reconcile, which redoes them.
     const host = `${this.mtu}|${p.gateways.map((g) => g.cidr).join(',')}`;
-    if (full || host !== this.appliedHost) {
+    if (this.changed('host', host, full)) {
       const link = await readLink(cfg.iface);
       if (!link) throw new Error(`WireGuard interface ${cfg.iface} vanished`);
       await setLink(link, this.mtu);
@@ -324,7 +368,7 @@ export class MeshModule implements Module {
       }
       if (p.podCIDRs.some((c) => c.family === 6)) await this.sysctl('/proc/sys/net/ipv6/conf/all/forwarding', '1');
       if (p.gateways.length) await ensureBridge(cfg.bridge, p.gateways.map((g) => g.cidr), this.mtu);
-      this.appliedHost = host;
+      this.applied.observed('host', host);
       this.tunnelAddrs = p.tunnelAddrs;
     }
 
@@ -359,9 +403,15 @@ export class MeshModule implements Module {
 
     mark('routes');
     const nft = renderNft({ iface: cfg.iface, podCIDRs: p.podCIDRs, clusterNets: p.clusterNets });
-    if (full || nft !== this.appliedNft) {
+    if (this.changed('nft', nft, full)) {
       await run('nft', ['-f', '-'], { input: replaceScript(nft) });
-      this.appliedNft = nft;
+      this.applied.observed('nft', nft);
+    }
+    const fwdKey = p.clusterNets.map((c) => c.text).join(',');
+    if (full || fwdKey !== this.appliedFwd?.key) {
+      const n = await ensureForward(p.clusterNets, fwdKey !== this.appliedFwd?.key);
+      if (n) this.log.info({ tables: n, nets: fwdKey }, 'the host firewall drops forwarded traffic: accepted the cluster networks first (chain NODEWAY-FWD)');
+      this.appliedFwd = { key: fwdKey, nets: p.clusterNets };
     }
 
     let networkUp = false;
@@ -403,6 +453,11 @@ export class MeshModule implements Module {
     if (errors.length) throw new Error(errors.join('; '));
   }
 
+  /** `value` differs from what was applied under `key` (on a full sync: always redo it). */
+  private changed(key: string, value: string, full: boolean): boolean {
+    return full || !isEmpty(this.applied.diffKeys(new Map([[key, value]]), [key]));
+  }
+
   /** Writes the conflist when it differs; true once the runtime can network pods. */
   private async ensureConflist(p: MeshPlan, full: boolean, errors: string[]): Promise<boolean> {
     const { cfg } = this;
@@ -415,13 +470,36 @@ export class MeshModule implements Module {
       }
       const shadows = await shadowingConfigs(cfg.cniConfDir);
       if (shadows.length) this.log.warn({ dir: cfg.cniConfDir, files: shadows }, 'the container runtime uses the lexically first CNI config: these come before nodeway\'s');
-      this.writtenConflist = (await readConflist(cfg.cniConfDir)) ?? '';
+      const onDisk = (await readConflist(cfg.cniConfDir)) ?? undefined;
+      this.applied.observed('conflist', onDisk);
+      this.conflistText = onDisk ?? '';
+      // The plugins may be older than the spec this build writes (an init container keeps them).
+      const names = [...REQUIRED_PLUGINS, ...((await missingPlugins(cfg.cniBinDir, ['portmap'])).length ? [] : ['portmap'])];
+      const supported = await Promise.all(names.map((n) => pluginVersions(cfg.cniBinDir, n)));
+      const silent = names.filter((_, i) => supported[i] === null);
+      if (silent.length) this.log.warn({ plugins: silent }, 'CNI plugins did not say which spec versions they support (CNI_COMMAND=VERSION)');
+      const version = chooseCniVersion(supported);
+      if (!version) {
+        this.pluginsOK = false;
+        errors.push(`the CNI plugins in ${cfg.cniBinDir} share no spec version nodeway can write (${WRITABLE_CNI_VERSIONS.join(', ')}): ${names.map((n, i) => `${n} ${supported[i]?.join('/') ?? '?'}`).join(', ')}`);
+        return false;
+      }
+      if (version !== this.cniVersion) this.log.info({ cniVersion: version, plugins: names }, 'CNI spec version every plugin supports');
+      this.cniVersion = version;
     }
     const portmap = (await missingPlugins(cfg.cniBinDir, ['portmap'])).length === 0;
-    const text = renderConflist({ bridge: cfg.bridge, podCIDRs: p.podCIDRs, gateways: p.gateways, mtu: this.mtu, ipamDir: join(cfg.stateDir, 'ipam'), portmap });
-    if (text !== this.writtenConflist) {
+    const text = renderConflist({ bridge: cfg.bridge, podCIDRs: p.podCIDRs, gateways: p.gateways, mtu: this.mtu, ipamDir: join(cfg.stateDir, 'ipam'), portmap, cniVersion: this.cniVersion });
+    if (this.changed('conflist', text, false)) {
+      // Pods keep the MTU they were created with: a lower one reaches only new pods.
+      const before = conflistMTU(this.conflistText);
+      if (before > this.mtu) {
+        this.stalePodMTU = Math.max(this.stalePodMTU, before);
+        this.metrics.stalePodMTU.set({}, this.stalePodMTU);
+        this.log.warn({ from: before, to: this.mtu }, 'pod MTU lowered: pods created before keep the old one (and may lose large packets) until they are re-created');
+      }
       await writeConflist(cfg.cniConfDir, text);
-      this.writtenConflist = text;
+      this.applied.observed('conflist', text);
+      this.conflistText = text;
       this.log.info({ dir: cfg.cniConfDir, mtu: this.mtu, podCIDRs: p.podCIDRs.map((c) => c.text) }, 'wrote the CNI config');
     }
     return true;

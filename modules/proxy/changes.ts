@@ -2,7 +2,7 @@
 // comparing is the generic differ's (diffMaps); this file only says how a created, updated or
 // deleted chain, set or shard element is written, and what a full load writes over a live table.
 import { diffMaps } from '../../src/reconcile/tracker.ts';
-import type { ChainSpec, ElementSpec, ServicePlan } from './model.ts';
+import type { ChainSpec, ElementSpec, ServicePlan, SetDecl } from './model.ts';
 import { isServiceObject } from './names.ts';
 import type { TableNames } from './nft.ts';
 import { BASE_CHAINS } from './plan-base.ts';
@@ -24,6 +24,15 @@ export interface ChangeOptions {
   gone: string[];
 }
 
+/** Chains and set declarations are compared field by field (cheaper than hashing, at every sync). */
+export function sameChain(a: ChainSpec, b: ChainSpec): boolean {
+  return a.hook === b.hook && a.rules.length === b.rules.length && a.rules.every((r, i) => r === b.rules[i]);
+}
+
+export function sameSet(a: SetDecl, b: SetDecl): boolean {
+  return a.kind === b.kind && a.body === b.body;
+}
+
 function byKey(elements: readonly ElementSpec[] | undefined): Map<string, ElementSpec> {
   return new Map((elements ?? []).map((e) => [`${e.set} ${e.key}`, e]));
 }
@@ -36,7 +45,7 @@ export function serviceChanges(old: ServicePlan | undefined, next: ServicePlan |
     o.added.shards.add(name);
     tx.addSet(name, decl);
   }
-  for (const c of diffMaps<ChainSpec>(old?.chains, next?.chains)) {
+  for (const c of diffMaps(old?.chains, next?.chains, sameChain)) {
     if (!c.before) tx.addChain(c.key, c.after!.hook, c.after!.rules);
     else if (c.after) {
       tx.flushChain(c.key);

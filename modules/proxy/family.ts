@@ -7,13 +7,13 @@ import type { IPFamily } from '../../src/kube/objects.ts';
 import { diffMaps } from '../../src/reconcile/tracker.ts';
 import type { ServiceView } from '../../src/view/types.ts';
 import { Serial } from '../../src/runtime/serial.ts';
-import { loadTable, serviceChanges, type Shared } from './changes.ts';
+import { loadTable, sameChain, sameSet, serviceChanges, type Shared } from './changes.ts';
 import { ElementStore, type ClaimLookup, type OwnerChange } from './elements.ts';
 import type { ProxyMetrics } from './metrics.ts';
 import { nftFamily, NODE_OWNER, type BasePlan, type ElementSpec, type NftFamily, type ServicePlan } from './model.ts';
 import type { NftExec, TableNames } from './nft.ts';
 import type { FamilyNode } from './node.ts';
-import { nodeElements, planBase, type MasqOptions } from './plan-base.ts';
+import { nodeElements, planBase, S, type MasqOptions } from './plan-base.ts';
 import type { Skipped } from './plan-service.ts';
 import { SLOT_LIMIT } from './placement.ts';
 import { planServices, planTable, replan, tableObjects, type DesiredTable, type PlanInputs, type PlannedService, type TableContext } from './table.ts';
@@ -46,7 +46,7 @@ export interface FamilySyncResult {
 const STALE_DELETE_AFTER_MS = 1_000;
 
 function sameBase(a: BasePlan | null, b: BasePlan): boolean {
-  return !!a && diffMaps(a.chains, b.chains).length === 0 && diffMaps(a.sets, b.sets).length === 0;
+  return !!a && diffMaps(a.chains, b.chains, sameChain).length === 0 && diffMaps(a.sets, b.sets, sameSet).length === 0;
 }
 
 export class FamilyProxy {
@@ -82,6 +82,11 @@ export class FamilyProxy {
 
   get isTrusted(): boolean {
     return this.trusted;
+  }
+
+  /** False when the table this family programmed is gone (a firewall reload); true before any. */
+  present(): Promise<boolean> {
+    return this.trusted ? this.o.nft.present(this.nf, this.o.table, S.clusterIPs) : Promise.resolve(true);
   }
 
   /** The plan a Service's applied rules came from (tests). */

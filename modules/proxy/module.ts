@@ -243,6 +243,12 @@ export class ProxyModule implements Module {
     if (!failed) this.scheduleCompaction();
   }
 
+  /** A family's table gone without a Service change (`nft flush ruleset`): the full sync rewrites it. */
+  async drifted(): Promise<boolean> {
+    for (const fp of this.families) if (!(await fp.present())) return true;
+    return false;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.compaction);

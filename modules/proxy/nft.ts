@@ -16,6 +16,8 @@ export interface NftExec {
   deleteTable(family: NftFamily, table: string): Promise<void>;
   /** '' when the kernel and nft can do NAT in this family, else nft's complaint (checked, nothing applied). */
   natSupport?(family: NftFamily): Promise<string>;
+  /** Whether the table still holds `set` (one small set, never the table: cheap at any size). */
+  present(family: NftFamily, table: string, set: string): Promise<boolean>;
 }
 
 export class NftError extends Error {}
@@ -61,6 +63,12 @@ export function nftCli(bin = 'nft'): NftExec {
       const probe = `table ${family} nodeway-probe {\n\tchain p {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n\t}\n}\n`;
       const r = await exec(bin, ['-c', '-f', '-'], { input: probe });
       return r.ok ? '' : firstLines(r.stderr, 1) || `exit ${r.exitCode}`;
+    },
+    async present(family, table, set) {
+      const r = await exec(bin, ['-t', 'list', 'set', family, table, set]);
+      if (r.ok) return true;
+      if (/No such file or directory/.test(r.stderr)) return false;
+      throw new NftError(`nft list set ${family} ${table} ${set}: ${firstLines(r.stderr)}`);
     },
     async deleteTable(family, table) {
       const r = await exec(bin, ['delete', 'table', family, table]);

@@ -8,7 +8,10 @@ import { run } from './run.ts';
 export interface CniPod {
   name: string;
   ns: string;
+  /** The first address the plugins gave (IPv4 on a dual-stack node). */
   ip: string;
+  /** Every address, one per family. */
+  ips: string[];
   containerId: string;
 }
 
@@ -41,7 +44,8 @@ export async function addCniPod(node: LabNode, ns: string, confDir: string, binD
   for (const p of conf.plugins) {
     prev = await plugin(node, binDir, { ...p, name: conf.name, cniVersion: conf.cniVersion, ...(prev ? { prevResult: prev } : {}) }, env('eth0'));
   }
-  const ip = ((prev?.ips ?? []) as { address: string }[])[0]?.address.split('/')[0];
+  const ips = ((prev?.ips ?? []) as { address: string }[]).map((a) => a.address.split('/')[0]!);
+  const ip = ips[0];
   if (!ip) throw new Error(`CNI ADD gave ${ns} no address`);
-  return { name: ns, ns, ip, containerId };
+  return { name: ns, ns, ip, ips, containerId };
 }

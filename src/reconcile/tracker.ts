@@ -69,6 +69,12 @@ export class Tracker<T> {
     for (const k of diff.delete) this.applied.delete(k);
   }
 
+  /** What is live under `key` was read from the device (undefined: nothing is). */
+  observed(key: string, value: T | undefined): void {
+    if (value === undefined) this.applied.delete(key);
+    else this.applied.set(key, this.hash(value));
+  }
+
   /** The applier could not tell what is live for `key`: it will be created again. */
   failed(key: string): void {
     this.applied.delete(key);

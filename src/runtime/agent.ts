@@ -8,7 +8,7 @@ import { KINDS, type Kind } from '../kube/objects.ts';
 import { NodeView } from '../view/view.ts';
 import type { Config } from './config.ts';
 import { startHealthServer } from './health.ts';
-import { collectGarbageSoon } from './gc.ts';
+import { collectGarbageAfterChanges, collectGarbageSoon } from './gc.ts';
 import { Registry } from './metrics.ts';
 import { checkPrograms, reportExecTo } from '../sys/exec.ts';
 import { ipv6Off } from '../sys/ipv6.ts';
@@ -48,6 +48,10 @@ export class Agent {
     this.client = new KubeClient(loadKubeConfig({ kubeconfig: config.kubeconfig as string | undefined, server: config.apiserver as string | undefined }));
     reportExecTo(log, registry);
     this.modules = parts.modules(this.client);
+    // As kube-proxy does at start: what is not installed is said once, here, with its package.
+    checkPrograms(this.modules.flatMap((m) => m.programs ?? []));
+    const noIPv6 = ipv6Off();
+    if (noIPv6 && this.modules.length) log.info({ reason: noIPv6 }, `IPv6 skipped: ${noIPv6}; the modules program IPv4 only`);
     const kinds = watchedKinds(this.modules);
     // Readiness waits for these only: a kind no module reads is neither watched nor waited for.
     this.cache = new WatchCache(kinds);
@@ -59,10 +63,7 @@ export class Agent {
     });
     registry.gauge('nodeway_view_services', 'Services in the node view.', (g) => g.set({}, this.view.services.size));
     registry.gauge('nodeway_cache_ready', '1 once every watched kind has been listed.', (g) => g.set({}, this.cache.ready ? 1 : 0));
-    // As kube-proxy does at start: what is not installed is said once, here, with its package.
-    checkPrograms(this.modules.flatMap((m) => m.programs ?? []));
-    const noIPv6 = ipv6Off();
-    if (noIPv6 && this.modules.length) log.info({ reason: noIPv6 }, `IPv6 skipped: ${noIPv6}; the modules program IPv4 only`);
+    this.view.subscribe((c) => collectGarbageAfterChanges(c.services.size + c.peers.size + c.pods.size + c.namespaces.size + 1));
     this.runners = this.modules.map(
       (m) => new ModuleRunner(m, this.view, log, registry, { minIntervalMs: config.minSyncInterval as number }),
     );

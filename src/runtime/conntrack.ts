@@ -4,18 +4,11 @@
 // kernel's defaults (a smaller table: "table full, dropping packet" under load). Values are
 // only ever raised, never lowered below what the host chose; a file that cannot be written
 // (read-only /proc/sys in an unprivileged container) is logged with the value it should have.
+// The options (conntrack*, procSysDir) are in config.ts's CORE_OPTIONS.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { OptionSpec } from './config.ts';
 
-export const CONNTRACK_OPTIONS: OptionSpec[] = [
-  { flag: 'conntrack-max-per-core', key: 'conntrackMaxPerCore', kind: 'int', default: 32768, min: 0, max: 1 << 24, help: 'nf_conntrack_max is at least this × CPUs (with the proxy; 0 = leave it)' },
-  { flag: 'conntrack-min', key: 'conntrackMin', kind: 'int', default: 131072, min: 0, max: 1 << 30, help: 'nf_conntrack_max is at least this' },
-  { flag: 'conntrack-tcp-timeout-established', key: 'conntrackTCPTimeoutEstablished', kind: 'int', default: 86400, min: 0, max: 1 << 30, help: 'seconds; raises nf_conntrack_tcp_timeout_established to it (0 = leave it)' },
-  { flag: 'conntrack-tcp-timeout-close-wait', key: 'conntrackTCPTimeoutCloseWait', kind: 'int', default: 3600, min: 0, max: 1 << 30, help: 'seconds; raises nf_conntrack_tcp_timeout_close_wait to it (0 = leave it)' },
-  { flag: 'proc-sys-dir', key: 'procSysDir', kind: 'string', default: '/proc/sys', help: 'where the host\'s /proc/sys is (the DaemonSet mounts its net/ at /host/proc/sys/net, writable)' },
-];
 
 export interface ConntrackWant {
   maxPerCore: number;

@@ -13,3 +13,23 @@ export function collectGarbageSoon(): void {
   for (const t of timers) clearTimeout(t);
   timers = [1000, 3000].map((ms) => setTimeout(() => gc(reduce), ms).unref());
 }
+
+const CHURN_CHANGES = 1000;
+const CHURN_GAP_MS = 60_000;
+let churned = 0;
+let lastChurnGc = 0;
+
+/**
+ * Under steady churn the heap grows in old space between V8's own major collections, and the
+ * pages stay resident (measured: RssAnon +25 % in 3 min of churn). After every CHURN_CHANGES
+ * view changes, and at most once a minute, the same compacting collection as after a burst.
+ */
+export function collectGarbageAfterChanges(n: number): void {
+  if (!gc) return;
+  churned += n;
+  const now = Date.now();
+  if (churned < CHURN_CHANGES || now - lastChurnGc < CHURN_GAP_MS) return;
+  churned = 0;
+  lastChurnGc = now;
+  setTimeout(() => gc(reduce), 1000).unref();
+}

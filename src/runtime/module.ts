@@ -42,6 +42,12 @@ export interface Module {
    * every other module go on.
    */
   readonly programs?: readonly string[];
+  /**
+   * True when what the module programmed is no longer on the host although nothing changed in
+   * the view (a firewall reload ran `nft flush ruleset`, someone deleted a table). Cheap: the
+   * runner asks every few seconds and answers true with a full sync.
+   */
+  drifted?(): Promise<boolean>;
   /** The module's desired state for this view, as a printable value (`nodeway view --desired`). */
   desired?(view: NodeView): unknown;
   /** Its own health rule; without one, a module is healthy while no change waits too long (health.ts). */

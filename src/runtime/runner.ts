@@ -18,7 +18,12 @@ export interface RunnerOptions {
   maxBackoffMs?: number;
   /** Consecutive failures after which the retry is a full resync. */
   fullAfterFailures?: number;
+  /** How often a synced module is asked whether its dataplane drifted (Module.drifted); 0 = never. */
+  driftCheckMs?: number;
 }
+
+/** Within this of a firewall reload the dataplane is back (kube-proxy only resyncs hourly). */
+export const DRIFT_CHECK_MS = 2_000;
 
 export interface ModuleHealth {
   name: string;
@@ -54,18 +59,47 @@ export class ModuleRunner {
     this.module = module;
     this.view = view;
     this.log = log.child({ module: module.name });
-    this.opts = { minBackoffMs: 1000, maxBackoffMs: 30_000, fullAfterFailures: 2, ...opts };
+    this.opts = { minBackoffMs: 1000, maxBackoffMs: 30_000, fullAfterFailures: 2, driftCheckMs: DRIFT_CHECK_MS, ...opts };
     this.backoff = this.opts.minBackoffMs;
     this.health = { name: module.name, synced: false, lastSuccess: 0, lastError: '', failures: 0, pendingSince: 0, missing: [] };
     this.m = {
       syncs: reg.counter('nodeway_module_syncs_total', 'Module syncs, by module and result (success, error) and kind (full, partial).'),
       duration: reg.histogram('nodeway_module_sync_duration_seconds', 'Time one module sync took, by module.'),
       ready: reg.gauge('nodeway_module_ready', '1 once the module applied its first sync.'),
+      drifts: reg.counter('nodeway_module_drift_repairs_total', 'Full syncs because the dataplane changed underneath the module (a firewall reload, a deleted table), by module.'),
     };
     this.m.ready.set({ module: module.name }, 0);
     view.subscribe((c) => this.onChanges(c));
     // A view published before this runner subscribed still needs its first (full) sync.
     if (view.ready) this.schedule();
+    if (module.drifted && this.opts.driftCheckMs > 0) this.scheduleDriftCheck();
+  }
+
+  private driftTimer: NodeJS.Timeout | undefined;
+
+  private scheduleDriftCheck(): void {
+    if (this.closed) return;
+    this.driftTimer = setTimeout(() => void this.checkDrift().finally(() => this.scheduleDriftCheck()), this.opts.driftCheckMs);
+    this.driftTimer.unref();
+  }
+
+  private async checkDrift(): Promise<void> {
+    // Only a module at rest: a sync in flight or owed will compare with the host anyway.
+    if (this.closed || this.running || !this.health.synced || hasChanges(this.pending)) return;
+    let drifted = false;
+    try {
+      drifted = (await this.module.drifted?.()) ?? false;
+    } catch (err) {
+      this.log.debug({ err: String((err as Error)?.message ?? err) }, 'drift check failed');
+      return;
+    }
+    if (!drifted || this.closed) return;
+    this.m.drifts.inc({ module: this.module.name });
+    this.log.warn('dataplane changed underneath (a firewall reload or a deleted table?): full resync');
+    this.pending.full = true;
+    if (!this.pendingSince) this.pendingSince = Date.now();
+    this.health.pendingSince = this.pendingSince;
+    this.schedule();
   }
 
   private onChanges(c: ViewChanges): void {
@@ -156,6 +190,7 @@ export class ModuleRunner {
   async close(): Promise<void> {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.driftTimer) clearTimeout(this.driftTimer);
     await this.module.close?.();
   }
 }

@@ -57,7 +57,7 @@ export interface ExecResult {
 
 export type FailureReason = 'missing' | 'exit' | 'timeout' | 'signal' | 'error';
 
-const failures = new Counter('nodeway_exec_failures_total', 'External program runs that failed, by program and reason (missing, exit, timeout, signal, error).');
+const failures = new Counter('nodeway_exec_failures_total', 'External programs that could not run or failed, by program and reason: missing (also once when found absent at start), exit (a non-zero exit the caller treats as failure), timeout, signal, error.');
 /** Programs last seen missing, with the error their callers got. */
 const missing = new Map<string, ProgramMissingError>();
 /** Programs whose absence was logged; cleared once the program runs again. */

@@ -97,6 +97,12 @@ describe('helm chart deploy/helm/nodeway (real helm)', () => {
     expect(spec.volumes.find((v: Obj) => v.name === conf.name).hostPath.path).toBe('/k3s/net.d');
   });
 
+  it('grants the Pod watch only with dnsPods: verified (the one option that reads Pods)', () => {
+    const pods = (objs: Obj[]) => find(objs, 'ClusterRole').rules.filter((r: Obj) => r.resources.includes('pods'));
+    expect(pods(render())).toEqual([]);
+    expect(pods(render('extraConfig.dnsPods=verified'))).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }]);
+  });
+
   it.each([
     ['extraConfig.healthListen=127.0.0.1:9999', 'extraConfig.healthListen: the chart sets healthListen itself; use healthPort'],
     ['extraConfig.stateDir=/data', 'extraConfig.stateDir: the chart sets stateDir itself; use stateDir (the host path)'],

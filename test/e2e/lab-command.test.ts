@@ -1,5 +1,5 @@
-// The README's main command, as a user runs it: `nodeway lab` builds and proves the demo
-// cluster, `lab status` describes it, kubectl works against it, `lab down` leaves nothing.
+// The README's main command, as a user runs it: `nodeway lab` builds the demo cluster and
+// measures every traffic path through it, `lab status` describes it, kubectl works against it, `lab down` leaves nothing.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,15 +19,20 @@ afterAll(() => {
 describe('nodeway lab', () => {
   let prefix = '';
 
-  it('builds three nodes with all modules and proves DNS, Service, mesh and NodePort', () => {
+  it('builds three nodes with all modules and measures every path: N of N answered, by every pod its policy allows', () => {
     const r = nodeway('lab');
     expect(r.status, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/✓ {2}the agent on every node \(proxy, dns, mesh\)/);
-    expect(r.stdout).toMatch(/dig @198\.19\.0\.10 echo\.default\.svc\.cluster\.local \(from echo-11\) {2}→ {2}198\.19\.\d+\.\d+/);
-    expect(r.stdout).toMatch(/dig echo-headless\.default\.svc\.cluster\.local {2}→ {2}6 pod IPs/);
-    expect(r.stdout).toMatch(/from echo-11 {2}→ {2}answered by echo-\d\d, echo-\d\d/);
-    expect(r.stdout).toMatch(/echo-32 saw client 198\.18\.129\.2:\d+/); // pod to pod across nodes, source kept
-    expect(r.stdout).toMatch(/from outside \(198\.18\.0\.5\) {2}→ {2}answered by echo-\d\d/);
+    expect(r.stdout).not.toContain('✗');
+    // The paths of the issue's report (#10), each with its counts.
+    expect(r.stdout).toMatch(/✓ {2}IPv4 outside host → NodePort \(Cluster\) on node-2 — 72\/72 answered, by all 6 pods, backend saw 198\.18\.130\.1\n/);
+    expect(r.stdout).toMatch(/✓ {2}IPv4 node-1 host network → ClusterIP TCP — 72\/72 answered, by all 6 pods, backend saw 198\.18\.129\.1\n/);
+    expect(r.stdout).toMatch(/✓ {2}IPv4 pod on node-1 → pod echo-21 on node-2 — 72\/72 answered, by echo-21, backend saw 198\.18\.129\.\d+\n/);
+    expect(r.stdout).toMatch(/✓ {2}IPv4 pod on node-1 → echo\.default\.svc\.cluster\.local via the cluster DNS 198\.19\.0\.10 — 72\/72 answered, with 198\.19\.\d+\.\d+\n/);
+    const total = /(\d+) paths \(IPv4[^)]*\), 72 requests each {2}→ {2}(\d+)\/(\d+) answered, every path by every pod its policy allows/.exec(r.stdout);
+    expect(total, r.stdout).not.toBeNull();
+    expect(total![2]).toBe(total![3]);
+    expect(Number(total![3])).toBe(Number(total![1]) * 72);
     prefix = /namespaces (nw-\d+-lab[0-9a-f]+)-\*/.exec(r.stdout)?.[1] ?? '';
     expect(prefix).not.toBe('');
   });
@@ -37,7 +42,7 @@ describe('nodeway lab', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.match(/peers 2: /g)).toHaveLength(3);
     expect(r.stdout).toMatch(/handshake \d+s ago/);
-    expect(r.stdout).toMatch(/default\/echo +198\.19\.\d+\.\d+ +80\/TCP +(198\.18\.1(29|30|31)\.\d+@node-\d ?){6}/);
+    expect(r.stdout).toMatch(/default\/echo +198\.19\.\d+\.\d+ +80\/TCP,80\/UDP +(198\.18\.1(29|30|31)\.\d+@node-\d ?){6}/);
   });
 
   it('kubectl works against the lab, and a new Service gets endpoints and a DNS name', () => {

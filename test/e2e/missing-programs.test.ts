@@ -40,6 +40,9 @@ const tmp = mkdtempSync(join(tmpdir(), 'nodeway-rob-missing-'));
 const tag = process.pid.toString(36).slice(-4);
 let cluster: LabCluster;
 const agents = new Map<string, LabProcess>();
+/** How each case's agent was run: its PATH and its flags (without the command). */
+const runs = new Map<string, { path: string; flags: string[] }>();
+let bundle = '';
 
 interface Ready {
   ready: boolean;
@@ -62,7 +65,7 @@ function logLines(p: LabProcess): Record<string, unknown>[] {
 }
 
 beforeAll(async () => {
-  const bundle = await buildAgent();
+  bundle = await buildAgent();
   await cleanupStaleLabs();
   cluster = await LabCluster.create({ prefix: 'rob', ipv6: false });
   const api = cluster.api;
@@ -73,11 +76,13 @@ beforeAll(async () => {
     const cn = await cluster.addNode(name);
     api.create(slice(`web`, `web-${name}`, [{ ip: cn.node.podCidrV4!.replace(/0\/24$/, '10'), node: name }], [{ name: 'http', protocol: 'TCP', port: 8080 }]));
     const d = join(tmp, name);
-    const args = ['run', '--node-name', name, '--kubeconfig', cn.kubeconfig, '--modules', 'proxy,dns,mesh', '--health-listen', HEALTH,
+    const flags = ['--node-name', name, '--kubeconfig', cn.kubeconfig, '--modules', 'proxy,dns,mesh', '--health-listen', HEALTH,
       '--cluster-dns', DNS, '--cluster-cidr', '198.18.128.0/17', '--dns-upstream', '127.0.0.1:5301', '--state-dir', join(d, 'state'),
       '--cni-conf-dir', join(d, 'net.d'), '--cni-bin-dir', '/usr/lib/cni', '--wg-interface', `rob${tag}${i + 1}`, ...(c.args ?? [])];
     // env(1) sets PATH inside the namespace: `ip netns exec` itself still needs ip.
-    agents.set(c.program, cluster.lab.spawn(cn.node, '/usr/bin/env', [`PATH=${pathWithout(join(tmp, `bin-${c.program}`), [c.program])}`, NODE, bundle, ...args]));
+    const path = pathWithout(join(tmp, `bin-${c.program}`), [c.program]);
+    runs.set(c.program, { path, flags });
+    agents.set(c.program, cluster.lab.spawn(cn.node, '/usr/bin/env', [`PATH=${path}`, NODE, bundle, 'run', ...flags]));
   }
 }, 120_000);
 
@@ -132,4 +137,20 @@ describe('an external program missing', () => {
       }
     }, 120_000);
   }
+
+  it('nodeway cleanup with nft missing removes all it can without nft, and says what it could not', async () => {
+    const i = CASES.findIndex((c) => c.program === 'nft');
+    const node = cluster.nodes.get(`n${i + 1}`)!.node;
+    const { path, flags } = runs.get('nft')!;
+    await agents.get('nft')!.stop(3_000);
+    const iface = `rob${tag}${i + 1}`;
+    expect((await cluster.lab.exec(node, 'ip', ['link', 'show', iface])).exitCode).toBe(0);
+    const r = await cluster.lab.exec(node, '/usr/bin/env', [`PATH=${path}`, NODE, bundle, 'cleanup', ...flags], { timeoutMs: 60_000 });
+    expect(r.exitCode, r.stderr).toBe(1);
+    expect(r.stderr).toContain('cleanup incomplete');
+    expect(r.stderr).toContain('apt-get install nftables');
+    // What needs no nft is gone: the mesh's link (and its wireguard-go), the DNS address on lo.
+    expect((await cluster.lab.exec(node, 'ip', ['link', 'show', iface])).exitCode).not.toBe(0);
+    expect((await cluster.lab.exec(node, 'ip', ['-br', 'addr', 'show', 'dev', 'lo'])).stdout).not.toContain(DNS);
+  }, 120_000);
 });

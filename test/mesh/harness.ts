@@ -98,13 +98,10 @@ export class MeshLab {
       apiVersion: 'v1', kind: 'Node', metadata: { name },
       spec: cidr ? { podCIDR: cidr, podCIDRs: [cidr] } : {},
     });
-    this.api.updateStatus({
-      apiVersion: 'v1', kind: 'Node', metadata: { name },
-      status: {
+    this.api.patch('v1', 'nodes', undefined, name, { status: {
         addresses: [{ type: 'InternalIP', address: lab.ipv4 }, { type: 'Hostname', address: name }],
         conditions: [{ type: 'NetworkUnavailable', status: 'True', reason: 'NoRouteCreated', message: 'no network yet' }],
-      },
-    });
+      } }, 'merge', { subresource: 'status' });
     await bridgeToUnixSocket(this.lab, lab, API_LISTEN, this.socket);
     return n;
   }

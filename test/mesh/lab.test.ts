@@ -94,14 +94,12 @@ describe('mesh lab', () => {
   it('NetworkUnavailable set back to True (a cloud route controller, a re-created Node) is re-asserted False', async () => {
     const cond = () => (m.api.get('v1', 'nodes', undefined, 'n1') as { status?: { conditions?: { type: string; status: string }[] } }).status?.conditions?.find((c) => c.type === 'NetworkUnavailable')?.status;
     expect(cond()).toBe('False');
-    m.api.updateStatus({
-      apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' },
-      status: {
+    m.api.patch('v1', 'nodes', undefined, 'n1', { status: {
         addresses: [{ type: 'InternalIP', address: n1.lab.ipv4 }, { type: 'Hostname', address: 'n1' }],
         conditions: [{ type: 'NetworkUnavailable', status: 'True', reason: 'NoRouteCreated', message: 'set back' }],
-      },
-    });
+      } }, 'merge', { subresource: 'status' });
     expect(cond()).toBe('True');
+    expect(m.publicKey('n1')).toBeTruthy();
     await waitFor('n1 NetworkUnavailable=False again', async () => cond() === 'False', 10_000);
   });
 
@@ -235,10 +233,7 @@ describe('mesh lab', () => {
     const updates = () => n1.agent!.lines.filter((l) => l.includes('WireGuard peers updated')).length;
     const updatesBefore = updates();
     m.api.patch('v1', 'nodes', undefined, 'n3', { metadata: { labels: { 'topology.kubernetes.io/zone': 'far' } } }, 'merge');
-    m.api.updateStatus({
-      apiVersion: 'v1', kind: 'Node', metadata: { name: 'n3' },
-      status: { addresses: [{ type: 'ExternalIP', address: '198.18.1.3' }, { type: 'InternalIP', address: n3.lab.ipv4 }] },
-    });
+    m.api.patch('v1', 'nodes', undefined, 'n3', { status: { addresses: [{ type: 'ExternalIP', address: '198.18.1.3' }, { type: 'InternalIP', address: n3.lab.ipv4 }] } }, 'merge', { subresource: 'status' });
     await waitFor('n3 publishing its external endpoint first', () => m.annotations('n3')[ANN.endpoints] === `198.18.1.3:51820,${n3.lab.ipv4}:51820`);
     await new Promise((r) => setTimeout(r, 6_000)); // a poll cycle and a resync
     expect((await m.dump(n1)).peers.get(m.publicKey('n3')!)!.endpoint).toBe(before);
@@ -309,4 +304,16 @@ describe('mesh lab', () => {
     await waitFor('wireguard-go of n4 gone', () => !existsSync(`/proc/${daemon}`), 5_000);
     expect(existsSync(keyPath(n4.stateDir))).toBe(true);
   }, 90_000);
+
+  it('a lowered pod MTU says so: a log line and nodeway_mesh_stale_pod_mtu (pods keep the MTU they were created with)', async () => {
+    await m.stopAgent(n3);
+    const a3 = m.startAgent(n3, ['--mtu', '1300']);
+    await a3.waitForLine(/pod MTU lowered/, 20_000);
+    await waitFor('the conflist at 1300', () => JSON.parse(readFileSync(join(n3.confDir, '10-nodeway.conflist'), 'utf8')).plugins[0].mtu === 1300);
+    const metrics = await waitFor('the stale MTU metric', async () => {
+      const t = (await m.http(n3, '/metrics')).body;
+      return /nodeway_mesh_stale_pod_mtu 1440/.test(t) ? t : undefined;
+    });
+    expect(metrics).toMatch(/nodeway_mesh_mtu 1300/);
+  }, 30_000);
 });

@@ -149,3 +149,21 @@ describe('candidatesFor', () => {
     expect(candidatesFor(self, { ...peer, zone: 'z2' }, 1, [], null).map((e) => e.ip)).toEqual(['203.0.113.2', '10.0.0.2', 'fd00::2']);
   });
 });
+
+describe('the mesh module’s desired state', () => {
+  it('prints the plan for a view without touching the host: peers with candidates, routes, the nft table', async () => {
+    const { MeshModule } = await import('../../modules/mesh/module.ts');
+    const { pino } = await import('pino');
+    const { Registry } = await import('../../src/runtime/metrics.ts');
+    const m = new MeshModule({ config: { stateDir: '/nonexistent-shp2' }, nodeName: 'n1', log: pino({ level: 'silent' }), registry: new Registry() });
+    const d = m.desired({ peers: new Map([n1, n2, n3].map((n) => [n.name, n])) } as never) as Record<string, unknown>;
+    expect(d.podCIDRs).toEqual(['198.18.129.0/24']);
+    expect(d.tunnelAddrs).toEqual(['198.18.129.1/32']);
+    expect(d.peers).toEqual([
+      { node: 'n2', publicKey: KEY_A, candidates: ['198.18.0.2:51821'], forced: false, allowedIPs: ['198.18.130.0/24'], keepalive: 25 },
+      { node: 'n3', publicKey: KEY_B, candidates: ['198.18.0.3:51820'], forced: false, allowedIPs: ['198.18.131.0/24'], keepalive: 25 },
+    ]);
+    expect((d.routes as { dst: string }[]).map((r) => r.dst)).toEqual(['198.18.130.0/24', '198.18.131.0/24']);
+    expect((d.nft as string[]).join('\n')).toContain('198.18.129.0/24');
+  });
+});

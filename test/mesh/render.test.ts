@@ -6,7 +6,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseCIDR } from '../../src/net/ip.ts';
 import { parseEndpoint, readAnnotations, ANN } from '../../modules/mesh/annotations.ts';
 import { CidrSet, collapse, gatewayOf, isPrivateIP, overlaps } from '../../modules/mesh/cidr.ts';
-import { renderConflist } from '../../modules/mesh/conflist.ts';
+import { conflistMTU, renderConflist } from '../../modules/mesh/conflist.ts';
+import { chooseCniVersion, pluginVersions } from '../../modules/mesh/cni.ts';
 import { generatePrivateKey, keyPath, loadOrCreateKey, publicKeyOf } from '../../modules/mesh/key.ts';
 import { tunnelMTU } from '../../modules/mesh/mtu.ts';
 import { renderNft } from '../../modules/mesh/nft.ts';
@@ -182,5 +183,28 @@ describe('NetworkUnavailable', () => {
     expect(needsNetworkAvailable(true, self('True'), shown)).toBe(true);
     expect(needsNetworkAvailable(true, self(), shown)).toBe(true);
     expect(needsNetworkAvailable(false, self('True'), undefined)).toBe(false);
+  });
+});
+
+describe('CNI spec version', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nodeway-par-cni-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('asks each plugin (CNI_COMMAND=VERSION) and writes the newest version all of them support', async () => {
+    // A pre-1.0 plugin, as an init container may keep: knows 0.4.0 at most.
+    writeFileSync(join(dir, 'bridge'), '#!/bin/sh\n[ "$CNI_COMMAND" = VERSION ] && echo \'{"cniVersion":"0.4.0","supportedVersions":["0.1.0","0.2.0","0.3.0","0.3.1","0.4.0"]}\' && exit 0\nexit 1\n', { mode: 0o755 });
+    writeFileSync(join(dir, 'mute'), '#!/bin/sh\nexit 3\n', { mode: 0o755 });
+    const old = await pluginVersions(dir, 'bridge');
+    expect(old).toEqual(['0.1.0', '0.2.0', '0.3.0', '0.3.1', '0.4.0']);
+    expect(await pluginVersions(dir, 'mute')).toBeNull();
+    const current = await pluginVersions('/usr/lib/cni', 'host-local');
+    expect(current).toContain('1.0.0');
+    expect(chooseCniVersion([current, old])).toBe('0.4.0');
+    expect(chooseCniVersion([current, null])).toBe('1.0.0');
+    expect(chooseCniVersion([['0.1.0', '0.2.0'], current])).toBeNull();
+    const text = renderConflist({ bridge: 'br', podCIDRs: [parseCIDR('198.18.129.0/24')!], gateways: [{ family: 4, ip: '198.18.129.1', cidr: '198.18.129.1/24' }], mtu: 1420, ipamDir: '/x', portmap: false, cniVersion: chooseCniVersion([current, old])! });
+    expect(JSON.parse(text).cniVersion).toBe('0.4.0');
+    expect(conflistMTU(text)).toBe(1420);
+    expect(conflistMTU('garbage')).toBe(0);
   });
 });

@@ -27,6 +27,10 @@ export class FakeNft implements NftExec {
   async deleteTable(family: string, table: string): Promise<void> {
     this.state.tables.delete(`${family} ${table}`);
   }
+  /** Whether the (modelled) table is still there; tests delete it to simulate a firewall reload. */
+  async present(family: string, table: string): Promise<boolean> {
+    return this.names_ !== undefined || this.state.tables.has(`${family} ${table}`);
+  }
   take(): string {
     const s = this.scripts.join('');
     this.scripts = [];

@@ -72,6 +72,26 @@ describe('ModuleRunner', () => {
     expect(r.health.synced).toBe(true);
   });
 
+  it('a module whose dataplane drifted (drifted() true) gets a full sync with no view change, counted', async () => {
+    const { cache, view } = setup();
+    const calls: ViewChanges[] = [];
+    let gone = false;
+    const mod: Module = { name: 't', inputs: ALL, sync: async (_v, c) => { calls.push(c); gone = false; }, drifted: async () => gone };
+    const reg = new Registry();
+    const r = new ModuleRunner(mod, view, log, reg, { minIntervalMs: 0, driftCheckMs: 20 });
+    listAll(cache);
+    view.flush();
+    await r.whenIdle();
+    await tick(80);
+    expect(calls).toHaveLength(1); // nothing drifted: no sync
+    gone = true; // e.g. `nft flush ruleset`
+    await tick(80);
+    expect(calls).toHaveLength(2);
+    expect(calls[1]!.full).toBe(true);
+    expect(reg.render()).toMatch(/nodeway_module_drift_repairs_total\{module="t"\} 1\b/);
+    await r.close();
+  });
+
   it('coalesces a burst of changes within the minimum interval into one sync', async () => {
     const { cache, view } = setup();
     const calls: ViewChanges[] = [];

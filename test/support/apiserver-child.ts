@@ -9,7 +9,7 @@ const opts = JSON.parse(process.env.NODEWAY_SHP_OPTS!) as ProcessOptions & { tls
 const tls = opts.tls ? { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') } : undefined;
 const api = new EmbeddedApiServer({
   tls, token: opts.token, bookmarkIntervalMs: opts.bookmarkIntervalMs, omitResources: opts.omitResources,
-  unpagedLists: opts.unpagedLists, historyLimit: opts.historyLimit,
+  unpagedLists: opts.unpagedLists, historyLimit: opts.historyLimit, serviceCIDRs: opts.serviceCIDRs,
 });
 
 const NS = 'bench';
@@ -20,7 +20,7 @@ const ipOf = (n: number) => `198.18.${(n >> 8) & 127}.${n & 255}`;
 
 function node(name: string, ip: string, cidr: string) {
   api.create({ apiVersion: 'v1', kind: 'Node', metadata: { name }, spec: { podCIDR: cidr, podCIDRs: [cidr] } });
-  api.updateStatus({ apiVersion: 'v1', kind: 'Node', metadata: { name }, status: { addresses: [{ type: 'InternalIP', address: ip }], conditions: [{ type: 'Ready', status: 'True' }] } });
+  api.patch('v1', 'nodes', undefined, name, { status: { addresses: [{ type: 'InternalIP', address: ip }], conditions: [{ type: 'Ready', status: 'True' }] } }, 'merge', { subresource: 'status' });
 }
 
 function slice(i: number, gen: number) {
@@ -77,7 +77,7 @@ function churn(step: number) {
   if (step % 10 === 0 && shape.nodes) api.patch('v1', 'Node', undefined, `node-${step % shape.nodes}`, { metadata: { labels: { step: String(step) } } }, 'merge');
 }
 
-process.on('message', (m: { id: number; op: string; service?: number; pod?: number; step?: number; resource?: string; fault?: Fault }) => {
+process.on('message', (m: { id: number; op: string; service?: number; pod?: number; step?: number; resource?: string; fault?: Fault; objects?: unknown[] }) => {
   let result: unknown;
   switch (m.op) {
     case 'stats':
@@ -97,6 +97,20 @@ process.on('message', (m: { id: number; op: string; service?: number; pod?: numb
       churn(m.step!);
       result = true;
       break;
+    case 'create': {
+      let failed = 0;
+      let first = '';
+      for (const o of m.objects!) {
+        try {
+          api.create(o as never);
+        } catch (err) {
+          failed++;
+          first ||= String((err as Error).message);
+        }
+      }
+      result = { failed, first };
+      break;
+    }
     case 'fault':
       api.injectFaults(m.fault ? (r) => (r.resource === m.resource ? m.fault : undefined) : undefined);
       result = true;

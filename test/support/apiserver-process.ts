@@ -18,7 +18,7 @@ export interface ClusterShape {
   pods?: number;
 }
 
-export interface ProcessOptions extends Pick<ApiServerOptions, 'bookmarkIntervalMs' | 'omitResources' | 'unpagedLists' | 'historyLimit'> {
+export interface ProcessOptions extends Pick<ApiServerOptions, 'bookmarkIntervalMs' | 'omitResources' | 'unpagedLists' | 'historyLimit' | 'serviceCIDRs'> {
   tls?: boolean;
   token?: string;
   /** The agent's node (created with an InternalIP and a podCIDR). */
@@ -42,7 +42,9 @@ type Op =
   | { op: 'endpointChange'; service: number }
   | { op: 'podChange'; pod: number }
   | { op: 'churn'; step: number }
-  | { op: 'fault'; resource: string; fault: unknown };
+  | { op: 'fault'; resource: string; fault: unknown }
+  /** Creates these objects; answers how many failed (and the first error). */
+  | { op: 'create'; objects: unknown[] };
 
 export class ApiServerProcess {
   readonly url: string;

@@ -33,6 +33,18 @@ describe('proxy e2e: NodePort, LoadBalancer, externalIPs', () => {
     expect((await L.probe(client, { proto: 'tcp', host: clusterIP(svc), port: nodePort(svc) })).outcome).toBe('refused');
   });
 
+  it('a remote pod reaching itself through this node\'s NodePort (eTP Local short-circuit) is masqueraded (hairpin)', async () => {
+    // b1 lives on node b (no local endpoint here): its packet to a's NodePort is short-circuited
+    // to the cluster endpoints, i.e. back to b1. Unmasqueraded, b1 would get its own address
+    // as the source and drop the SYN.
+    const svc = L.service('selfnp', { type: 'NodePort', externalTrafficPolicy: 'Local', ports: [{ port: 80, targetPort: 8080 }] });
+    L.slice('selfnp', 'selfnp-1', 4, [{ port: 8080 }], [{ ip: b1.ipv4, node: 'b' }]);
+    const t = { proto: 'tcp' as const, host: L.a.ipv4, port: nodePort(svc) };
+    const r = await L.until('b1 to itself via a\'s NodePort', b1, t, (x) => x.outcome === 'ok');
+    expect(r.name).toBe('b1');
+    expect(r.client?.replace(/:\d+$/, '')).toBe(L.a.ipv4);
+  });
+
   it('NodePort without endpoints is rejected', async () => {
     const svc = L.service('np-empty', { type: 'NodePort', ports: [{ port: 80, targetPort: 8080 }] });
     await L.until('nodeport refused', L.out, { proto: 'tcp', host: L.a.ipv4, port: nodePort(svc) }, (r) => r.outcome === 'refused');

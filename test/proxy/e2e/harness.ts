@@ -98,12 +98,7 @@ export class ProxyLab {
         metadata: { name: n.name, labels: { 'topology.kubernetes.io/zone': n === this.a ? ZONE : 'zone-b' } },
         spec: { podCIDR: n.podCidrV4, podCIDRs: [n.podCidrV4, n.podCidrV6] },
       });
-      this.api.updateStatus({
-        apiVersion: 'v1',
-        kind: 'Node',
-        metadata: { name: n.name },
-        status: { addresses: [{ type: 'InternalIP', address: n.ipv4 }, { type: 'InternalIP', address: n.ipv6 }, { type: 'Hostname', address: n.name }] },
-      });
+      this.api.patch('v1', 'nodes', undefined, n.name, { status: { addresses: [{ type: 'InternalIP', address: n.ipv4 }, { type: 'InternalIP', address: n.ipv6 }, { type: 'Hostname', address: n.name }] } }, 'merge', { subresource: 'status' });
     }
     await bridgeToUnixSocket(this.lab, this.a, API_LISTEN, socket);
   }
