@@ -11,6 +11,7 @@ import { VERSION, versionLine } from '../src/runtime/version.ts';
 import { availableParallelism } from 'node:os';
 import { viewToJSON } from '../src/view/json.ts';
 import { existsSync, readFileSync } from 'node:fs';
+import { explain } from '../modules/netpol/explain.ts';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { stringify as stringifyYAML } from 'yaml';
@@ -86,6 +87,26 @@ async function view(config: Config, log: Logger): Promise<void> {
   process.stdout.write(`${JSON.stringify(config.desired ? desired(config, log, agent) : viewToJSON(agent.view), null, 2)}\n`);
   await agent.stop();
   process.exit(0);
+}
+
+/** `explain-policy SRC DST PORT[/PROTO]`: the verdict of the cluster's policies on one new flow, from the live view. */
+async function explainPolicy(args: string[], config: Config, log: Logger): Promise<void> {
+  if (args.length !== 3) fail('usage: nodeway explain-policy SRC DST PORT[/tcp|udp|sctp] (SRC, DST: namespace/pod or an IP)');
+  const agent = new Agent({ config, log, registry: new Registry(), modules: () => [] });
+  const timeout = setTimeout(() => fail('timed out after 30 s waiting for the API server to list every kind', 1), 30_000);
+  await agent.start(false);
+  await agent.cache.whenReady();
+  agent.view.flush();
+  clearTimeout(timeout);
+  let out;
+  try {
+    out = explain(agent.view.policy, args[0]!, args[1]!, args[2]!);
+  } catch (err) {
+    fail(String((err as Error).message));
+  }
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  await agent.stop();
+  process.exit(out.allowed ? 0 : 3);
 }
 
 /** A module's desired state for the current view (`view --desired MODULE`): planned, never applied. */
@@ -173,6 +194,7 @@ async function main(): Promise<void> {
   for (const w of parsed.warnings) log.warn(w);
   process.on('unhandledRejection', (err) => log.error({ err: String(err) }, 'unhandled rejection'));
   if (command === 'migrate') return migrateCommand(rest);
+  if (command === 'explain-policy') return explainPolicy(rest, parsed.config, log);
   const commands: Record<string, (c: Config, l: Logger) => Promise<void>> = { run, view, cleanup };
   const fn = commands[command];
   if (!fn || rest.length > 0) fail(`unknown command ${[command, ...rest].join(' ')} (see nodeway --help)`);

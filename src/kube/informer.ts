@@ -34,6 +34,9 @@ export const KIND_SPECS: Record<Kind, KindSpec> = {
   pods: { path: '/api/v1/pods', fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed', optional: true },
   namespaces: { path: '/api/v1/namespaces' },
   servicecidrs: { path: '/apis/networking.k8s.io/v1/servicecidrs', optional: true },
+  networkpolicies: { path: '/apis/networking.k8s.io/v1/networkpolicies' },
+  // Only where the network-policy-api CRD is installed.
+  clusternetworkpolicies: { path: '/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies', optional: true },
 };
 
 export class Gone extends Error {}

@@ -18,7 +18,7 @@ import { freePort } from './harness.ts';
 const log = pino({ level: 'silent' });
 const dir = mkdtempSync(join(tmpdir(), 'nodeway-dns-snapshot-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const none = { services: new Set<string>(), peers: new Set<string>(), pods: new Set<string>(), namespaces: new Set<string>(), self: false, serviceCIDRs: false, servicesAt: new Map<string, number>() };
+const none = { services: new Set<string>(), peers: new Set<string>(), pods: new Set<string>(), namespaces: new Set<string>(), self: false, serviceCIDRs: false, servicesAt: new Map<string, number>(), policies: new Set<string>() };
 
 async function module(snapshot: string): Promise<DnsModule> {
   return new DnsModule({ config: { dnsListen: [`127.0.0.1:${await freePort()}`], dnsUpstream: ['127.0.0.1:9'], ...(snapshot ? { dnsSnapshot: snapshot } : {}) }, nodeName: 'n1', log, registry: new Registry() });
