@@ -9,6 +9,8 @@ import { dropCounter, EGRESS, FORWARD_HOOK, forwardRules, HAIRPIN, INGRESS, nftF
 
 export interface Nft {
   apply(script: string): Promise<void>;
+  /** Whether `family table`'s chain exists (a firewall reload removes it); absent: never checked. */
+  hasChain?(family: string, table: string, chain: string): Promise<boolean>;
 }
 
 const PER_LINE = 500;
@@ -48,6 +50,12 @@ export class FamilyApplier {
 
   private get t(): string {
     return `${nftFamily(this.family)} ${this.table}`;
+  }
+
+  /** Applied once and since removed underneath us (`nft flush ruleset`, a deleted table). */
+  async gone(): Promise<boolean> {
+    if (!this.synced || !this.nft.hasChain) return false;
+    return !(await this.nft.hasChain(nftFamily(this.family), this.table, 'forward'));
   }
 
   async sync(d: FamilyDesired, full: boolean): Promise<ApplyResult> {

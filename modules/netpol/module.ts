@@ -30,6 +30,12 @@ export function nftExec(bin = 'nft'): Nft {
       const r = await exec(bin, ['-f', '-'], { input: script, timeoutMs: 300_000 });
       if (!r.ok) throw new Error(`nft -f - failed: ${r.stderr.split('\n').filter((l) => l.trim()).slice(0, 6).join('\n')}`);
     },
+    async hasChain(family, table, chain) {
+      const r = await exec(bin, ['-t', 'list', 'chain', family, table, chain]);
+      if (r.ok) return true;
+      if (/No such file or directory/.test(r.stderr)) return false;
+      throw new Error(`nft list chain failed: ${r.stderr.trim().split('\n')[0]}`);
+    },
   };
 }
 
@@ -48,7 +54,6 @@ export class NetpolModule implements Module {
   private readonly metrics: NetpolMetrics;
   private readonly bridge: () => Promise<string>;
   private bridgeProblem: string | undefined;
-  private subscribed = false;
   /** When the oldest change not yet live reached the view. */
   private pendingSince = 0;
   private readonly planner = new Planner();
@@ -66,12 +71,6 @@ export class NetpolModule implements Module {
   }
 
   async sync(view: NodeView, changes: ViewChanges): Promise<void> {
-    if (!this.subscribed) {
-      this.subscribed = true;
-      view.subscribe((c) => {
-        if (!this.pendingSince && (c.full || c.policies.size > 0)) this.pendingSince = performance.now();
-      });
-    }
     if (changes.full || this.bridgeProblem !== '') {
       const problem = await this.bridge();
       if (problem !== this.bridgeProblem && problem) this.log.error({ reason: problem }, 'NetworkPolicy is not enforced for same-node pod traffic');
@@ -97,6 +96,17 @@ export class NetpolModule implements Module {
     }
     this.gauges(d);
     if (this.bridgeProblem) throw new Error(this.bridgeProblem);
+  }
+
+  /** The runner queued a policy change: the programming latency runs from here. */
+  queued(): void {
+    if (!this.pendingSince) this.pendingSince = performance.now();
+  }
+
+  /** Our table gone without a policy change (a firewall reload): the full sync writes it again. */
+  async drifted(): Promise<boolean> {
+    for (const fa of this.families) if (await fa.gone()) return true;
+    return false;
   }
 
   private observe(r: ApplyResult, label: { ip_family: string }, t0: number): void {
