@@ -185,14 +185,15 @@ export async function startLab(dir: string, progress: Progress, opts: DemoOption
     const agentFlags = nodes.map((n, i) => {
       const d = join(dir, n.name);
       return [
-        '--modules', 'proxy,dns,mesh', '--health-listen', HEALTH, '--log-level', 'info',
+        // Every module, as the DaemonSet runs them (netpol on, with no policy in the demo).
+        '--health-listen', HEALTH, '--log-level', 'info',
         ...dnsIPs.flatMap((ip) => ['--cluster-dns', ip]),
         '--cluster-cidr', dual ? `${CLUSTER_CIDR},${CLUSTER_CIDR_V6}` : CLUSTER_CIDR,
         '--state-dir', join(d, 'state'), '--cni-conf-dir', join(d, 'net.d'), '--cni-bin-dir', bin,
         '--wg-interface', ifaces[i]!, '--dns-upstream', '127.0.0.1:5301',
       ];
     });
-    await step(progress, 'the agent on every node (proxy, dns, mesh)', async () => {
+    await step(progress, 'the agent on every node (proxy, dns, mesh, netpol)', async () => {
       nodes.forEach((n, i) => {
         cluster.startAgent(n.name, agentFlags[i]!, { onLine: (line) => writeLog(dir, n.name, line) });
       });

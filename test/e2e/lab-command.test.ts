@@ -22,7 +22,7 @@ describe('nodeway lab', () => {
   it('builds three nodes with all modules and measures every path: N of N answered, by every pod its policy allows', () => {
     const r = nodeway('lab');
     expect(r.status, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/✓ {2}the agent on every node \(proxy, dns, mesh\)/);
+    expect(r.stdout).toMatch(/✓ {2}the agent on every node \(proxy, dns, mesh, netpol\)/);
     expect(r.stdout).not.toContain('✗');
     // The paths of the report (#10), each with its counts.
     expect(r.stdout).toMatch(/✓ {2}IPv4 outside host → NodePort \(Cluster\) on node-2 — 72\/72 answered, by all 6 pods, backend saw 198\.18\.130\.1\n/);

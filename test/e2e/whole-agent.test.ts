@@ -31,7 +31,7 @@ afterAll(async () => {
   await stopWholeLab(lab);
 }, 60_000);
 
-describe('the whole agent (proxy, dns, mesh) on every node', () => {
+describe('the whole agent (proxy, dns, mesh, netpol) on every node', () => {
   it(`every path, IPv4 and IPv6, answers ${REQUESTS} of ${REQUESTS} requests from the right pods with the right source`, async () => {
     const specs = matrix(lab!.world);
     // 2 families × (2 in-cluster sources × 10 destinations + 6 from outside).
