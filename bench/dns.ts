@@ -118,7 +118,7 @@ async function startNodeway(s: Synthetic, port: number, upstream: number): Promi
     registry: new Registry(),
   });
   const view = nodeView({ services: s.services, namespaces: s.namespaces });
-  await m.sync(view as never, { full: true, services: new Set(), peers: new Set(), pods: new Set(), namespaces: new Set(), self: true, serviceCIDRs: true, servicesAt: new Map() });
+  await m.sync(view as never, { full: true, services: new Set(), peers: new Set(), pods: new Set(), namespaces: new Set(), self: true, serviceCIDRs: true, servicesAt: new Map(), policies: new Set() });
   return m;
 }
 

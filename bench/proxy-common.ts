@@ -84,7 +84,7 @@ export function cluster(services: number, per: number): { cache: WatchCache; vie
     unschedulable: false,
   };
   cache.replace('nodes', new Map([[NODE, node]]));
-  cache.replace('namespaces', new Map<string, Namespace>([['bench', { name: 'bench' }]]));
+  cache.replace('namespaces', new Map<string, Namespace>([['bench', { name: 'bench', labels: { 'kubernetes.io/metadata.name': 'bench' } }]]));
   cache.replace('pods', new Map<string, Pod>());
   cache.replace('servicecidrs', new Map());
   cache.replace('services', new Map(Array.from({ length: services }, (_, i) => [`bench/svc-${i}`, svcObj(i)])));

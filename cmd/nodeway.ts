@@ -11,6 +11,7 @@ import { VERSION, versionLine } from '../src/runtime/version.ts';
 import { availableParallelism } from 'node:os';
 import { viewToJSON } from '../src/view/json.ts';
 import { existsSync, readFileSync } from 'node:fs';
+import { explain } from '../modules/netpol/explain.ts';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { stringify as stringifyYAML } from 'yaml';
@@ -88,6 +89,26 @@ async function view(config: Config, log: Logger): Promise<void> {
   process.exit(0);
 }
 
+/** `explain-policy SRC DST PORT[/PROTO]`: the verdict of the cluster's policies on one new flow, from the live view. */
+async function explainPolicy(args: string[], config: Config, log: Logger): Promise<void> {
+  if (args.length !== 3) fail('usage: nodeway explain-policy SRC DST PORT[/tcp|udp|sctp] (SRC, DST: namespace/pod or an IP)');
+  const agent = new Agent({ config, log, registry: new Registry(), modules: () => [] });
+  const timeout = setTimeout(() => fail('timed out after 30 s waiting for the API server to list every kind', 1), 30_000);
+  await agent.start(false);
+  await agent.cache.whenReady();
+  agent.view.flush();
+  clearTimeout(timeout);
+  let out;
+  try {
+    out = explain(agent.view.policy, args[0]!, args[1]!, args[2]!);
+  } catch (err) {
+    fail(String((err as Error).message));
+  }
+  process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+  await agent.stop();
+  process.exit(out.allowed ? 0 : 3);
+}
+
 /** A module's desired state for the current view (`view --desired MODULE`): planned, never applied. */
 function desired(config: Config, log: Logger, agent: Agent): unknown {
   const name = config.desired as string;
@@ -123,8 +144,10 @@ async function lab(args: string[]): Promise<void> {
   const bundle = join(dirname(fileURLToPath(import.meta.url)), 'nodeway-lab.mjs');
   if (!existsSync(bundle)) fail(`the lab is not in this build (${bundle} is missing; npm run build makes it)`, 1);
   const self = join(dirname(process.argv[1]!), '..', 'bin', 'nodeway');
-  const { labMain } = (await import(pathToFileURL(bundle).href)) as { labMain: (a: string[], bin: string) => Promise<number> };
-  process.exit(await labMain(args, self));
+  const { labMain } = (await import(pathToFileURL(bundle).href)) as { labMain: (a: string[], bin: string) => Promise<number | void> };
+  const code = await labMain(args, self);
+  // `lab serve` returns nothing and keeps running: it holds the lab until SIGTERM.
+  if (typeof code === 'number') process.exit(code);
 }
 
 /** `nodeway migrate corefile FILE`: the config on stdout; what it cannot express also on stderr. */
@@ -171,6 +194,7 @@ async function main(): Promise<void> {
   for (const w of parsed.warnings) log.warn(w);
   process.on('unhandledRejection', (err) => log.error({ err: String(err) }, 'unhandled rejection'));
   if (command === 'migrate') return migrateCommand(rest);
+  if (command === 'explain-policy') return explainPolicy(rest, parsed.config, log);
   const commands: Record<string, (c: Config, l: Logger) => Promise<void>> = { run, view, cleanup };
   const fn = commands[command];
   if (!fn || rest.length > 0) fail(`unknown command ${[command, ...rest].join(' ')} (see nodeway --help)`);

@@ -7,6 +7,7 @@ import type { Registry } from '../src/runtime/metrics.ts';
 import type { Module } from '../src/runtime/module.ts';
 import { dnsModule } from './dns/index.ts';
 import { meshModule } from './mesh/index.ts';
+import { netpolModule } from './netpol/index.ts';
 import { proxyModule } from './proxy/index.ts';
 
 export interface ModuleContext {
@@ -25,7 +26,7 @@ export interface ModuleFactory {
   cleanup(ctx: ModuleContext): Promise<void>;
 }
 
-export const MODULES: ModuleFactory[] = [proxyModule, dnsModule, meshModule];
+export const MODULES: ModuleFactory[] = [proxyModule, dnsModule, meshModule, netpolModule];
 
 /** Every module's flags once: a flag two modules share (--cluster-cidr) must mean the same. */
 export function moduleOptions(): OptionSpec[] {

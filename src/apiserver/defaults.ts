@@ -164,6 +164,31 @@ export function defaultAndValidate(res: ResourceInfo, o: KubeObject): StatusCaus
     case 'ServiceCIDR':
       errs.push(...validateServiceCIDRs(obj(o, 'spec').cidrs));
       break;
+    case 'ClusterNetworkPolicy': {
+      // The CRD's schema (network-policy-api v1alpha2): what an implementation may rely on.
+      const spec = obj(o, 'spec');
+      if (spec.tier !== 'Admin' && spec.tier !== 'Baseline') errs.push(fieldError('spec.tier', 'NotSupported', 'supported values: "Admin", "Baseline"', spec.tier));
+      if (typeof spec.priority !== 'number' || !Number.isInteger(spec.priority) || spec.priority < 0 || spec.priority > 1000) {
+        errs.push(fieldError('spec.priority', 'Invalid', 'must be an integer from 0 to 1000', spec.priority));
+      }
+      const subject = isObject(spec.subject) ? spec.subject : {};
+      if (Object.keys(subject).filter((k) => subject[k] != null).length !== 1) errs.push(fieldError('spec.subject', 'Invalid', 'exactly one of namespaces or pods must be set', spec.subject));
+      for (const dir of ['ingress', 'egress'] as const) {
+        const rules = spec[dir];
+        if (rules === undefined) continue;
+        if (!Array.isArray(rules) || rules.length > 25) {
+          errs.push(fieldError(`spec.${dir}`, 'Invalid', 'must be a list of at most 25 rules', rules));
+          continue;
+        }
+        rules.forEach((r: unknown, i: number) => {
+          const rule = isObject(r) ? r : {};
+          if (!['Accept', 'Deny', 'Pass'].includes(rule.action as string)) errs.push(fieldError(`spec.${dir}[${i}].action`, 'NotSupported', 'supported values: "Accept", "Deny", "Pass"', rule.action));
+          const peers = rule[dir === 'ingress' ? 'from' : 'to'];
+          if (!Array.isArray(peers) || peers.length === 0) errs.push(fieldError(`spec.${dir}[${i}].${dir === 'ingress' ? 'from' : 'to'}`, 'Required', 'at least one peer'));
+        });
+      }
+      break;
+    }
     case 'NetworkPolicy': {
       const spec = obj(o, 'spec');
       spec.podSelector ??= {};

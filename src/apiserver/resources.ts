@@ -54,6 +54,7 @@ export const RESOURCES: readonly ResourceInfo[] = [
   def('discovery.k8s.io/v1', 'EndpointSlice', 'endpointslices', 'ns', { gen: true }),
   def('networking.k8s.io/v1', 'NetworkPolicy', 'networkpolicies', 'ns', { short: ['netpol'], gen: true }),
   def('networking.k8s.io/v1', 'ServiceCIDR', 'servicecidrs', 'cluster', { sub: ['status'] }),
+  def('policy.networking.k8s.io/v1alpha2', 'ClusterNetworkPolicy', 'clusternetworkpolicies', 'cluster', { short: ['cnp'], sub: ['status'], gen: true }),
   def('apps/v1', 'DaemonSet', 'daemonsets', 'ns', { short: ['ds'], sub: ['status'], cat: ['all'], gen: true }),
   def('apps/v1', 'Deployment', 'deployments', 'ns', { short: ['deploy'], sub: ['status'], cat: ['all'], gen: true }),
   def('rbac.authorization.k8s.io/v1', 'ClusterRole', 'clusterroles', 'cluster'),

@@ -2,18 +2,15 @@
 // A value that cannot be understood is dropped with a warning; an object without identity
 // is rejected. Neither may throw anything but InvalidObject.
 import type {
-  Endpoint, EndpointPort, EndpointSlice, Kind, Kinds, Namespace, Node, NodeAddress, Pod,
+  Endpoint, EndpointPort, EndpointSlice, Kind, Kinds, NamedPort, Namespace, Node, NodeAddress, Pod,
   Protocol, Service, ServiceCIDR, ServicePort, ServiceType, TrafficPolicy,
 } from './objects.ts';
 import { NONE } from './objects.ts';
 import { canonicalIP, ipFamily, parseCIDR } from '../net/ip.ts';
+import { allLabels, arr, bool, fit, InvalidObject, label, MAX_VALUE, meta, obj, port, protocol, show, str, type Raw, type Warn } from './raw.ts';
+import { toClusterNetworkPolicy, toNetworkPolicy } from './convert-policy.ts';
 
-export class InvalidObject extends Error {}
-
-/** Where a conversion reports what it dropped. */
-export type Warn = (msg: string) => void;
-
-type Raw = Record<string, unknown>;
+export { InvalidObject, type Warn } from './raw.ts';
 
 const PROXY_NAME = 'service.kubernetes.io/service-proxy-name';
 const HEADLESS = 'service.kubernetes.io/headless';
@@ -21,27 +18,6 @@ const SERVICE_NAME = 'kubernetes.io/service-name';
 const TRIGGER_TIME = 'endpoints.kubernetes.io/last-change-trigger-time';
 const TOPOLOGY_LABELS = ['topology.kubernetes.io/zone', 'topology.kubernetes.io/region', 'kubernetes.io/hostname'];
 const ANNOTATION_PREFIX = 'nodeway.dev/';
-const MAX_VALUE = 4096; // longer label/annotation values nodeway keeps are refused, not stored
-
-function obj(v: unknown): Raw {
-  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Raw) : {};
-}
-function arr(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
-function str(v: unknown): string {
-  return typeof v === 'string' ? v : '';
-}
-function bool(v: unknown, dflt: boolean): boolean {
-  return typeof v === 'boolean' ? v : dflt;
-}
-/**
- * A list as kept: NONE when empty, else a copy of exactly its length. Lists built by push()
- * hold 17 slots from the first element on (one endpoint, port or IP: 152 B instead of 24).
- */
-function fit<T>(list: T[]): T[] {
-  return list.length === 0 ? NONE : list.slice();
-}
 
 /**
  * Port lists repeat across a cluster (most Services are some "http 80 → 8080", their slices
@@ -61,37 +37,6 @@ function sharedPorts<T extends object>(known: Map<string, T[]>, list: T[]): T[] 
 const servicePorts = new Map<string, ServicePort[]>();
 const slicePorts = new Map<string, EndpointPort[]>();
 
-function port(v: unknown): number {
-  return typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 65535 ? v : 0;
-}
-
-/** A value for a warning: short, and never throws (JSON.stringify does on deeply nested values). */
-function show(v: unknown): string {
-  if (typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 80)}…` : v);
-  if (v === null || typeof v !== 'object') return String(v);
-  return Array.isArray(v) ? `[array of ${v.length}]` : '{object}';
-}
-
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-function meta(raw: Raw, namespaced: boolean): { namespace: string; name: string; labels: Raw; annotations: Raw } {
-  const m = obj(obj(raw).metadata); // raw itself may be null or not an object
-  const name = str(m.name);
-  if (!DNS1123_SUBDOMAIN.test(name)) throw new InvalidObject(`metadata.name ${JSON.stringify(name.slice(0, 80))} is not a valid name`);
-  const namespace = namespaced ? str(m.namespace) : '';
-  if (namespaced && !DNS1123_LABEL.test(namespace)) throw new InvalidObject(`metadata.namespace of ${name} is missing or invalid`);
-  return { namespace, name, labels: obj(m.labels), annotations: obj(m.annotations) };
-}
-
-function label(labels: Raw, key: string, warn: Warn): string {
-  const v = str(labels[key]);
-  if (v.length > MAX_VALUE) {
-    warn(`label ${key} is ${v.length} bytes; ignored`);
-    return '';
-  }
-  return v;
-}
 
 /**
  * service.kubernetes.io/service-proxy-name: kube-proxy's informer selector (DoesNotExist) skips
@@ -103,12 +48,6 @@ function proxyName(labels: Raw, warn: Warn): string {
   return label(labels, PROXY_NAME, warn) || '(unnamed)';
 }
 
-function protocol(v: unknown, where: string, warn: Warn): Protocol | null {
-  const p = v === undefined || v === null ? 'TCP' : v;
-  if (p === 'TCP' || p === 'UDP' || p === 'SCTP') return p;
-  warn(`${where}: unknown protocol ${show(p)}; port ignored`);
-  return null;
-}
 
 function ips(list: unknown[], where: string, warn: Warn): string[] {
   const out: string[] = [];
@@ -371,23 +310,51 @@ export function toNode(raw: Raw, warn: Warn): Node {
   };
 }
 
+const NO_LABELS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+/** Named container ports (what a policy port by name resolves to); unnamed ones are not kept. */
+function namedPorts(spec: Raw, at: string, warn: Warn): NamedPort[] {
+  const out: NamedPort[] = [];
+  for (const c of arr(spec.containers)) {
+    for (const p of arr(obj(c).ports)) {
+      const rp = obj(p);
+      if (typeof rp.name !== 'string' || rp.name === '') continue;
+      const proto = protocol(rp.protocol, at, warn);
+      const number = port(rp.containerPort);
+      if (proto === null) continue;
+      if (number === 0) warn(`${at}: container port ${show(rp.name)} has no valid number; ignored`);
+      else out.push({ name: rp.name, protocol: proto, port: number });
+    }
+  }
+  return fit(out);
+}
+
 export function toPod(raw: Raw, warn: Warn): Pod {
-  const { namespace, name } = meta(raw, true);
+  const { namespace, name, labels } = meta(raw, true);
   const spec = obj(raw.spec);
   const status = obj(raw.status);
   const rawIPs = arr(status.podIPs).map((p) => obj(p).ip);
   if (rawIPs.length === 0 && status.podIP) rawIPs.push(status.podIP);
+  const at = `pod ${namespace}/${name}`;
+  const kept = allLabels(labels, (m) => warn(`${at}: ${m}`));
   return {
     namespace,
     name,
     nodeName: str(spec.nodeName),
-    ips: ips(rawIPs, `pod ${namespace}/${name}`, warn),
+    ips: ips(rawIPs, at, warn),
     hostNetwork: spec.hostNetwork === true,
+    labels: Object.keys(kept).length ? kept : NO_LABELS,
+    phase: str(status.phase),
+    ports: namedPorts(spec, at, warn),
   };
 }
 
-export function toNamespace(raw: Raw): Namespace {
-  return { name: meta(raw, false).name };
+export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
+
+export function toNamespace(raw: Raw, warn: Warn): Namespace {
+  const { name, labels } = meta(raw, false);
+  // The control plane sets this label on every namespace (GA 1.22); policies select by it.
+  return { name, labels: { ...allLabels(labels, (m) => warn(`namespace ${name}: ${m}`)), [NAMESPACE_NAME_LABEL]: name } };
 }
 
 export function toServiceCIDR(raw: Raw, warn: Warn): ServiceCIDR {
@@ -410,6 +377,8 @@ export const converters: { [K in Kind]: Converter<K> } = {
   pods: toPod,
   namespaces: toNamespace,
   servicecidrs: toServiceCIDR,
+  networkpolicies: toNetworkPolicy,
+  clusternetworkpolicies: toClusterNetworkPolicy,
 };
 
 /**

@@ -90,16 +90,98 @@ export interface Node {
   networkUnavailable?: string;
 }
 
+/** A named container port: what a NetworkPolicy port by name resolves to on this pod. */
+export interface NamedPort {
+  name: string;
+  protocol: Protocol;
+  port: number;
+}
+
 export interface Pod {
   namespace: string;
   name: string;
   nodeName: string;
   ips: string[];
   hostNetwork: boolean;
+  /** metadata.labels (policies select pods by them). */
+  labels: Record<string, string>;
+  /** status.phase; '' when unset. Succeeded and Failed pods hold no IP for policy (it gets reused). */
+  phase: string;
+  /** Named container ports of spec.containers, in order. */
+  ports: NamedPort[];
 }
 
 export interface Namespace {
   name: string;
+  /** metadata.labels, with kubernetes.io/metadata.name=<name> added when absent (as the control plane sets it). */
+  labels: Record<string, string>;
+}
+
+export type SelectorOp = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+
+/** A metav1.LabelSelector. `never`: it held something unreadable and matches nothing (fail closed). */
+export interface LabelSelector {
+  matchLabels: Record<string, string>;
+  matchExpressions: { key: string; operator: SelectorOp; values: string[] }[];
+  never?: true;
+}
+
+/** A NetworkPolicyPort; `port` absent = every port of the protocol; a string is a named port. */
+export interface PolicyPort {
+  protocol: Protocol;
+  port?: number | string;
+  /** Inclusive end of a numeric range (only with a numeric port). */
+  endPort?: number;
+}
+
+/** A NetworkPolicyPeer: pods (by namespace and pod selector) or an ipBlock. */
+export type PolicyPeer =
+  | { kind: 'pods'; namespaceSelector: LabelSelector | null; podSelector: LabelSelector | null }
+  | { kind: 'ipBlock'; cidr: string; except: string[] };
+
+export interface PolicyRule {
+  /** null: every port and protocol (missing or empty list). An empty array matches nothing (only unreadable entries). */
+  ports: PolicyPort[] | null;
+  /** null: every peer (missing or empty from/to). An empty array matches nothing (only unreadable peers). */
+  peers: PolicyPeer[] | null;
+}
+
+export interface NetworkPolicy {
+  namespace: string;
+  name: string;
+  podSelector: LabelSelector;
+  /** policyTypes, defaulted as the API server does (Ingress always unless listed otherwise; Egress iff egress rules). */
+  ingressIsolation: boolean;
+  egressIsolation: boolean;
+  ingress: PolicyRule[];
+  egress: PolicyRule[];
+}
+
+export type CNPAction = 'Accept' | 'Deny' | 'Pass';
+
+/**
+ * A ClusterNetworkPolicy rule (v1alpha2), in NetworkPolicy terms: `namespaces` peers are pods
+ * peers with no pod selector, `networks` are ipBlocks, a destinationNamedPort is a named
+ * PolicyPort per protocol. A peer nodeway cannot read (an unknown or unsupported field such as
+ * `nodes`, `domainNames`) sets `unknownPeer`: an Accept rule then matches nothing, and Deny or
+ * Pass match everything (the API's fail-closed rule).
+ */
+export interface CNPRule {
+  name: string;
+  action: CNPAction;
+  peers: PolicyPeer[];
+  unknownPeer: boolean;
+  /** null: every protocol and port. */
+  ports: PolicyPort[] | null;
+}
+
+export interface ClusterNetworkPolicy {
+  name: string;
+  tier: 'Admin' | 'Baseline';
+  priority: number;
+  subject: { namespaceSelector: LabelSelector; podSelector: LabelSelector | null };
+  ingress: CNPRule[];
+  egress: CNPRule[];
 }
 
 export interface ServiceCIDR {
@@ -115,6 +197,8 @@ export interface Kinds {
   pods: Pod;
   namespaces: Namespace;
   servicecidrs: ServiceCIDR;
+  networkpolicies: NetworkPolicy;
+  clusternetworkpolicies: ClusterNetworkPolicy;
 }
 
 export type Kind = keyof Kinds;
@@ -126,4 +210,6 @@ export type Kind = keyof Kinds;
  * changing every one that shares it.
  */
 export const NONE: never[] = Object.freeze([]) as unknown as never[];
-export const KINDS: readonly Kind[] = ['services', 'endpointslices', 'nodes', 'pods', 'namespaces', 'servicecidrs'];
+export const KINDS: readonly Kind[] = [
+  'services', 'endpointslices', 'nodes', 'pods', 'namespaces', 'servicecidrs', 'networkpolicies', 'clusternetworkpolicies',
+];

@@ -26,7 +26,7 @@ export interface OptionSpec {
   max?: number;
 }
 
-export const MODULE_NAMES = ['proxy', 'dns', 'mesh'] as const;
+export const MODULE_NAMES = ['proxy', 'dns', 'mesh', 'netpol'] as const;
 export type ModuleName = (typeof MODULE_NAMES)[number];
 
 /**
@@ -41,7 +41,7 @@ export const CORE_OPTIONS: OptionSpec[] = [
   { flag: 'kubeconfig', key: 'kubeconfig', kind: 'string', help: 'kubeconfig file (else in-cluster, else $KUBECONFIG, else ~/.kube/config)' },
   { flag: 'apiserver', key: 'apiserver', kind: 'string', help: 'API server URL overriding the kubeconfig\'s (bootstrap without the kubernetes Service)' },
   { flag: 'node-name', key: 'nodeName', kind: 'string', help: 'this node\'s name (else $NODE_NAME, else the hostname)' },
-  { flag: 'modules', key: 'modules', kind: 'list', choices: [...MODULE_NAMES, 'none'], help: 'comma list of proxy,dns,mesh; "none" = cache only (default: every module this build has)' },
+  { flag: 'modules', key: 'modules', kind: 'list', choices: [...MODULE_NAMES, 'none'], help: 'comma list of proxy,dns,mesh,netpol; "none" = cache only (default: every module this build has)' },
   { flag: 'health-listen', key: 'healthListen', kind: 'hostport', default: '0.0.0.0:10256', help: '/healthz /readyz /metrics address (0.0.0.0 or [::] = every address of both families)' },
   { flag: 'metrics-listen', key: 'metricsListen', kind: 'list', default: [], check: checkListenList, help: 'more /metrics addresses, where dashboards look: kube-proxy\'s 0.0.0.0:10249, CoreDNS\'s 0.0.0.0:9153 (deploy/ sets both)' },
   { flag: 'startup-timeout', key: 'startupTimeout', kind: 'int', default: 120, min: 0, max: 86_400, help: 'seconds to wait for the first complete list from the API server before exiting 1 (wrong address, no access); 0 = wait forever' },
@@ -240,6 +240,7 @@ export function usage(specs: OptionSpec[]): string {
     '  view       print this node\'s resolved view as JSON, then exit (--desired MODULE: that module\'s desired state)',
     '  cleanup    remove everything nodeway programmed on this host, then exit',
     '  migrate corefile FILE  print the nodeway config for a CoreDNS Corefile (kubeadm, k3s) and what it cannot express',
+    '  explain-policy SRC DST PORT[/PROTO]  is a new flow allowed by the cluster\'s NetworkPolicies, and by which rule (SRC, DST: ns/pod or IP)',
     '  lab        build a 3-node demo cluster in network namespaces and prove it works (root)',
     '  lab status show the lab\'s nodes, peers, services and endpoints per node',
     '  lab down   remove the lab',

@@ -7,7 +7,7 @@ import type { ViewChanges } from '../view/types.ts';
 import type { NodeView } from '../view/view.ts';
 
 /** The parts of the node view a module can consume; each maps to a field of ViewChanges. */
-export type ViewPart = 'services' | 'peers' | 'self' | 'pods' | 'namespaces' | 'serviceCIDRs';
+export type ViewPart = 'services' | 'peers' | 'self' | 'pods' | 'namespaces' | 'serviceCIDRs' | 'policies';
 
 export interface ModuleInputs {
   /** Kinds the agent must watch for this module; the agent watches the union over enabled modules. */

@@ -4,6 +4,26 @@ import { ipFamily } from '../net/ip.ts';
 import { endpointKey } from './categorize.ts';
 import type { EndpointView, FamilyEndpoints, PortView, ServiceView } from './types.ts';
 import type { NodeView } from './view.ts';
+import { selects } from '../kube/convert-policy.ts';
+
+/** Per local pod, the NetworkPolicies selecting it and the directions they isolate. */
+function localPodPolicies(view: NodeView): Record<string, { ingress: string[]; egress: string[] }> {
+  const out: Record<string, { ingress: string[]; egress: string[] }> = {};
+  const { pods, networkPolicies } = view.policy;
+  for (const [key, p] of [...pods].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (p.nodeName !== view.nodeName || p.hostNetwork) continue;
+    const mine = { ingress: [] as string[], egress: [] as string[] };
+    for (const [k, np] of networkPolicies) {
+      if (np.namespace !== p.namespace || !selects(np.podSelector, p.labels)) continue;
+      if (np.ingressIsolation) mine.ingress.push(k);
+      if (np.egressIsolation) mine.egress.push(k);
+    }
+    mine.ingress.sort();
+    mine.egress.sort();
+    out[key] = mine;
+  }
+  return out;
+}
 
 const eps = (list: EndpointView[]) => list.map(endpointKey);
 
@@ -50,5 +70,6 @@ export function viewToJSON(view: NodeView) {
     pods: [...view.podsByIP.values()].reduce((n, l) => n + l.length, 0),
     namespaces: [...view.namespaces].sort(),
     serviceCIDRs: view.serviceCIDRs,
+    localPodPolicies: localPodPolicies(view),
   };
 }

@@ -1,6 +1,6 @@
 // The node view: what the cluster means on this node. Every module programs its dataplane
 // from these shapes and nothing else; they are immutable once published.
-import type { IPFamily, Protocol, ServiceType, TrafficPolicy } from '../kube/objects.ts';
+import type { ClusterNetworkPolicy, IPFamily, Namespace, NetworkPolicy, Pod, Protocol, ServiceType, TrafficPolicy } from '../kube/objects.ts';
 
 /**
  * The view builds these as PortEndpoints (service.ts): getters over the cache's endpoint, so a
@@ -119,6 +119,18 @@ export interface PodRef {
   hostNetwork: boolean;
 }
 
+/**
+ * What policy enforcement reads: the cache's own (immutable) objects, as of the last flush.
+ * Pods cluster-wide, by namespace/name; namespaces by name; NetworkPolicies by namespace/name;
+ * ClusterNetworkPolicies by name.
+ */
+export interface PolicyView {
+  pods: ReadonlyMap<string, Pod>;
+  namespaces: ReadonlyMap<string, Namespace>;
+  networkPolicies: ReadonlyMap<string, NetworkPolicy>;
+  clusterNetworkPolicies: ReadonlyMap<string, ClusterNetworkPolicy>;
+}
+
 /** Which parts of the view changed since a consumer last looked. */
 export interface ViewChanges {
   full: boolean;
@@ -129,6 +141,11 @@ export interface ViewChanges {
   self: boolean;
   /** NodeView.serviceCIDRs changed. */
   serviceCIDRs: boolean;
+  /**
+   * NodeView.policy changed: 'pod:<ns>/<name>', 'ns:<name>', 'np:<ns>/<name>', 'cnp:<name>'.
+   * A pod's labels, phase or ports change only this (`pods` is for what a PodRef carries).
+   */
+  policies: Set<string>;
   /** When each changed Service first reached the view (performance.now() of that publish): the proxy's programming latency. */
   servicesAt: Map<string, number>;
 }

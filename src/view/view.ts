@@ -3,16 +3,16 @@
 import type { CacheChange, WatchCache } from '../kube/cache.ts';
 import { objectKey } from '../kube/convert.ts';
 import { equal } from '../kube/equal.ts';
-import type { EndpointSlice, Node, Pod } from '../kube/objects.ts';
+import type { ClusterNetworkPolicy, EndpointSlice, Kind, Namespace, NetworkPolicy, Node, Pod } from '../kube/objects.ts';
 import { buildPeer, buildSelf } from './peers.ts';
 import { buildServiceView, sameServiceView } from './service.ts';
 import { collectServiceCIDRs } from './service-cidrs.ts';
-import type { PeerView, PodRef, SelfView, ServiceView, ViewChanges } from './types.ts';
+import type { PeerView, PodRef, PolicyView, SelfView, ServiceView, ViewChanges } from './types.ts';
 
 export type ViewListener = (changes: ViewChanges) => void;
 
 export function emptyChanges(full = false): ViewChanges {
-  return { full, services: new Set(), peers: new Set(), pods: new Set(), namespaces: new Set(), self: false, serviceCIDRs: false, servicesAt: new Map() };
+  return { full, services: new Set(), peers: new Set(), pods: new Set(), namespaces: new Set(), self: false, serviceCIDRs: false, servicesAt: new Map(), policies: new Set() };
 }
 
 /** Folds `b` into `a` (a consumer's pending changes). */
@@ -24,12 +24,13 @@ export function mergeChanges(a: ViewChanges, b: ViewChanges): void {
   for (const k of b.peers) a.peers.add(k);
   for (const k of b.pods) a.pods.add(k);
   for (const k of b.namespaces) a.namespaces.add(k);
+  for (const k of b.policies) a.policies.add(k);
   // The first publish of a still pending change is when it reached the view.
   for (const [k, t] of b.servicesAt) if (!a.servicesAt.has(k)) a.servicesAt.set(k, t);
 }
 
 export function hasChanges(c: ViewChanges): boolean {
-  return c.full || c.self || c.serviceCIDRs || c.services.size + c.peers.size + c.pods.size + c.namespaces.size > 0;
+  return c.full || c.self || c.serviceCIDRs || c.services.size + c.peers.size + c.pods.size + c.namespaces.size + c.policies.size > 0;
 }
 
 /** Puts `next` (undefined: gone) in `map`; true when the meaning under `key` changed. */
@@ -52,6 +53,14 @@ export class NodeView {
   /** The pod each key was indexed from (the cache's own object), to unindex it at the next publish. */
   private readonly indexed = new Map<string, Pod>();
   self: SelfView;
+  /** Pods, namespaces and policies as policy enforcement reads them (updated at each flush). */
+  readonly policy: PolicyView;
+  private readonly policyMaps = {
+    pods: new Map<string, Pod>(),
+    namespaces: new Map<string, Namespace>(),
+    networkPolicies: new Map<string, NetworkPolicy>(),
+    clusterNetworkPolicies: new Map<string, ClusterNetworkPolicy>(),
+  };
   /** Every ServiceCIDR's ranges, deduplicated; replaced, never changed in place. */
   serviceCIDRs: readonly string[] = [];
   generation = 0;
@@ -66,6 +75,7 @@ export class NodeView {
     this.cache = cache;
     this.nodeName = nodeName;
     this.self = buildSelf(nodeName, undefined);
+    this.policy = this.policyMaps;
     cache.onChange((c) => this.onCacheChange(c));
   }
 
@@ -107,12 +117,23 @@ export class NodeView {
         this.dirty.peers.add(c.key);
         if (c.key === this.nodeName) this.dirty.self = true;
         break;
-      // Namespaces and the pod index change at the publish that reports them, never before.
-      case 'pods':
-        this.dirty.pods.add(c.key);
+      // The pod index changes at the publish that reports it, never before. Labels, phase and
+      // ports matter to policy only: the pods part is what a PodRef carries.
+      case 'pods': {
+        const prev = c.prev as Pod | undefined, next = c.next as Pod | undefined;
+        if (!prev || !next || prev.nodeName !== next.nodeName || prev.hostNetwork !== next.hostNetwork || !equal(prev.ips, next.ips)) this.dirty.pods.add(c.key);
+        this.dirty.policies.add(`pod:${c.key}`);
         break;
+      }
       case 'namespaces':
-        this.dirty.namespaces.add(c.key);
+        if (!c.prev || !c.next) this.dirty.namespaces.add(c.key);
+        this.dirty.policies.add(`ns:${c.key}`);
+        break;
+      case 'networkpolicies':
+        this.dirty.policies.add(`np:${c.key}`);
+        break;
+      case 'clusternetworkpolicies':
+        this.dirty.policies.add(`cnp:${c.key}`);
         break;
       case 'servicecidrs':
         this.dirty.serviceCIDRs = true;
@@ -166,11 +187,38 @@ export class NodeView {
     for (const node of this.cache.all('nodes')) this.peers.set(node.name, buildPeer(node, this.nodeName));
     this.serviceCIDRs = collectServiceCIDRs(this.cache.all('servicecidrs'));
     this.namespaces.clear();
-    for (const [key] of this.cache.entries('namespaces')) this.namespaces.add(key);
     this.podsByIP.clear();
     this.indexed.clear();
-    for (const [key] of this.cache.entries('pods')) this.reindexPod(key);
+    if (this.cache.kinds.includes('namespaces')) for (const [key] of this.cache.entries('namespaces')) this.namespaces.add(key);
+    if (this.cache.kinds.includes('pods')) for (const [key] of this.cache.entries('pods')) this.reindexPod(key);
+    const m = this.policyMaps;
+    this.copyKind('pods', m.pods);
+    this.copyKind('namespaces', m.namespaces);
+    this.copyKind('networkpolicies', m.networkPolicies);
+    this.copyKind('clusternetworkpolicies', m.clusterNetworkPolicies);
     return { ...emptyChanges(true), self: true };
+  }
+
+  /** A kind the agent does not watch (no module reads it) is empty in the view. */
+  private copyKind<K extends 'pods' | 'namespaces' | 'networkpolicies' | 'clusternetworkpolicies'>(kind: K, into: Map<string, unknown>): void {
+    into.clear();
+    if (!this.cache.kinds.includes(kind as Kind)) return;
+    for (const [k, v] of this.cache.entries(kind)) into.set(k, v);
+  }
+
+  private recomputePolicy(keys: Set<string>): void {
+    const m = this.policyMaps;
+    for (const tagged of keys) {
+      const colon = tagged.indexOf(':');
+      const key = tagged.slice(colon + 1);
+      const put = <T>(map: Map<string, T>, v: T | undefined) => (v === undefined ? map.delete(key) : map.set(key, v));
+      switch (tagged.slice(0, colon)) {
+        case 'pod': put(m.pods, this.cache.get('pods', key)); break;
+        case 'ns': put(m.namespaces, this.cache.get('namespaces', key)); break;
+        case 'np': put(m.networkPolicies, this.cache.get('networkpolicies', key)); break;
+        case 'cnp': put(m.clusterNetworkPolicies, this.cache.get('clusternetworkpolicies', key)); break;
+      }
+    }
   }
 
   private recomputeDirty(): ViewChanges {
@@ -181,6 +229,8 @@ export class NodeView {
     out.namespaces = d.namespaces;
     for (const key of d.pods) this.reindexPod(key);
     for (const key of d.namespaces) this.refreshNamespace(key);
+    out.policies = d.policies;
+    this.recomputePolicy(d.policies);
     if (d.self) {
       const self = buildSelf(this.nodeName, this.cache.get('nodes', this.nodeName) as Node | undefined);
       if (!equal(self, this.self)) {

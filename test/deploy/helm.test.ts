@@ -97,10 +97,12 @@ describe('helm chart deploy/helm/nodeway (real helm)', () => {
     expect(spec.volumes.find((v: Obj) => v.name === conf.name).hostPath.path).toBe('/k3s/net.d');
   });
 
-  it('grants the Pod watch only with dnsPods: verified (the one option that reads Pods)', () => {
+  it('grants the Pod watch only with netpol or dnsPods: verified (what reads Pods)', () => {
     const pods = (objs: Obj[]) => find(objs, 'ClusterRole').rules.filter((r: Obj) => r.resources.includes('pods'));
-    expect(pods(render())).toEqual([]);
-    expect(pods(render('extraConfig.dnsPods=verified'))).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }]);
+    const rule = [{ apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }];
+    expect(pods(render())).toEqual(rule);
+    expect(pods(render('modules={proxy,dns,mesh}'))).toEqual([]);
+    expect(pods(render('modules={proxy,dns,mesh}', 'extraConfig.dnsPods=verified'))).toEqual(rule);
   });
 
   it.each([

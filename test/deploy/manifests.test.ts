@@ -81,7 +81,7 @@ describe('deploy/ manifests', () => {
       const file = join(dir, 'config.yaml');
       writeFileSync(file, configText());
       const { config } = parseArgs(['--config', file], [...CORE_OPTIONS, ...moduleOptions()], {});
-      expect(config.modules).toEqual(['proxy', 'dns', 'mesh']);
+      expect(config.modules).toEqual(['proxy', 'dns', 'mesh', 'netpol']);
       expect(config.apiserver).toMatch(/^https:\/\//);
       const dns = find('Service', 'kube-dns') as unknown as { spec: { clusterIP: string; selector?: unknown } };
       expect(config.clusterDNS).toEqual([dns.spec.clusterIP]);
@@ -211,7 +211,7 @@ describe('the ClusterRole is what the agent uses (all modules, audited)', () => 
     cluster = await LabCluster.create({ ipv6: false, apiserverAudit: true });
     await cluster.addNode('n1');
     agent = cluster.startAgent('n1', [
-      '--modules', 'proxy,dns,mesh', '--health-listen', '127.0.0.1:10256',
+      '--modules', 'proxy,dns,mesh,netpol', '--health-listen', '127.0.0.1:10256',
       '--cluster-dns', '198.19.0.10', '--cluster-cidr', '198.18.128.0/17',
       '--state-dir', join(tmp, 'state'), '--cni-conf-dir', join(tmp, 'net.d'), '--cni-bin-dir', '/usr/lib/cni',
       '--wg-interface', IFACE, '--dns-upstream', '127.0.0.1:5301',
@@ -259,7 +259,8 @@ describe('the ClusterRole is what the agent uses (all modules, audited)', () => 
         }
       }
     }
-    expect(unused, 'permissions the agent never used').toEqual([]);
+    // Pods are granted for dnsPods: verified (or a config without clusterCIDR); this one has neither.
+    expect(unused, 'permissions the agent never used').toEqual(['list /pods', 'watch /pods']);
     // The writes are to its own Node only (RBAC cannot express that; the agent keeps to it).
     for (const e of log.filter((x) => x.verb === 'patch' || x.verb === 'get')) expect(e).toMatchObject({ resource: 'nodes', name: 'n1' });
     // No write to the Node itself: annotations and the condition both go through nodes/status.
@@ -278,9 +279,11 @@ describe('the ClusterRole is what the agent uses (all modules, audited)', () => 
     expect(dashboard.panels.filter((p) => p.targets?.length).length).toBeGreaterThan(20);
     expect([...used.keys()].sort()).toEqual([
       'get /nodes',
-      'list /namespaces', 'list /nodes', 'list /services', 'list discovery.k8s.io/endpointslices', 'list networking.k8s.io/servicecidrs',
+      'list /namespaces', 'list /nodes', 'list /pods', 'list /services', 'list discovery.k8s.io/endpointslices',
+      'list networking.k8s.io/networkpolicies', 'list networking.k8s.io/servicecidrs', 'list policy.networking.k8s.io/clusternetworkpolicies',
       'patch /nodes/status',
-      'watch /namespaces', 'watch /nodes', 'watch /services', 'watch discovery.k8s.io/endpointslices', 'watch networking.k8s.io/servicecidrs',
+      'watch /namespaces', 'watch /nodes', 'watch /pods', 'watch /services', 'watch discovery.k8s.io/endpointslices',
+      'watch networking.k8s.io/networkpolicies', 'watch networking.k8s.io/servicecidrs', 'watch policy.networking.k8s.io/clusternetworkpolicies',
     ]);
   });
 });

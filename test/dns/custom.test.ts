@@ -111,7 +111,7 @@ describe('node names (k3s NodeHosts)', () => {
     cleanups.push(() => m.close());
     expect(m.inputs.kinds).toContain('nodes');
     const peer = (name: string, ip: string): PeerView => ({ name, self: false, podCIDRs: [], internalIPs: [ip], externalIPs: [], annotations: {}, zone: '', deleting: false });
-    const none = { services: new Set<string>(), peers: new Set<string>(), pods: new Set<string>(), namespaces: new Set<string>(), self: false, serviceCIDRs: false, servicesAt: new Map<string, number>() };
+    const none = { services: new Set<string>(), peers: new Set<string>(), pods: new Set<string>(), namespaces: new Set<string>(), self: false, serviceCIDRs: false, servicesAt: new Map<string, number>(), policies: new Set<string>() };
     await m.sync(nodeView({ services: [], peers: [peer('n2', '198.18.0.3')], self: { name: 'n1', internalIPs: ['198.18.0.2'] } }) as never, { ...none, full: true });
     expect((await ask(m.engine, 'n2')).answers.map((r) => r.data)).toEqual([{ kind: 'ip', ip: '198.18.0.3' }]);
     expect((await ask(m.engine, 'n1')).answers.map((r) => r.data)).toEqual([{ kind: 'ip', ip: '198.18.0.2' }]);

@@ -144,6 +144,34 @@ describe('agent in a lab node', () => {
     expect(bad.exitCode).toBe(2);
   });
 
+  it('nodeway view lists the policies selecting each local pod; explain-policy names the deciding rule', async () => {
+    const pod = (name: string, node: string, ip: string, labels: Record<string, string>) => ({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', labels },
+      spec: { nodeName: node, containers: [{ name: 'c', image: 'x', ports: [{ name: 'web', containerPort: 8080 }] }] },
+      status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
+    });
+    cluster.api.create(pod('np-client', 'n2', '198.18.129.70', { role: 'client' }));
+    cluster.api.create(pod('np-server', 'n1', '198.18.128.70', { role: 'server' }));
+    cluster.api.create({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'server-in', namespace: 'default' },
+      spec: { podSelector: { matchLabels: { role: 'server' } }, ingress: [{ from: [{ podSelector: { matchLabels: { role: 'client' } } }], ports: [{ port: 'web' }] }] } });
+    const v = await waitFor('the policy in the view', async () => {
+      const j = JSON.parse((await cluster.nodeway('n1', ['view', '--log-level', 'warn'])).stdout) as { localPodPolicies: Record<string, { ingress: string[] }> };
+      return j.localPodPolicies['default/np-server']?.ingress.length ? j : undefined;
+    });
+    expect(v.localPodPolicies['default/np-server']).toEqual({ ingress: ['default/server-in'], egress: [] });
+    const ok = await cluster.nodeway('n1', ['explain-policy', 'default/np-client', 'default/np-server', '8080/tcp', '--log-level', 'warn']);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    const e = JSON.parse(ok.stdout) as { allowed: boolean; stages: { direction: string; node: string; rule: string[] }[] };
+    expect(e.allowed).toBe(true);
+    expect(e.stages).toMatchObject([{ direction: 'ingress', node: 'n1', rule: ['default/server-in ingress[0]'] }]);
+    const no = await cluster.nodeway('n1', ['explain-policy', 'default/np-client', '198.18.128.70', '80', '--log-level', 'warn']);
+    expect(no.exitCode).toBe(3);
+    expect((JSON.parse(no.stdout) as { allowed: boolean }).allowed).toBe(false);
+    const bad = await cluster.nodeway('n1', ['explain-policy', 'default/nope', 'default/np-server', '80', '--log-level', 'warn']);
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/neither an IP nor a pod/);
+  });
+
   it('follows updates and counts watch events', async () => {
     cluster.api.update({ ...slice('web', 'web-1', [{ ip: '198.18.128.10', node: 'n1' }]), metadata: { ...slice('web', 'web-1', []).metadata, resourceVersion: cluster.api.get('discovery.k8s.io/v1', 'EndpointSlice', 'default', 'web-1').metadata?.resourceVersion } });
     cluster.api.delete('v1', 'Service', 'default', 'empty');

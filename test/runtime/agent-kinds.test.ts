@@ -57,7 +57,7 @@ describe('the agent watches what its modules read', () => {
   it('the union, in KINDS order; everything when no module runs (--modules none, nodeway view)', () => {
     expect(watchedKinds([fakeModule('a', ['nodes'], ['peers']), fakeModule('b', ['services', 'endpointslices', 'nodes'], ['services'])]))
       .toEqual(['services', 'endpointslices', 'nodes']);
-    expect(watchedKinds([])).toEqual(['services', 'endpointslices', 'nodes', 'pods', 'namespaces', 'servicecidrs']);
+    expect(watchedKinds([])).toEqual(['services', 'endpointslices', 'nodes', 'pods', 'namespaces', 'servicecidrs', 'networkpolicies', 'clusternetworkpolicies']);
   });
 
   it('no module reads Pods: no Pod request at all, and a Pod change wakes nothing', async () => {

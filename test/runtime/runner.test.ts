@@ -182,7 +182,7 @@ describe('ModuleRunner inputs', () => {
     expect(calls).toHaveLength(1);
     for (let i = 0; i < 10; i++) {
       cache.put('services', `default/s${i}`, svc(`s${i}`, `198.19.0.${i + 1}`));
-      cache.put('namespaces', `ns${i}`, { name: `ns${i}` });
+      cache.put('namespaces', `ns${i}`, { name: `ns${i}`, labels: {} });
       view.flush();
     }
     await tick(30);

@@ -4,12 +4,12 @@
 import { describe, expect, it } from 'vitest';
 import { converters, InvalidObject, rawKey, toEndpointSlice, toNode, toPod, toService, toServiceCIDR } from '../../src/kube/convert.ts';
 import { equal } from '../../src/kube/equal.ts';
-import type { Kind } from '../../src/kube/objects.ts';
+import { KINDS as ALL_KINDS, type Kind, type PolicyRule } from '../../src/kube/objects.ts';
 import { canonicalIP, parseCIDR } from '../../src/net/ip.ts';
-import { type Raw, rawEp, rawNamespace, rawNode, rawPod, rawService, rawServiceCIDR, rawSlice, warnings } from './fixtures.ts';
+import { type Raw, rawEp, rawClusterNetworkPolicy, rawNamespace, rawNetworkPolicy, rawNode, rawPod, rawService, rawServiceCIDR, rawSlice, warnings } from './fixtures.ts';
 
 const MiB = 'x'.repeat(1 << 20);
-const KINDS: Kind[] = ['services', 'endpointslices', 'nodes', 'pods', 'namespaces', 'servicecidrs'];
+const KINDS: readonly Kind[] = ALL_KINDS;
 
 /** Runs a converter; returns the value, or 'invalid' for InvalidObject; anything else fails the test. */
 function attempt(kind: Kind, raw: unknown, warn: (m: string) => void = () => {}): unknown {
@@ -46,6 +46,20 @@ const templates: Record<Kind, () => Raw> = {
   pods: () => rawPod('p', { ips: ['10.244.0.5', 'fd00:244::5'] }),
   namespaces: () => rawNamespace('default'),
   servicecidrs: () => rawServiceCIDR('kubernetes', ['10.96.0.0/12', 'fd00:96::/112']),
+  networkpolicies: () => rawNetworkPolicy('np', 'default', {
+    podSelector: { matchLabels: { app: 'web' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['a', 'b'] }] },
+    policyTypes: ['Ingress', 'Egress'],
+    ingress: [{ from: [{ podSelector: { matchLabels: { role: 'c' } }, namespaceSelector: {} }, { ipBlock: { cidr: '10.0.0.0/8', except: ['10.1.0.0/16'] } }],
+      ports: [{ protocol: 'TCP', port: 80, endPort: 90 }, { port: 'http' }, { protocol: 'UDP' }] }],
+    egress: [{ to: [{ namespaceSelector: { matchExpressions: [{ key: 'x', operator: 'Exists' }] } }] }, {}],
+  }),
+  clusternetworkpolicies: () => rawClusterNetworkPolicy('cnp', {
+    tier: 'Admin',
+    priority: 10,
+    subject: { pods: { namespaceSelector: {}, podSelector: { matchLabels: { app: 'web' } } } },
+    ingress: [{ name: 'r', action: 'Deny', from: [{ namespaces: {} }], protocols: [{ tcp: { destinationPort: { number: 80 } } }, { destinationNamedPort: 'http' }] }],
+    egress: [{ action: 'Pass', to: [{ networks: ['10.0.0.0/8'] }, { pods: { namespaceSelector: {}, podSelector: {} } }], protocols: [{ udp: { destinationPort: { range: { start: 1, end: 9 } } } }] }],
+  }),
 };
 
 describe('identity', () => {
@@ -453,6 +467,17 @@ function checkShape(kind: Kind, out: unknown): void {
     const p = out as ReturnType<typeof toPod>;
     for (const ip of p.ips) expect(isIP(ip)).toBe(true);
     expect(new Set(p.ips).size).toBe(p.ips.length);
+    for (const v of Object.values(p.labels)) expect(typeof v).toBe('string');
+    for (const np of p.ports) expect(np.port >= 1 && np.port <= 65535 && ['TCP', 'UDP', 'SCTP'].includes(np.protocol) && np.name !== '').toBe(true);
+  } else if (kind === 'networkpolicies' || kind === 'clusternetworkpolicies') {
+    const rules = [...(out as { ingress: PolicyRule[] }).ingress, ...(out as { egress: PolicyRule[] }).egress];
+    for (const r of rules) {
+      for (const pp of r.ports ?? []) {
+        expect(['TCP', 'UDP', 'SCTP']).toContain(pp.protocol);
+        if (pp.endPort !== undefined) expect(typeof pp.port === 'number' && pp.endPort > pp.port && pp.endPort <= 65535).toBe(true);
+      }
+      for (const peer of r.peers ?? []) if (peer.kind === 'ipBlock') expect(parseCIDR(peer.cidr)?.text).toBe(peer.cidr);
+    }
   }
 }
 
@@ -489,6 +514,9 @@ describe('fuzz: converters return a well-formed value or throw InvalidObject', (
       setOwn(obj, 'metadata', { ...(obj.metadata as object), name: 'x', namespace: 'y' });
       for (const k of ['spec', 'status']) if (f.rnd() < 0.7) setOwn(obj, k, f.value(1));
       const out = attempt(kind, obj);
+      // Policies refuse a spec whose subject cannot be read (a tier, a selector): selecting
+      // nothing instead would silently lift the policy.
+      if (out === 'invalid' && (kind === 'networkpolicies' || kind === 'clusternetworkpolicies')) continue;
       expect(out).not.toBe('invalid');
       checkShape(kind, out);
     }

@@ -155,19 +155,37 @@ export function rawNode(name: string, o: { zone?: string; internalIP?: string; p
   };
 }
 
-export function rawPod(name: string, o: { ns?: string; node?: string; ips?: string[]; hostNetwork?: boolean } = {}): Raw {
+export interface PodOpts {
+  ns?: string;
+  node?: string;
+  ips?: string[];
+  hostNetwork?: boolean;
+  labels?: Record<string, string>;
+  phase?: string;
+  ports?: { name?: string; containerPort: number; protocol?: string }[];
+}
+
+export function rawPod(name: string, o: PodOpts = {}): Raw {
   const ips = o.ips ?? ['10.244.0.5'];
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name, namespace: o.ns ?? 'default' },
-    spec: { nodeName: o.node ?? SELF, hostNetwork: o.hostNetwork ?? false, containers: [{ name: 'c', image: 'x' }] },
-    status: { phase: 'Running', podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) },
+    metadata: { name, namespace: o.ns ?? 'default', ...(o.labels ? { labels: o.labels } : {}) },
+    spec: { nodeName: o.node ?? SELF, hostNetwork: o.hostNetwork ?? false, containers: [{ name: 'c', image: 'x', ...(o.ports ? { ports: o.ports } : {}) }] },
+    status: { phase: o.phase ?? 'Running', podIP: ips[0], podIPs: ips.map((ip) => ({ ip })) },
   };
 }
 
-export function rawNamespace(name: string): Raw {
-  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name }, status: { phase: 'Active' } };
+export function rawNamespace(name: string, labels?: Record<string, string>): Raw {
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, ...(labels ? { labels } : {}) }, status: { phase: 'Active' } };
+}
+
+export function rawNetworkPolicy(name: string, ns: string, spec: Raw): Raw {
+  return { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace: ns }, spec };
+}
+
+export function rawClusterNetworkPolicy(name: string, spec: Raw): Raw {
+  return { apiVersion: 'policy.networking.k8s.io/v1alpha2', kind: 'ClusterNetworkPolicy', metadata: { name }, spec };
 }
 
 export function rawServiceCIDR(name: string, cidrs: string[]): Raw {
@@ -185,4 +203,4 @@ export const svc = (name: string, o?: ServiceOpts): Service => toService(rawServ
 export const slice = (name: string, eps: RawEndpoint[], o?: SliceOpts): EndpointSlice => toEndpointSlice(rawSlice(name, eps, o), noWarn);
 export const node = (name: string, o?: Parameters<typeof rawNode>[1]): Node => toNode(rawNode(name, o), noWarn);
 export const pod = (name: string, o?: Parameters<typeof rawPod>[1]): Pod => toPod(rawPod(name, o), noWarn);
-export const namespace = (name: string): Namespace => toNamespace(rawNamespace(name));
+export const namespace = (name: string, labels?: Record<string, string>): Namespace => toNamespace(rawNamespace(name, labels), noWarn);

@@ -3,7 +3,7 @@
 // recompute every service).
 import { beforeEach, describe, expect, it } from 'vitest';
 import { WatchCache } from '../../src/kube/cache.ts';
-import type { EndpointSlice, Kind, Kinds, Node, Pod, Service, ServiceCIDR } from '../../src/kube/objects.ts';
+import type { ClusterNetworkPolicy, EndpointSlice, Kind, Kinds, Namespace, NetworkPolicy, Node, Pod, Service, ServiceCIDR } from '../../src/kube/objects.ts';
 import { endpointKey } from '../../src/view/categorize.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import { emptyChanges, mergeChanges, NodeView } from '../../src/view/view.ts';
@@ -16,6 +16,8 @@ const keyOf = {
   pods: (p: Pod) => `${p.namespace}/${p.name}`,
   namespaces: (n: { name: string }) => n.name,
   servicecidrs: (c: ServiceCIDR) => c.name,
+  networkpolicies: (p: NetworkPolicy) => `${p.namespace}/${p.name}`,
+  clusternetworkpolicies: (p: ClusterNetworkPolicy) => p.name,
 };
 
 function items<K extends Kind>(kind: K, list: Kinds[K][]): Map<string, Kinds[K]> {
@@ -27,7 +29,7 @@ interface World {
   endpointslices: EndpointSlice[];
   nodes: Node[];
   pods: Pod[];
-  namespaces: { name: string }[];
+  namespaces: Namespace[];
   servicecidrs: ServiceCIDR[];
 }
 
@@ -49,8 +51,11 @@ function world(): World {
   };
 }
 
+/** The kinds the Service view needs; policy kinds are tested in view-policy.test.ts. */
+const SERVICE_KINDS: Kind[] = ['services', 'endpointslices', 'nodes', 'pods', 'namespaces', 'servicecidrs'];
+
 class Harness {
-  readonly cache = new WatchCache();
+  readonly cache = new WatchCache(SERVICE_KINDS);
   readonly view = new NodeView(this.cache, SELF);
   readonly published: ViewChanges[] = [];
   constructor() {

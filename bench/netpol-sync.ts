@@ -1,0 +1,107 @@
+// NetworkPolicy programming at scale, in a private network namespace:
+//   - full sync (plan + one nft transaction) of POLICIES over PODS (LOCAL of them on this node),
+//   - one pod label change, event to rules live (plan + diff + transaction), p50/p99 over CHANGES,
+//   - RssAnon added by the planned state and the applier's memory of it.
+// Policies: per namespace (50 pods), 10 policies selecting app=k, each allowing ingress from
+// app=k+1 in namespaces team=t on ports 80 and 8080 and egress to its namespace.
+// Run: node_modules/.bin/node --expose-gc bench/netpol-sync.ts [policies=1000] [pods=5000] [local=500] [changes=100]
+import { readFileSync } from 'node:fs';
+import { execa } from 'execa';
+import { FamilyApplier } from '../modules/netpol/apply.ts';
+import { Planner } from '../modules/netpol/plan.ts';
+import { toNamespace, toPod } from '../src/kube/convert.ts';
+import { toNetworkPolicy } from '../src/kube/convert-policy.ts';
+import type { Namespace, NetworkPolicy, Pod } from '../src/kube/objects.ts';
+import type { PolicyView } from '../src/view/types.ts';
+import { inPrivateNetns, ms, percentile } from './proxy-common.ts';
+
+inPrivateNetns();
+const POLICIES = Number(process.argv[2] ?? 1000);
+const PODS = Number(process.argv[3] ?? 5000);
+const LOCAL = Number(process.argv[4] ?? 500);
+const CHANGES = Number(process.argv[5] ?? 100);
+const PER_NS = 50;
+const NODE = 'bench-node';
+
+const rssAnon = () => Number(/RssAnon:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))![1]) / 1024;
+const gc = () => (globalThis as { gc?: () => void }).gc?.();
+const noWarn = () => {};
+
+function rawPod(i: number, labels: Record<string, string>) {
+  const ns = `ns-${Math.floor(i / PER_NS)}`;
+  const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+  return {
+    metadata: { name: `pod-${i}`, namespace: ns, labels },
+    spec: { nodeName: i % Math.max(1, Math.floor(PODS / LOCAL)) === 0 ? NODE : 'other', containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 8080 }] }] },
+    status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
+  };
+}
+const labelsOf = (i: number) => ({ app: `app-${Math.floor(i / 7) % 10}`, tier: i % 3 === 0 ? 'front' : 'back' });
+
+const pods = new Map<string, Pod>();
+for (let i = 0; i < PODS; i++) {
+  const p = toPod(rawPod(i, labelsOf(i)), noWarn);
+  pods.set(`${p.namespace}/${p.name}`, p);
+}
+const namespaces = new Map<string, Namespace>();
+for (let n = 0; n * PER_NS < PODS; n++) namespaces.set(`ns-${n}`, toNamespace({ metadata: { name: `ns-${n}`, labels: { team: `t-${n % 5}` } } }, noWarn));
+const networkPolicies = new Map<string, NetworkPolicy>();
+for (let k = 0; k < POLICIES; k++) {
+  const ns = `ns-${Math.floor(k / 10) % namespaces.size}`;
+  const np = toNetworkPolicy({
+    metadata: { name: `np-${k}`, namespace: ns },
+    spec: {
+      podSelector: { matchLabels: { app: `app-${k % 10}` } },
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [{ from: [{ podSelector: { matchLabels: { app: `app-${(k + 1) % 10}` } }, namespaceSelector: { matchLabels: { team: `t-${k % 5}` } } }], ports: [{ port: 80 }, { port: 'http' }] }],
+      egress: [{ to: [{ podSelector: {} }] }],
+    },
+  }, noWarn);
+  networkPolicies.set(`${ns}/np-${k}`, np);
+}
+const view: PolicyView = { pods, namespaces, networkPolicies, clusterNetworkPolicies: new Map() };
+
+let nftMs = 0;
+const nft = { apply: async (s: string) => {
+  const t = performance.now();
+  await execa('nft', ['-f', '-'], { input: s, maxBuffer: 1 << 30 });
+  nftMs += performance.now() - t;
+} };
+const applier = new FamilyApplier(4, 'nodeway-np', nft, true);
+
+gc();
+const rss0 = rssAnon();
+const planner = new Planner();
+let t0 = performance.now();
+let d = planner.plan({ nodeName: NODE, policy: view });
+const planMs = performance.now() - t0;
+t0 = performance.now();
+await applier.sync(d.v4, true);
+const applyMs = performance.now() - t0;
+let elements = 0;
+for (const s of d.v4.elements.values()) elements += s.size;
+gc();
+const rss1 = rssAnon();
+console.log(`netpol full sync, ${POLICIES} policies × ${PODS} pods (${[...pods.values()].filter((p) => p.nodeName === NODE).length} local): plan ${ms(planMs)} + nft ${ms(applyMs)} = ${ms(planMs + applyMs)} (target ≤ 2 s)`);
+console.log(`  ${d.v4.groups.size} groups, ${d.v4.ingress.size} ingress- and ${d.v4.egress.size} egress-isolated pod IPs, ${elements} set elements`);
+console.log(`  RssAnon added by the plan and the applier's memory of it: ${(rss1 - rss0).toFixed(1)} MiB`);
+
+const lat: number[] = [];
+const planLat: number[] = [];
+const nftLat: number[] = [];
+for (let c = 0; c < CHANGES; c++) {
+  // A pod (local or not) changes app label: it moves between peer sets, maybe between groups.
+  const i = (c * 37) % PODS;
+  const cur = pods.get(`ns-${Math.floor(i / PER_NS)}/pod-${i}`)!;
+  const next = toPod(rawPod(i, { ...cur.labels, app: `app-${(Number(cur.labels.app!.slice(4)) + 1 + c) % 10}` }), noWarn);
+  const t = performance.now();
+  pods.set(`${next.namespace}/${next.name}`, next);
+  planner.invalidate(view, [`pod:${next.namespace}/${next.name}`]);
+  d = planner.plan({ nodeName: NODE, policy: view });
+  planLat.push(performance.now() - t);
+  nftMs = 0;
+  await applier.sync(d.v4, false);
+  lat.push(performance.now() - t);
+  nftLat.push(nftMs);
+}
+console.log(`pod label change, change to rules live, over ${CHANGES}: p50 ${ms(percentile(lat, 50))}, p99 ${ms(percentile(lat, 99))} (plan alone p50 ${ms(percentile(planLat, 50))}, nft alone p50 ${ms(percentile(nftLat, 50))}) (target p99 ≤ 100 ms)`);

@@ -1,0 +1,186 @@
+// The thin applier of one family's table: diffs the plan against what was applied (the
+// generic tracker, one per kind of object) and writes one nft transaction per sync. A first
+// or full sync replaces the table in one transaction (add; delete; add), so a restart has no
+// window without rules and nothing stale survives.
+import type { IPFamily } from '../../src/kube/objects.ts';
+import { type Diff, Tracker } from '../../src/reconcile/tracker.ts';
+import type { FamilyDesired, Group } from './model.ts';
+import { dropCounter, EGRESS, FORWARD_HOOK, forwardRules, HAIRPIN, INGRESS, nftFamily, ruleText, setBody, tailChain } from './render.ts';
+
+export interface Nft {
+  apply(script: string): Promise<void>;
+}
+
+const PER_LINE = 500;
+const NONE = (): string => '';
+
+export interface ApplyResult {
+  kind: 'full' | 'partial' | 'none';
+  /** Lines in the transaction. */
+  lines: number;
+  /** Allows removed or isolation added: flows that existed may now be denied (strict mode). */
+  narrowed: boolean;
+}
+
+export class FamilyApplier {
+  readonly family: IPFamily;
+  private readonly table: string;
+  private readonly nft: Nft;
+  private readonly deleteChainsNow: boolean;
+  private synced = false;
+  // A group's name is the hash of what its chains are built from: the name is its content.
+  private readonly groups = new Tracker<Group>((g) => g.name);
+  private readonly elements = new Map<string, Tracker<true>>();
+  private readonly ingress = new Tracker<string>((v) => v);
+  private readonly egress = new Tracker<string>((v) => v);
+  private readonly hairpin = new Tracker<true>(NONE);
+  /** Chains and sets to delete in the next transaction (kernels before 6.2 keep a chain busy until the map element is gone). */
+  private pendingDeletes: Group[] = [];
+  /** The element Sets last applied, by set: an unchanged group hands back the same Set, which needs no diff. */
+  private lastSets = new Map<string, Set<string>>();
+
+  constructor(family: IPFamily, table: string, nft: Nft, deleteChainsNow: boolean) {
+    this.family = family;
+    this.table = table;
+    this.nft = nft;
+    this.deleteChainsNow = deleteChainsNow;
+  }
+
+  private get t(): string {
+    return `${nftFamily(this.family)} ${this.table}`;
+  }
+
+  async sync(d: FamilyDesired, full: boolean): Promise<ApplyResult> {
+    if (full || !this.synced) return this.full(d);
+    return this.partial(d);
+  }
+
+  private elementLines(verb: 'add' | 'delete', set: string, items: string[], out: string[]): void {
+    for (let i = 0; i < items.length; i += PER_LINE) out.push(`${verb} element ${this.t} ${set} { ${items.slice(i, i + PER_LINE).join(', ')} }`);
+  }
+
+  private groupLines(g: Group, out: string[]): void {
+    out.push(`add counter ${this.t} ${dropCounter(g.name)}`);
+    for (const [name, decl] of g.sets) out.push(`add set ${this.t} ${name} { ${setBody(decl, this.family)} }`);
+    if (g.tail) {
+      out.push(`add chain ${this.t} ${tailChain(g.name)}`);
+      for (const r of g.tail) out.push(`add rule ${this.t} ${tailChain(g.name)} ${ruleText(r, g, this.family)}`);
+    }
+    out.push(`add chain ${this.t} ${g.name}`);
+    for (const r of g.rules) out.push(`add rule ${this.t} ${g.name} ${ruleText(r, g, this.family)}`);
+  }
+
+  private deleteGroupLines(g: Group, out: string[]): void {
+    out.push(`delete chain ${this.t} ${g.name}`);
+    if (g.tail) out.push(`delete chain ${this.t} ${tailChain(g.name)}`);
+    for (const name of g.sets.keys()) out.push(`delete set ${this.t} ${name}`);
+    out.push(`delete counter ${this.t} ${dropCounter(g.name)}`);
+  }
+
+  private async full(d: FamilyDesired): Promise<ApplyResult> {
+    const a = this.family === 4 ? 'ipv4_addr' : 'ipv6_addr';
+    const out = [
+      `add table ${this.t}`,
+      `delete table ${this.t}`,
+      `add table ${this.t} { comment "nodeway netpol: NetworkPolicy enforcement (do not edit)"; }`,
+      `add set ${this.t} ${HAIRPIN} { type ${a} . ${a}; }`,
+      `add map ${this.t} ${INGRESS} { type ${a} : verdict; }`,
+      `add map ${this.t} ${EGRESS} { type ${a} : verdict; }`,
+    ];
+    for (const g of d.groups.values()) this.groupLines(g, out);
+    for (const [set, els] of d.elements) this.elementLines('add', set, [...els], out);
+    this.elementLines('add', HAIRPIN, [...d.hairpin].map((ip) => `${ip} . ${ip}`), out);
+    this.elementLines('add', INGRESS, [...d.ingress].map(([ip, g]) => `${ip} : jump ${g}`), out);
+    this.elementLines('add', EGRESS, [...d.egress].map(([ip, g]) => `${ip} : jump ${g}`), out);
+    out.push(`add chain ${this.t} forward { ${FORWARD_HOOK} }`);
+    for (const r of forwardRules(this.family)) out.push(`add rule ${this.t} forward ${r}`);
+    await this.nft.apply(`${out.join('\n')}\n`);
+    this.groups.reset(d.groups);
+    this.applied.clear();
+    for (const [name, g] of d.groups) this.applied.set(name, g);
+    this.elements.clear();
+    for (const [set, els] of d.elements) {
+      const tr = new Tracker<true>(NONE);
+      tr.reset([...els].map((e) => [e, true]));
+      this.elements.set(set, tr);
+    }
+    this.hairpin.reset([...d.hairpin].map((ip) => [ip, true]));
+    this.ingress.reset(d.ingress);
+    this.egress.reset(d.egress);
+    this.pendingDeletes = [];
+    this.lastSets = new Map(d.elements);
+    this.synced = true;
+    return { kind: 'full', lines: out.length, narrowed: true };
+  }
+
+  private async partial(d: FamilyDesired): Promise<ApplyResult> {
+    const out: string[] = [];
+    let narrowed = false;
+    const later: Group[] = [];
+    // Chains and sets the previous transaction could not delete yet.
+    for (const g of this.pendingDeletes) this.deleteGroupLines(g, out);
+
+    const gd = this.groups.diff(d.groups);
+    for (const [, g] of gd.create) this.groupLines(g, out);
+    for (const [name, g] of gd.update) {
+      // Rules are a function of the group's name; a change means a new rendering of them.
+      out.push(`flush chain ${this.t} ${name}`);
+      for (const [s, decl] of g.sets) out.push(`add set ${this.t} ${s} { ${setBody(decl, this.family)} }`);
+      if (g.tail) {
+        out.push(`add chain ${this.t} ${tailChain(name)}`, `flush chain ${this.t} ${tailChain(name)}`);
+        for (const r of g.tail) out.push(`add rule ${this.t} ${tailChain(name)} ${ruleText(r, g, this.family)}`);
+      }
+      for (const r of g.rules) out.push(`add rule ${this.t} ${name} ${ruleText(r, g, this.family)}`);
+    }
+    const newTrackers = new Map<string, Tracker<true>>();
+    const elementDiffs: [string, Diff<true>][] = [];
+    for (const [set, els] of d.elements) {
+      if (this.lastSets.get(set) === els && this.elements.has(set)) continue;
+      const tr = this.elements.get(set) ?? new Tracker<true>(NONE);
+      if (!this.elements.has(set)) newTrackers.set(set, tr);
+      const want = new Map<string, true>();
+      for (const e of els) want.set(e, true);
+      const diff = tr.diff(want);
+      if (diff.delete.length) narrowed = true;
+      this.elementLines('add', set, diff.create.map(([e]) => e), out);
+      this.elementLines('delete', set, diff.delete, out);
+      elementDiffs.push([set, diff]);
+    }
+    const hp = this.hairpin.diff(new Map([...d.hairpin].map((ip) => [ip, true as const])));
+    this.elementLines('add', HAIRPIN, hp.create.map(([ip]) => `${ip} . ${ip}`), out);
+    this.elementLines('delete', HAIRPIN, hp.delete.map((ip) => `${ip} . ${ip}`), out);
+    const vmaps: [string, Tracker<string>, Map<string, string>][] = [[INGRESS, this.ingress, d.ingress], [EGRESS, this.egress, d.egress]];
+    const vdiffs: [Tracker<string>, Diff<string>][] = [];
+    for (const [map, tr, want] of vmaps) {
+      const diff = tr.diff(want);
+      if (diff.create.length || diff.update.length) narrowed = true;
+      this.elementLines('delete', map, [...diff.delete, ...diff.update.map(([ip]) => ip)], out);
+      this.elementLines('add', map, [...diff.create, ...diff.update].map(([ip, g]) => `${ip} : jump ${g}`), out);
+      vdiffs.push([tr, diff]);
+    }
+    const gone = gd.delete.map((name) => this.applied.get(name)!).filter((g) => g !== undefined);
+    if (this.deleteChainsNow) for (const g of gone) this.deleteGroupLines(g, out);
+    else later.push(...gone);
+    if (out.length === 0) {
+      this.lastSets = new Map(d.elements);
+      return { kind: 'none', lines: 0, narrowed: false };
+    }
+    await this.nft.apply(`${out.join('\n')}\n`);
+    this.groups.done(gd);
+    for (const [name, g] of [...gd.create, ...gd.update]) this.applied.set(name, g);
+    for (const name of gd.delete) {
+      this.applied.delete(name);
+      for (const s of (gone.find((g) => g.name === name)?.sets ?? new Map()).keys()) this.elements.delete(s);
+    }
+    for (const [set, tr] of newTrackers) this.elements.set(set, tr);
+    for (const [set, diff] of elementDiffs) this.elements.get(set)?.done(diff);
+    this.hairpin.done(hp);
+    for (const [tr, diff] of vdiffs) tr.done(diff);
+    this.pendingDeletes = later;
+    this.lastSets = new Map(d.elements);
+    return { kind: 'partial', lines: out.length, narrowed };
+  }
+
+  /** Groups as applied (for deleting their sets and counters later). */
+  private readonly applied = new Map<string, Group>();
+}

@@ -1,0 +1,19 @@
+// The netpol module's metrics (nodeway_netpol_*).
+import { DURATION_BUCKETS, type Registry } from '../../src/runtime/metrics.ts';
+
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30];
+
+export function netpolMetrics(reg: Registry) {
+  return {
+    programming: reg.histogram('nodeway_netpol_programming_duration_seconds', 'From a pod, namespace or policy change reaching the node view to the rules being live, in seconds.', LATENCY_BUCKETS),
+    syncDuration: reg.histogram('nodeway_netpol_sync_duration_seconds', 'Plan and nft transaction of one sync, per family and kind (full, partial).', DURATION_BUCKETS),
+    isolated: reg.gauge('nodeway_netpol_isolated_pods', 'Local pods isolated by a policy, per direction.'),
+    elements: reg.gauge('nodeway_netpol_set_elements', 'Elements in the policy sets, per family.'),
+    groups: reg.gauge('nodeway_netpol_groups', 'Group chains (distinct sets of policies judging local pods), per family.'),
+    drops: reg.gauge('nodeway_netpol_dropped_packets', 'New flows rejected, per family, direction and the policies of the group that rejected them (read from nft counters).'),
+    failures: reg.counter('nodeway_netpol_sync_failures_total', 'nft transactions that failed, per family.'),
+    
+  };
+}
+
+export type NetpolMetrics = ReturnType<typeof netpolMetrics>;

@@ -1,0 +1,128 @@
+// The netpol module as the runner sees it: plan from the view, then per family diff and one
+// nft transaction. Bridged same-node traffic needs br_netfilter; without it the rules are
+// still applied (routed and cross-node traffic is filtered) and the sync fails with the reason,
+// so /readyz and the logs say why.
+import { release } from 'node:os';
+import { exec } from '../../src/sys/exec.ts';
+import type { Logger } from 'pino';
+import type { Module } from '../../src/runtime/module.ts';
+import type { ViewChanges } from '../../src/view/types.ts';
+import type { NodeView } from '../../src/view/view.ts';
+import type { ModuleContext } from '../index.ts';
+import { type ApplyResult, FamilyApplier, type Nft } from './apply.ts';
+import { ensureBridgeNetfilter } from './bridge.ts';
+import { netpolMetrics, type NetpolMetrics } from './metrics.ts';
+import type { Desired } from './model.ts';
+import { netpolConfig, type NetpolConfig } from './options.ts';
+import { plan, Planner } from './plan.ts';
+import { desiredToJSON } from './print.ts';
+
+export interface NetpolDeps {
+  nft?: Nft;
+  /** '' when bridged traffic is filtered; else the reason it is not. */
+  bridge?: () => Promise<string>;
+  deleteChainsNow?: boolean;
+}
+
+export function nftExec(bin = 'nft'): Nft {
+  return {
+    async apply(script) {
+      const r = await exec(bin, ['-f', '-'], { input: script, timeoutMs: 300_000 });
+      if (!r.ok) throw new Error(`nft -f - failed: ${r.stderr.split('\n').filter((l) => l.trim()).slice(0, 6).join('\n')}`);
+    },
+  };
+}
+
+function kernelAtLeast(rel: string, major: number, minor: number): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(rel);
+  return !!m && (Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor));
+}
+
+export class NetpolModule implements Module {
+  readonly name = 'netpol';
+  readonly inputs = { kinds: ['pods', 'namespaces', 'networkpolicies', 'clusternetworkpolicies'], view: ['policies'] } as const;
+  readonly programs = ['nft'] as const;
+  readonly config: NetpolConfig;
+  readonly families: FamilyApplier[];
+  private readonly log: Logger;
+  private readonly metrics: NetpolMetrics;
+  private readonly bridge: () => Promise<string>;
+  private bridgeProblem: string | undefined;
+  private subscribed = false;
+  /** When the oldest change not yet live reached the view. */
+  private pendingSince = 0;
+  private readonly planner = new Planner();
+  /** The last plan applied (explain-policy, strict mode, `nodeway view`). */
+  last: Desired | undefined;
+
+  constructor(ctx: ModuleContext, deps: NetpolDeps = {}) {
+    this.config = netpolConfig(ctx.config);
+    this.log = ctx.log.child({ module: 'netpol' });
+    this.metrics = netpolMetrics(ctx.registry);
+    const nft = deps.nft ?? nftExec();
+    const now = deps.deleteChainsNow ?? kernelAtLeast(release(), 6, 2);
+    this.families = ([4, 6] as const).map((f) => new FamilyApplier(f, this.config.table, nft, now));
+    this.bridge = deps.bridge ?? (() => ensureBridgeNetfilter());
+  }
+
+  async sync(view: NodeView, changes: ViewChanges): Promise<void> {
+    if (!this.subscribed) {
+      this.subscribed = true;
+      view.subscribe((c) => {
+        if (!this.pendingSince && (c.full || c.policies.size > 0)) this.pendingSince = performance.now();
+      });
+    }
+    if (changes.full || this.bridgeProblem !== '') {
+      const problem = await this.bridge();
+      if (problem !== this.bridgeProblem && problem) this.log.error({ reason: problem }, 'NetworkPolicy is not enforced for same-node pod traffic');
+      this.bridgeProblem = problem;
+    }
+    const t0 = performance.now();
+    this.planner.invalidate(view.policy, changes.policies, changes.full);
+    const d = this.planner.plan(view);
+    const results = await Promise.allSettled(this.families.map((fa) => fa.sync(fa.family === 4 ? d.v4 : d.v6, changes.full)));
+    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    results.forEach((r, i) => {
+      const label = { ip_family: i === 0 ? 'IPv4' : 'IPv6' };
+      if (r.status === 'rejected') this.metrics.failures.inc(label);
+      else this.observe(r.value, label, t0);
+    });
+    // What failed to apply is owed again: plan it afresh next time.
+    if (failed.length) this.planner.invalidate(view.policy, [], true);
+    if (failed.length) throw new Error(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)).join('; '));
+    this.last = d;
+    if (this.pendingSince) {
+      this.metrics.programming.observe({}, (performance.now() - this.pendingSince) / 1000);
+      this.pendingSince = 0;
+    }
+    this.gauges(d);
+    if (this.bridgeProblem) throw new Error(this.bridgeProblem);
+  }
+
+  private observe(r: ApplyResult, label: { ip_family: string }, t0: number): void {
+    const secs = (performance.now() - t0) / 1000;
+    if (r.kind !== 'none') this.metrics.syncDuration.observe({ ...label, kind: r.kind }, secs);
+    if (r.kind === 'full') this.log.info({ family: label.ip_family, lines: r.lines, ms: Math.round(secs * 1000) }, 'policy rules synced');
+  }
+
+  private gauges(d: Desired): void {
+    let ing = 0, egr = 0;
+    for (const p of d.pods.values()) {
+      if (p.ingress.length) ing++;
+      if (p.egress.length) egr++;
+    }
+    this.metrics.isolated.set({ direction: 'ingress' }, ing);
+    this.metrics.isolated.set({ direction: 'egress' }, egr);
+    for (const fd of [d.v4, d.v6]) {
+      const label = { ip_family: fd.family === 4 ? 'IPv4' : 'IPv6' };
+      let n = 0;
+      for (const s of fd.elements.values()) n += s.size;
+      this.metrics.elements.set(label, n);
+      this.metrics.groups.set(label, fd.groups.size);
+    }
+  }
+
+  desired(view: NodeView): unknown {
+    return desiredToJSON(plan(view));
+  }
+}

@@ -1,0 +1,182 @@
+// Seeded random policies over the upstream model (two nodes, dual-stack, a host-network pod,
+// a finished pod, odd named ports): the plan's chains, interpreted, must agree with the
+// reference evaluator written from the spec on every pair, protocol and port probed.
+import { describe, expect, it } from 'vitest';
+import { endOf, referenceAllowed } from './reference.ts';
+import { judge, plans } from './judge.ts';
+import { upstreamModel } from './world.ts';
+import { plan, Planner } from '../../modules/netpol/plan.ts';
+import { desiredToJSON as toJSON } from '../../modules/netpol/print.ts';
+
+function rng(seed: number) {
+  let s = seed >>> 0;
+  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  return { next, pick: <T>(l: readonly T[]): T => l[Math.floor(next() * l.length)]!, chance: (p: number) => next() < p };
+}
+
+type R = ReturnType<typeof rng>;
+const NS = ['x', 'y', 'z'];
+
+function selector(r: R, key: string, values: string[]): Record<string, unknown> {
+  switch (r.pick(['empty', 'label', 'in', 'notin', 'exists', 'none'])) {
+    case 'empty': return {};
+    case 'label': return { matchLabels: { [key]: r.pick(values) } };
+    case 'in': return { matchExpressions: [{ key, operator: 'In', values: [r.pick(values), r.pick(values)] }] };
+    case 'notin': return { matchExpressions: [{ key, operator: 'NotIn', values: [r.pick(values)] }] };
+    case 'exists': return { matchExpressions: [{ key: r.pick([key, 'extra']), operator: 'Exists' }] };
+    default: return { matchLabels: { [key]: 'nobody' } };
+  }
+}
+
+function peer(r: R, ip: (p: string) => string): Record<string, unknown> {
+  switch (r.pick(['pod', 'ns', 'both', 'block', 'blockExcept'])) {
+    case 'pod': return { podSelector: selector(r, 'pod', ['a', 'b', 'c']) };
+    case 'ns': return { namespaceSelector: selector(r, 'kubernetes.io/metadata.name', NS) };
+    case 'both': return { podSelector: selector(r, 'pod', ['a', 'b', 'c']), namespaceSelector: selector(r, 'kubernetes.io/metadata.name', NS) };
+    case 'block': return { ipBlock: { cidr: r.chance(0.5) ? `${ip(`${r.pick(NS)}/${r.pick(['a', 'b', 'c'])}`)}/32` : '10.244.0.0/23' } };
+    default: return { ipBlock: { cidr: '10.244.0.0/16', except: [`${ip(`${r.pick(NS)}/${r.pick(['a', 'b', 'c'])}`)}/32`, '10.244.2.0/28'] } };
+  }
+}
+
+function port(r: R): Record<string, unknown> {
+  const protocol = r.pick(['TCP', 'UDP', 'SCTP', undefined]);
+  switch (r.pick(['num', 'name', 'range', 'wide', 'proto'])) {
+    case 'num': return { protocol, port: r.pick([80, 81, 82]) };
+    case 'name': return { protocol, port: r.pick(['serve-80-tcp', 'serve-81-udp', 'serve-80-udp', 'odd', 'nope']) };
+    case 'range': return { protocol, port: 79, endPort: r.pick([80, 81]) };
+    case 'wide': return { protocol, port: 81, endPort: 2000 };
+    default: return { protocol: protocol ?? 'TCP' };
+  }
+}
+
+function rules(r: R, ip: (p: string) => string, field: 'from' | 'to'): Record<string, unknown>[] {
+  return Array.from({ length: r.pick([0, 1, 1, 2, 3]) }, () => ({
+    ...(r.chance(0.7) ? { [field]: Array.from({ length: r.pick([1, 1, 2]) }, () => peer(r, ip)) } : {}),
+    ...(r.chance(0.6) ? { ports: Array.from({ length: r.pick([1, 2]) }, () => port(r)) } : {}),
+  }));
+}
+
+function cnpPeer(r: R, egress: boolean): Record<string, unknown> {
+  switch (r.pick(egress ? ['ns', 'pods', 'networks', 'nodes'] : ['ns', 'pods', 'ns', 'pods'])) {
+    case 'ns': return { namespaces: selector(r, 'kubernetes.io/metadata.name', NS) };
+    case 'pods': return { pods: { namespaceSelector: selector(r, 'kubernetes.io/metadata.name', NS), podSelector: selector(r, 'pod', ['a', 'b', 'c']) } };
+    case 'networks': return { networks: [r.pick(['10.244.0.0/23', '10.244.1.10/32', '0.0.0.0/0', '192.0.2.0/24'])] };
+    default: return { nodes: {} }; // unsupported: fail closed
+  }
+}
+
+function cnpProtocol(r: R): Record<string, unknown> {
+  switch (r.pick(['tcp', 'udp', 'range', 'named', 'sctp'])) {
+    case 'tcp': return { tcp: { destinationPort: { number: r.pick([80, 81]) } } };
+    case 'udp': return { udp: { destinationPort: { number: r.pick([80, 81]) } } };
+    case 'range': return { tcp: { destinationPort: { range: { start: 79, end: r.pick([80, 2000]) } } } };
+    case 'sctp': return { sctp: {} };
+    default: return { destinationNamedPort: r.pick(['serve-80-tcp', 'serve-81-udp', 'odd']) };
+  }
+}
+
+function cnps(r: R, w: ReturnType<typeof upstreamModel>['world']): void {
+  for (let i = 0; i < Math.floor(r.next() * 4); i++) {
+    const rules = (egress: boolean) => Array.from({ length: r.pick([0, 1, 2, 3]) }, (_, k) => ({
+      name: `r${k}`,
+      action: r.pick(['Accept', 'Deny', 'Pass']),
+      [egress ? 'to' : 'from']: Array.from({ length: r.pick([1, 1, 2]) }, () => cnpPeer(r, egress)),
+      ...(r.chance(0.5) ? { protocols: Array.from({ length: r.pick([1, 2]) }, () => cnpProtocol(r)) } : {}),
+    }));
+    w.cnp(`c${i}`, {
+      tier: r.pick(['Admin', 'Baseline']),
+      priority: r.pick([0, 10, 10, 500]),
+      subject: r.chance(0.5) ? { namespaces: selector(r, 'kubernetes.io/metadata.name', NS) } : { pods: { namespaceSelector: {}, podSelector: selector(r, 'pod', ['a', 'b', 'c']) } },
+      ingress: rules(false),
+      egress: rules(true),
+    }, () => {});
+  }
+}
+
+describe('random policies: plan vs reference evaluator', () => {
+  let checked = 0, allowed = 0, cnpGroups = 0, adminGroups = 0;
+  for (const seed of Array.from({ length: 36 }, (_, i) => i + 1)) {
+    it(`seed ${seed}`, () => {
+      const r = rng(seed * 7919);
+      const { world: w, ip } = upstreamModel(['n1', 'n2']);
+      w.ns('x', { team: 'blue' });
+      w.pod('x', 'host', { node: 'n1', ips: ['192.168.0.1'], labels: { pod: 'a' }, hostNetwork: true });
+      w.pod('y', 'done', { node: 'n2', ips: ['10.244.1.99'], labels: { pod: 'b' }, phase: 'Failed' });
+      w.pod('z', 'odd', { node: 'n2', ips: ['10.244.2.99'], labels: { pod: 'c', extra: '1' }, ports: [{ name: 'odd', containerPort: 82 }, { name: 'serve-80-tcp', containerPort: 81 }] });
+      for (let i = 0; i < 1 + Math.floor(r.next() * 4); i++) {
+        const types = r.pick([undefined, ['Ingress'], ['Egress'], ['Ingress', 'Egress']]);
+        w.np(r.pick(NS), `p${i}`, {
+          podSelector: selector(r, 'pod', ['a', 'b', 'c']),
+          ...(types ? { policyTypes: types } : {}),
+          ingress: rules(r, ip, 'from'),
+          ...(r.chance(0.6) ? { egress: rules(r, ip, 'to') } : {}),
+        });
+      }
+      if (seed > 12) cnps(r, w);
+      const ps = plans(w);
+      for (const d of ps.values()) for (const g of d.v4.groups.values()) {
+        if (g.policies.some((p) => p.startsWith('cnp/'))) cnpGroups++;
+        if (g.tail) adminGroups++;
+      }
+      const ends = [...[...w.pods.values()].flatMap((p) => p.ips), '192.0.2.7'];
+      for (const src of ends) for (const dst of ends) {
+        if (src.includes(':') !== dst.includes(':')) continue;
+        for (const proto of ['TCP', 'UDP', 'SCTP']) for (const p of [80, 81, 82, 1500]) {
+          const want = referenceAllowed(w, endOf(w, src), endOf(w, dst), proto, p);
+          const got = judge(w, src, dst, proto, p, ps);
+          expect(got, `${src} → ${dst} ${proto}/${p} (seed ${seed})`).toBe(want);
+          checked++;
+          if (got) allowed++;
+        }
+      }
+    });
+  }
+
+  it('both outcomes occurred often (else the comparison proves little)', () => {
+    expect(allowed).toBeGreaterThan(checked / 10);
+    expect(checked - allowed).toBeGreaterThan(checked / 10);
+    // ClusterNetworkPolicies judged pods, some through the Admin tier's two chains.
+    expect(cnpGroups).toBeGreaterThan(10);
+    expect(adminGroups).toBeGreaterThan(5);
+  });
+});
+
+describe('the incremental planner equals plan() after any sequence of changes', () => {
+  for (const seed of [101, 102, 103, 104, 105, 106]) {
+    it(`seed ${seed}`, () => {
+      const r = rng(seed);
+      const { world: w, ip } = upstreamModel(['n1', 'n2']);
+      for (let i = 0; i < 4; i++) {
+        w.np(r.pick(NS), `p${i}`, { podSelector: selector(r, 'pod', ['a', 'b', 'c']), policyTypes: ['Ingress', 'Egress'], ingress: rules(r, ip, 'from'), egress: rules(r, ip, 'to') });
+      }
+      cnps(r, w);
+      const planner = new Planner();
+      planner.invalidate(w, [], true);
+      expect(toJSON(planner.plan({ nodeName: 'n1', policy: w }))).toEqual(toJSON(plan({ nodeName: 'n1', policy: w })));
+      for (let step = 0; step < 25; step++) {
+        const changes: string[] = [];
+        const kind = r.pick(['podLabel', 'podLabel', 'podGone', 'nsLabel', 'policy', 'podPorts']);
+        const ns = r.pick(NS), name = r.pick(['a', 'b', 'c']);
+        const cur = w.pods.get(`${ns}/${name}`);
+        if (kind === 'podLabel' && cur) {
+          w.pod(ns, name, { node: cur.nodeName, ips: cur.ips, labels: { pod: r.pick(['a', 'b', 'c']), ...(r.chance(0.5) ? { extra: '1' } : {}) }, ports: cur.ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol })) });
+          changes.push(`pod:${ns}/${name}`);
+        } else if (kind === 'podGone' && cur) {
+          w.pod(ns, name, { node: cur.nodeName, ips: cur.ips, labels: cur.labels, phase: r.pick(['Succeeded', 'Running']) });
+          changes.push(`pod:${ns}/${name}`);
+        } else if (kind === 'podPorts' && cur) {
+          w.pod(ns, name, { node: cur.nodeName, ips: cur.ips, labels: cur.labels, ports: [{ name: 'serve-80-tcp', containerPort: r.pick([80, 81, 82]) }] });
+          changes.push(`pod:${ns}/${name}`);
+        } else if (kind === 'nsLabel') {
+          w.ns(ns, r.chance(0.5) ? { team: 'blue' } : {});
+          changes.push(`ns:${ns}`);
+        } else {
+          w.np(r.pick(NS), `p${Math.floor(r.next() * 5)}`, { podSelector: selector(r, 'pod', ['a', 'b', 'c']), ingress: rules(r, ip, 'from') });
+          changes.push('np:changed');
+        }
+        planner.invalidate(w, changes);
+        expect(toJSON(planner.plan({ nodeName: 'n1', policy: w })), `step ${step} (${kind})`).toEqual(toJSON(plan({ nodeName: 'n1', policy: w })));
+      }
+    });
+  }
+});
