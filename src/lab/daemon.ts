@@ -163,7 +163,7 @@ export async function labStatus(dir: string, out: Out): Promise<number> {
   }
   out.line('Per node (from inside each node):');
   for (const [i, n] of facts.nodes.entries()) {
-    const wg = await nsExec(n.ns, 'wg', ['show', `nwlab${i + 1}`, 'dump'], { timeoutMs: 5000 });
+    const wg = await nsExec(n.ns, 'wg', ['show', n.iface ?? `nwlab${i + 1}`, 'dump'], { timeoutMs: 5000 });
     const peers = wg.stdout.trim().split('\n').slice(1).filter(Boolean).map((l) => l.split('\t'));
     const now = Date.now() / 1000;
     const peerText = peers.map((p) => `${p[3] ?? '?'} (${p[4] && p[4] !== '0' ? `handshake ${Math.round(now - Number(p[4]))}s ago` : 'no handshake yet'})`).join('; ');

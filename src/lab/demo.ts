@@ -37,7 +37,7 @@ export interface LabFacts {
   prefix: string;
   apiserver: string;
   kubeconfig: string;
-  nodes: { name: string; ip: string; podCIDR: string; ns: string }[];
+  nodes: { name: string; ip: string; podCIDR: string; ns: string; iface: string }[];
   outside: { ns: string; ip: string };
   services: { name: string; clusterIP: string; nodePort?: number }[];
   checks: { what: string; result: string }[];
@@ -48,7 +48,7 @@ export interface DemoOptions {
   ipv6?: boolean;
   /** Namespace prefix (default 'lab'). */
   prefix?: string;
-  /** WireGuard interfaces are PREFIX1..3 (default 'nwlab'); their UAPI sockets are shared by every namespace. */
+  /** WireGuard interfaces are PREFIX1..3 (default nwl<pid>-): their UAPI sockets are files every namespace shares, so two labs must not share names. */
   wgPrefix?: string;
   /** Requests per path (default REQUESTS). */
   requests?: number;
@@ -140,7 +140,7 @@ export async function settled(cluster: LabCluster, nodes: LabNode[], ifaces: str
 /** Builds the lab and proves every path; on failure everything built so far is torn down. */
 export async function startLab(dir: string, progress: Progress, opts: DemoOptions = {}): Promise<RunningLab> {
   const dual = opts.ipv6 ?? existsSync('/proc/net/if_inet6');
-  const wgPrefix = opts.wgPrefix ?? 'nwlab';
+  const wgPrefix = opts.wgPrefix ?? `nwl${process.pid}-`;
   const ifaces = NODES.map((_, i) => `${wgPrefix}${i + 1}`);
   mkdirSync(dir, { recursive: true });
   const cluster = await step(progress, 'API server and lab network', () => LabCluster.create({ prefix: opts.prefix ?? 'lab', ipv6: dual }), (c) => `API server ${c.api.url}, namespaces ${c.lab.prefix}-*`);
@@ -291,7 +291,7 @@ export async function startLab(dir: string, progress: Progress, opts: DemoOption
       prefix: cluster.lab.prefix,
       apiserver: api.url,
       kubeconfig,
-      nodes: nodes.map((x) => ({ name: x.name, ip: x.ipv4, podCIDR: x.podCidrV4 ?? '', ns: x.ns })),
+      nodes: nodes.map((x, i) => ({ name: x.name, ip: x.ipv4, podCIDR: x.podCidrV4 ?? '', ns: x.ns, iface: ifaces[i]! })),
       outside: { ns: outside.ns, ip: outside.ipv4 },
       services: [
         { name: 'echo', clusterIP: Object.values(svcs.clusterIP).join(', ') },

@@ -67,6 +67,7 @@ describe('nodeway lab', () => {
     expect(netns()).not.toContain(prefix);
     expect(spawnSync('pgrep', ['-f', `lab-dir ${dir}`]).status).toBe(1);
     expect(() => readFileSync(join(dir, 'pid'))).toThrow();
-    for (const i of [1, 2, 3]) expect(existsSync(`/var/run/wireguard/nwlab${i}.sock`)).toBe(false);
+    const pid = /^nw-(\d+)-/.exec(prefix)![1];
+    for (const i of [1, 2, 3]) expect(existsSync(`/var/run/wireguard/nwl${pid}-${i}.sock`)).toBe(false);
   });
 });
