@@ -17,14 +17,17 @@ export function status(pid: number, field: string): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-/** The agent and its descendants (wireguard-go): CPU ticks (utime + stime) and RssAnon each. */
+/**
+ * The agent and its live descendants (wireguard-go): CPU ticks each, their own (utime + stime) and
+ * their children's that have exited (cutime + cstime: the nft, ip and wg runs).
+ */
 export function tree(pid: number): { pid: number; comm: string; ticks: number }[] {
   const procs = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((d) => {
     try {
       const s = readFileSync(`/proc/${d}/stat`, 'utf8');
       const comm = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'));
       const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      return [{ pid: Number(d), comm, ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) }];
+      return [{ pid: Number(d), comm, ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) }];
     } catch {
       return [];
     }

@@ -101,7 +101,8 @@ async function run(cluster: string, modules: string, idleS: number, withChanges:
       const syncs = (t: string) => metric(t, PROXY_SYNCS);
       result.endpoint = {
         latency: p99(after, 'kubeproxy_network_programming_duration_seconds', before),
-        rssAfter: (await sleep(5000), await settledRss(agent.pid!)),
+        // Steady state again: 30 s after the last change.
+        rssAfter: (await sleep(30_000), await settledRss(agent.pid!)),
         syncs: syncs(after) - syncs(before),
         bytes: e1 - e0,
       };

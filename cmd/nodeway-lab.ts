@@ -9,8 +9,11 @@ const USAGE = `Usage: nodeway lab [up|status|down] [--lab-dir DIR]
   down          remove the lab
   --lab-dir DIR the lab's state: pid, kubeconfig, logs (default ${DEFAULT_LAB_DIR})`;
 
-/** Runs `nodeway lab ARGS`; `agentBin` is the nodeway launcher the lab's nodes run. Returns the exit code. */
-export async function labMain(args: string[], agentBin: string): Promise<number> {
+/**
+ * Runs `nodeway lab ARGS`; `agentBin` is the nodeway launcher the lab's nodes run. Returns the exit
+ * code, or nothing for `serve`, which holds the lab until SIGTERM.
+ */
+export async function labMain(args: string[], agentBin: string): Promise<number | void> {
   let dir = DEFAULT_LAB_DIR;
   const words: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -36,8 +39,7 @@ export async function labMain(args: string[], agentBin: string): Promise<number>
   };
   const fn = subs[sub];
   if (!fn || extra.length) return usageError(`unknown command lab ${words.join(' ')} (lab, lab status, lab down)`);
-  const code = await fn();
-  return typeof code === 'number' ? code : 0;
+  return fn();
 }
 
 function usageError(msg: string): number {

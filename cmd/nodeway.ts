@@ -144,8 +144,10 @@ async function lab(args: string[]): Promise<void> {
   const bundle = join(dirname(fileURLToPath(import.meta.url)), 'nodeway-lab.mjs');
   if (!existsSync(bundle)) fail(`the lab is not in this build (${bundle} is missing; npm run build makes it)`, 1);
   const self = join(dirname(process.argv[1]!), '..', 'bin', 'nodeway');
-  const { labMain } = (await import(pathToFileURL(bundle).href)) as { labMain: (a: string[], bin: string) => Promise<number> };
-  process.exit(await labMain(args, self));
+  const { labMain } = (await import(pathToFileURL(bundle).href)) as { labMain: (a: string[], bin: string) => Promise<number | void> };
+  const code = await labMain(args, self);
+  // `lab serve` returns nothing and keeps running: it holds the lab until SIGTERM.
+  if (typeof code === 'number') process.exit(code);
 }
 
 /** `nodeway migrate corefile FILE`: the config on stdout; what it cannot express also on stderr. */

@@ -16,7 +16,7 @@ import { hostsTable, hostsText, type NodeAddresses } from './hosts.ts';
 import { DnsMetrics } from './metrics.ts';
 import { dnsConfig, type DnsConfig } from './options.ts';
 import { planIndex, updateIndex, type DnsSettings, type IndexInputs, type RecordIndex } from './records.ts';
-import { loadSnapshot, saveSnapshot, snapshotText } from './snapshot.ts';
+import { loadSnapshot, saveSnapshot, snapshotText, type Clients } from './snapshot.ts';
 import { isFileItem, loadUpstreams } from './resolvconf.ts';
 import { DnsServer, listenText } from './server.ts';
 import { Forwarder, type UpstreamAddr } from './upstream.ts';
@@ -43,6 +43,7 @@ export class DnsModule implements Module {
   private snapshotDirty = false;
   private snapshotWrite: Promise<void> = Promise.resolve();
   private snapshotInput: IndexInputs | undefined;
+  private snapshotClients: Clients = { ips: [], cidrs: [] };
   private readonly acl: ClientACL;
   private readonly log: Logger;
   private readonly settings: DnsSettings;
@@ -57,8 +58,15 @@ export class DnsModule implements Module {
     this.cfg = ipv6Off() ? { ...cfg, clusterDNS: cfg.clusterDNS.filter((ip) => !isIPv6(ip)), listen: cfg.listen.filter((l) => !isIPv6(l.host)) } : cfg;
     // Pod records answer from the pod IP alone unless they are 'verified' against the Pods.
     // Records need Services and namespaces (and pods for `pods verified`); who may ask (access.ts)
-    // needs the nodes' addresses and pod CIDRs and the pod IPs, whatever the pods mode.
-    this.inputs = { kinds: ['services', 'endpointslices', 'namespaces', 'nodes', 'pods'], view: ['services', 'namespaces', 'pods', 'peers', 'self'] };
+    // needs the nodes' addresses and pod CIDRs, and the pod IPs when no cluster CIDR is given.
+    // Pod IPs matter to who-may-ask only outside the cluster CIDRs, which it allows whole: with
+    // clusterCIDR set, Pods are watched only for `pods verified` (a Pod watch sends every Pod
+    // change in the cluster to every node; issue #11).
+    const clusterCIDR = (ctx.config.clusterCIDR as string[] | undefined) ?? [];
+    const pods = this.cfg.pods === 'verified' || clusterCIDR.length === 0;
+    this.inputs = pods
+      ? { kinds: ['services', 'endpointslices', 'namespaces', 'nodes', 'pods'], view: ['services', 'namespaces', 'pods', 'peers', 'self'] }
+      : { kinds: ['services', 'endpointslices', 'namespaces', 'nodes'], view: ['services', 'namespaces', 'peers', 'self'] };
     this.programs = this.cfg.clusterDNS.length ? ['ip', 'nft'] : [];
     this.log = ctx.log.child({ module: 'dns' });
     this.metrics = new DnsMetrics(ctx.registry, `dns://${listenText(this.cfg.listen[0]!)}`, this.cfg.zone);
@@ -67,9 +75,9 @@ export class DnsModule implements Module {
     this.stubs = this.cfg.stubs.map((st) => ({ ...st, forwarder: new Forwarder({ log: this.log, metrics: this.metrics }) }));
     this.engine = new Engine({ settings: this.settings, forwarder: this.forwarder, stubs: this.stubs, metrics: this.metrics, cacheSize: this.cfg.cacheSize, cachePolicy: this.cfg.cachePolicy });
     if (this.cfg.hosts.length) this.setHosts([]);
-    if (this.cfg.snapshot) this.answerFromSnapshot();
     // Host-network clients asking a captured address send from that address.
     this.acl = new ClientACL([...this.cfg.allow, ...this.cfg.clusterDNS.map((ip) => (ip.includes(':') ? `${ip}/128` : `${ip}/32`))]);
+    if (this.cfg.snapshot) this.answerFromSnapshot();
     this.server = new DnsServer(this.engine, this.metrics, this.acl, this.log);
     // Serve (SERVFAIL for the cluster zone, forwarding for the rest) before the view is ready.
     this.starting = this.start();
@@ -154,14 +162,23 @@ export class DnsModule implements Module {
     }
     const stale = planIndex(s.input, { ...this.settings, ttl: Math.min(this.settings.ttl, STALE_TTL) }, Math.floor(s.savedAt / 1000));
     this.engine.setIndex(stale);
+    // Pods are answered too, not only the node: the ACL as it was.
+    this.acl.update({ self: { name: '', known: false, zone: '', internalIPs: s.clients.ips, externalIPs: [], podCIDRs: s.clients.cidrs }, peers: new Map(), podsByIP: new Map() });
     this.metrics.stale = 1;
     this.log.info({ snapshot: this.cfg.snapshot, savedAt: new Date(s.savedAt).toISOString(), services: s.input.services.size }, 'answering the cluster zone from the snapshot until the watch syncs');
   }
 
   /** Marks the zone for the snapshot; it is written within SNAPSHOT_EVERY_MS (the first one at once). */
-  private markSnapshot(input: IndexInputs, first: boolean): void {
+  private markSnapshot(input: IndexInputs, view: NodeView, first: boolean): void {
     if (!this.cfg.snapshot) return;
     this.snapshotInput = input;
+    const ips = [...view.self.internalIPs, ...view.self.externalIPs];
+    const cidrs = [...view.self.podCIDRs];
+    for (const p of view.peers.values()) {
+      ips.push(...p.internalIPs, ...p.externalIPs);
+      cidrs.push(...p.podCIDRs);
+    }
+    this.snapshotClients = { ips: [...new Set(ips)], cidrs: [...new Set(cidrs)] };
     this.snapshotDirty = true;
     if (first) void this.writeSnapshot();
     else if (!this.snapshotTimer) {
@@ -179,7 +196,7 @@ export class DnsModule implements Module {
       if (!this.snapshotDirty || !this.snapshotInput) return;
       this.snapshotDirty = false;
       try {
-        await saveSnapshot(this.cfg.snapshot, snapshotText(this.cfg.zone, this.snapshotInput));
+        await saveSnapshot(this.cfg.snapshot, snapshotText(this.cfg.zone, this.snapshotInput, this.snapshotClients));
       } catch (err) {
         this.log.warn({ snapshot: this.cfg.snapshot, err: (err as Error).message }, 'cannot write the DNS zone snapshot');
       }
@@ -206,14 +223,12 @@ export class DnsModule implements Module {
     const input = { services: view.services, namespaces: view.namespaces, podsByIP: view.podsByIP };
     const serial = Math.floor(Date.now() / 1000);
     const relevant = changes.full || changes.services.size > 0 || changes.namespaces.size > 0 || (this.cfg.pods === 'verified' && changes.pods.size > 0);
+    const first = !this.index;
     if (!this.index || changes.full) {
-      const first = !this.index;
       this.index = planIndex(input, this.settings, serial);
       this.engine.setIndex(this.index);
       this.metrics.stale = 0;
-      this.markSnapshot(input, first);
     } else if (relevant) {
-      this.markSnapshot(input, false);
       const change = updateIndex(this.index, input, changes.services, changes.namespaces.size > 0, serial);
       this.engine.setIndex(this.index, change, changes.pods.size > 0);
     } else if (!this.engine.ready) this.engine.setIndex(this.index);
@@ -223,6 +238,7 @@ export class DnsModule implements Module {
       this.setHosts(nodes);
     }
     this.acl.update(view);
+    if (relevant || changes.peers.size > 0 || changes.self) this.markSnapshot(input, view, first);
     if (hostError) throw hostError;
   }
 

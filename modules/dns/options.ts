@@ -1,4 +1,5 @@
 // The DNS module's flags and the validated settings they make.
+import { resolve as resolvePath } from 'node:path';
 import { ipFamily, parseCIDR } from '../../src/net/ip.ts';
 import { ConfigError, type Config, type OptionSpec } from '../../src/runtime/config.ts';
 import { DEFAULT_CACHE_POLICY, type CachePolicy } from './fwdcache.ts';
@@ -110,7 +111,7 @@ export const DNS_OPTIONS: OptionSpec[] = [
     flag: 'dns-snapshot',
     key: 'dnsSnapshot',
     kind: 'string',
-    help: 'file keeping the last cluster zone: after a restart it is answered from there (TTL 5 s) until the watch has listed, instead of SERVFAIL',
+    help: 'file keeping the last cluster zone (a relative path is under --state-dir): after a restart it is answered from there (TTL 5 s) until the watch has listed, instead of SERVFAIL',
   },
   { flag: 'dns-cache-size', key: 'dnsCacheSize', kind: 'int', default: 9984, min: 0, max: 1_000_000, help: 'forwarded answers cached, for each of positive and negative' },
 ];
@@ -180,6 +181,6 @@ export function dnsConfig(c: Config): DnsConfig {
     hosts: list('dnsHosts'),
     nodeHosts: c.dnsNodeHosts === true,
     hostsTTL: num(c.dnsHostsTTL, 60),
-    snapshot: typeof c.dnsSnapshot === 'string' ? c.dnsSnapshot : '',
+    snapshot: typeof c.dnsSnapshot === 'string' ? resolvePath(typeof c.stateDir === 'string' ? c.stateDir : '/var/lib/nodeway', c.dnsSnapshot) : '',
   };
 }

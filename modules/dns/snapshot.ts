@@ -23,18 +23,25 @@ interface SvcRecord {
   eps: [ip: string, hostname: string, ports: Port[]][];
 }
 
+/** Who may ask (access.ts): node addresses and pod CIDRs, so pods are answered before the view is back. */
+export interface Clients {
+  ips: string[];
+  cidrs: string[];
+}
+
 interface Snapshot {
   version: number;
   zone: string;
   savedAt: number;
   namespaces: string[];
   services: SvcRecord[];
+  clients: Clients;
 }
 
 const port = (p: { name: string; protocol: string; port: number }): Port => [p.name, p.protocol, p.port];
 
 /** The snapshot's text for these inputs. */
-export function snapshotText(zone: string, input: IndexInputs, now = Date.now()): string {
+export function snapshotText(zone: string, input: IndexInputs, clients: Clients, now = Date.now()): string {
   const services: SvcRecord[] = [];
   for (const v of input.services.values()) {
     services.push({
@@ -48,7 +55,7 @@ export function snapshotText(zone: string, input: IndexInputs, now = Date.now())
       eps: v.dnsEndpoints.map((e) => [e.ip, e.hostname, e.ports.map(port)]),
     });
   }
-  const s: Snapshot = { version: VERSION, zone, savedAt: now, namespaces: [...input.namespaces], services };
+  const s: Snapshot = { version: VERSION, zone, savedAt: now, namespaces: [...input.namespaces], services, clients };
   return JSON.stringify(s);
 }
 
@@ -79,7 +86,7 @@ function validRecord(r: unknown): r is SvcRecord {
 }
 
 /** The stored inputs for `zone`, or why there are none (missing, unreadable, malformed, another zone). */
-export function loadSnapshot(path: string, zone: string): { input: IndexInputs; savedAt: number } | string {
+export function loadSnapshot(path: string, zone: string): { input: IndexInputs; clients: Clients; savedAt: number } | string {
   let s: Snapshot;
   try {
     s = JSON.parse(readFileSync(path, 'utf8')) as Snapshot;
@@ -91,5 +98,7 @@ export function loadSnapshot(path: string, zone: string): { input: IndexInputs; 
   if (!Array.isArray(s.services) || !Array.isArray(s.namespaces) || typeof s.savedAt !== 'number') return 'malformed';
   const services = new Map<string, ServiceView>();
   for (const r of s.services) if (validRecord(r)) services.set(`${r.ns}/${r.name}`, toView(r));
-  return { input: { services, namespaces: new Set(s.namespaces.filter((n) => typeof n === 'string')), podsByIP: new Map() }, savedAt: s.savedAt };
+  const strings = (x: unknown): string[] => (Array.isArray(x) ? x.filter((i): i is string => typeof i === 'string') : []);
+  const clients = { ips: strings(s.clients?.ips), cidrs: strings(s.clients?.cidrs) };
+  return { input: { services, namespaces: new Set(strings(s.namespaces)), podsByIP: new Map() }, clients, savedAt: s.savedAt };
 }

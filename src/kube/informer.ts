@@ -29,7 +29,9 @@ export const KIND_SPECS: Record<Kind, KindSpec> = {
   endpointslices: { path: '/apis/discovery.k8s.io/v1/endpointslices' },
   nodes: { path: '/api/v1/nodes' },
   // A finished Pod holds no IP anyone routes to; the watch sends DELETED when one finishes.
-  pods: { path: '/api/v1/pods', fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed' },
+  // Optional: the ClusterRole grants Pods only where dnsPods: verified asks for them; without
+  // the grant DNS answers no verified pod names (logged once), rather than never being ready.
+  pods: { path: '/api/v1/pods', fieldSelector: 'status.phase!=Succeeded,status.phase!=Failed', optional: true },
   namespaces: { path: '/api/v1/namespaces' },
   servicecidrs: { path: '/apis/networking.k8s.io/v1/servicecidrs', optional: true },
   networkpolicies: { path: '/apis/networking.k8s.io/v1/networkpolicies' },

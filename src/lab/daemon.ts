@@ -50,7 +50,9 @@ export async function labServe(dir: string): Promise<void> {
   };
   process.on('SIGTERM', () => void stop());
   process.on('SIGINT', () => void stop());
-  setInterval(() => {}, 1 << 30);
+  // Never resolves: the caller (cmd/nodeway-lab.ts) exits with the returned code, which would
+  // tear the lab down at once; only SIGTERM/SIGINT (stop above) end it.
+  await new Promise<never>(() => setInterval(() => {}, 1 << 30));
 }
 
 export interface Out {

@@ -259,6 +259,7 @@ describe('the ClusterRole is what the agent uses (all modules, audited)', () => 
         }
       }
     }
+    // Pods are read by netpol (on here), dnsPods: verified and a config without clusterCIDR.
     expect(unused, 'permissions the agent never used').toEqual([]);
     // The writes are to its own Node only (RBAC cannot express that; the agent keeps to it).
     for (const e of log.filter((x) => x.verb === 'patch' || x.verb === 'get')) expect(e).toMatchObject({ resource: 'nodes', name: 'n1' });

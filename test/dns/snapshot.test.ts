@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ALLOW, DENY, SERVFAIL_ONLY, type ClientACL } from '../../modules/dns/access.ts';
 import { DnsModule } from '../../modules/dns/module.ts';
+import { dnsConfig } from '../../modules/dns/options.ts';
 import { newQuery } from '../../modules/dns/query.ts';
 import { RCODE, TYPE } from '../../modules/dns/wire.ts';
 import { Registry } from '../../src/runtime/metrics.ts';
@@ -33,6 +35,13 @@ const SERVICES = [
 ];
 
 describe('the zone snapshot', () => {
+  it('lives under the state dir when its path is relative (the shipped config), elsewhere when absolute', () => {
+    const base = { dnsListen: ['127.0.0.1:53'] };
+    expect(dnsConfig({ ...base, dnsSnapshot: 'dns-zone.json', stateDir: '/srv/nw' }).snapshot).toBe('/srv/nw/dns-zone.json');
+    expect(dnsConfig({ ...base, dnsSnapshot: '/run/z.json', stateDir: '/srv/nw' }).snapshot).toBe('/run/z.json');
+    expect(dnsConfig(base).snapshot).toBe('');
+  });
+
   it('answers the last zone after a restart until the first sync, then the live one', async () => {
     const file = join(dir, 'a', 'zone.json');
     const a = await module(file);
@@ -49,6 +58,9 @@ describe('the zone snapshot', () => {
       expect((await ask(b, '20.0.96.10.in-addr.arpa', TYPE.PTR)).answers).toHaveLength(1);
       expect(rcodeOf(await ask(b, 'nope.default.svc.cluster.local'))).toBe(RCODE.NXDOMAIN);
       expect(b.metrics.stale).toBe(1);
+      // Pods (the node's pod CIDR) are answered too, not only loopback; outsiders still are not.
+      const acl = (b as unknown as { acl: ClientACL }).acl;
+      expect([acl.check('10.244.1.7'), acl.check('198.18.0.2'), acl.check('192.0.2.1')]).toEqual([ALLOW, ALLOW, DENY]);
       // The watch lists: the live zone replaces the snapshot at once.
       await b.sync(nodeView({ services: [svc({ name: 'web', clusterIPs: ['10.96.0.21'] })], namespaces: ['default'] }) as never, { ...none, full: true });
       expect((await ask(b, 'web.default.svc.cluster.local')).answers.map((r) => [r.ttl, r.data])).toEqual([[30, { kind: 'ip', ip: '10.96.0.21' }]]);
@@ -69,6 +81,7 @@ describe('the zone snapshot', () => {
     for (const file of ['', join(dir, 'missing.json'), bad]) {
       const m = await module(file);
       expect(rcodeOf(await ask(m, 'web.default.svc.cluster.local'))).toBe(RCODE.SERVFAIL);
+      expect((m as unknown as { acl: ClientACL }).acl.check('10.244.1.7')).toBe(SERVFAIL_ONLY);
       await m.close();
     }
     const other = join(dir, 'other-zone.json');

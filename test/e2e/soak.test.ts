@@ -1,6 +1,6 @@
 // CI's short soak: bench/soak.ts for 3 minutes (the shipped agent, DaemonSet config, steady
 // Service / slice / Pod / Node churn against an API server in its own process). Fails when
-// RssAnon at the end is more than 10 % above its value 1 minute in.
+// the median RssAnon over the last minute is more than 10 % above that over minute 1–2.
 import { execFile } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 

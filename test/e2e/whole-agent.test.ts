@@ -66,7 +66,7 @@ describe('the whole agent (proxy, dns, mesh) on every node', () => {
     // node-3: someone deletes two of the agent's tables.
     await l.cluster.lab.exec(n3!, 'nft', ['delete', 'table', 'ip', 'nodeway'], { check: true });
     await l.cluster.lab.exec(n3!, 'nft', ['delete', 'table', 'inet', 'nodeway-dns'], { check: true });
-    // Noticed by each module's drift check (a few small nft listings every 2 s) and repaired by a full sync.
+    // Noticed by each module's drift check (a few small nft listings every 5 s) and repaired by a full sync.
     let missing: string[] = [];
     await waitFor('the agents\' tables back', async () => {
       missing = [];

@@ -34,7 +34,7 @@ and may not set these: the install fails naming the value to use instead.
   "metricsListen" (list (printf "0.0.0.0:%v" .Values.metrics.port) (printf "0.0.0.0:%v" .Values.metrics.dnsPort))
   "logLevel" .Values.logLevel
   "stateDir" "/var/lib/nodeway"
-  "dnsSnapshot" "/var/lib/nodeway/dns-zone.json"
+  "dnsSnapshot" "dns-zone.json"
   "procSysDir" "/host/proc/sys"
   "cniConfDir" "/etc/cni/net.d"
   "cniBinDir" "/opt/cni/bin"
