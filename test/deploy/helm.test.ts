@@ -97,14 +97,6 @@ describe('helm chart deploy/helm/nodeway (real helm)', () => {
     expect(spec.volumes.find((v: Obj) => v.name === conf.name).hostPath.path).toBe('/k3s/net.d');
   });
 
-  it('grants the Pod watch only with netpol or dnsPods: verified (what reads Pods)', () => {
-    const pods = (objs: Obj[]) => find(objs, 'ClusterRole').rules.filter((r: Obj) => r.resources.includes('pods'));
-    const rule = [{ apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] }];
-    expect(pods(render())).toEqual(rule);
-    expect(pods(render('modules={proxy,dns,mesh}'))).toEqual([]);
-    expect(pods(render('modules={proxy,dns,mesh}', 'extraConfig.dnsPods=verified'))).toEqual(rule);
-  });
-
   it.each([
     ['extraConfig.healthListen=127.0.0.1:9999', 'extraConfig.healthListen: the chart sets healthListen itself; use healthPort'],
     ['extraConfig.stateDir=/data', 'extraConfig.stateDir: the chart sets stateDir itself; use stateDir (the host path)'],

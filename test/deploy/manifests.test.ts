@@ -259,8 +259,8 @@ describe('the ClusterRole is what the agent uses (all modules, audited)', () => 
         }
       }
     }
-    // Pods are granted for dnsPods: verified (or a config without clusterCIDR); this one has neither.
-    expect(unused, 'permissions the agent never used').toEqual(['list /pods', 'watch /pods']);
+    // Pods are read by netpol (on here), dnsPods: verified and a config without clusterCIDR.
+    expect(unused, 'permissions the agent never used').toEqual([]);
     // The writes are to its own Node only (RBAC cannot express that; the agent keeps to it).
     for (const e of log.filter((x) => x.verb === 'patch' || x.verb === 'get')) expect(e).toMatchObject({ resource: 'nodes', name: 'n1' });
     // No write to the Node itself: annotations and the condition both go through nodes/status.
