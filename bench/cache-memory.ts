@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmbeddedApiServer } from '../src/apiserver/index.ts';
+import { EmbeddedApiServer } from '../testbed/apiserver/index.ts';
 
 const SERVICES = Number(process.argv[2] ?? 1000);
 const PER = Number(process.argv[3] ?? 10);

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { ANN } from '../modules/mesh/annotations.ts';
 import { socketPath } from '../modules/mesh/device.ts';
 import { generatePrivateKey, publicKeyOf } from '../modules/mesh/key.ts';
-import type { KubeObject } from '../src/apiserver/index.ts';
+import type { KubeObject } from '../testbed/apiserver/index.ts';
 import { MeshLab, type MeshNode, sleep, waitFor } from '../test/mesh/harness.ts';
 
 const { values } = parseArgs({

@@ -16,8 +16,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { pidPath } from '../modules/mesh/device.ts';
-import { nsExec, pingCommand } from '../src/lab/run.ts';
-import { workloadPaths } from '../src/lab/workloads.ts';
+import { nsExec, pingCommand } from '../testbed/lab/run.ts';
+import { workloadPaths } from '../testbed/lab/workloads.ts';
 import { MeshLab, type MeshNode, sleep, waitFor } from '../test/mesh/harness.ts';
 
 const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, seconds: { type: 'string', default: '5' } } });

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { EmbeddedApiServer } from '../src/apiserver/index.ts';
+import { EmbeddedApiServer } from '../testbed/apiserver/index.ts';
 import { buildAgent } from '../test/proxy/e2e/harness.ts';
 import { NODE, NODE_IP, endpointIPs, inPrivateNetns } from './proxy-common.ts';
 

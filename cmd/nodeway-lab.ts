@@ -1,7 +1,7 @@
 // `nodeway lab`: the demo cluster in network namespaces. Its own bundle (dist/nodeway-lab.mjs),
 // loaded by the command line only for `lab`, so the agent's bundle carries neither the lab nor
 // the embedded API server, and the agent's config knows nothing of them.
-import { DEFAULT_LAB_DIR, labDown, labServe, labStatus, labUp } from '../src/lab/daemon.ts';
+import { DEFAULT_LAB_DIR, labDown, labServe, labStatus, labUp } from '../testbed/lab/daemon.ts';
 
 const USAGE = `Usage: nodeway lab [up|status|down] [--lab-dir DIR]
   up (default)  build a 3-node demo cluster in network namespaces and prove it works (root)

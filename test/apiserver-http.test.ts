@@ -1,6 +1,6 @@
 // The embedded apiserver's HTTP edges: bad input, audit, tables, discovery, finalizers, dry runs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddedApiServer, type WatchEvent } from '../src/apiserver/index.ts';
+import { EmbeddedApiServer, type WatchEvent } from '../testbed/apiserver/index.ts';
 
 let server: EmbeddedApiServer;
 let base: string;

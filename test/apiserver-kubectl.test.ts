@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { EmbeddedApiServer, type ApiServerOptions } from '../src/apiserver/index.ts';
+import { EmbeddedApiServer, type ApiServerOptions } from '../testbed/apiserver/index.ts';
 
 const run = promisify(execFile);
 const cleanups: (() => Promise<void> | void)[] = [];

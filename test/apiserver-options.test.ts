@@ -1,7 +1,7 @@
 // The embedded API server's knobs for harnesses: an older cluster (a kind not served), lists
 // served unpaged, injected faults, and the count of requests and connections it served.
 import { afterEach, describe, expect, it } from 'vitest';
-import { EmbeddedApiServer } from '../src/apiserver/index.ts';
+import { EmbeddedApiServer } from '../testbed/apiserver/index.ts';
 
 const servers: EmbeddedApiServer[] = [];
 afterEach(async () => {

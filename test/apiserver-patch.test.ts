@@ -1,11 +1,11 @@
 // Pure pieces of the embedded apiserver: patch formats, selectors and address arithmetic.
 import { describe, expect, it } from 'vitest';
-import { IpAllocator, PortAllocator } from '../src/apiserver/allocator.ts';
-import { bigIntToIp, ipToBigInt } from '../src/apiserver/ipnet.ts';
-import { jsonPatch, mergePatch } from '../src/apiserver/patch.ts';
-import { RESOURCES } from '../src/apiserver/resources.ts';
-import { parseFieldSelector, parseLabelSelector } from '../src/apiserver/selectors.ts';
-import { strategicMergePatch } from '../src/apiserver/strategic.ts';
+import { IpAllocator, PortAllocator } from '../testbed/apiserver/allocator.ts';
+import { bigIntToIp, ipToBigInt } from '../testbed/apiserver/ipnet.ts';
+import { jsonPatch, mergePatch } from '../testbed/apiserver/patch.ts';
+import { RESOURCES } from '../testbed/apiserver/resources.ts';
+import { parseFieldSelector, parseLabelSelector } from '../testbed/apiserver/selectors.ts';
+import { strategicMergePatch } from '../testbed/apiserver/strategic.ts';
 
 const pods = RESOURCES.find((r) => r.kind === 'Pod')!;
 
@@ -172,14 +172,14 @@ describe('protobuf bodies', () => {
   const envelope = (kind: string, raw: number[]) => Uint8Array.from([0x6b, 0x38, 0x73, 0, ...bytes(1, [...str(1, 'v1'), ...str(2, kind)]), ...bytes(2, raw)]);
 
   it('decodes what client-go sends for a ConfigMap, dropping zero-valued fields', async () => {
-    const { decodeKubeProtobuf } = await import('../src/apiserver/protobuf.ts');
+    const { decodeKubeProtobuf } = await import('../testbed/apiserver/protobuf.ts');
     const meta = [...str(1, 'cfg'), ...str(2, ''), ...bytes(8, []), ...bytes(11, [...str(1, 'app'), ...str(2, 'x')])];
     const raw = [...bytes(1, meta), ...bytes(2, [...str(1, 'k'), ...str(2, 'v')]), ...bytes(2, [...str(1, 'e'), ...str(2, '')])];
     expect(decodeKubeProtobuf(envelope('ConfigMap', raw))).toEqual({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cfg', labels: { app: 'x' } }, data: { k: 'v', e: '' } });
   });
 
   it('refuses a field it does not know when it carries a value, and kinds it has no schema for', async () => {
-    const { decodeKubeProtobuf } = await import('../src/apiserver/protobuf.ts');
+    const { decodeKubeProtobuf } = await import('../testbed/apiserver/protobuf.ts');
     const ignoredZero = [...bytes(1, str(1, 'cfg')), ...num(9, 0)];
     expect(decodeKubeProtobuf(envelope('ConfigMap', ignoredZero))).toMatchObject({ metadata: { name: 'cfg' } });
     expect(() => decodeKubeProtobuf(envelope('ConfigMap', [...bytes(1, str(1, 'cfg')), ...num(9, 5)]))).toThrow(expect.objectContaining({ code: 415 }));

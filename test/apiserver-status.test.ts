@@ -1,7 +1,7 @@
 // Writes through a status subresource: a Node keeps the labels and annotations they carry (the
 // real node status strategy resets only the spec), other kinds keep only the status.
 import { describe, expect, it } from 'vitest';
-import { EmbeddedApiServer } from '../src/apiserver/index.ts';
+import { EmbeddedApiServer } from '../testbed/apiserver/index.ts';
 
 describe('status subresource and metadata', () => {
   it('nodes/status writes annotations and labels, not the spec; pods/status writes neither', () => {

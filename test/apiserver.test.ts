@@ -4,7 +4,7 @@ import {
   type V1ConfigMap, type V1Service,
 } from '@kubernetes/client-node';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddedApiServer } from '../src/apiserver/index.ts';
+import { EmbeddedApiServer } from '../testbed/apiserver/index.ts';
 
 let server: EmbeddedApiServer;
 let kc: KubeConfig;

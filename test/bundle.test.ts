@@ -14,7 +14,7 @@ describe('bundles', () => {
     expect(mine.some((s) => s.includes('src/kube/informer.ts'))).toBe(true);
     expect(mine.filter((s) => /src\/(lab|apiserver)\//.test(s))).toEqual([]);
     const lab = sources(join(dirname(agent), 'nodeway-lab.mjs.map'));
-    expect(lab.some((s) => s.includes('src/apiserver/server.ts'))).toBe(true);
-    expect(lab.some((s) => s.includes('src/lab/daemon.ts'))).toBe(true);
+    expect(lab.some((s) => s.includes('testbed/apiserver/server.ts'))).toBe(true);
+    expect(lab.some((s) => s.includes('testbed/lab/daemon.ts'))).toBe(true);
   });
 });

@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Lab, type LabNode, type LabPod, cleanupStaleLabs, withLab, workloadPaths } from '../src/lab/index.ts';
+import { Lab, type LabNode, type LabPod, cleanupStaleLabs, withLab, workloadPaths } from '../testbed/lab/index.ts';
 
 function netnsList(): string[] {
   return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
@@ -29,7 +29,7 @@ async function until(what: string, cond: () => boolean, timeoutMs = 5_000): Prom
 /** Runs a lab in a separate Node process that prints its prefix, then waits. */
 function childLab(): { pid: number; prefix: Promise<string> } {
   const code = `
-    const { Lab } = await import(${JSON.stringify(new URL('../src/lab/index.ts', import.meta.url).pathname)});
+    const { Lab } = await import(${JSON.stringify(new URL('../testbed/lab/index.ts', import.meta.url).pathname)});
     const lab = await Lab.create({ prefix: 'child' });
     const n = await lab.addNode('n1');
     await lab.addPod(n, 'p1');

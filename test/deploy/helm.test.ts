@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { execa } from 'execa';
 import { parse, parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddedApiServer } from '../../src/apiserver/index.ts';
+import { EmbeddedApiServer } from '../../testbed/apiserver/index.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHART = join(ROOT, 'deploy', 'helm', 'nodeway');

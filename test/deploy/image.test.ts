@@ -12,7 +12,7 @@ import { gunzipSync } from 'node:zlib';
 import { parseAllDocuments } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ANN } from '../../modules/mesh/annotations.ts';
-import { LabCluster } from '../../src/lab/cluster.ts';
+import { LabCluster } from '../../testbed/lab/cluster.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const MB = 1e6;

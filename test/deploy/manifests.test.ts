@@ -14,9 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { moduleOptions } from '../../modules/index.ts';
 import { ANN } from '../../modules/mesh/annotations.ts';
 import { socketPath } from '../../modules/mesh/device.ts';
-import { EmbeddedApiServer, type AuditEntry } from '../../src/apiserver/index.ts';
-import { LabCluster } from '../../src/lab/cluster.ts';
-import type { LabProcess } from '../../src/lab/process.ts';
+import { EmbeddedApiServer, type AuditEntry } from '../../testbed/apiserver/index.ts';
+import { LabCluster } from '../../testbed/lab/cluster.ts';
+import type { LabProcess } from '../../testbed/lab/process.ts';
 import { CORE_OPTIONS, parseArgs } from '../../src/runtime/config.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

@@ -5,8 +5,8 @@
 // removes it. The root namespace is never touched.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureRuleset } from '../../modules/dns/capture.ts';
-import { LabCluster } from '../../src/lab/cluster.ts';
-import { cleanupStaleLabs, type LabNode, type LabPod, type LabProcess } from '../../src/lab/index.ts';
+import { LabCluster } from '../../testbed/lab/cluster.ts';
+import { cleanupStaleLabs, type LabNode, type LabPod, type LabProcess } from '../../testbed/lab/index.ts';
 import { buildDnsAgent, dig, NODE, ROOT, service, slice, waitFor } from './harness.ts';
 
 const DNS4 = '198.19.0.10';

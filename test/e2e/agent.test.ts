@@ -2,9 +2,9 @@
 // printing the endpoints kube-proxy would use for every traffic-policy / topology / condition
 // case, live updates, metrics, and a SIGTERM that exits cleanly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupStaleLabs } from '../../src/lab/index.ts';
-import { LabCluster } from '../../src/lab/cluster.ts';
-import type { LabProcess } from '../../src/lab/process.ts';
+import { cleanupStaleLabs } from '../../testbed/lab/index.ts';
+import { LabCluster } from '../../testbed/lab/cluster.ts';
+import type { LabProcess } from '../../testbed/lab/process.ts';
 
 let cluster: LabCluster;
 let agent: LabProcess;

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EmbeddedApiServer } from '../../src/apiserver/index.ts';
+import { EmbeddedApiServer } from '../../testbed/apiserver/index.ts';
 import { NODE } from '../dns/harness.ts';
 import { buildAgent } from '../support/agent.ts';
 import { pathWithout } from '../support/path.ts';

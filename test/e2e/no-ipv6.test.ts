@@ -7,8 +7,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LabCluster } from '../../src/lab/cluster.ts';
-import { cleanupStaleLabs, type LabProcess } from '../../src/lab/index.ts';
+import { LabCluster } from '../../testbed/lab/cluster.ts';
+import { cleanupStaleLabs, type LabProcess } from '../../testbed/lab/index.ts';
 import { findProgram } from '../../src/sys/programs.ts';
 import { dig, NODE, service, slice, sleep, waitFor } from '../dns/harness.ts';
 import { buildAgent } from '../support/agent.ts';

@@ -1,11 +1,11 @@
-// The whole-agent lab for the end-to-end suite: the `nodeway lab` cluster (src/lab/demo.ts),
+// The whole-agent lab for the end-to-end suite: the `nodeway lab` cluster (testbed/lab/demo.ts),
 // dual-stack, under names of this run, plus what a failing test needs to see.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type RunningLab, startLab } from '../../src/lab/demo.ts';
-import type { PathResult } from '../../src/lab/paths.ts';
-import { problems, summary } from '../../src/lab/paths.ts';
+import { type RunningLab, startLab } from '../../testbed/lab/demo.ts';
+import type { PathResult } from '../../testbed/lab/paths.ts';
+import { problems, summary } from '../../testbed/lab/paths.ts';
 
 export interface WholeLab extends RunningLab {
   dir: string;

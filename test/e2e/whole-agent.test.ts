@@ -1,7 +1,7 @@
 // The whole agent as users run it: three dual-stack nodes, each with a default route, each
 // running the built agent with proxy, dns and mesh (wireguard-go), pods made by the CNI plugins
 // from the agent's own conflist, a host outside the cluster. Every path of the matrix in
-// src/lab/paths.ts — from a pod, from a node's host network, from outside; to ClusterIP (TCP,
+// testbed/lab/paths.ts — from a pod, from a node's host network, from outside; to ClusterIP (TCP,
 // UDP), NodePort with Cluster and Local policy on this node and another, a LoadBalancer IP, an
 // externalIP, a pod on another node, a name through the cluster DNS — must answer every one
 // of its N requests, reach every endpoint its semantics use and no other, and show the
@@ -10,10 +10,10 @@
 // and deleted tables are repaired within 10 s without any Service change; cleanup takes the
 // agent's forward accepts out of the firewall's table again.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cleanupStaleLabs } from '../../src/lab/index.ts';
-import { type PathSpec, matrix, problems, runMatrix } from '../../src/lab/paths.ts';
-import { FORWARD_DROP, REQUESTS, settled } from '../../src/lab/demo.ts';
-import { waitFor } from '../../src/lab/wait.ts';
+import { cleanupStaleLabs } from '../../testbed/lab/index.ts';
+import { type PathSpec, matrix, problems, runMatrix } from '../../testbed/lab/paths.ts';
+import { FORWARD_DROP, REQUESTS, settled } from '../../testbed/lab/demo.ts';
+import { waitFor } from '../../testbed/lab/wait.ts';
 import { diag, report, startWholeLab, stopWholeLab, type WholeLab } from './whole-agent-harness.ts';
 
 let lab: WholeLab | undefined;

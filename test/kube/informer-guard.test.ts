@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { EmbeddedApiServer, type Fault } from '../../src/apiserver/index.ts';
+import { EmbeddedApiServer, type Fault } from '../../testbed/apiserver/index.ts';
 import { WatchCache } from '../../src/kube/cache.ts';
 import { KubeClient, loadKubeConfig } from '../../src/kube/client.ts';
 import { Informer, InformerMetrics, type InformerOptions } from '../../src/kube/informer.ts';

@@ -2,8 +2,8 @@
 // relist by diff after 410 Gone, and backoff through an API server outage — never flushing.
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EmbeddedApiServer } from '../../src/apiserver/index.ts';
-import { renderKubeconfig } from '../../src/apiserver/kubeconfig.ts';
+import { EmbeddedApiServer } from '../../testbed/apiserver/index.ts';
+import { renderKubeconfig } from '../../testbed/apiserver/kubeconfig.ts';
 import { WatchCache, type CacheChange } from '../../src/kube/cache.ts';
 import { KubeClient, loadKubeConfig } from '../../src/kube/client.ts';
 import { Informer, InformerMetrics } from '../../src/kube/informer.ts';

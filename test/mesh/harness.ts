@@ -9,11 +9,11 @@ import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildAgent } from '../support/agent.ts';
-import { EmbeddedApiServer } from '../../src/apiserver/index.ts';
-import { Lab, LabNode, LabProcess } from '../../src/lab/index.ts';
-import { bridgeToUnixSocket } from '../../src/lab/unix-bridge.ts';
-import { nsExec, pingCommand, run } from '../../src/lab/run.ts';
-import { probeArgs, probeBudgetMs, parseProbeLine, workloadPaths, type ProbeResult, type ProbeTarget, echoServerArgs } from '../../src/lab/workloads.ts';
+import { EmbeddedApiServer } from '../../testbed/apiserver/index.ts';
+import { Lab, LabNode, LabProcess } from '../../testbed/lab/index.ts';
+import { bridgeToUnixSocket } from '../../testbed/lab/unix-bridge.ts';
+import { nsExec, pingCommand, run } from '../../testbed/lab/run.ts';
+import { probeArgs, probeBudgetMs, parseProbeLine, workloadPaths, type ProbeResult, type ProbeTarget, echoServerArgs } from '../../testbed/lab/workloads.ts';
 import { ANN } from '../../modules/mesh/annotations.ts';
 import { parseDump, type DeviceState } from '../../modules/mesh/wg.ts';
 

@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ANN } from '../../modules/mesh/annotations.ts';
 import { pidPath, socketPath } from '../../modules/mesh/device.ts';
 import { keyPath } from '../../modules/mesh/key.ts';
-import { pingCommand } from '../../src/lab/run.ts';
+import { pingCommand } from '../../testbed/lab/run.ts';
 import { MeshLab, type MeshNode, type Pod, waitFor } from './harness.ts';
 
 const m = new MeshLab();

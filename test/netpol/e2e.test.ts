@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KubeObject } from '../../src/apiserver/index.ts';
-import { addCniPod } from '../../src/lab/cni.ts';
-import { LabCluster } from '../../src/lab/cluster.ts';
-import { cleanupStaleLabs } from '../../src/lab/index.ts';
-import { startSliceController } from '../../src/lab/slice-controller.ts';
-import { workloadPaths } from '../../src/lab/workloads.ts';
+import type { KubeObject } from '../../testbed/apiserver/index.ts';
+import { addCniPod } from '../../testbed/lab/cni.ts';
+import { LabCluster } from '../../testbed/lab/cluster.ts';
+import { cleanupStaleLabs } from '../../testbed/lab/index.ts';
+import { startSliceController } from '../../testbed/lab/slice-controller.ts';
+import { workloadPaths } from '../../testbed/lab/workloads.ts';
 import { endOf, referenceAllowed } from './reference.ts';
 import { World } from './world.ts';
 

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FamilyApplier, type Nft } from '../../modules/netpol/apply.ts';
 import { evaluate } from '../../modules/netpol/evaluate.ts';
 import { plan } from '../../modules/netpol/plan.ts';
-import { cleanupStaleLabs, Lab, type LabNode, type LabPod } from '../../src/lab/index.ts';
-import { workloadPaths } from '../../src/lab/workloads.ts';
+import { cleanupStaleLabs, Lab, type LabNode, type LabPod } from '../../testbed/lab/index.ts';
+import { workloadPaths } from '../../testbed/lab/workloads.ts';
 import { World } from './world.ts';
 
 const PROBE = join(dirname(fileURLToPath(import.meta.url)), 'batch-probe.ts');

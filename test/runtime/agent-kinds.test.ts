@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { EmbeddedApiServer } from '../../src/apiserver/index.ts';
+import { EmbeddedApiServer } from '../../testbed/apiserver/index.ts';
 import type { Kind } from '../../src/kube/objects.ts';
 import { Agent, watchedKinds } from '../../src/runtime/agent.ts';
 import { Registry } from '../../src/runtime/metrics.ts';

@@ -1,7 +1,7 @@
 // The child side of apiserver-process.ts: builds the cluster, serves it, answers IPC calls.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EmbeddedApiServer, type Fault } from '../../src/apiserver/index.ts';
+import { EmbeddedApiServer, type Fault } from '../../testbed/apiserver/index.ts';
 import type { ProcessOptions } from './apiserver-process.ts';
 
 const dir = process.env.NODEWAY_SHP_DIR!;

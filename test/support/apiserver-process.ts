@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ApiServerOptions } from '../../src/apiserver/index.ts';
+import type { ApiServerOptions } from '../../testbed/apiserver/index.ts';
 
 export interface ClusterShape {
   services?: number;

@@ -1,1 +1,1 @@
-export { sleep, waitFor } from '../../src/lab/wait.ts';
+export { sleep, waitFor } from '../../testbed/lab/wait.ts';

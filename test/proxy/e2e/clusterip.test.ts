@@ -1,7 +1,7 @@
 // ClusterIP end to end: the agent in node a programs nft from the embedded API server, and
 // pods, the host and outside machines reach (or are refused by) the right backends.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LabPod } from '../../../src/lab/index.ts';
+import type { LabPod } from '../../../testbed/lab/index.ts';
 import { ProxyLab, clusterIP } from './harness.ts';
 
 describe('proxy e2e: ClusterIP', () => {

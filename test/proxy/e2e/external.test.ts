@@ -1,7 +1,7 @@
 // NodePorts, LoadBalancer IPs, externalIPs and externalTrafficPolicy end to end: outside hosts
 // on the node's segment are the off-node clients.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LabPod } from '../../../src/lab/index.ts';
+import type { LabPod } from '../../../testbed/lab/index.ts';
 import { ProxyLab, clusterIP, nodePort } from './harness.ts';
 
 const LB_IP = '198.18.10.1';

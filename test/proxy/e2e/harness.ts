@@ -7,11 +7,11 @@ import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildAgent } from '../../support/agent.ts';
-import { EmbeddedApiServer, type KubeObject } from '../../../src/apiserver/index.ts';
-import { Lab, type LabNode, type LabPod, type LabProcess, type NsRef, type ProbeResult, type ProbeTarget } from '../../../src/lab/index.ts';
-import { bridgeToUnixSocket } from '../../../src/lab/unix-bridge.ts';
-import { nsExec } from '../../../src/lab/run.ts';
-import { workloadPaths } from '../../../src/lab/workloads.ts';
+import { EmbeddedApiServer, type KubeObject } from '../../../testbed/apiserver/index.ts';
+import { Lab, type LabNode, type LabPod, type LabProcess, type NsRef, type ProbeResult, type ProbeTarget } from '../../../testbed/lab/index.ts';
+import { bridgeToUnixSocket } from '../../../testbed/lab/unix-bridge.ts';
+import { nsExec } from '../../../testbed/lab/run.ts';
+import { workloadPaths } from '../../../testbed/lab/workloads.ts';
 
 const API_LISTEN = '127.0.0.1:6443';
 export const HEALTH = '127.0.0.1:10256';

@@ -2,7 +2,7 @@
 // changed behind its back is repaired by the full resync after the failed transaction, flags
 // change what a restart programs, and cleanup removes everything.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LabPod } from '../../../src/lab/index.ts';
+import type { LabPod } from '../../../testbed/lab/index.ts';
 import { ProxyLab, clusterIP, waitFor } from './harness.ts';
 
 describe('proxy e2e: lifecycle', () => {

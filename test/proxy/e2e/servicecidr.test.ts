@@ -3,7 +3,7 @@
 // from the reject of an unknown port on a live ClusterIP (refused), and the drop follows
 // ServiceCIDR and Service changes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LabPod, NsRef, ProbeTarget } from '../../../src/lab/index.ts';
+import type { LabPod, NsRef, ProbeTarget } from '../../../testbed/lab/index.ts';
 import { ProxyLab, clusterIP } from './harness.ts';
 
 // Addresses of the Service CIDRs (198.19.0.0/24, fd00:198:19::/112) that no Service holds, outside

@@ -160,7 +160,7 @@ export class Lab {
     return r.exitCode === 0;
   }
 
-  /** Starts src/lab/echo-server.ts and waits until it listens. */
+  /** Starts testbed/lab/echo-server.ts and waits until it listens. */
   async startEchoServer(where: NsRef, opts: EchoServerOptions = {}): Promise<LabProcess> {
     const name = opts.name ?? (typeof where === 'string' ? where : ((where as { name?: string }).name ?? where.ns));
     const p = this.spawn(where, workloadPaths().node, echoServerArgs(name, opts));
@@ -173,7 +173,7 @@ export class Lab {
     return p;
   }
 
-  /** One attempt of src/lab/probe.ts from inside a namespace. */
+  /** One attempt of testbed/lab/probe.ts from inside a namespace. */
   async probe(from: NsRef, target: ProbeTarget): Promise<ProbeResult> {
     const [r] = await this.probeMany(from, target, 1);
     if (!r) throw new Error('probe printed nothing');

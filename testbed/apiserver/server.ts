@@ -16,7 +16,7 @@ import { RequestCounter, type FaultHook } from './faults.ts';
 export interface ApiServerOptions {
   host?: string;
   port?: number;
-  /** Also listen on this Unix socket: reachable from every network namespace (see src/lab/unix-bridge.ts). */
+  /** Also listen on this Unix socket: reachable from every network namespace (see testbed/lab/unix-bridge.ts). */
   socketPath?: string;
   /** When set, every request but health and /version needs `Authorization: Bearer <token>`. */
   token?: string;

@@ -1,4 +1,4 @@
-import { ipFamily } from '../net/ip.ts';
+import { ipFamily } from '../../src/net/ip.ts';
 
 // Node networks come from the benchmarking range 198.18.0.0/15 and a ULA
 // prefix that exists only inside lab namespaces, so nothing here can collide

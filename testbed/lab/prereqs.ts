@@ -2,7 +2,7 @@
 // would otherwise surface 90 s later as a node that never gets ready.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { findProgram, installHint } from '../sys/programs.ts';
+import { findProgram, installHint } from '../../src/sys/programs.ts';
 
 /** Programs the lab and its agents run (the mesh's wireguard-go where the kernel has no WireGuard). */
 export const LAB_PROGRAMS = ['ip', 'nft', 'wg', 'wireguard-go', 'conntrack', 'dig', 'sysctl'] as const;

@@ -1,7 +1,7 @@
 // `nodeway lab`: a three-node cluster of network namespaces running the real agent with all
 // three modules, nodes with default routes as real nodes have, pods made by the standard CNI
 // plugins from the agent's own conflist, echo servers, a Service of every kind — and every
-// traffic path through them measured (src/lab/paths.ts): answered/sent, by which pods, with
+// traffic path through them measured (testbed/lab/paths.ts): answered/sent, by which pods, with
 // which source. The whole-agent suite (test/e2e/whole-agent.test.ts) builds the same lab.
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -106,7 +106,7 @@ export interface RunningLab {
   /** Every Service address and every endpoint address, as the rules must hold them. */
   programmed: { vips: string[]; endpoints: string[] };
   facts: LabFacts;
-  /** What the paths run against (src/lab/paths.ts). */
+  /** What the paths run against (testbed/lab/paths.ts). */
   world: PathWorld;
   /** The paths' results, unless skipPaths. */
   results: PathResult[];

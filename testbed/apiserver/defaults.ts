@@ -1,4 +1,4 @@
-import { parseCIDR } from '../net/ip.ts';
+import { parseCIDR } from '../../src/net/ip.ts';
 import { fieldError, type StatusCause } from './errors.ts';
 import type { ResourceInfo } from './resources.ts';
 import { isObject, type KubeObject } from './types.ts';

@@ -2,16 +2,16 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// Works from src/lab (tests) and from the dist/ bundle (the `nodeway lab`
+// Works from testbed/lab (tests) and from the dist/ bundle (the `nodeway lab`
 // demo): the workloads are always run from the source tree as .ts files.
 function findLabDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    for (const cand of [dir, join(dir, 'src', 'lab')]) {
+    for (const cand of [dir, join(dir, 'testbed', 'lab')]) {
       if (existsSync(join(cand, 'echo-server.ts')) && existsSync(join(cand, 'probe.ts'))) return cand;
     }
     const up = dirname(dir);
-    if (up === dir) throw new Error('cannot find src/lab/echo-server.ts next to the nodeway code');
+    if (up === dir) throw new Error('cannot find testbed/lab/echo-server.ts next to the nodeway code');
     dir = up;
   }
 }

@@ -1,5 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
-import { bytesToIP, ipBytes, parseCIDR } from '../net/ip.ts';
+import { bytesToIP, ipBytes, parseCIDR } from '../../src/net/ip.ts';
 
 export type Family = 'IPv4' | 'IPv6';
 
