@@ -77,13 +77,19 @@ async function run(config: Config, log: Logger): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'));
 }
 
-async function view(config: Config, log: Logger): Promise<void> {
+/** An agent without modules, its view published once every kind is listed (view, explain-policy). */
+async function listedAgent(config: Config, log: Logger): Promise<Agent> {
   const agent = new Agent({ config, log, registry: new Registry(), modules: () => [] });
   const timeout = setTimeout(() => fail('timed out after 30 s waiting for the API server to list every kind', 1), 30_000);
   await agent.start(false);
   await agent.cache.whenReady();
   agent.view.flush();
   clearTimeout(timeout);
+  return agent;
+}
+
+async function view(config: Config, log: Logger): Promise<void> {
+  const agent = await listedAgent(config, log);
   process.stdout.write(`${JSON.stringify(config.desired ? desired(config, log, agent) : viewToJSON(agent.view), null, 2)}\n`);
   await agent.stop();
   process.exit(0);
@@ -92,12 +98,7 @@ async function view(config: Config, log: Logger): Promise<void> {
 /** `explain-policy SRC DST PORT[/PROTO]`: the verdict of the cluster's policies on one new flow, from the live view. */
 async function explainPolicy(args: string[], config: Config, log: Logger): Promise<void> {
   if (args.length !== 3) fail('usage: nodeway explain-policy SRC DST PORT[/tcp|udp|sctp] (SRC, DST: namespace/pod or an IP)');
-  const agent = new Agent({ config, log, registry: new Registry(), modules: () => [] });
-  const timeout = setTimeout(() => fail('timed out after 30 s waiting for the API server to list every kind', 1), 30_000);
-  await agent.start(false);
-  await agent.cache.whenReady();
-  agent.view.flush();
-  clearTimeout(timeout);
+  const agent = await listedAgent(config, log);
   let out;
   try {
     out = explain(agent.view.policy, args[0]!, args[1]!, args[2]!);

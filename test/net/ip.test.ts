@@ -4,18 +4,8 @@
 import { BlockList, isIPv6 } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { canonicalIP, cidrContains, ipBytes, ipFamily, parseCIDR } from '../../src/net/ip.ts';
+import { seededRandom as rng } from '../support/rng.ts';
 
-/** mulberry32: a seeded generator, so a failure reproduces. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function v6Bytes(r: () => number): Uint8Array {
   const b = new Uint8Array(16);

@@ -7,6 +7,7 @@ import { equal } from '../../src/kube/equal.ts';
 import { KINDS as ALL_KINDS, type Kind, type PolicyRule } from '../../src/kube/objects.ts';
 import { canonicalIP, parseCIDR } from '../../src/net/ip.ts';
 import { type Raw, rawEp, rawClusterNetworkPolicy, rawNamespace, rawNetworkPolicy, rawNode, rawPod, rawService, rawServiceCIDR, rawSlice, warnings } from './fixtures.ts';
+import { seededRandom as mulberry32 } from '../support/rng.ts';
 
 const MiB = 'x'.repeat(1 << 20);
 const KINDS: readonly Kind[] = ALL_KINDS;
@@ -322,16 +323,6 @@ describe('wrong JSON types', () => {
 
 // ---- fuzz ------------------------------------------------------------------------------
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const STRINGS = [
   '', ' ', 'None', 'TCP', 'UDP', 'SCTP', 'tcp', 'Local', 'Cluster', 'IPv4', 'IPv6', 'FQDN', 'Proxy', 'VIP', 'ClientIP',
