@@ -57,7 +57,7 @@ describe('nodeway lab', () => {
       if (answer !== ip) execFileSync('sleep', ['0.25']);
     }
     expect(answer).toBe(ip);
-    const probe = spawnSync('ip', ['netns', 'exec', pod, join(import.meta.dirname, '..', '..', 'node_modules', 'node', 'bin', 'node'), join(import.meta.dirname, '..', '..', 'src', 'lab', 'probe.ts'), 'http', ip, '80'], { encoding: 'utf8' });
+    const probe = spawnSync('ip', ['netns', 'exec', pod, join(import.meta.dirname, '..', '..', 'node_modules', 'node', 'bin', 'node'), join(import.meta.dirname, '..', '..', 'testbed', 'lab', 'probe.ts'), 'http', ip, '80'], { encoding: 'utf8' });
     expect(probe.stdout).toMatch(/^ok name=echo-\d\d /);
   });
 
