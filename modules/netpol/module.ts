@@ -2,7 +2,6 @@
 // nft transaction. Bridged same-node traffic needs br_netfilter; without it the rules are
 // still applied (routed and cross-node traffic is filtered) and the sync fails with the reason,
 // so /readyz and the logs say why.
-import { release } from 'node:os';
 import { exec } from '../../src/sys/exec.ts';
 import type { Logger } from 'pino';
 import type { Module } from '../../src/runtime/module.ts';
@@ -16,6 +15,7 @@ import type { Desired } from './model.ts';
 import { netpolConfig, type NetpolConfig } from './options.ts';
 import { plan, Planner } from './plan.ts';
 import { desiredToJSON } from './print.ts';
+import { deletesChainsAtOnce } from '../../src/sys/kernel.ts';
 
 export interface NetpolDeps {
   nft?: Nft;
@@ -39,11 +39,6 @@ export function nftExec(bin = 'nft'): Nft {
   };
 }
 
-function kernelAtLeast(rel: string, major: number, minor: number): boolean {
-  const m = /^(\d+)\.(\d+)/.exec(rel);
-  return !!m && (Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor));
-}
-
 export class NetpolModule implements Module {
   readonly name = 'netpol';
   readonly inputs = { kinds: ['pods', 'namespaces', 'networkpolicies', 'clusternetworkpolicies'], view: ['policies'] } as const;
@@ -65,7 +60,7 @@ export class NetpolModule implements Module {
     this.log = ctx.log.child({ module: 'netpol' });
     this.metrics = netpolMetrics(ctx.registry);
     const nft = deps.nft ?? nftExec();
-    const now = deps.deleteChainsNow ?? kernelAtLeast(release(), 6, 2);
+    const now = deps.deleteChainsNow ?? deletesChainsAtOnce();
     this.families = ([4, 6] as const).map((f) => new FamilyApplier(f, this.config.table, nft, now));
     this.bridge = deps.bridge ?? (() => ensureBridgeNetfilter());
   }

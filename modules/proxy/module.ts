@@ -1,7 +1,6 @@
 // The proxy as the runner sees it: per sync, each family plans, diffs and applies its own
 // transaction (one family's failure never blocks the other), then stale datagram flows are
 // cleaned and the health-check node ports follow.
-import { release } from 'node:os';
 import type { Logger } from 'pino';
 import type { IPFamily } from '../../src/kube/objects.ts';
 import { consumes, type Module, type OwnHealth } from '../../src/runtime/module.ts';
@@ -18,6 +17,7 @@ import { nftCli, type NftExec } from './nft.ts';
 import { familyNode, localAddresses, loopbackNodePortCIDRs, type FamilyNode, type LocalAddress } from './node.ts';
 import { masqOptions, proxyConfig, type ProxyConfig } from './options.ts';
 import { planTable, printTable, tableObjects, type PrintedTable } from './table.ts';
+import { deletesChainsAtOnce } from '../../src/sys/kernel.ts';
 
 export interface ProxyDeps {
   nft?: NftExec;
@@ -31,12 +31,6 @@ export interface ProxyDeps {
   healthTimeoutMs?: number;
   /** How soon a failed conntrack cleanup is retried (default CONNTRACK_RETRY_MS). */
   conntrackRetryMs?: number;
-}
-
-/** Kernels from 6.2 release a chain as soon as the map element pointing at it is deleted. */
-export function kernelAtLeast(rel: string, major: number, minor: number): boolean {
-  const m = /^(\d+)\.(\d+)/.exec(rel);
-  return !!m && (Number(m[1]) > major || (Number(m[1]) === major && Number(m[2]) >= minor));
 }
 
 const COMPACT_AFTER_MS = 1000;
@@ -73,7 +67,7 @@ export class ProxyModule implements Module {
     this.log = ctx.log.child({ module: 'proxy' });
     this.metrics = proxyMetrics(ctx.registry);
     const nft = (this.nft = deps.nft ?? nftCli());
-    const deleteChainsNow = deps.deleteChainsNow ?? kernelAtLeast(release(), 6, 2);
+    const deleteChainsNow = deps.deleteChainsNow ?? deletesChainsAtOnce();
     this.families = ([4, 6] as const).map(
       (f) =>
         new FamilyProxy(f, {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { datagramPorts, parseConntrack, staleEntries, stalePorts } from '../../modules/proxy/conntrack.ts';
 import { wantedHealthChecks } from '../../modules/proxy/healthcheck.ts';
-import { kernelAtLeast } from '../../modules/proxy/module.ts';
+import { kernelAtLeast } from '../../src/sys/kernel.ts';
 import { hash8 } from '../../modules/proxy/names.ts';
 import { familyNode } from '../../modules/proxy/node.ts';
 import { proxyConfig } from '../../modules/proxy/options.ts';
