@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { FamilyApplier } from '../modules/netpol/apply.ts';
-import { Planner } from '../modules/netpol/plan.ts';
+import { Planner } from '../modules/netpol/planner.ts';
 import { toNamespace, toPod } from '../src/kube/convert.ts';
 import { toNetworkPolicy } from '../src/kube/convert-policy.ts';
 import type { Namespace, NetworkPolicy, Pod } from '../src/kube/objects.ts';
@@ -76,7 +76,7 @@ let t0 = performance.now();
 let d = planner.plan({ nodeName: NODE, policy: view });
 const planMs = performance.now() - t0;
 t0 = performance.now();
-await applier.sync(d.v4, true);
+await applier.sync(d.v4, true, planner.touched(4));
 const applyMs = performance.now() - t0;
 let elements = 0;
 for (const s of d.v4.elements.values()) elements += s.size;
@@ -100,7 +100,7 @@ for (let c = 0; c < CHANGES; c++) {
   d = planner.plan({ nodeName: NODE, policy: view });
   planLat.push(performance.now() - t);
   nftMs = 0;
-  await applier.sync(d.v4, false);
+  await applier.sync(d.v4, false, planner.touched(4));
   lat.push(performance.now() - t);
   nftLat.push(nftMs);
 }

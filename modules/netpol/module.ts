@@ -13,7 +13,8 @@ import { ensureBridgeNetfilter } from './bridge.ts';
 import { netpolMetrics, type NetpolMetrics } from './metrics.ts';
 import type { Desired } from './model.ts';
 import { netpolConfig, type NetpolConfig } from './options.ts';
-import { plan, Planner } from './plan.ts';
+import { plan } from './plan.ts';
+import { Planner } from './planner.ts';
 import { desiredToJSON } from './print.ts';
 import { deletesChainsAtOnce } from '../../src/sys/kernel.ts';
 
@@ -74,7 +75,7 @@ export class NetpolModule implements Module {
     const t0 = performance.now();
     this.planner.invalidate(view.policy, changes.policies, changes.full);
     const d = this.planner.plan(view);
-    const results = await Promise.allSettled(this.families.map((fa) => fa.sync(fa.family === 4 ? d.v4 : d.v6, changes.full)));
+    const results = await Promise.allSettled(this.families.map((fa) => fa.sync(fa.family === 4 ? d.v4 : d.v6, changes.full, this.planner.touched(fa.family))));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     results.forEach((r, i) => {
       const label = { ip_family: i === 0 ? 'IPv4' : 'IPv6' };
