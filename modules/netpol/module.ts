@@ -73,23 +73,29 @@ export class NetpolModule implements Module {
       this.bridgeProblem = problem;
     }
     const t0 = performance.now();
-    this.planner.invalidate(view.policy, changes.policies, changes.full);
-    const d = this.planner.plan(view);
-    const results = await Promise.allSettled(this.families.map((fa) => fa.sync(fa.family === 4 ? d.v4 : d.v6, changes.full, this.planner.touched(fa.family))));
-    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    results.forEach((r, i) => {
-      const label = { ip_family: i === 0 ? 'IPv4' : 'IPv6' };
-      if (r.status === 'rejected') this.metrics.failures.inc(label);
-      else this.observe(r.value, label, t0);
-    });
-    // What failed to apply is owed again: plan it afresh next time.
-    if (failed.length) this.planner.invalidate(view.policy, [], true);
-    if (failed.length) throw new Error(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)).join('; '));
-    this.last = d;
-    if (this.pendingSince) {
-      this.metrics.programming.observe({}, (performance.now() - this.pendingSince) / 1000);
-      this.pendingSince = 0;
+    // What this sync applies reached the view by now; a change queued while it runs is the next sync's.
+    const since = this.pendingSince;
+    this.pendingSince = 0;
+    let d: Desired;
+    try {
+      this.planner.invalidate(view.policy, changes.policies, changes.full);
+      d = this.planner.plan(view);
+      const results = await Promise.allSettled(this.families.map((fa) => fa.sync(fa.family === 4 ? d.v4 : d.v6, changes.full, this.planner.touched(fa.family))));
+      const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      results.forEach((r, i) => {
+        const label = { ip_family: i === 0 ? 'IPv4' : 'IPv6' };
+        if (r.status === 'rejected') this.metrics.failures.inc(label);
+        else this.observe(r.value, label, t0);
+      });
+      if (failed.length) throw new Error(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)).join('; '));
+    } catch (err) {
+      // What failed to apply is owed again, planned afresh, and its wait goes on.
+      this.planner.invalidate(view.policy, [], true);
+      if (since && (!this.pendingSince || since < this.pendingSince)) this.pendingSince = since;
+      throw err;
     }
+    this.last = d;
+    if (since) this.metrics.programming.observe({}, (performance.now() - since) / 1000);
     this.gauges(d);
     if (this.bridgeProblem) throw new Error(this.bridgeProblem);
   }
