@@ -21,7 +21,7 @@ export interface PolicyWorld {
 export function rawPod(name: string, ns: string, ip: string, node: string, labels: Record<string, string>) {
   return {
     metadata: { name, namespace: ns, labels },
-    spec: { nodeName: node, containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 8080 }] }] },
+    spec: { nodeName: node, containers: [{ name: 'c', image: 'bench', ports: [{ name: 'http', containerPort: 8080 }] }] },
     status: { phase: 'Running', podIP: ip, podIPs: [{ ip }] },
   };
 }
