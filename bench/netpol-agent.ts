@@ -111,7 +111,7 @@ async function once(modules: string): Promise<void> {
     console.log(`  ${CHANGES} pod label changes, one every ~${GAP_MS} ms (load ${loadavg()[0]!.toFixed(2)}):`);
     console.log(`    API write → the sync applying it completed (element then found by nft): p50 ${percentile(lat, 50).toFixed(1)} ms, p99 ${percentile(lat, 99).toFixed(1)} ms, max ${Math.max(...lat).toFixed(1)} ms`);
     console.log(`    agent's histogram (view change → rules live): ${histogram(m1, m0, 'nodeway_netpol_programming_duration_seconds')}`);
-    if (process.env.NPP_DEBUG) for (const l of m1.split('\n')) if (/netpol_sync_duration_seconds_(sum|count)|module_sync_duration_seconds_(sum|count).*netpol/.test(l)) console.log('    ' + l);
+    if (process.env.NPP_DEBUG) for (const l of m1.split('\n')) if (/netpol_sync_duration_seconds_(sum|count)|module_sync_duration_seconds_(sum|count)|module_syncs_total/.test(l)) console.log('    ' + l);
   } finally {
     if (agent) await stopAgent(agent, agentCfg);
     await api.stop();
