@@ -16,12 +16,14 @@ import { netpolConfig, type NetpolConfig } from './options.ts';
 import { plan, Planner } from './plan.ts';
 import { desiredToJSON } from './print.ts';
 import { deletesChainsAtOnce } from '../../src/sys/kernel.ts';
+import { conntrackTable, type ConntrackTable, StrictSweeper } from './strict.ts';
 
 export interface NetpolDeps {
   nft?: Nft;
   /** '' when bridged traffic is filtered; else the reason it is not. */
   bridge?: () => Promise<string>;
   deleteChainsNow?: boolean;
+  conntrack?: ConntrackTable;
 }
 
 export function nftExec(bin = 'nft'): Nft {
@@ -42,7 +44,7 @@ export function nftExec(bin = 'nft'): Nft {
 export class NetpolModule implements Module {
   readonly name = 'netpol';
   readonly inputs = { kinds: ['pods', 'namespaces', 'networkpolicies', 'clusternetworkpolicies'], view: ['policies'] } as const;
-  readonly programs = ['nft'] as const;
+  readonly programs: readonly string[];
   readonly config: NetpolConfig;
   readonly families: FamilyApplier[];
   private readonly log: Logger;
@@ -52,6 +54,8 @@ export class NetpolModule implements Module {
   /** When the oldest change not yet live reached the view. */
   private pendingSince = 0;
   private readonly planner = new Planner();
+  /** Strict mode only. */
+  private readonly sweeper: StrictSweeper | undefined;
   /** The last plan applied (explain-policy, strict mode, `nodeway view`). */
   last: Desired | undefined;
 
@@ -63,6 +67,20 @@ export class NetpolModule implements Module {
     const now = deps.deleteChainsNow ?? deletesChainsAtOnce();
     this.families = ([4, 6] as const).map((f) => new FamilyApplier(f, this.config.table, nft, now));
     this.bridge = deps.bridge ?? (() => ensureBridgeNetfilter());
+    this.programs = this.config.strict ? ['nft', 'conntrack'] : ['nft'];
+    if (this.config.strict) {
+      const m = this.metrics;
+      this.sweeper = new StrictSweeper({ table: deps.conntrack ?? conntrackTable(), log: this.log, metrics: { deleted: m.strictDeleted, deferred: m.strictDeferred, failures: m.strictFailures } });
+    }
+  }
+
+  /** Strict mode: resolves when no conntrack sweep runs or waits (tests). */
+  async strictIdle(): Promise<void> {
+    await this.sweeper?.idle();
+  }
+
+  async close(): Promise<void> {
+    this.sweeper?.close();
   }
 
   async sync(view: NodeView, changes: ViewChanges): Promise<void> {
@@ -85,6 +103,10 @@ export class NetpolModule implements Module {
     if (failed.length) this.planner.invalidate(view.policy, [], true);
     if (failed.length) throw new Error(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)).join('; '));
     this.last = d;
+    // Strict mode: flows established under the old rules that the new ones deny lose their entry.
+    results.forEach((r, i) => {
+      if (r.status === 'fulfilled' && r.value.narrowed) this.sweeper?.request(i === 0 ? d.v4 : d.v6);
+    });
     if (this.pendingSince) {
       this.metrics.programming.observe({}, (performance.now() - this.pendingSince) / 1000);
       this.pendingSince = 0;
