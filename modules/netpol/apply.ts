@@ -5,12 +5,15 @@
 import type { IPFamily } from '../../src/kube/objects.ts';
 import { type Diff, Tracker } from '../../src/reconcile/tracker.ts';
 import type { FamilyDesired, Group } from './model.ts';
-import { dropCounter, EGRESS, FORWARD_HOOK, forwardRules, HAIRPIN, INGRESS, nftFamily, ruleText, setBody, tailChain } from './render.ts';
+import { groupCounters } from './counters.ts';
+import { EGRESS, FORWARD_HOOK, forwardRules, HAIRPIN, INGRESS, nftFamily, ruleText, setBody, tailChain } from './render.ts';
 
 export interface Nft {
   apply(script: string): Promise<void>;
   /** Whether `family table`'s chain exists (a firewall reload removes it); absent: never checked. */
   hasChain?(family: string, table: string, chain: string): Promise<boolean>;
+  /** `nft -j list counters table family table` (drops by policy); absent: no drop figures. */
+  counters?(family: string, table: string): Promise<string>;
 }
 
 const PER_LINE = 500;
@@ -68,7 +71,7 @@ export class FamilyApplier {
   }
 
   private groupLines(g: Group, out: string[]): void {
-    out.push(`add counter ${this.t} ${dropCounter(g.name)}`);
+    for (const c of groupCounters(g).keys()) out.push(`add counter ${this.t} ${c}`);
     for (const [name, decl] of g.sets) out.push(`add set ${this.t} ${name} { ${setBody(decl, this.family)} }`);
     if (g.tail) {
       out.push(`add chain ${this.t} ${tailChain(g.name)}`);
@@ -82,7 +85,7 @@ export class FamilyApplier {
     out.push(`delete chain ${this.t} ${g.name}`);
     if (g.tail) out.push(`delete chain ${this.t} ${tailChain(g.name)}`);
     for (const name of g.sets.keys()) out.push(`delete set ${this.t} ${name}`);
-    out.push(`delete counter ${this.t} ${dropCounter(g.name)}`);
+    for (const c of groupCounters(g).keys()) out.push(`delete counter ${this.t} ${c}`);
   }
 
   private async full(d: FamilyDesired): Promise<ApplyResult> {
@@ -133,6 +136,7 @@ export class FamilyApplier {
     for (const [name, g] of gd.update) {
       // Rules are a function of the group's name; a change means a new rendering of them.
       out.push(`flush chain ${this.t} ${name}`);
+      for (const c of groupCounters(g).keys()) out.push(`add counter ${this.t} ${c}`);
       for (const [s, decl] of g.sets) out.push(`add set ${this.t} ${s} { ${setBody(decl, this.family)} }`);
       if (g.tail) {
         out.push(`add chain ${this.t} ${tailChain(name)}`, `flush chain ${this.t} ${tailChain(name)}`);

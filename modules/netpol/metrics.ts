@@ -10,7 +10,7 @@ export function netpolMetrics(reg: Registry) {
     isolated: reg.gauge('nodeway_netpol_isolated_pods', 'Local pods isolated by a policy, per direction.'),
     elements: reg.gauge('nodeway_netpol_set_elements', 'Elements in the policy sets, per family.'),
     groups: reg.gauge('nodeway_netpol_groups', 'Group chains (distinct sets of policies judging local pods), per family.'),
-    drops: reg.gauge('nodeway_netpol_dropped_packets', 'New flows rejected, per family, direction and the policies of the group that rejected them (read from nft counters).'),
+    drops: reg.gauge('nodeway_netpol_dropped_packets', 'New flows rejected, per family, direction, tier (admin, networkpolicy, baseline) and the policies judging the pods of the group that rejected them (nft counters read at scrape; a group gone takes its series with it).'),
     failures: reg.counter('nodeway_netpol_sync_failures_total', 'nft transactions that failed, per family.'),
     strictDeleted: reg.counter('nodeway_netpol_strict_deleted_entries_total', 'Strict mode: conntrack entries of established flows a change denied, deleted, per family.'),
     strictDeferred: reg.counter('nodeway_netpol_strict_deferred_entries_total', 'Strict mode: denied entries left to the next sweep (a sweep deletes at most 2,000), per family.'),

@@ -16,6 +16,7 @@ import { netpolConfig, type NetpolConfig } from './options.ts';
 import { plan, Planner } from './plan.ts';
 import { desiredToJSON } from './print.ts';
 import { deletesChainsAtOnce } from '../../src/sys/kernel.ts';
+import { DropReader, dropSeries, parseCounters } from './counters.ts';
 import { conntrackTable, type ConntrackTable, StrictSweeper } from './strict.ts';
 
 export interface NetpolDeps {
@@ -38,6 +39,11 @@ export function nftExec(bin = 'nft'): Nft {
       if (/No such file or directory/.test(r.stderr)) return false;
       throw new Error(`nft list chain failed: ${r.stderr.trim().split('\n')[0]}`);
     },
+    async counters(family, table) {
+      const r = await exec(bin, ['-j', 'list', 'counters', 'table', family, table]);
+      if (!r.ok) throw new Error(`nft list counters failed: ${r.stderr.trim().split('\n')[0]}`);
+      return r.stdout;
+    },
   };
 }
 
@@ -54,6 +60,8 @@ export class NetpolModule implements Module {
   /** When the oldest change not yet live reached the view. */
   private pendingSince = 0;
   private readonly planner = new Planner();
+  private readonly drops: DropReader;
+  private readonly unhook: () => void;
   /** Strict mode only. */
   private readonly sweeper: StrictSweeper | undefined;
   /** The last plan applied (explain-policy, strict mode, `nodeway view`). */
@@ -67,6 +75,8 @@ export class NetpolModule implements Module {
     const now = deps.deleteChainsNow ?? deletesChainsAtOnce();
     this.families = ([4, 6] as const).map((f) => new FamilyApplier(f, this.config.table, nft, now));
     this.bridge = deps.bridge ?? (() => ensureBridgeNetfilter());
+    this.drops = new DropReader(async (f) => (nft.counters ? parseCounters(await nft.counters(f === 4 ? 'ip' : 'ip6', this.config.table)) : new Map()));
+    this.unhook = ctx.registry.beforeScrape(() => this.collectDrops());
     this.programs = this.config.strict ? ['nft', 'conntrack'] : ['nft'];
     if (this.config.strict) {
       const m = this.metrics;
@@ -81,6 +91,25 @@ export class NetpolModule implements Module {
 
   async close(): Promise<void> {
     this.sweeper?.close();
+    this.unhook();
+  }
+
+  /** nodeway_netpol_dropped_packets from the counters of the groups live now (at scrape time). */
+  async collectDrops(): Promise<void> {
+    const d = this.last;
+    if (!d) return;
+    const counters = await this.drops.counters();
+    // Groups with the same policies (pods whose named ports differ) add up into one series.
+    const sum = new Map<string, { labels: Record<string, string>; n: number }>();
+    for (const fd of [d.v4, d.v6]) {
+      for (const s of dropSeries(fd.family, fd.groups.values(), counters.get(fd.family) ?? new Map())) {
+        const k = JSON.stringify(s.labels);
+        const e = sum.get(k) ?? sum.set(k, { labels: s.labels, n: 0 }).get(k)!;
+        e.n += s.packets;
+      }
+    }
+    this.metrics.drops.reset();
+    for (const { labels, n } of sum.values()) this.metrics.drops.set(labels, n);
   }
 
   async sync(view: NodeView, changes: ViewChanges): Promise<void> {

@@ -2,6 +2,7 @@
 // base chain, the verdict maps, the hairpin set). Only this table is ever written, so another
 // writer's tables are never touched (research §6.5 trap 6).
 import type { IPFamily } from '../../src/kube/objects.ts';
+import { dropCounterName, rejectTier } from './counters.ts';
 import { type Direction, type Group, L4, type Match, type Rule, type SetDecl } from './model.ts';
 
 export const HAIRPIN = 'hairpin';
@@ -38,18 +39,13 @@ export function matchText(m: Match, dir: Direction, f: IPFamily): string {
   }
 }
 
-/** The counter of a group's rejects: drops by policy, read without listing rules or elements. */
-export function dropCounter(group: string): string {
-  return `${group}-d`;
-}
-
 export function ruleText(r: Rule, g: Group, f: IPFamily): string {
   const matches = r.match.map((m) => matchText(m, g.direction, f));
   const verdict = r.verdict === 'return'
     ? 'return'
     : r.verdict === 'goto'
       ? `goto ${r.target}`
-      : `counter name "${dropCounter(g.name)}" reject with ${f === 4 ? 'icmp type' : 'icmpv6 type'} admin-prohibited`;
+      : `counter name "${dropCounterName(g.name, rejectTier(r, g))}" reject with ${f === 4 ? 'icmp type' : 'icmpv6 type'} admin-prohibited`;
   return [...matches, verdict].join(' ');
 }
 
