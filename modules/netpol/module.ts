@@ -49,7 +49,8 @@ export function nftExec(bin = 'nft'): Nft {
 
 export class NetpolModule implements Module {
   readonly name = 'netpol';
-  readonly inputs = { kinds: ['pods', 'namespaces', 'networkpolicies', 'clusternetworkpolicies'], view: ['policies'] } as const;
+  // Nodes: ClusterNetworkPolicy `nodes` peers (their labels and addresses).
+  readonly inputs = { kinds: ['pods', 'namespaces', 'networkpolicies', 'clusternetworkpolicies', 'nodes'], view: ['policies'] } as const;
   readonly programs: readonly string[];
   readonly config: NetpolConfig;
   readonly families: FamilyApplier[];
@@ -141,6 +142,7 @@ export class NetpolModule implements Module {
       this.pendingSince = 0;
     }
     this.gauges(d);
+    this.skippedRules(view);
     if (this.bridgeProblem) throw new Error(this.bridgeProblem);
   }
 
@@ -176,6 +178,18 @@ export class NetpolModule implements Module {
       this.metrics.elements.set(label, n);
       this.metrics.groups.set(label, fd.groups.size);
     }
+  }
+
+  /** ClusterNetworkPolicy rules failing closed (a peer nodeway does not support or cannot read), by peer and action. */
+  private skippedRules(view: NodeView): void {
+    const n = new Map<string, { peer: string; action: string; n: number }>();
+    for (const c of view.policy.clusterNetworkPolicies.values()) for (const r of [...c.ingress, ...c.egress]) {
+      if (!r.unknownPeer) continue;
+      const k = `${r.unsupported}/${r.action}`;
+      (n.get(k) ?? n.set(k, { peer: r.unsupported ?? 'unreadable', action: r.action, n: 0 }).get(k)!).n++;
+    }
+    this.metrics.skipped.reset();
+    for (const { peer, action, n: count } of n.values()) this.metrics.skipped.set({ peer, action }, count);
   }
 
   desired(view: NodeView): unknown {
