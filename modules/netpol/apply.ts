@@ -6,7 +6,7 @@ import type { IPFamily } from '../../src/kube/objects.ts';
 import { type Diff, Tracker } from '../../src/reconcile/tracker.ts';
 import type { FamilyDesired, Group } from './model.ts';
 import { groupCounters } from './counters.ts';
-import { EGRESS, FORWARD_HOOK, forwardRules, HAIRPIN, INGRESS, nftFamily, ruleText, setBody, tailChain } from './render.ts';
+import { EGRESS, FORWARD_HOOK, forwardRules, HAIRPIN, INGRESS, nftFamily, ruleText, setBody, STRICT_CUT, strictCutSet, tailChain } from './render.ts';
 
 export interface Nft {
   apply(script: string): Promise<void>;
@@ -44,7 +44,11 @@ export class FamilyApplier {
   /** The element Sets last applied, by set: an unchanged group hands back the same Set, which needs no diff. */
   private lastSets = new Map<string, Set<string>>();
 
-  constructor(family: IPFamily, table: string, nft: Nft, deleteChainsNow: boolean) {
+  /** Strict mode: the forward chain drops the flows in the strict-cut set first. */
+  private readonly strict: boolean;
+
+  constructor(family: IPFamily, table: string, nft: Nft, deleteChainsNow: boolean, strict = false) {
+    this.strict = strict;
     this.family = family;
     this.table = table;
     this.nft = nft;
@@ -98,13 +102,14 @@ export class FamilyApplier {
       `add map ${this.t} ${INGRESS} { type ${a} : verdict; }`,
       `add map ${this.t} ${EGRESS} { type ${a} : verdict; }`,
     ];
+    if (this.strict) out.push(`add set ${this.t} ${STRICT_CUT} { ${strictCutSet(this.family)} }`);
     for (const g of d.groups.values()) this.groupLines(g, out);
     for (const [set, els] of d.elements) this.elementLines('add', set, [...els], out);
     this.elementLines('add', HAIRPIN, [...d.hairpin].map((ip) => `${ip} . ${ip}`), out);
     this.elementLines('add', INGRESS, [...d.ingress].map(([ip, g]) => `${ip} : jump ${g}`), out);
     this.elementLines('add', EGRESS, [...d.egress].map(([ip, g]) => `${ip} : jump ${g}`), out);
     out.push(`add chain ${this.t} forward { ${FORWARD_HOOK} }`);
-    for (const r of forwardRules(this.family)) out.push(`add rule ${this.t} forward ${r}`);
+    for (const r of forwardRules(this.family, this.strict)) out.push(`add rule ${this.t} forward ${r}`);
     await this.nft.apply(`${out.join('\n')}\n`);
     this.groups.reset(d.groups);
     this.applied.clear();

@@ -15,6 +15,7 @@ import type { Desired } from './model.ts';
 import { netpolConfig, type NetpolConfig } from './options.ts';
 import { plan, Planner } from './plan.ts';
 import { desiredToJSON } from './print.ts';
+import { STRICT_CUT } from './render.ts';
 import { deletesChainsAtOnce } from '../../src/sys/kernel.ts';
 import { DropReader, dropSeries, parseCounters } from './counters.ts';
 import { conntrackTable, type ConntrackTable, StrictSweeper } from './strict.ts';
@@ -74,14 +75,15 @@ export class NetpolModule implements Module {
     this.metrics = netpolMetrics(ctx.registry);
     const nft = deps.nft ?? nftExec();
     const now = deps.deleteChainsNow ?? deletesChainsAtOnce();
-    this.families = ([4, 6] as const).map((f) => new FamilyApplier(f, this.config.table, nft, now));
+    this.families = ([4, 6] as const).map((f) => new FamilyApplier(f, this.config.table, nft, now, this.config.strict));
     this.bridge = deps.bridge ?? (() => ensureBridgeNetfilter());
     this.drops = new DropReader(async (f) => (nft.counters ? parseCounters(await nft.counters(f === 4 ? 'ip' : 'ip6', this.config.table)) : new Map()));
     this.unhook = ctx.registry.beforeScrape(() => this.collectDrops());
     this.programs = this.config.strict ? ['nft', 'conntrack'] : ['nft'];
     if (this.config.strict) {
       const m = this.metrics;
-      this.sweeper = new StrictSweeper({ table: deps.conntrack ?? conntrackTable(), log: this.log, metrics: { deleted: m.strictDeleted, deferred: m.strictDeferred, failures: m.strictFailures } });
+      const cut = (f: 4 | 6, lines: string[]) => nft.apply(lines.map((l) => `add element ${f === 4 ? 'ip' : 'ip6'} ${this.config.table} ${STRICT_CUT} { ${l} }\n`).join(''));
+      this.sweeper = new StrictSweeper({ table: deps.conntrack ?? conntrackTable(), cut, log: this.log, metrics: { deleted: m.strictDeleted, deferred: m.strictDeferred, failures: m.strictFailures } });
     }
   }
 

@@ -54,10 +54,19 @@ export function tailChain(group: string): string {
   return `${group}-n`;
 }
 
+export const STRICT_CUT = 'strict-cut';
+
+/** Strict mode's set of cut flows (both orientations of each), dropped before conntrack's accept (strict.ts). */
+export function strictCutSet(f: IPFamily): string {
+  const a = f === 4 ? 'ipv4_addr' : 'ipv6_addr';
+  return `type ${a} . ${a} . inet_proto . inet_service . inet_service; flags timeout; timeout 10m;`;
+}
+
 /** The forward base chain: established flows first, IPv6 ND, then egress of the source and ingress of the destination, each a jump. */
-export function forwardRules(f: IPFamily): string[] {
+export function forwardRules(f: IPFamily, strict = false): string[] {
   const A = nftFamily(f);
   return [
+    ...(strict ? [`${L4_ALL} ${A} saddr . ${A} daddr . meta l4proto . th sport . th dport @${STRICT_CUT} drop`] : []),
     'ct state established,related accept',
     ...(f === 6 ? ['meta l4proto ipv6-icmp icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept'] : []),
     `${A} saddr vmap @${EGRESS}`,

@@ -1,10 +1,13 @@
 // Strict mode (opt-in): after a change that can deny flows that were allowed (an allow gone,
-// a pod newly isolated), the conntrack entries of established flows the new rules deny are
-// deleted, so their next packet is a new flow and is judged (and rejected) by the forward
-// chain. Off by default: the spec leaves existing connections implementation-defined, a sweep
-// lists the whole conntrack table of the family (cost grows with the node's flows, not with
-// the change), and cutting a long-lived connection is a user-visible outage that many expect
-// a policy edit not to cause (Calico, kube-router and the default nodeway keep them).
+// a pod newly isolated), established flows the new rules deny are cut. Off by default: the
+// spec leaves existing connections implementation-defined; a sweep lists the whole conntrack
+// table of the family (its cost grows with the node's flows, not with the change); with strict
+// mode every forwarded TCP/UDP/SCTP packet costs one more hash lookup (the strict-cut set);
+// and cutting a long-lived connection is an outage many expect a policy edit not to cause
+// (Calico, kube-router and nodeway by default keep established flows).
+//
+// How: the flow's two orientations go into the table's strict-cut set (dropped before the
+// established-flow accept, for 10 minutes), then its conntrack entry is deleted.
 //
 // Which entries: every TCP/UDP/SCTP entry, judged as the forward hook saw its first packet
 // (source = the original source, destination = the reply's source, i.e. after the proxy's
@@ -94,6 +97,16 @@ export function conntrackTable(bin = 'conntrack'): ConntrackTable {
   };
 }
 
+/**
+ * The strict-cut elements of entries (render.ts): both orientations as the forward hook sees
+ * them (after DNAT, before SNAT). Deleting an entry alone is not enough: conntrack picks a TCP
+ * flow up mid-stream from whichever side sends next, and if that is the side whose direction
+ * policy allows (the server answering), the flow would be re-admitted as a new one.
+ */
+export function cutElements(entries: CtEntry[]): string[] {
+  return entries.map((e) => `${e.src} . ${e.replySrc} . ${e.proto} . ${e.sport} . ${e.replySport}, ${e.replySrc} . ${e.src} . ${e.proto} . ${e.replySport} . ${e.sport}`);
+}
+
 export interface StrictMetrics {
   deleted: { inc(labels: Record<string, string>, by?: number): void };
   failures: { inc(labels: Record<string, string>): void };
@@ -111,6 +124,7 @@ const AGAIN_MS = 1_000;
  */
 export class StrictSweeper {
   private readonly table: ConntrackTable;
+  private readonly cut: (family: IPFamily, elements: string[]) => Promise<void>;
   private readonly log: Logger;
   private readonly metrics: StrictMetrics;
   private readonly local: () => ReadonlySet<string>;
@@ -123,8 +137,9 @@ export class StrictSweeper {
   /** Sweeps failed in a row: the retry waits 1, 2, 4 … 60 s, and only the first failure is logged. */
   private failures = 0;
 
-  constructor(o: { table: ConntrackTable; log: Logger; metrics: StrictMetrics; local?: () => ReadonlySet<string>; maxDeletes?: number }) {
+  constructor(o: { table: ConntrackTable; cut?: (family: IPFamily, elements: string[]) => Promise<void>; log: Logger; metrics: StrictMetrics; local?: () => ReadonlySet<string>; maxDeletes?: number }) {
     this.table = o.table;
+    this.cut = o.cut ?? (async () => {});
     this.log = o.log;
     this.metrics = o.metrics;
     this.local = o.local ?? localAddresses;
@@ -184,6 +199,8 @@ export class StrictSweeper {
       const denied = deniedEntries(fd, entries, this.local());
       const now = denied.slice(0, this.maxDeletes);
       let deleted = 0;
+      // Cut first (both directions dropped from now on), then free the entries.
+      if (now.length) await this.cut(family, cutElements(now));
       for (const e of now) deleted += await this.table.delete(family, e);
       if (deleted) this.metrics.deleted.inc(label, deleted);
       const left = denied.length - now.length;

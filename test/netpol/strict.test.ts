@@ -4,7 +4,7 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { plan } from '../../modules/netpol/plan.ts';
-import { type ConntrackTable, type CtEntry, deniedEntries, parseEntries, StrictSweeper } from '../../modules/netpol/strict.ts';
+import { type ConntrackTable, type CtEntry, cutElements, deniedEntries, parseEntries, StrictSweeper } from '../../modules/netpol/strict.ts';
 import type { IPFamily } from '../../src/kube/objects.ts';
 import { upstreamModel } from './world.ts';
 
@@ -35,6 +35,10 @@ describe('strict mode: the entries a change denies', () => {
     expect(deniedEntries(fd, entries, new Set()).map((e) => e.src)).toEqual(['10.244.2.10', '192.168.1.5']);
     // The same address as one of the node's own: that flow went through input, not forward.
     expect(deniedEntries(fd, entries, new Set(['192.168.1.5'])).map((e) => e.src)).toEqual(['10.244.2.10']);
+  });
+
+  it('cuts both orientations as the forward hook sees them: after DNAT (the reply source), before SNAT', () => {
+    expect(cutElements(parseEntries(LIST).slice(0, 1))).toEqual(['10.244.1.10 . 10.244.0.10 . tcp . 40000 . 8080, 10.244.0.10 . 10.244.1.10 . tcp . 8080 . 40000']);
   });
 });
 
@@ -79,11 +83,13 @@ describe('strict mode: the sweeper', () => {
   it('deletes at most maxDeletes per sweep and the rest in the next, a second later', async () => {
     const t = fakeTable(25);
     const m = counters();
-    const s = new StrictSweeper({ table: t.table, log: pino({ level: 'silent' }), metrics: m.metrics, local: () => new Set(), maxDeletes: 10 });
+    let cut = 0;
+    const s = new StrictSweeper({ table: t.table, cut: async (_f, els) => void (cut += els.length), log: pino({ level: 'silent' }), metrics: m.metrics, local: () => new Set(), maxDeletes: 10 });
     const t0 = Date.now();
     s.request(fd);
     await s.idle();
     expect(t.entries).toHaveLength(0);
+    expect(cut).toBe(25);
     expect(m.c.deleted).toBe(25);
     expect(m.c.deferred).toBe(15 + 5);
     expect(t.calls.list).toBe(3);
