@@ -8,12 +8,15 @@
 import type { IPFamily } from '../../src/kube/objects.ts';
 import { type Diff, Tracker } from '../../src/reconcile/tracker.ts';
 import type { FamilyDesired, Group, SetDecl } from './model.ts';
-import { dropCounter, EGRESS, FORWARD_HOOK, forwardRules, HAIRPIN, INGRESS, nftFamily, ruleText, setBody, tailChain } from './render.ts';
+import { groupCounters } from './counters.ts';
+import { EGRESS, FORWARD_HOOK, forwardRules, HAIRPIN, INGRESS, nftFamily, ruleText, setBody, STRICT_CUT, strictCutSet, tailChain } from './render.ts';
 
 export interface Nft {
   apply(script: string): Promise<void>;
   /** Whether `family table`'s chain exists (a firewall reload removes it); absent: never checked. */
   hasChain?(family: string, table: string, chain: string): Promise<boolean>;
+  /** `nft -j list counters table family table` (drops by policy); absent: no drop figures. */
+  counters?(family: string, table: string): Promise<string>;
 }
 
 const PER_LINE = 500;
@@ -45,7 +48,11 @@ export class FamilyApplier {
   /** The element Sets last applied, by set: an unchanged group hands back the same Set, which needs no diff. */
   private lastSets = new Map<string, Set<string>>();
 
-  constructor(family: IPFamily, table: string, nft: Nft, deleteChainsNow: boolean) {
+  /** Strict mode: the forward chain drops the flows in the strict-cut set first. */
+  private readonly strict: boolean;
+
+  constructor(family: IPFamily, table: string, nft: Nft, deleteChainsNow: boolean, strict = false) {
+    this.strict = strict;
     this.family = family;
     this.table = table;
     this.nft = nft;
@@ -77,7 +84,7 @@ export class FamilyApplier {
   }
 
   private groupLines(g: Group, out: string[]): void {
-    out.push(`add counter ${this.t} ${dropCounter(g.name)}`);
+    for (const c of groupCounters(g).keys()) out.push(`add counter ${this.t} ${c}`);
     if (g.tail) {
       out.push(`add chain ${this.t} ${tailChain(g.name)}`);
       for (const r of g.tail) out.push(`add rule ${this.t} ${tailChain(g.name)} ${ruleText(r, g, this.family)}`);
@@ -89,7 +96,7 @@ export class FamilyApplier {
   private deleteGroupLines(g: Group, out: string[]): void {
     out.push(`delete chain ${this.t} ${g.name}`);
     if (g.tail) out.push(`delete chain ${this.t} ${tailChain(g.name)}`);
-    out.push(`delete counter ${this.t} ${dropCounter(g.name)}`);
+    for (const c of groupCounters(g).keys()) out.push(`delete counter ${this.t} ${c}`);
   }
 
   /** Every set the groups use, once. */
@@ -109,6 +116,7 @@ export class FamilyApplier {
       `add map ${this.t} ${INGRESS} { type ${a} : verdict; }`,
       `add map ${this.t} ${EGRESS} { type ${a} : verdict; }`,
     ];
+    if (this.strict) out.push(`add set ${this.t} ${STRICT_CUT} { ${strictCutSet(this.family)} }`);
     const sets = FamilyApplier.setsOf(d);
     for (const [name, decl] of sets) out.push(`add set ${this.t} ${name} { ${setBody(decl, this.family)} }`);
     for (const g of d.groups.values()) this.groupLines(g, out);
@@ -117,7 +125,7 @@ export class FamilyApplier {
     this.elementLines('add', INGRESS, [...d.ingress].map(([ip, g]) => `${ip} : jump ${g}`), out);
     this.elementLines('add', EGRESS, [...d.egress].map(([ip, g]) => `${ip} : jump ${g}`), out);
     out.push(`add chain ${this.t} forward { ${FORWARD_HOOK} }`);
-    for (const r of forwardRules(this.family)) out.push(`add rule ${this.t} forward ${r}`);
+    for (const r of forwardRules(this.family, this.strict)) out.push(`add rule ${this.t} forward ${r}`);
     await this.nft.apply(`${out.join('\n')}\n`);
     this.groups.reset(d.groups);
     this.sets.reset(sets);
@@ -154,6 +162,7 @@ export class FamilyApplier {
     for (const [name, g] of gd.update) {
       // Rules are a function of the group's name; a change means a new rendering of them.
       out.push(`flush chain ${this.t} ${name}`);
+      for (const c of groupCounters(g).keys()) out.push(`add counter ${this.t} ${c}`);
       if (g.tail) {
         out.push(`add chain ${this.t} ${tailChain(name)}`, `flush chain ${this.t} ${tailChain(name)}`);
         for (const r of g.tail) out.push(`add rule ${this.t} ${tailChain(name)} ${ruleText(r, g, this.family)}`);

@@ -10,6 +10,7 @@ import type { CNPAction, ClusterNetworkPolicy, IPFamily, LabelSelector, NetworkP
 import { ipFamily } from '../../src/net/ip.ts';
 import type { PolicyView } from '../../src/view/types.ts';
 import { type Desired, type Direction, type FamilyDesired, type Group, L4, type Match, type Rule, type SetDecl } from './model.ts';
+import { nodePeers } from './nodes.ts';
 import { blockRanges, inRanges, ipToBig, normalize, type Range, rangeText } from './ranges.ts';
 
 /** Port ranges up to this many ports become set elements; wider ones a rule of their own. */
@@ -409,7 +410,7 @@ export function selectingCNPs(view: PolicyView, pod: Pod, tier: 'Admin' | 'Basel
     .sort((a, b) => a.priority - b.priority || (a.name < b.name ? -1 : 1));
 }
 
-export function cnpClauses(cnps: ClusterNetworkPolicy[], dir: Direction, pod: Pod): CnpClause[] {
+export function cnpClauses(cnps: ClusterNetworkPolicy[], dir: Direction, pod: Pod, nodes?: PolicyView['nodes']): CnpClause[] {
   const out: CnpClause[] = [];
   for (const c of cnps) {
     (dir === 'ingress' ? c.ingress : c.egress).forEach((rule, i) => {
@@ -417,7 +418,7 @@ export function cnpClauses(cnps: ClusterNetworkPolicy[], dir: Direction, pod: Po
       if (rule.unknownPeer && rule.action === 'Accept') return;
       const ports = portSpecs({ ports: rule.ports, peers: null }, dir === 'ingress' ? pod : null);
       if (ports !== null && ports.length === 0) return;
-      const peers = rule.unknownPeer ? null : rule.peers.map((p) => peerOf(p, ''));
+      const peers = rule.unknownPeer ? null : rule.peers.flatMap((p) => (p.kind === 'nodes' ? nodePeers(p.nodeSelector, nodes) : [peerOf(p, '')]));
       out.push({ action: rule.action, peers, ports, why: `cnp/${c.name} ${dir}[${i}]${rule.name ? ` (${rule.name})` : ''} ${rule.action}` });
     });
   }
@@ -538,8 +539,8 @@ export function planWith(input: PlanInput, idx: PlanIndex, build: (g: GroupSpec,
       const policies = selectingPolicies(idx.policiesByNs, pod, dir);
       const admins = selectingCNPs(input.policy, pod, 'Admin');
       const baselines = policies.length ? [] : selectingCNPs(input.policy, pod, 'Baseline');
-      const admin = cnpClauses(admins, dir, pod);
-      const baseline = cnpClauses(baselines, dir, pod);
+      const admin = cnpClauses(admins, dir, pod, input.policy.nodes);
+      const baseline = cnpClauses(baselines, dir, pod, input.policy.nodes);
       if (policies.length === 0 && admin.length === 0 && baseline.length === 0) return null;
       const np = policies.length ? policies.flatMap((p) => policyClauses(p, dir, pod)) : null;
       const names = [...policies.map((p) => `${p.namespace}/${p.name}`).sort(), ...[...admins, ...baselines].map((c) => `cnp/${c.name}`)];

@@ -11,6 +11,7 @@
 import type { IPFamily, Pod } from '../../src/kube/objects.ts';
 import type { PolicyView } from '../../src/view/types.ts';
 import type { Desired, Group } from './model.ts';
+import { usesNodePeers } from './nodes.ts';
 import {
   buildGroup, eligible, type GroupSpec, type PeerSelector, type PeerSource, PlanIndex, type PlanInput, type PlanMemo, planWith, podKey,
   type SelectorMembers, selectorMatches,
@@ -89,7 +90,11 @@ export class Planner {
     }
     const stale = new Set<string>();
     const podChanges: [string, Pod | undefined, Pod | undefined][] = [];
+    let nodePeers: boolean | undefined;
     for (const c of changes) {
+      // A node matters only to `nodes` peers: without any, its changes (addresses, conditions,
+      // annotations) cannot change the plan.
+      if (c.startsWith('node:') && !(nodePeers ??= usesNodePeers(view.clusterNetworkPolicies.values()))) continue;
       if (!c.startsWith('pod:')) this.memo.gen++;
       if (c.startsWith('ns:')) {
         for (const [k, m] of this.members) if (m.sel.namespace === null || m.sel.namespace === c.slice(3)) stale.add(k);
