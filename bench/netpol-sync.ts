@@ -58,6 +58,8 @@ const planLat: number[] = [];
 const nftLat: number[] = [];
 /** Changes that changed rules (a transaction ran): their latency, and the same run's floor: one nft run of one element on this table. */
 const live: number[] = [];
+const liveNft: number[] = [];
+const liveLines: number[] = [];
 const floor: number[] = [];
 for (let c = 0; c < CHANGES; c++) {
   // A pod (local or not) changes app label: it moves between peer sets, maybe between groups.
@@ -76,10 +78,12 @@ for (let c = 0; c < CHANGES; c++) {
   nftLat.push(nftMs);
   if (r.kind !== 'none') {
     live.push(performance.now() - t);
+    liveNft.push(nftMs);
+    liveLines.push(r.lines);
     const f = performance.now();
     await nft.apply('add table ip nodeway-np\n');
     floor.push(performance.now() - f);
   }
 }
 console.log(`pod label change, change to rules live, over ${CHANGES}: p50 ${ms(percentile(lat, 50))}, p99 ${ms(percentile(lat, 99))} (plan alone p50 ${ms(percentile(planLat, 50))}, nft alone p50 ${ms(percentile(nftLat, 50))}) (target p99 ≤ 100 ms)`);
-console.log(`  the ${live.length} that changed rules: p50 ${ms(percentile(live, 50))}, p99 ${ms(percentile(live, 99))}; same-run floor, one nft run on this table: p50 ${ms(percentile(floor, 50))}, p99 ${ms(percentile(floor, 99))}`);
+console.log(`  the ${live.length} that changed rules: p50 ${ms(percentile(live, 50))}, p99 ${ms(percentile(live, 99))} (nft alone p50 ${ms(percentile(liveNft, 50))}; lines p50 ${percentile(liveLines, 50)}, max ${Math.max(...liveLines)}); same-run floor, one nft run on this table: p50 ${ms(percentile(floor, 50))}, p99 ${ms(percentile(floor, 99))}`);
