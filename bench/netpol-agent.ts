@@ -5,8 +5,8 @@
 // netpol full sync (its own metric), RssAnon settled after ready, and CHANGES pod label changes
 // written to the API server one at a time (every GAP ms), each timed two ways: the agent's
 // programming histogram (view change to rules live), and from the API write until the agent's
-// next netpol sync completed (its histogram's count, polled over HTTP), after which `nft get
-// element` must find the element the change adds.
+// next netpol sync completed (its lastSuccess on /healthz/netpol, polled every ms), after which
+// `nft get element` must find the element the change adds.
 // Run: node bench/netpol-agent.ts [policies=1000] [pods=5000] [local=500] [changes=50] [gapMs=300]
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -86,7 +86,13 @@ async function once(modules: string): Promise<void> {
       // A set the change added the element to (the planner reports what it changed in place).
       const set = [...planner.touched(4)].find(([s, els]) => els.has(el) && d.v4.elements.get(s)?.has(el))?.[0];
       planner.touched(6);
-      const count = async () => Number(/^nodeway_netpol_programming_duration_seconds_count(?:\{\})? (\d+)/m.exec(await metrics())?.[1] ?? 0);
+      // The module's last successful sync, from /healthz/netpol (a scrape of /metrics would read
+      // the drop counters with nft, itself a cost on the node being measured).
+      const count = async () => {
+        const body = (await (await fetch('http://127.0.0.1:10256/healthz/netpol')).json()) as { lastSuccess?: number };
+        if (typeof body.lastSuccess !== 'number') throw new Error(`/healthz/netpol has no lastSuccess: ${JSON.stringify(body)}`);
+        return body.lastSuccess;
+      };
       const n0 = await count();
       const t = performance.now();
       await api.call({ op: 'patch', target: { apiVersion: 'v1', kind: 'Pod', namespace: key.split('/')[0], name: `pod-${i}` }, patch: { metadata: { labels: { app: `app-${app}` } } } });
@@ -95,8 +101,8 @@ async function once(modules: string): Promise<void> {
         await sleep(GAP_MS);
         continue;
       }
-      // Live when the agent's next netpol sync completes (its histogram counts one more; nothing
-      // else changes meanwhile), polled over HTTP every ms; then nft must find the element.
+      // Live when the agent's next netpol sync completes (nothing else changes meanwhile), polled
+      // over HTTP every ms; then nft must find the element.
       while ((await count()) === n0) {
         if (performance.now() - t > 10_000) throw new Error(`change ${c}: no netpol sync within 10 s`);
         await sleep(1);
