@@ -10,7 +10,7 @@ import type { CNPAction, ClusterNetworkPolicy, IPFamily, LabelSelector, NetworkP
 import { ipFamily } from '../../src/net/ip.ts';
 import type { PolicyView } from '../../src/view/types.ts';
 import { type Desired, type Direction, type FamilyDesired, type Group, L4, type Match, type Rule, type SetDecl } from './model.ts';
-import { nodePeers, usesNodePeers } from './nodes.ts';
+import { nodePeers } from './nodes.ts';
 import { blockRanges, inRanges, ipToBig, normalize, type Range, rangeText } from './ranges.ts';
 
 /** Port ranges up to this many ports become set elements; wider ones a rule of their own. */
@@ -451,11 +451,7 @@ export class Planner {
     }
     const stale = new Set<string>();
     let anyPod = false;
-    let nodePeers: boolean | undefined;
     for (const c of changes) {
-      // A node matters only to `nodes` peers: without any, its changes (addresses, conditions,
-      // annotations) cannot change the plan.
-      if (c.startsWith('node:') && !(nodePeers ??= usesNodePeers(view.clusterNetworkPolicies.values()))) continue;
       if (!c.startsWith('pod:')) this.memo.gen++;
       if (c.startsWith('ns:')) {
         for (const [k, m] of this.members) if (m.sel.namespace === null || m.sel.namespace === c.slice(3)) stale.add(k);
