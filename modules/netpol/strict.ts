@@ -118,9 +118,9 @@ export const MAX_DELETES = 2_000;
 const AGAIN_MS = 1_000;
 
 /**
- * Runs sweeps one at a time; a request while one runs makes one more run after it (requests
- * coalesce), and a sweep that hit MAX_DELETES or failed asks for another one a second later:
- * bounded work per second, never a tight loop.
+ * Runs sweeps one round at a time: requests while a round runs coalesce into the next round,
+ * at least a second later; a sweep that hit MAX_DELETES is owed again a second later, one that
+ * failed after 1, 2, 4 … 60 s. Bounded work per second, never a tight loop.
  */
 export class StrictSweeper {
   private readonly table: ConntrackTable;
@@ -150,7 +150,8 @@ export class StrictSweeper {
   request(fd: FamilyDesired): void {
     if (this.closed) return;
     this.owed.set(fd.family, fd);
-    this.running ??= this.drain();
+    // A round already waiting (a timer) takes it; else one starts now.
+    if (!this.running && !this.timer) this.running = this.drain();
   }
 
   /** Resolves when no sweep runs or waits (tests). */
@@ -166,28 +167,29 @@ export class StrictSweeper {
   }
 
   private async drain(): Promise<void> {
-    let again = false;
+    let delay = 0;
     try {
-      while (this.owed.size && !this.closed) {
-        const [family, fd] = this.owed.entries().next().value!;
-        this.owed.delete(family);
-        if (!(await this.sweep(family, fd))) {
-          // Not done (capped or failed): owed again in a second, unless a newer plan came meanwhile.
-          if (!this.owed.has(family)) this.owed.set(family, fd);
-          again = true;
-          break;
-        }
+      // The families owed now; a request arriving meanwhile waits for the next round.
+      const round = [...this.owed];
+      this.owed.clear();
+      for (const [family, fd] of round) {
+        if (this.closed) return;
+        if (await this.sweep(family, fd)) continue;
+        // Not done (capped or failed): owed again, unless a newer plan came meanwhile.
+        if (!this.owed.has(family)) this.owed.set(family, fd);
+        delay = Math.max(delay, Math.min(60_000, AGAIN_MS * 2 ** Math.max(0, this.failures - 1)));
       }
+      // Under a stream of changes: at most one round a second.
+      if (this.owed.size) delay ||= AGAIN_MS;
     } finally {
       this.running = undefined;
     }
-    if (again && !this.closed) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.running ??= this.drain();
-      }, Math.min(60_000, AGAIN_MS * 2 ** Math.max(0, this.failures - 1)));
-      this.timer.unref?.();
-    }
+    if (this.owed.size === 0 || this.closed) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running ??= this.drain();
+    }, delay);
+    this.timer.unref?.();
   }
 
   /** One sweep; true when finished (every denied entry deleted). */

@@ -115,6 +115,23 @@ describe('strict mode: the sweeper', () => {
   });
 });
 
+describe('strict mode: a stream of changes', () => {
+  it('requests every 100 ms for 2 s make at most one sweep a second', async () => {
+    const { world: w } = upstreamModel(['n1']);
+    w.np('x', 'b', { podSelector: { matchLabels: { pod: 'b' } } });
+    const fd = plan({ nodeName: 'n1', policy: w }).v4;
+    const t = fakeTable(0);
+    const s = new StrictSweeper({ table: t.table, log: pino({ level: 'silent' }), metrics: counters().metrics, local: () => new Set() });
+    for (let i = 0; i < 20; i++) {
+      s.request(fd);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await s.idle();
+    expect(t.calls.list).toBeGreaterThanOrEqual(2);
+    expect(t.calls.list).toBeLessThanOrEqual(4);
+  });
+});
+
 describe('strict mode: which changes call for a sweep (the applier says it narrowed)', () => {
   it('a peer losing a label, a namespace label change, a newly isolated pod, a policy edit narrow; a new allow does not', async () => {
     const { world: w } = upstreamModel(['n1']);
