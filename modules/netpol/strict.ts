@@ -136,6 +136,7 @@ export class StrictSweeper {
   private closed = false;
   /** Sweeps failed in a row: the retry waits 1, 2, 4 … 60 s, and only the first failure is logged. */
   private failures = 0;
+  private lastRound = -Infinity;
 
   constructor(o: { table: ConntrackTable; cut?: (family: IPFamily, elements: string[]) => Promise<void>; log: Logger; metrics: StrictMetrics; local?: () => ReadonlySet<string>; maxDeletes?: number }) {
     this.table = o.table;
@@ -150,8 +151,11 @@ export class StrictSweeper {
   request(fd: FamilyDesired): void {
     if (this.closed) return;
     this.owed.set(fd.family, fd);
-    // A round already waiting (a timer) takes it; else one starts now.
-    if (!this.running && !this.timer) this.running = this.drain();
+    // A round running or waiting (a timer) takes it; else one starts, a second after the last.
+    if (this.running || this.timer) return;
+    const wait = this.lastRound + AGAIN_MS - performance.now();
+    if (wait <= 0) this.running = this.drain();
+    else this.later(wait);
   }
 
   /** Resolves when no sweep runs or waits (tests). */
@@ -168,6 +172,7 @@ export class StrictSweeper {
 
   private async drain(): Promise<void> {
     let delay = 0;
+    this.lastRound = performance.now();
     try {
       // The families owed now; a request arriving meanwhile waits for the next round.
       const round = [...this.owed];
@@ -184,11 +189,14 @@ export class StrictSweeper {
     } finally {
       this.running = undefined;
     }
-    if (this.owed.size === 0 || this.closed) return;
+    if (this.owed.size && !this.closed) this.later(delay);
+  }
+
+  private later(ms: number): void {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.running ??= this.drain();
-    }, delay);
+    }, ms);
     this.timer.unref?.();
   }
 
