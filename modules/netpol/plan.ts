@@ -10,6 +10,7 @@ import type { CNPAction, ClusterNetworkPolicy, IPFamily, LabelSelector, NetworkP
 import { ipFamily } from '../../src/net/ip.ts';
 import type { PolicyView } from '../../src/view/types.ts';
 import { type Desired, type Direction, type FamilyDesired, type Group, L4, type Match, type Rule, type SetDecl } from './model.ts';
+import { nodePeers, usesNodePeers } from './nodes.ts';
 import { blockRanges, inRanges, ipToBig, normalize, type Range, rangeText } from './ranges.ts';
 
 /** Port ranges up to this many ports become set elements; wider ones a rule of their own. */
@@ -321,7 +322,7 @@ export function selectingCNPs(view: PolicyView, pod: Pod, tier: 'Admin' | 'Basel
     .sort((a, b) => a.priority - b.priority || (a.name < b.name ? -1 : 1));
 }
 
-export function cnpClauses(cnps: ClusterNetworkPolicy[], dir: Direction, pod: Pod): CnpClause[] {
+export function cnpClauses(cnps: ClusterNetworkPolicy[], dir: Direction, pod: Pod, nodes?: PolicyView['nodes']): CnpClause[] {
   const out: CnpClause[] = [];
   for (const c of cnps) {
     (dir === 'ingress' ? c.ingress : c.egress).forEach((rule, i) => {
@@ -329,7 +330,7 @@ export function cnpClauses(cnps: ClusterNetworkPolicy[], dir: Direction, pod: Po
       if (rule.unknownPeer && rule.action === 'Accept') return;
       const ports = portSpecs({ ports: rule.ports, peers: null }, dir === 'ingress' ? pod : null);
       if (ports !== null && ports.length === 0) return;
-      const peers = rule.unknownPeer ? null : rule.peers.map((p) => peerOf(p, ''));
+      const peers = rule.unknownPeer ? null : rule.peers.flatMap((p) => (p.kind === 'nodes' ? nodePeers(p.nodeSelector, nodes) : [peerOf(p, '')]));
       out.push({ action: rule.action, peers, ports, why: `cnp/${c.name} ${dir}[${i}]${rule.name ? ` (${rule.name})` : ''} ${rule.action}` });
     });
   }
@@ -450,7 +451,11 @@ export class Planner {
     }
     const stale = new Set<string>();
     let anyPod = false;
+    let nodePeers: boolean | undefined;
     for (const c of changes) {
+      // A node matters only to `nodes` peers: without any, its changes (addresses, conditions,
+      // annotations) cannot change the plan.
+      if (c.startsWith('node:') && !(nodePeers ??= usesNodePeers(view.clusterNetworkPolicies.values()))) continue;
       if (!c.startsWith('pod:')) this.memo.gen++;
       if (c.startsWith('ns:')) {
         for (const [k, m] of this.members) if (m.sel.namespace === null || m.sel.namespace === c.slice(3)) stale.add(k);
@@ -526,8 +531,8 @@ function planWith(input: PlanInput, idx: PlanIndex, build: (g: GroupSpec, family
       const policies = selectingPolicies(idx.policiesByNs, pod, dir);
       const admins = selectingCNPs(input.policy, pod, 'Admin');
       const baselines = policies.length ? [] : selectingCNPs(input.policy, pod, 'Baseline');
-      const admin = cnpClauses(admins, dir, pod);
-      const baseline = cnpClauses(baselines, dir, pod);
+      const admin = cnpClauses(admins, dir, pod, input.policy.nodes);
+      const baseline = cnpClauses(baselines, dir, pod, input.policy.nodes);
       if (policies.length === 0 && admin.length === 0 && baseline.length === 0) return null;
       const np = policies.length ? policies.flatMap((p) => policyClauses(p, dir, pod)) : null;
       const names = [...policies.map((p) => `${p.namespace}/${p.name}`).sort(), ...[...admins, ...baselines].map((c) => `cnp/${c.name}`)];
