@@ -223,8 +223,9 @@ export class MeshLab {
    * Pods of `a` and `b` can talk, by the state that makes them: each device peers the other
    * with its pod CIDR and has a handshake with it (WireGuard reports one only for a session it
    * can send on: crossed initiations show none), and each agent has reported that handshake
-   * in its metrics — they come from a device read at the end of a sync, after every applier
-   * (routes, nft, conflist) ran. Traffic is sent after this, never retried into success.
+   * in its metrics — from a device read made after the sync that set the peer finished, so
+   * every applier (routes, nft, conflist) ran. Traffic is sent after this, never retried into
+   * success.
    */
   async sessionUp(a: MeshNode, b: MeshNode, timeoutMs = 20_000): Promise<void> {
     await waitFor(`a session between ${a.name} and ${b.name}`, async () => {
