@@ -65,9 +65,14 @@ export class FamilyApplier {
     return !(await this.nft.hasChain(nftFamily(this.family), this.table, 'forward'));
   }
 
-  async sync(d: FamilyDesired, full: boolean): Promise<ApplyResult> {
+  /**
+   * `touched`: the elements the planner changed in place in sets it handed over before (the
+   * same Set objects). With it, such a set is diffed on those elements only and a set handed
+   * over again unchanged is skipped; without it, every set is diffed whole.
+   */
+  async sync(d: FamilyDesired, full: boolean, touched?: ReadonlyMap<string, ReadonlySet<string>>): Promise<ApplyResult> {
     if (full || !this.synced) return this.full(d);
-    return this.partial(d);
+    return this.partial(d, touched);
   }
 
   private elementLines(verb: 'add' | 'delete', set: string, items: string[], out: string[]): void {
@@ -129,7 +134,7 @@ export class FamilyApplier {
     return { kind: 'full', lines: out.length, narrowed: true };
   }
 
-  private async partial(d: FamilyDesired): Promise<ApplyResult> {
+  private async partial(d: FamilyDesired, touched?: ReadonlyMap<string, ReadonlySet<string>>): Promise<ApplyResult> {
     const out: string[] = [];
     let narrowed = false;
     const later: Group[] = [];
@@ -152,12 +157,20 @@ export class FamilyApplier {
     const newTrackers = new Map<string, Tracker<true>>();
     const elementDiffs: [string, Diff<true>][] = [];
     for (const [set, els] of d.elements) {
-      if (this.lastSets.get(set) === els && this.elements.has(set)) continue;
       const tr = this.elements.get(set) ?? new Tracker<true>(NONE);
-      if (!this.elements.has(set)) newTrackers.set(set, tr);
-      const want = new Map<string, true>();
-      for (const e of els) want.set(e, true);
-      const diff = tr.diff(want);
+      let diff: Diff<true>;
+      if (touched && this.lastSets.get(set) === els && this.elements.has(set)) {
+        const keys = touched.get(set);
+        if (!keys) continue;
+        const want = new Map<string, true>();
+        for (const e of keys) if (els.has(e)) want.set(e, true);
+        diff = tr.diffKeys(want, keys);
+      } else {
+        if (!this.elements.has(set)) newTrackers.set(set, tr);
+        const want = new Map<string, true>();
+        for (const e of els) want.set(e, true);
+        diff = tr.diff(want);
+      }
       if (diff.delete.length) narrowed = true;
       this.elementLines('add', set, diff.create.map(([e]) => e), out);
       this.elementLines('delete', set, diff.delete, out);

@@ -13,7 +13,8 @@ import { ensureBridgeNetfilter } from './bridge.ts';
 import { netpolMetrics, type NetpolMetrics } from './metrics.ts';
 import type { Desired } from './model.ts';
 import { netpolConfig, type NetpolConfig } from './options.ts';
-import { plan, Planner } from './plan.ts';
+import { plan } from './plan.ts';
+import { Planner } from './planner.ts';
 import { desiredToJSON } from './print.ts';
 import { STRICT_CUT } from './render.ts';
 import { deletesChainsAtOnce } from '../../src/sys/kernel.ts';
@@ -122,27 +123,35 @@ export class NetpolModule implements Module {
       this.bridgeProblem = problem;
     }
     const t0 = performance.now();
-    this.planner.invalidate(view.policy, changes.policies, changes.full);
-    const d = this.planner.plan(view);
-    const results = await Promise.allSettled(this.families.map((fa) => fa.sync(fa.family === 4 ? d.v4 : d.v6, changes.full)));
-    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    results.forEach((r, i) => {
-      const label = { ip_family: i === 0 ? 'IPv4' : 'IPv6' };
-      if (r.status === 'rejected') this.metrics.failures.inc(label);
-      else this.observe(r.value, label, t0);
-    });
-    // What failed to apply is owed again: plan it afresh next time.
-    if (failed.length) this.planner.invalidate(view.policy, [], true);
-    if (failed.length) throw new Error(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)).join('; '));
+    // What this sync applies reached the view by now; a change queued while it runs is the next sync's.
+    const since = this.pendingSince;
+    this.pendingSince = 0;
+    let d: Desired;
+    let narrowed: boolean[];
+    try {
+      this.planner.invalidate(view.policy, changes.policies, changes.full);
+      d = this.planner.plan(view);
+      const results = await Promise.allSettled(this.families.map((fa) => fa.sync(fa.family === 4 ? d.v4 : d.v6, changes.full, this.planner.touched(fa.family))));
+      const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      results.forEach((r, i) => {
+        const label = { ip_family: i === 0 ? 'IPv4' : 'IPv6' };
+        if (r.status === 'rejected') this.metrics.failures.inc(label);
+        else this.observe(r.value, label, t0);
+      });
+      if (failed.length) throw new Error(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)).join('; '));
+      narrowed = results.map((r) => r.status === 'fulfilled' && r.value.narrowed === true);
+    } catch (err) {
+      // What failed to apply is owed again, planned afresh, and its wait goes on.
+      this.planner.invalidate(view.policy, [], true);
+      if (since && (!this.pendingSince || since < this.pendingSince)) this.pendingSince = since;
+      throw err;
+    }
     this.last = d;
     // Strict mode: flows established under the old rules that the new ones deny lose their entry.
-    results.forEach((r, i) => {
-      if (r.status === 'fulfilled' && r.value.narrowed) this.sweeper?.request(i === 0 ? d.v4 : d.v6);
+    narrowed.forEach((n, i) => {
+      if (n) this.sweeper?.request(i === 0 ? d.v4 : d.v6);
     });
-    if (this.pendingSince) {
-      this.metrics.programming.observe({}, (performance.now() - this.pendingSince) / 1000);
-      this.pendingSince = 0;
-    }
+    if (since) this.metrics.programming.observe({}, (performance.now() - since) / 1000);
     this.gauges(d);
     this.skippedRules(view);
     if (this.bridgeProblem) throw new Error(this.bridgeProblem);

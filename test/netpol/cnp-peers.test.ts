@@ -1,7 +1,8 @@
 // ClusterNetworkPolicy egress peers beyond pods: `nodes` (selected by label, every address of
 // both families), `networks`, and `domainNames`, which fails closed with a warning saying why.
 import { describe, expect, it } from 'vitest';
-import { plan, Planner } from '../../modules/netpol/plan.ts';
+import { plan } from '../../modules/netpol/plan.ts';
+import { Planner } from '../../modules/netpol/planner.ts';
 import { desiredToJSON } from '../../modules/netpol/print.ts';
 import { toNode } from '../../src/kube/convert.ts';
 import { judge } from './judge.ts';

@@ -86,6 +86,10 @@ describe('drops by policy', () => {
     const labels = { ip_family: 'IPv4', direction: 'ingress', tier: 'networkpolicy', policies: 'z/deny-a' };
     const before = await L.metric('n1', 'nodeway_netpol_dropped_packets', labels);
     const N = 7;
+    // The kernel rate-limits the ICMP errors a reject sends, per destination (a burst of 6, then
+    // 1 per second): N rejects within a second would see timeouts after the sixth. Off on the
+    // rejecting node for this count.
+    await L.cluster.lab.exec(L.cluster.nodes.get('n1')!.node.ns, 'sysctl', ['-qw', 'net.ipv4.icmp_ratelimit=0']);
     const targets = Array.from({ length: N }, () => ['tcp', L.ip('z/a', 4), 80]);
     const r = await L.cluster.lab.exec(L.pod('z/b').netns, workloadPaths().node, [PROBE, JSON.stringify(targets), '1000'], { timeoutMs: 20_000 });
     const outcomes = r.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { outcome: string }).outcome);
