@@ -5,12 +5,15 @@
 import type { IPFamily } from '../../src/kube/objects.ts';
 import { type Diff, Tracker } from '../../src/reconcile/tracker.ts';
 import type { FamilyDesired, Group } from './model.ts';
-import { dropCounter, EGRESS, FORWARD_HOOK, forwardRules, HAIRPIN, INGRESS, nftFamily, ruleText, setBody, tailChain } from './render.ts';
+import { groupCounters } from './counters.ts';
+import { EGRESS, FORWARD_HOOK, forwardRules, HAIRPIN, INGRESS, nftFamily, ruleText, setBody, STRICT_CUT, strictCutSet, tailChain } from './render.ts';
 
 export interface Nft {
   apply(script: string): Promise<void>;
   /** Whether `family table`'s chain exists (a firewall reload removes it); absent: never checked. */
   hasChain?(family: string, table: string, chain: string): Promise<boolean>;
+  /** `nft -j list counters table family table` (drops by policy); absent: no drop figures. */
+  counters?(family: string, table: string): Promise<string>;
 }
 
 const PER_LINE = 500;
@@ -41,7 +44,11 @@ export class FamilyApplier {
   /** The element Sets last applied, by set: an unchanged group hands back the same Set, which needs no diff. */
   private lastSets = new Map<string, Set<string>>();
 
-  constructor(family: IPFamily, table: string, nft: Nft, deleteChainsNow: boolean) {
+  /** Strict mode: the forward chain drops the flows in the strict-cut set first. */
+  private readonly strict: boolean;
+
+  constructor(family: IPFamily, table: string, nft: Nft, deleteChainsNow: boolean, strict = false) {
+    this.strict = strict;
     this.family = family;
     this.table = table;
     this.nft = nft;
@@ -58,9 +65,14 @@ export class FamilyApplier {
     return !(await this.nft.hasChain(nftFamily(this.family), this.table, 'forward'));
   }
 
-  async sync(d: FamilyDesired, full: boolean): Promise<ApplyResult> {
+  /**
+   * `touched`: the elements the planner changed in place in sets it handed over before (the
+   * same Set objects). With it, such a set is diffed on those elements only and a set handed
+   * over again unchanged is skipped; without it, every set is diffed whole.
+   */
+  async sync(d: FamilyDesired, full: boolean, touched?: ReadonlyMap<string, ReadonlySet<string>>): Promise<ApplyResult> {
     if (full || !this.synced) return this.full(d);
-    return this.partial(d);
+    return this.partial(d, touched);
   }
 
   private elementLines(verb: 'add' | 'delete', set: string, items: string[], out: string[]): void {
@@ -68,7 +80,7 @@ export class FamilyApplier {
   }
 
   private groupLines(g: Group, out: string[]): void {
-    out.push(`add counter ${this.t} ${dropCounter(g.name)}`);
+    for (const c of groupCounters(g).keys()) out.push(`add counter ${this.t} ${c}`);
     for (const [name, decl] of g.sets) out.push(`add set ${this.t} ${name} { ${setBody(decl, this.family)} }`);
     if (g.tail) {
       out.push(`add chain ${this.t} ${tailChain(g.name)}`);
@@ -82,7 +94,7 @@ export class FamilyApplier {
     out.push(`delete chain ${this.t} ${g.name}`);
     if (g.tail) out.push(`delete chain ${this.t} ${tailChain(g.name)}`);
     for (const name of g.sets.keys()) out.push(`delete set ${this.t} ${name}`);
-    out.push(`delete counter ${this.t} ${dropCounter(g.name)}`);
+    for (const c of groupCounters(g).keys()) out.push(`delete counter ${this.t} ${c}`);
   }
 
   private async full(d: FamilyDesired): Promise<ApplyResult> {
@@ -95,13 +107,14 @@ export class FamilyApplier {
       `add map ${this.t} ${INGRESS} { type ${a} : verdict; }`,
       `add map ${this.t} ${EGRESS} { type ${a} : verdict; }`,
     ];
+    if (this.strict) out.push(`add set ${this.t} ${STRICT_CUT} { ${strictCutSet(this.family)} }`);
     for (const g of d.groups.values()) this.groupLines(g, out);
     for (const [set, els] of d.elements) this.elementLines('add', set, [...els], out);
     this.elementLines('add', HAIRPIN, [...d.hairpin].map((ip) => `${ip} . ${ip}`), out);
     this.elementLines('add', INGRESS, [...d.ingress].map(([ip, g]) => `${ip} : jump ${g}`), out);
     this.elementLines('add', EGRESS, [...d.egress].map(([ip, g]) => `${ip} : jump ${g}`), out);
     out.push(`add chain ${this.t} forward { ${FORWARD_HOOK} }`);
-    for (const r of forwardRules(this.family)) out.push(`add rule ${this.t} forward ${r}`);
+    for (const r of forwardRules(this.family, this.strict)) out.push(`add rule ${this.t} forward ${r}`);
     await this.nft.apply(`${out.join('\n')}\n`);
     this.groups.reset(d.groups);
     this.applied.clear();
@@ -121,7 +134,7 @@ export class FamilyApplier {
     return { kind: 'full', lines: out.length, narrowed: true };
   }
 
-  private async partial(d: FamilyDesired): Promise<ApplyResult> {
+  private async partial(d: FamilyDesired, touched?: ReadonlyMap<string, ReadonlySet<string>>): Promise<ApplyResult> {
     const out: string[] = [];
     let narrowed = false;
     const later: Group[] = [];
@@ -133,6 +146,7 @@ export class FamilyApplier {
     for (const [name, g] of gd.update) {
       // Rules are a function of the group's name; a change means a new rendering of them.
       out.push(`flush chain ${this.t} ${name}`);
+      for (const c of groupCounters(g).keys()) out.push(`add counter ${this.t} ${c}`);
       for (const [s, decl] of g.sets) out.push(`add set ${this.t} ${s} { ${setBody(decl, this.family)} }`);
       if (g.tail) {
         out.push(`add chain ${this.t} ${tailChain(name)}`, `flush chain ${this.t} ${tailChain(name)}`);
@@ -143,12 +157,20 @@ export class FamilyApplier {
     const newTrackers = new Map<string, Tracker<true>>();
     const elementDiffs: [string, Diff<true>][] = [];
     for (const [set, els] of d.elements) {
-      if (this.lastSets.get(set) === els && this.elements.has(set)) continue;
       const tr = this.elements.get(set) ?? new Tracker<true>(NONE);
-      if (!this.elements.has(set)) newTrackers.set(set, tr);
-      const want = new Map<string, true>();
-      for (const e of els) want.set(e, true);
-      const diff = tr.diff(want);
+      let diff: Diff<true>;
+      if (touched && this.lastSets.get(set) === els && this.elements.has(set)) {
+        const keys = touched.get(set);
+        if (!keys) continue;
+        const want = new Map<string, true>();
+        for (const e of keys) if (els.has(e)) want.set(e, true);
+        diff = tr.diffKeys(want, keys);
+      } else {
+        if (!this.elements.has(set)) newTrackers.set(set, tr);
+        const want = new Map<string, true>();
+        for (const e of els) want.set(e, true);
+        diff = tr.diff(want);
+      }
       if (diff.delete.length) narrowed = true;
       this.elementLines('add', set, diff.create.map(([e]) => e), out);
       this.elementLines('delete', set, diff.delete, out);

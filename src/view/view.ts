@@ -60,6 +60,7 @@ export class NodeView {
     namespaces: new Map<string, Namespace>(),
     networkPolicies: new Map<string, NetworkPolicy>(),
     clusterNetworkPolicies: new Map<string, ClusterNetworkPolicy>(),
+    nodes: new Map<string, Node>(),
   };
   /** Every ServiceCIDR's ranges, deduplicated; replaced, never changed in place. */
   serviceCIDRs: readonly string[] = [];
@@ -113,10 +114,14 @@ export class NodeView {
           if (s?.serviceName) this.dirty.services.add(objectKey(s.namespace, s.serviceName));
         }
         break;
-      case 'nodes':
+      case 'nodes': {
         this.dirty.peers.add(c.key);
+        // Policy reads a node's labels and addresses only (ClusterNetworkPolicy nodes peers).
+        const prev = c.prev as Node | undefined, next = c.next as Node | undefined;
+        if (!prev || !next || !equal(prev.labels, next.labels) || !equal(prev.addresses, next.addresses)) this.dirty.policies.add(`node:${c.key}`);
         if (c.key === this.nodeName) this.dirty.self = true;
         break;
+      }
       // The pod index changes at the publish that reports it, never before. Labels, phase and
       // ports matter to policy only: the pods part is what a PodRef carries.
       case 'pods': {
@@ -196,11 +201,12 @@ export class NodeView {
     this.copyKind('namespaces', m.namespaces);
     this.copyKind('networkpolicies', m.networkPolicies);
     this.copyKind('clusternetworkpolicies', m.clusterNetworkPolicies);
+    this.copyKind('nodes', m.nodes);
     return { ...emptyChanges(true), self: true };
   }
 
   /** A kind the agent does not watch (no module reads it) is empty in the view. */
-  private copyKind<K extends 'pods' | 'namespaces' | 'networkpolicies' | 'clusternetworkpolicies'>(kind: K, into: Map<string, unknown>): void {
+  private copyKind<K extends 'pods' | 'namespaces' | 'networkpolicies' | 'clusternetworkpolicies' | 'nodes'>(kind: K, into: Map<string, unknown>): void {
     into.clear();
     if (!this.cache.kinds.includes(kind as Kind)) return;
     for (const [k, v] of this.cache.entries(kind)) into.set(k, v);
@@ -217,6 +223,7 @@ export class NodeView {
         case 'ns': put(m.namespaces, this.cache.get('namespaces', key)); break;
         case 'np': put(m.networkPolicies, this.cache.get('networkpolicies', key)); break;
         case 'cnp': put(m.clusterNetworkPolicies, this.cache.get('clusternetworkpolicies', key)); break;
+        case 'node': put(m.nodes, this.cache.get('nodes', key)); break;
       }
     }
   }

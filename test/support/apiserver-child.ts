@@ -9,7 +9,7 @@ const opts = JSON.parse(process.env.NODEWAY_SHP_OPTS!) as ProcessOptions & { tls
 const tls = opts.tls ? { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') } : undefined;
 const api = new EmbeddedApiServer({
   tls, token: opts.token, bookmarkIntervalMs: opts.bookmarkIntervalMs, omitResources: opts.omitResources,
-  unpagedLists: opts.unpagedLists, historyLimit: opts.historyLimit, serviceCIDRs: opts.serviceCIDRs,
+  unpagedLists: opts.unpagedLists, historyLimit: opts.historyLimit, serviceCIDRs: opts.serviceCIDRs, http1Only: opts.http1Only,
 });
 
 const NS = 'bench';

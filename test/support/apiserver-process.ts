@@ -18,7 +18,7 @@ export interface ClusterShape {
   pods?: number;
 }
 
-export interface ProcessOptions extends Pick<ApiServerOptions, 'bookmarkIntervalMs' | 'omitResources' | 'unpagedLists' | 'historyLimit' | 'serviceCIDRs'> {
+export interface ProcessOptions extends Pick<ApiServerOptions, 'bookmarkIntervalMs' | 'omitResources' | 'unpagedLists' | 'historyLimit' | 'serviceCIDRs' | 'http1Only'> {
   tls?: boolean;
   token?: string;
   /** The agent's node (created with an InternalIP and a podCIDR). */
