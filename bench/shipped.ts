@@ -4,17 +4,20 @@
 // private network namespace. For each cluster kind ("current": serves ServiceCIDR; "old": a
 // cluster before Kubernetes 1.33, without it) it reports: time to ready (full sync), RssAnon and
 // CPU after IDLE seconds idle, API requests and connections while idle (counted at the server),
-// 1,000 endpoint changes (programming latency from the agent's histogram, RssAnon after), and
+// endpoint changes (isolated ones timed from the API write to `nft monitor` seeing the commit,
+// then a burst of 1,000 at 20/s; the agent's histogram for both; RssAnon after), and
 // 1,000 Pod changes (proxy syncs, bytes the server sent the node). Baseline from the same run:
 // the same agent with `--modules none` (cache and view only, every kind watched, as the agent
 // watched before modules declared their kinds).
 // Run: node bench/shipped.ts [services=1000] [per=10] [cluster=both|current|old] [idleSeconds=120] [modules=daemonset|<list>]
+// NODEWAY_BENCH_ISOLATED=N: isolated endpoint changes (default 200); NODEWAY_BENCH_DUMP=1: each write's time on stderr.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiServerProcess, type Stats } from '../test/support/apiserver-process.ts';
 import { metric, metrics, PROXY_SYNCS, ready, settledRss, sleep, startAgent, status, stopAgent, tree, configFile } from './agent-harness.ts';
 import { NODE, NODE_IP, inPrivateNetns } from './proxy-common.ts';
+import { NftMonitor } from './nft-monitor.ts';
 
 inPrivateNetns();
 const SERVICES = Number(process.argv[2] ?? 1000);
@@ -23,6 +26,10 @@ const CLUSTERS = (process.argv[4] ?? 'both') === 'both' ? ['current', 'old'] : [
 const IDLE_S = Number(process.argv[5] ?? 120);
 const MODULES = process.argv[6] ?? 'daemonset';
 const CHANGES = 1000;
+const ISOLATED = Number(process.env.NODEWAY_BENCH_ISOLATED ?? 200);
+const ISOLATED_GAP_MS = 300;
+const BURST = CHANGES;
+const BURST_RATE = 20;
 const POD_CHANGES = 1000;
 const PODS = 1000;
 const NODES = 20;
@@ -39,6 +46,12 @@ function p99(text: string, name: string, before: string): string {
   return `p99 > the largest bucket (${total} observations)`;
 }
 
+/** Mean in seconds from a histogram's _sum and _count between two scrapes. */
+function mean(text: string, name: string, before: string): number {
+  const v = (t: string, s: string) => metric(t, new RegExp(`^${name}_${s}(?:\\{[^}]*\\})? ([\\d.e+-]+)`, 'gm'));
+  return (v(text, 'sum') - v(before, 'sum')) / (v(text, 'count') - v(before, 'count'));
+}
+
 interface Result {
   cluster: string;
   modules: string;
@@ -50,7 +63,7 @@ interface Result {
   watches: number;
   /** TCP connections the server accepted from the agent's start to the end of the idle window. */
   connectionsAtIdle: number;
-  endpoint?: { latency: string; rssAfter: number; syncs: number; bytes: number };
+  endpoint?: { isolated: string; latency: string; rssAfter: number; syncs: number; bytes: number };
   /** Bytes the server sent from the agent's start until ready: the initial lists. */
   syncBytes: number;
   pods: { proxySyncs: number; bytes: number };
@@ -91,26 +104,7 @@ async function run(cluster: string, modules: string, idleS: number, withChanges:
       idle: { requests: s1.total - s0.total, connections: s1.connections - s0.connections, bytes: s1.bytesSent - s0.bytesSent, byRequest },
       pods: { proxySyncs: 0, bytes: 0 },
     };
-    if (withChanges) {
-      const before = await metrics();
-      const e0 = (await api.stats()).bytesSent;
-      // 1,000 endpoint changes at 20 per second (beyond --min-sync-interval: none coalesce).
-      for (let k = 0; k < CHANGES; k++) {
-        await api.call({ op: 'endpointChange', service: (k * 7919) % SERVICES });
-        await sleep(50);
-      }
-      await sleep(2000);
-      const after = await metrics();
-      const e1 = (await api.stats()).bytesSent;
-      const syncs = (t: string) => metric(t, PROXY_SYNCS);
-      result.endpoint = {
-        latency: p99(after, 'kubeproxy_network_programming_duration_seconds', before),
-        // Steady state again: 30 s after the last change.
-        rssAfter: (await sleep(30_000), await settledRss(agent.pid!)),
-        syncs: syncs(after) - syncs(before),
-        bytes: e1 - e0,
-      };
-    }
+    if (withChanges) result.endpoint = await endpointChanges(api, agent.pid!);
     // 1,000 Pod changes (a label each): what reaches this node, and what it wakes.
     const m0 = await metrics();
     const p0 = await api.stats();
@@ -131,6 +125,60 @@ async function run(cluster: string, modules: string, idleS: number, withChanges:
   }
 }
 
+const quantile = (xs: number[], q: number) => xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)]! : NaN;
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+/**
+ * One endpoint change as the target means it: ISOLATED changes, each written ISOLATED_GAP_MS
+ * after the last (beyond --min-sync-interval, so none waits behind another or coalesces),
+ * timed from the API write to the kernel announcing the new elements (`nft monitor`), p50/p99;
+ * and the agent's own histogram over the same changes. Then a BURST at BURST_RATE per second
+ * (closer together than the min interval: changes that arrive within one interval share a sync;
+ * the sync count says how many did).
+ */
+async function endpointChanges(api: ApiServerProcess, pid: number): Promise<NonNullable<Result['endpoint']>> {
+  const mon = new NftMonitor();
+  await sleep(500);
+  const syncs = (t: string) => metric(t, PROXY_SYNCS);
+  const e0 = (await api.stats()).bytesSent;
+  const m0 = await metrics();
+  const iso: number[] = [];
+  let missed = 0;
+  for (let k = 0; k < ISOLATED; k++) {
+    mon.clear();
+    const written: number = await api.call({ op: 'endpointChange', service: (k * 7919) % SERVICES });
+    // Every flip moves the Service between pick-9 and pick-10 in service-ips (the 1 s
+    // compaction of earlier changes touches only the endpoint maps).
+    const hit = await mon.first(written - 1, (t) => t.includes(' service-ips '), 2000);
+    // NODEWAY_BENCH_DUMP: each write's time, to line up with an agent's NODEWAY_TRACE output.
+    if (process.env.NODEWAY_BENCH_DUMP) console.error(`W ${written} iso ${hit ? (hit.at - written).toFixed(1) : 'miss'}`);
+    if (hit) iso.push(hit.at - written);
+    else missed++;
+    await sleep(ISOLATED_GAP_MS);
+  }
+  const m1 = await metrics();
+  const t0 = performance.now();
+  for (let k = 0; k < BURST; k++) {
+    const w: number = await api.call({ op: 'endpointChange', service: (k * 7919 + 13) % SERVICES });
+    if (process.env.NODEWAY_BENCH_DUMP) console.error(`W ${w} burst`);
+    await sleep(1000 / BURST_RATE);
+  }
+  const burstS = (performance.now() - t0) / 1000;
+  await sleep(2000);
+  const m2 = await metrics();
+  mon.stop();
+  const e1 = (await api.stats()).bytesSent;
+  const H = 'kubeproxy_network_programming_duration_seconds';
+  return {
+    isolated: `${ISOLATED} isolated changes (${ISOLATED_GAP_MS} ms apart), API write to nft announcing it: p50 ${ms(quantile(iso, 0.5))}, p99 ${ms(quantile(iso, 0.99))}, max ${ms(Math.max(...iso))}${missed ? `, ${missed} never seen` : ''}; the agent's histogram: ${p99(m1, H, m0)}, mean ${ms(mean(m1, H, m0) * 1000)}; proxy syncs ${syncs(m1) - syncs(m0)}`,
+    latency: `${BURST} changes at ${BURST_RATE}/s (${burstS.toFixed(1)} s): the agent's histogram ${p99(m2, H, m1)}, mean ${ms(mean(m2, H, m1) * 1000)}; proxy syncs ${syncs(m2) - syncs(m1)} (the rest coalesced)`,
+    // Steady state again: 30 s after the last change.
+    rssAfter: (await sleep(30_000), await settledRss(pid)),
+    syncs: syncs(m2) - syncs(m0),
+    bytes: e1 - e0,
+  };
+}
+
 const MiB = (x: number) => `${x.toFixed(1)} MiB`;
 console.log(`shipped-agent benchmark: ${SERVICES} Services × ${PER} endpoints, ${NODES + 1} Nodes, ${PODS} Pods; TLS + token, ${process.env.NODEWAY_BENCH_HTTP1 === '1' ? 'server without HTTP/2' : 'HTTP/2 offered'}; bookmarks every ${BOOKMARK_MS / 1000} s; idle ${IDLE_S} s; load average ${loadavg()[0]!.toFixed(1)} (machine shared)`);
 const results: Result[] = [];
@@ -144,7 +192,10 @@ for (const r of [...results, base]) {
   console.log(`  ready (full sync, rules live) ${r.readyS.toFixed(1)} s; initial lists ${(r.syncBytes / 1048576).toFixed(2)} MiB sent by the server`);
   console.log(`  idle: RssAnon ${MiB(r.rssIdle)}; CPU ${r.cpuIdlePct.toFixed(2)} % of a core (agent + children; children: ${r.helpers})`);
   console.log(`  idle: ${r.idle.requests} API requests, ${r.idle.connections} new connections (${r.connectionsAtIdle} since the agent started), ${(r.idle.bytes / 1024).toFixed(1)} KiB received in ${IDLE_S} s (${r.watches} watches open; each renews every 240–480 s) ${JSON.stringify(r.idle.byRequest)}`);
-  if (r.endpoint) console.log(`  ${CHANGES} endpoint changes: ${r.endpoint.latency}; proxy syncs ${r.endpoint.syncs}; ${(r.endpoint.bytes / 1024).toFixed(1)} KiB sent to this node; RssAnon after ${MiB(r.endpoint.rssAfter)}`);
+  if (r.endpoint) {
+    console.log(`  endpoint change, ${r.endpoint.isolated}`);
+    console.log(`  endpoint burst, ${r.endpoint.latency}; ${(r.endpoint.bytes / 1024).toFixed(1)} KiB sent to this node in both; RssAnon after ${MiB(r.endpoint.rssAfter)}`);
+  }
   console.log(`  ${POD_CHANGES} Pod changes: proxy syncs ${r.pods.proxySyncs}; ${(r.pods.bytes / 1024).toFixed(1)} KiB sent to this node`);
 }
 const cur = results[0]!;
