@@ -21,13 +21,14 @@ export function status(pid: number, field: string): number {
  * The agent and its live descendants (wireguard-go): CPU ticks each, their own (utime + stime) and
  * their children's that have exited (cutime + cstime: the nft, ip and wg runs).
  */
-export function tree(pid: number): { pid: number; comm: string; ticks: number }[] {
+export function tree(pid: number): { pid: number; comm: string; ticks: number; own: number }[] {
   const procs = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((d) => {
     try {
       const s = readFileSync(`/proc/${d}/stat`, 'utf8');
       const comm = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'));
       const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      return [{ pid: Number(d), comm, ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) }];
+      const own = Number(f[11]) + Number(f[12]);
+      return [{ pid: Number(d), comm, ppid: Number(f[1]), own, ticks: own + Number(f[13]) + Number(f[14]) }];
     } catch {
       return [];
     }
@@ -109,6 +110,13 @@ export async function stopAgent(agent: ChildProcess, cfg: string): Promise<void>
   agent.kill('SIGTERM');
   await new Promise((r) => (agent.exitCode !== null ? r(null) : agent.once('exit', r)));
   await new Promise((r) => spawn(join(root, 'bin/nodeway'), ['cleanup', '--config', cfg], { stdio: 'ignore', env: { ...process.env, NODE_NAME: NODE } }).once('exit', r));
+}
+
+/** nodeway_exec_runs_total by program. */
+export function execRuns(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^nodeway_exec_runs_total\{program="([^"]+)"\} (\d+)/gm)) out[m[1]!] = Number(m[2]);
+  return out;
 }
 
 export const PROXY_SYNCS = /^nodeway_module_syncs_total\{[^}]*module="proxy"[^}]*\} (\d+)/gm;
