@@ -55,6 +55,10 @@ interface Result {
   cpuOwnPct: number;
   /** Programs started per minute while idle, by program. */
   spawnsPerMin: Record<string, number>;
+  /** The drift machinery's counters at the end of the idle window. */
+  drift: string;
+  /** Where RssAnon goes: the V8 heap by space, external memory, the rest (malloc, stacks). */
+  heap: string;
   helpers: string;
   idle: { requests: number; connections: number; bytes: number; byRequest: Record<string, number> };
   watches: number;
@@ -94,12 +98,14 @@ async function run(cluster: string, modules: string, idleS: number, withChanges:
     const spawnsPerMin: Record<string, number> = {};
     for (const [k, v] of Object.entries(execRuns(x1))) if (v - (execRuns(x0)[k] ?? 0)) spawnsPerMin[k] = +(((v - (execRuns(x0)[k] ?? 0)) * 60) / wall).toFixed(1);
     const rssIdle = await settledRss(agent.pid!);
+    const heap = heapBreakdown(await metrics(), rssIdle);
     const helpers = c1.filter((p) => p.pid !== agent.pid).map((p) => `${p.comm} ${status(p.pid, 'RssAnon').toFixed(1)} MiB`).join(', ') || 'none';
     const byRequest: Record<string, number> = {};
     for (const [k, v] of Object.entries(s1.byRequest)) if (v - (s0.byRequest[k] ?? 0)) byRequest[k] = v - (s0.byRequest[k] ?? 0);
     const watches = Object.keys(s1.byRequest).filter((k) => k.startsWith('watch ')).length;
     const result: Result = {
-      cluster, modules, readyS, syncBytes, rssIdle, cpuIdlePct, cpuOwnPct, spawnsPerMin, helpers, watches,
+      cluster, modules, readyS, syncBytes, rssIdle, heap, cpuIdlePct, cpuOwnPct, spawnsPerMin, helpers, watches,
+      drift: x1.split('\n').filter((l) => /^nodeway_(nft_events|module_drift)/.test(l)).map((l) => l.replace(/^nodeway_/, '')).join('; '),
       idle: { requests: s1.total - s0.total, connections: s1.connections - s0.connections, bytes: s1.bytesSent - s0.bytesSent, byRequest },
       pods: { proxySyncs: 0, bytes: 0 },
     };
@@ -145,6 +151,17 @@ async function run(cluster: string, modules: string, idleS: number, withChanges:
 }
 
 const MiB = (x: number) => `${x.toFixed(1)} MiB`;
+
+/** The agent's V8 heap by space (committed / used), its external memory, and what RssAnon holds besides. */
+function heapBreakdown(text: string, rss: number): string {
+  const spaces = (m: string) => new Map([...text.matchAll(new RegExp(`^${m}\\{space="([^"]+)"\\} (\\S+)`, 'gm'))].map((x) => [x[1]!, Number(x[2]) / 1048576]));
+  const total = spaces('nodejs_heap_space_size_total_bytes');
+  const used = spaces('nodejs_heap_space_size_used_bytes');
+  const sum = [...total.values()].reduce((a, b) => a + b, 0);
+  const ext = Number(/^nodejs_external_memory_bytes (\S+)/m.exec(text)?.[1] ?? NaN) / 1048576;
+  const parts = [...total].filter(([, v]) => v >= 0.05).map(([k, v]) => `${k} ${v.toFixed(1)}/${(used.get(k) ?? 0).toFixed(1)}`);
+  return `V8 heap ${sum.toFixed(1)} MiB committed (${parts.join(', ')} MiB committed/used); external ${ext.toFixed(1)} MiB; RssAnon beyond the heap ${(rss - sum).toFixed(1)} MiB`;
+}
 console.log(`shipped-agent benchmark: ${SERVICES} Services × ${PER} endpoints, ${NODES + 1} Nodes, ${PODS} Pods; TLS + token; bookmarks every ${BOOKMARK_MS / 1000} s; idle ${IDLE_S} s; load average ${loadavg()[0]!.toFixed(1)} (machine shared)`);
 const results: Result[] = [];
 for (const cluster of CLUSTERS) results.push(await run(cluster, MODULES, IDLE_S, !IDLE_ONLY));
@@ -160,6 +177,8 @@ for (const r of [...results, base]) {
   console.log(`  idle: RssAnon ${MiB(r.rssIdle)}; CPU ${r.cpuIdlePct.toFixed(2)} % of a core (agent + children; the agent alone ${r.cpuOwnPct.toFixed(2)} %; live children: ${r.helpers})`);
   const spawns = Object.values(r.spawnsPerMin).reduce((a, b) => a + b, 0);
   console.log(`  idle: ${spawns.toFixed(1)} programs started per minute ${JSON.stringify(r.spawnsPerMin)}`);
+  console.log(`  idle memory: ${r.heap}`);
+  if (r.drift) console.log(`  drift checks since the start: ${r.drift}`);
   console.log(`  idle: ${r.idle.requests} API requests, ${r.idle.connections} new connections, ${(r.idle.bytes / 1024).toFixed(1)} KiB received in ${idleS} s (${r.watches} watches open; each renews every 240–480 s) ${JSON.stringify(r.idle.byRequest)}`);
   if (r.endpoint) console.log(`  ${CHANGES} endpoint changes: ${r.endpoint.latency}; proxy syncs ${r.endpoint.syncs}; ${(r.endpoint.bytes / 1024).toFixed(1)} KiB sent to this node; RssAnon after ${MiB(r.endpoint.rssAfter)}`);
   if (!IDLE_ONLY) console.log(`  ${POD_CHANGES} Pod changes: proxy syncs ${r.pods.proxySyncs}; ${(r.pods.bytes / 1024).toFixed(1)} KiB sent to this node`);

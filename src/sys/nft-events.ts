@@ -11,8 +11,12 @@
 // kernel numbers that pid in the initial pid namespace, so in a pod without hostPID the agent's
 // own transactions count as changes too (each then costs one cheap check, never a resync).
 // Element-only transactions are not changes: the drift checks look at tables and chains.
-// When the listener exits (it does on a burst that overflows its socket: "No buffer space
-// available") events may have been lost: subscribers hear 'lost', and it starts again with backoff.
+//
+// xtables-monitor exits on a rule of an ip or ip6 table that iptables cannot express ("Parsing
+// nftables rule failed": the proxy's and netpol's own rules, or a firewall reload deleting them),
+// and when a burst overflows its socket ("No buffer space available"). Either way events may be
+// lost: subscribers hear 'lost' (a check follows), the checks poll every few seconds while it
+// is down, and it starts again after a delay that doubles while it keeps exiting (1 s to 1 min).
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import type { Registry } from '../runtime/metrics.ts';
@@ -55,11 +59,13 @@ export class NftEvents implements ChangeFeed {
   private partial = '';
   private structural = false;
   private stderrTail = '';
-  private lastLogged = '';
+  /** Failure reasons already logged at warn: each is said once per agent. */
+  private readonly warned = new Set<string>();
+  private saidDown = false;
   private readonly m;
 
   constructor(opts: NftEventsOptions = {}) {
-    this.opts = { minRestartMs: 1000, maxRestartMs: 300_000, ...opts };
+    this.opts = { minRestartMs: 1000, maxRestartMs: 60_000, ...opts };
     this.restartMs = this.opts.minRestartMs;
     const reg = opts.registry;
     this.m = reg && {
@@ -137,27 +143,31 @@ export class NftEvents implements ChangeFeed {
       if (this.child !== child) return;
       this.child = undefined;
       if (this.closed) return;
-      const why = this.stderrTail.trim().split('\n').pop() || (signal ? `signal ${signal}` : `exit ${code}`);
-      this.failed(/No buffer space/.test(why) ? 'overflow' : 'exit', why);
+      const why = this.stderrTail.trim().split('\n').filter((l) => !/^Perhaps /.test(l)).pop() || (signal ? `signal ${signal}` : `exit ${code}`);
+      this.failed(/Parsing nftables rule failed/.test(this.stderrTail) ? 'unparsed' : /No buffer space/.test(this.stderrTail) ? 'overflow' : 'exit', why);
     });
     // Listening from here on; whatever changed before was the periodic checks' to see.
     this.setUp(true);
-    if (this.lastLogged) this.opts.log?.info('nftables event listener running again');
-    this.lastLogged = '';
+    if (this.saidDown) this.opts.log?.info('nftables event listener running again');
+    this.saidDown = false;
   }
 
-  private failed(reason: 'missing' | 'start' | 'exit' | 'overflow', why: string): void {
+  private failed(reason: 'missing' | 'start' | 'exit' | 'overflow' | 'unparsed', why: string): void {
     const wasUp = this.up;
     this.setUp(false);
     this.m?.exits.inc({ reason });
-    if (Date.now() - this.startedAt >= STABLE_MS) this.restartMs = this.opts.minRestartMs;
+    const ran = this.startedAt ? Date.now() - this.startedAt : 0;
+    this.startedAt = 0;
+    if (ran >= STABLE_MS) this.restartMs = this.opts.minRestartMs;
     const wait = this.restartMs;
     this.restartMs = Math.min(this.restartMs * 2, this.opts.maxRestartMs);
-    // Said once; an overflow in a burst of the agent's own changes is routine.
+    // Said once; a rule it cannot print or an overflow in a burst of changes is routine.
     const msg = `nftables event listener ${reason === 'missing' ? 'unavailable' : 'stopped'}: ${why}; drift checks poll until it runs again`;
-    if (reason !== 'overflow' && reason !== this.lastLogged) this.opts.log?.warn({ retryMs: wait }, msg);
-    else this.opts.log?.debug({ retryMs: wait }, msg);
-    this.lastLogged = reason;
+    if (reason !== 'overflow' && reason !== 'unparsed' && !this.warned.has(reason)) {
+      this.warned.add(reason);
+      this.saidDown = true;
+      this.opts.log?.warn({ retryMs: wait }, msg);
+    } else this.opts.log?.debug({ retryMs: wait }, msg);
     if (wasUp) this.emit('lost');
     if (this.closed) return;
     this.restartTimer = setTimeout(() => void this.launch(), wait);

@@ -1,7 +1,7 @@
 // The nftables event listener on real nft, in a network namespace this test makes: another
 // process's change to tables, chains or rules (a firewall reload, a deleted table) is reported;
-// element updates and the agent's own nft runs are not; a listener that dies is reported as
-// lost and started again.
+// element updates and the agent's own nft runs are not; a listener that dies (killed, or on a
+// rule it cannot print) is reported as lost and started again.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from '../../src/runtime/metrics.ts';
@@ -66,6 +66,15 @@ describe('NftEvents', () => {
       execFileSync('ip', ['netns', 'exec', ns, 'nft', 'delete', 'table', 'ip', 'idl-x']);
       await until(() => seen.length === 3, 'the table added and deleted');
       expect(seen).toEqual(['change', 'change', 'change']);
+
+      // A rule of an ip table that iptables cannot express (the proxy's own are such): the
+      // listener exits on it; that is reported as lost (a check follows) and it runs again.
+      seen.length = 0;
+      foreign('table ip idl-native {\n chain c { meta mark set meta mark | 0x4000; }\n}\n');
+      await until(() => seen.includes('lost'), 'lost on a rule it cannot print');
+      await until(() => ev.live, 'running again');
+      expect(reg.render()).toMatch(/nodeway_nft_events_exits_total\{reason="unparsed"\} 1\b/);
+      await until(() => (foreign('add table ip idl-mark3\ndelete table ip idl-mark3\n'), seen.includes('change')), 'events again');
 
       // The listener dies: lost, then running again.
       seen.length = 0;
