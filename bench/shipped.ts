@@ -99,7 +99,7 @@ async function run(cluster: string, modules: string, idleS: number, withChanges:
     for (const [k, v] of Object.entries(execRuns(x1))) if (v - (execRuns(x0)[k] ?? 0)) spawnsPerMin[k] = +(((v - (execRuns(x0)[k] ?? 0)) * 60) / wall).toFixed(1);
     const rssIdle = await settledRss(agent.pid!);
     const heap = heapBreakdown(await metrics(), rssIdle);
-    const helpers = c1.filter((p) => p.pid !== agent.pid).map((p) => `${p.comm} ${status(p.pid, 'RssAnon').toFixed(1)} MiB`).join(', ') || 'none';
+    const helpers = c1.filter((p) => p.pid !== agent.pid).map((p) => ({ p, rss: status(p.pid, 'RssAnon') })).filter((x) => !Number.isNaN(x.rss)).map(({ p, rss }) => `${p.comm} ${rss.toFixed(1)} MiB`).join(', ') || 'none';
     const byRequest: Record<string, number> = {};
     for (const [k, v] of Object.entries(s1.byRequest)) if (v - (s0.byRequest[k] ?? 0)) byRequest[k] = v - (s0.byRequest[k] ?? 0);
     const watches = Object.keys(s1.byRequest).filter((k) => k.startsWith('watch ')).length;

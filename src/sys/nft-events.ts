@@ -139,7 +139,8 @@ export class NftEvents implements ChangeFeed {
     child.stderr!.on('data', (chunk: string) => {
       this.stderrTail = (this.stderrTail + chunk).slice(-500);
     });
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': its last words on stderr (why it stopped) are read by then.
+    child.once('close', (code, signal) => {
       if (this.child !== child) return;
       this.child = undefined;
       if (this.closed) return;
