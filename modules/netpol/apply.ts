@@ -1,10 +1,13 @@
 // The thin applier of one family's table: diffs the plan against what was applied (the
-// generic tracker, one per kind of object) and writes one nft transaction per sync. A first
+// generic tracker, one per kind of object: group chains, sets, each set's elements, the verdict
+// maps) and writes one nft transaction per sync. Sets live apart from the chains: groups share
+// peer sets (their names are their recipes), so a set is created with the first group using it
+// and deleted after the last. A first
 // or full sync replaces the table in one transaction (add; delete; add), so a restart has no
 // window without rules and nothing stale survives.
 import type { IPFamily } from '../../src/kube/objects.ts';
 import { type Diff, Tracker } from '../../src/reconcile/tracker.ts';
-import type { FamilyDesired, Group } from './model.ts';
+import type { FamilyDesired, Group, SetDecl } from './model.ts';
 import { groupCounters } from './counters.ts';
 import { EGRESS, FORWARD_HOOK, forwardRules, HAIRPIN, INGRESS, nftFamily, ruleText, setBody, STRICT_CUT, strictCutSet, tailChain } from './render.ts';
 
@@ -36,11 +39,12 @@ export class FamilyApplier {
   // A group's name is the hash of what its chains are built from: the name is its content.
   private readonly groups = new Tracker<Group>((g) => g.name);
   private readonly elements = new Map<string, Tracker<true>>();
+  private readonly sets = new Tracker<SetDecl>((d) => `${d.shape}/${d.interval}`);
   private readonly ingress = new Tracker<string>((v) => v);
   private readonly egress = new Tracker<string>((v) => v);
   private readonly hairpin = new Tracker<true>(NONE);
   /** Chains and sets to delete in the next transaction (kernels before 6.2 keep a chain busy until the map element is gone). */
-  private pendingDeletes: Group[] = [];
+  private pendingDeletes: { groups: Group[]; sets: string[] } = { groups: [], sets: [] };
   /** The element Sets last applied, by set: an unchanged group hands back the same Set, which needs no diff. */
   private lastSets = new Map<string, Set<string>>();
 
@@ -81,7 +85,6 @@ export class FamilyApplier {
 
   private groupLines(g: Group, out: string[]): void {
     for (const c of groupCounters(g).keys()) out.push(`add counter ${this.t} ${c}`);
-    for (const [name, decl] of g.sets) out.push(`add set ${this.t} ${name} { ${setBody(decl, this.family)} }`);
     if (g.tail) {
       out.push(`add chain ${this.t} ${tailChain(g.name)}`);
       for (const r of g.tail) out.push(`add rule ${this.t} ${tailChain(g.name)} ${ruleText(r, g, this.family)}`);
@@ -93,8 +96,14 @@ export class FamilyApplier {
   private deleteGroupLines(g: Group, out: string[]): void {
     out.push(`delete chain ${this.t} ${g.name}`);
     if (g.tail) out.push(`delete chain ${this.t} ${tailChain(g.name)}`);
-    for (const name of g.sets.keys()) out.push(`delete set ${this.t} ${name}`);
     for (const c of groupCounters(g).keys()) out.push(`delete counter ${this.t} ${c}`);
+  }
+
+  /** Every set the groups use, once. */
+  private static setsOf(d: FamilyDesired): Map<string, SetDecl> {
+    const out = new Map<string, SetDecl>();
+    for (const g of d.groups.values()) for (const [name, decl] of g.sets) out.set(name, decl);
+    return out;
   }
 
   private async full(d: FamilyDesired): Promise<ApplyResult> {
@@ -108,6 +117,8 @@ export class FamilyApplier {
       `add map ${this.t} ${EGRESS} { type ${a} : verdict; }`,
     ];
     if (this.strict) out.push(`add set ${this.t} ${STRICT_CUT} { ${strictCutSet(this.family)} }`);
+    const sets = FamilyApplier.setsOf(d);
+    for (const [name, decl] of sets) out.push(`add set ${this.t} ${name} { ${setBody(decl, this.family)} }`);
     for (const g of d.groups.values()) this.groupLines(g, out);
     for (const [set, els] of d.elements) this.elementLines('add', set, [...els], out);
     this.elementLines('add', HAIRPIN, [...d.hairpin].map((ip) => `${ip} . ${ip}`), out);
@@ -117,6 +128,7 @@ export class FamilyApplier {
     for (const r of forwardRules(this.family, this.strict)) out.push(`add rule ${this.t} forward ${r}`);
     await this.nft.apply(`${out.join('\n')}\n`);
     this.groups.reset(d.groups);
+    this.sets.reset(sets);
     this.applied.clear();
     for (const [name, g] of d.groups) this.applied.set(name, g);
     this.elements.clear();
@@ -128,7 +140,7 @@ export class FamilyApplier {
     this.hairpin.reset([...d.hairpin].map((ip) => [ip, true]));
     this.ingress.reset(d.ingress);
     this.egress.reset(d.egress);
-    this.pendingDeletes = [];
+    this.pendingDeletes = { groups: [], sets: [] };
     this.lastSets = new Map(d.elements);
     this.synced = true;
     return { kind: 'full', lines: out.length, narrowed: true };
@@ -137,17 +149,20 @@ export class FamilyApplier {
   private async partial(d: FamilyDesired, touched?: ReadonlyMap<string, ReadonlySet<string>>): Promise<ApplyResult> {
     const out: string[] = [];
     let narrowed = false;
-    const later: Group[] = [];
-    // Chains and sets the previous transaction could not delete yet.
-    for (const g of this.pendingDeletes) this.deleteGroupLines(g, out);
+    const later: { groups: Group[]; sets: string[] } = { groups: [], sets: [] };
+    // Chains and sets the previous transaction could not delete yet (chains first: their rules use the sets).
+    for (const g of this.pendingDeletes.groups) this.deleteGroupLines(g, out);
+    for (const name of this.pendingDeletes.sets) out.push(`delete set ${this.t} ${name}`);
 
+    const sd = this.sets.diff(FamilyApplier.setsOf(d));
+    // A set's name fixes its type: an update cannot happen, and would be a create that fails loudly.
+    for (const [name, decl] of [...sd.create, ...sd.update]) out.push(`add set ${this.t} ${name} { ${setBody(decl, this.family)} }`);
     const gd = this.groups.diff(d.groups);
     for (const [, g] of gd.create) this.groupLines(g, out);
     for (const [name, g] of gd.update) {
       // Rules are a function of the group's name; a change means a new rendering of them.
       out.push(`flush chain ${this.t} ${name}`);
       for (const c of groupCounters(g).keys()) out.push(`add counter ${this.t} ${c}`);
-      for (const [s, decl] of g.sets) out.push(`add set ${this.t} ${s} { ${setBody(decl, this.family)} }`);
       if (g.tail) {
         out.push(`add chain ${this.t} ${tailChain(name)}`, `flush chain ${this.t} ${tailChain(name)}`);
         for (const r of g.tail) out.push(`add rule ${this.t} ${tailChain(name)} ${ruleText(r, g, this.family)}`);
@@ -189,8 +204,13 @@ export class FamilyApplier {
       vdiffs.push([tr, diff]);
     }
     const gone = gd.delete.map((name) => this.applied.get(name)!).filter((g) => g !== undefined);
-    if (this.deleteChainsNow) for (const g of gone) this.deleteGroupLines(g, out);
-    else later.push(...gone);
+    if (this.deleteChainsNow) {
+      for (const g of gone) this.deleteGroupLines(g, out);
+      for (const name of sd.delete) out.push(`delete set ${this.t} ${name}`);
+    } else {
+      later.groups.push(...gone);
+      later.sets.push(...sd.delete);
+    }
     if (out.length === 0) {
       this.lastSets = new Map(d.elements);
       return { kind: 'none', lines: 0, narrowed: false };
@@ -198,10 +218,9 @@ export class FamilyApplier {
     await this.nft.apply(`${out.join('\n')}\n`);
     this.groups.done(gd);
     for (const [name, g] of [...gd.create, ...gd.update]) this.applied.set(name, g);
-    for (const name of gd.delete) {
-      this.applied.delete(name);
-      for (const s of (gone.find((g) => g.name === name)?.sets ?? new Map()).keys()) this.elements.delete(s);
-    }
+    for (const name of gd.delete) this.applied.delete(name);
+    this.sets.done(sd);
+    for (const name of sd.delete) this.elements.delete(name);
     for (const [set, tr] of newTrackers) this.elements.set(set, tr);
     for (const [set, diff] of elementDiffs) this.elements.get(set)?.done(diff);
     this.hairpin.done(hp);

@@ -254,15 +254,37 @@ function npStage(name: string, policies: string[], clauses: Clause[], family: IP
 
   // Which sets and rules a group has depends on its clauses only, never on which peers exist
   // now: a group's chain is written once, and pods coming and going change elements only.
+  // What each peer set's elements are made of (selectors, protocols, ports; never the policy
+  // names): sets with the same recipe hold the same elements, so groups share them (below).
+  const feeds = new Map<string, Set<string>>();
+  const feed = (set: string, entry: unknown[]) => {
+    let f = feeds.get(set);
+    if (!f) feeds.set(set, (f = new Set()));
+    f.add(JSON.stringify(entry));
+  };
   for (const c of clauses) {
     const specs = c.ports ?? [];
-    if (c.peer.kind === 'pods' && c.ports === null) any(c.why);
-    if (c.peer.kind === 'pods' && specs.some((s) => !('name' in s) && !('from' in s))) proto(c.why);
-    if (c.peer.kind === 'pods' && specs.some((s) => 'from' in s && s.to - s.from < EXPAND_RANGE)) port(c.why);
-    if (specs.some((s) => 'name' in s)) port(c.why);
-    if (c.peer.kind === 'pods') for (const s of specs) if ('from' in s && s.to - s.from >= EXPAND_RANGE) {
+    const sel = c.peer.kind === 'pods' ? selectorKey(c.peer.selector) : null;
+    if (sel !== null && c.ports === null) {
+      any(c.why);
+      feed(`${name}-a`, [sel]);
+    }
+    if (sel !== null) for (const s of specs) if (!('name' in s) && !('from' in s)) {
+      proto(c.why);
+      feed(`${name}-t`, [sel, s.proto]);
+    }
+    if (sel !== null) for (const s of specs) if ('from' in s && s.to - s.from < EXPAND_RANGE) {
+      port(c.why);
+      feed(`${name}-p`, [sel, s.proto, s.from, s.to]);
+    }
+    for (const s of specs) if ('name' in s) {
+      port(c.why);
+      feed(`${name}-p`, [sel, s.proto, s.name]);
+    }
+    if (sel !== null) for (const s of specs) if ('from' in s && s.to - s.from >= EXPAND_RANGE) {
       const set = `${name}-r${s.proto[0]}${s.from}-${s.to}`;
       use(set, { shape: 'peer', interval: false }, c.why);
+      feed(set, [sel, s.proto, s.from, s.to]);
       addRangeRule(set, [{ m: 'peer', set }, { m: 'range', proto: s.proto, from: s.from, to: s.to }], c.why);
     }
   }
@@ -354,6 +376,18 @@ function npStage(name: string, policies: string[], clauses: Clause[], family: IP
     }
   }
   rules.push({ match: [], verdict: 'reject', why: ['no rule of ' + policies.join(', ') + ' allows it'] });
+  // The peer sets take names from their recipes: groups whose policies allow the same peers on
+  // the same ports (a policy per namespace, pods selected by different policies) share them.
+  const rename = new Map<string, string>();
+  for (const [set, f] of feeds) {
+    const shared = hashName(`s${set.slice(name.length + 1, name.length + 2)}`, `${set.slice(name.length + 1)}|${[...f].sort().join('|')}`);
+    rename.set(set, shared);
+    sets.set(shared, sets.get(set)!);
+    elements.set(shared, elements.get(set)!);
+    sets.delete(set);
+    elements.delete(set);
+  }
+  for (const r of rules) for (const m of r.match) if ('set' in m && rename.has(m.set)) m.set = rename.get(m.set)!;
   return rules;
 }
 

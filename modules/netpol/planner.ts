@@ -11,7 +11,7 @@
 import type { IPFamily, Pod } from '../../src/kube/objects.ts';
 import type { PolicyView } from '../../src/view/types.ts';
 import type { Desired, Group } from './model.ts';
-import { usesNodePeers } from './nodes.ts';
+import { usesNodePeers } from '../../src/kube/convert-policy.ts';
 import {
   buildGroup, eligible, type GroupSpec, type PeerSelector, type PeerSource, PlanIndex, type PlanInput, type PlanMemo, planWith, podKey,
   type SelectorMembers, selectorMatches,
@@ -66,6 +66,8 @@ export class Planner {
   private snapshot = true;
   private readonly memo: PlanMemo = { gen: 0, pods: new Map(), names: new Map() };
   private readonly changed: Record<IPFamily, Touched> = { 4: new Map(), 6: new Map() };
+  /** One element Set per set name and family, handed to every group sharing that set. */
+  private readonly shared = new Map<string, Set<string>>();
 
   /** Takes what was changed in place in `family`'s sets since the last call. */
   touched(family: IPFamily): Touched {
@@ -79,6 +81,7 @@ export class Planner {
     if (full) {
       this.members.clear();
       this.built.clear();
+      this.shared.clear();
       this.memo.gen++;
       this.snapshot = true;
       this.changed[4].clear();
@@ -102,7 +105,13 @@ export class Planner {
       }
     }
     for (const k of stale) this.members.delete(k);
-    if (stale.size) for (const [name, b] of this.built) if ([...b.selectors].some((k) => stale.has(k))) this.built.delete(name);
+    if (stale.size) {
+      for (const [name, b] of this.built) {
+        if (![...b.selectors].some((k) => stale.has(k))) continue;
+        this.built.delete(name);
+        for (const set of b.elements.keys()) this.shared.delete(`${b.family}/${set}`);
+      }
+    }
     if (podChanges.length) this.podsChanged(view, podChanges);
   }
 
@@ -123,7 +132,14 @@ export class Planner {
       }
     }
     if (ips.size === 0) return;
-    const affected = [...this.built.values()].filter((b) => (addrs && b.allPods) || [...b.selectors].some((k) => dirty.has(k)));
+    // Groups sharing all their sets with a group already taken would patch the same Sets alike.
+    const covered = new Set<Set<string>>();
+    const affected = [...this.built.values()].filter((b) => {
+      if (!((addrs && b.allPods) || [...b.selectors].some((k) => dirty.has(k)))) return false;
+      if ([...b.elements.values()].every((els) => covered.has(els))) return false;
+      for (const els of b.elements.values()) covered.add(els);
+      return true;
+    });
     const holders = () => {
       const out: Pod[] = [];
       for (const ip of ips) for (const k of this.byIP.get(ip) ?? []) out.push(this.pods.get(k)!);
@@ -212,6 +228,11 @@ export class Planner {
       const elements = new Map<string, Set<string>>();
       idx.reads = { selectors: new Set(), allPods: false };
       const group = buildGroup(g, family, idx, elements);
+      for (const [set, els] of elements) {
+        const known = this.shared.get(`${family}/${set}`);
+        if (known) elements.set(set, known);
+        else this.shared.set(`${family}/${set}`, els);
+      }
       const b: BuiltGroup = { spec: g, family, group, elements, selectors: idx.reads.selectors, allPods: idx.reads.allPods };
       idx.reads = null;
       this.built.set(key, b);
@@ -224,6 +245,9 @@ export class Planner {
     const read = new Set<string>();
     for (const b of this.built.values()) for (const s of b.selectors) read.add(s);
     for (const k of this.members.keys()) if (!read.has(k)) this.members.delete(k);
+    const used = new Set<string>();
+    for (const b of this.built.values()) for (const set of b.elements.keys()) used.add(`${b.family}/${set}`);
+    for (const k of this.shared.keys()) if (!used.has(k)) this.shared.delete(k);
     return out;
   }
 }

@@ -117,6 +117,21 @@ export class NetpolLab {
     });
   }
 
+  setPodLabels(key: string, labels: Record<string, string>): void {
+    const p = this.pod(key);
+    this.labels.set(key, labels);
+    const cur = this.cluster.api.get('v1', 'pods', p.ns, p.name);
+    const obj = this.podObject(p);
+    this.cluster.api.update({ ...obj, metadata: { ...obj.metadata, resourceVersion: cur.metadata?.resourceVersion } });
+    this.mirror(p);
+  }
+
+  setNamespaceLabels(ns: string, labels: Record<string, string>): void {
+    const cur = this.cluster.api.get('v1', 'namespaces', undefined, ns);
+    this.cluster.api.update({ ...cur, metadata: { ...cur.metadata, labels: { 'kubernetes.io/metadata.name': ns, ...labels } } });
+    this.w.ns(ns, labels);
+  }
+
   /** Creates or replaces a NetworkPolicy in the API server and in the reference's world. */
   policy(ns: string, name: string, spec: Record<string, unknown>): void {
     const obj = { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name, namespace: ns }, spec } as KubeObject;

@@ -77,7 +77,7 @@ function churn(step: number) {
   if (step % 10 === 0 && shape.nodes) api.patch('v1', 'Node', undefined, `node-${step % shape.nodes}`, { metadata: { labels: { step: String(step) } } }, 'merge');
 }
 
-process.on('message', (m: { id: number; op: string; service?: number; pod?: number; step?: number; resource?: string; fault?: Fault; objects?: unknown[] }) => {
+process.on('message', (m: { id: number; op: string; service?: number; pod?: number; step?: number; resource?: string; fault?: Fault; objects?: unknown[]; target?: { apiVersion: string; kind: string; namespace?: string; name: string }; patch?: unknown }) => {
   let result: unknown;
   switch (m.op) {
     case 'stats':
@@ -93,6 +93,11 @@ process.on('message', (m: { id: number; op: string; service?: number; pod?: numb
       result = Date.now();
       break;
     }
+    case 'patch':
+      // A merge patch of any object; answers when it was written (ms epoch).
+      api.patch(m.target!.apiVersion, m.target!.kind, m.target!.namespace, m.target!.name, m.patch, 'merge');
+      result = Date.now();
+      break;
     case 'churn':
       churn(m.step!);
       result = true;
