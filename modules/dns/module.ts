@@ -123,7 +123,8 @@ export class DnsModule implements Module {
       this.log.info({ addresses: this.cfg.clusterDNS, link: dev }, 'cluster DNS addresses captured (local, notrack)');
     } else if (part === 'listen') await this.server.listen(this.cfg.listen);
     else {
-      this.reloadUpstreams(true);
+      // Read at once the first time; a full sync's check re-reads only a resolv.conf that changed.
+      this.reloadUpstreams(this.resolvStamp === '');
       if (!this.resolvTimer && this.cfg.upstream.some(isFileItem)) {
         this.resolvTimer = setInterval(() => this.reloadUpstreams(false), RESOLV_CHECK_MS);
         this.resolvTimer.unref();
