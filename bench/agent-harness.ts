@@ -12,8 +12,15 @@ export const CLUSTER_DNS = '198.18.255.10';
 export const root = new URL('..', import.meta.url).pathname;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A /proc/PID/status field in MiB; NaN when the process is gone (a short-lived child). */
 export function status(pid: number, field: string): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return NaN;
+  }
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(text);
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
@@ -21,13 +28,14 @@ export function status(pid: number, field: string): number {
  * The agent and its live descendants (wireguard-go): CPU ticks each, their own (utime + stime) and
  * their children's that have exited (cutime + cstime: the nft, ip and wg runs).
  */
-export function tree(pid: number): { pid: number; comm: string; ticks: number }[] {
+export function tree(pid: number): { pid: number; comm: string; ticks: number; own: number }[] {
   const procs = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((d) => {
     try {
       const s = readFileSync(`/proc/${d}/stat`, 'utf8');
       const comm = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'));
       const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      return [{ pid: Number(d), comm, ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) }];
+      const own = Number(f[11]) + Number(f[12]);
+      return [{ pid: Number(d), comm, ppid: Number(f[1]), own, ticks: own + Number(f[13]) + Number(f[14]) }];
     } catch {
       return [];
     }
@@ -111,6 +119,13 @@ export async function stopAgent(agent: ChildProcess, cfg: string): Promise<void>
   agent.kill('SIGTERM');
   await new Promise((r) => (agent.exitCode !== null ? r(null) : agent.once('exit', r)));
   await new Promise((r) => spawn(join(root, 'bin/nodeway'), ['cleanup', '--config', cfg], { stdio: 'ignore', env: { ...process.env, NODE_NAME: NODE } }).once('exit', r));
+}
+
+/** nodeway_exec_runs_total by program. */
+export function execRuns(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^nodeway_exec_runs_total\{program="([^"]+)"\} (\d+)/gm)) out[m[1]!] = Number(m[2]);
+  return out;
 }
 
 export const PROXY_SYNCS = /^nodeway_module_syncs_total\{[^}]*module="proxy"[^}]*\} (\d+)/gm;

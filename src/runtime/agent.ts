@@ -12,6 +12,7 @@ import { collectGarbageAfterChanges, collectGarbageSoon } from './gc.ts';
 import { Registry } from './metrics.ts';
 import { checkPrograms, reportExecTo } from '../sys/exec.ts';
 import { ipv6Off } from '../sys/ipv6.ts';
+import { NftEvents } from '../sys/nft-events.ts';
 import { type Module, ModuleRunner } from './runner.ts';
 
 export interface AgentParts {
@@ -41,6 +42,8 @@ export class Agent {
   private readonly informers: Informer<Kind>[];
   private readonly parts: AgentParts;
   private health: Server | undefined;
+  /** Wakes the modules' drift checks when nftables changes; none when no module checks drift. */
+  private readonly nftEvents: NftEvents | undefined;
 
   constructor(parts: AgentParts) {
     this.parts = parts;
@@ -64,8 +67,9 @@ export class Agent {
     registry.gauge('nodeway_view_services', 'Services in the node view.', (g) => g.set({}, this.view.services.size));
     registry.gauge('nodeway_cache_ready', '1 once every watched kind has been listed.', (g) => g.set({}, this.cache.ready ? 1 : 0));
     this.view.subscribe((c) => collectGarbageAfterChanges(c.services.size + c.peers.size + c.pods.size + c.namespaces.size + 1));
+    if (this.modules.some((m) => m.drifted)) this.nftEvents = new NftEvents({ log: log.child({ part: 'nft-events' }), registry });
     this.runners = this.modules.map(
-      (m) => new ModuleRunner(m, this.view, log, registry, { minIntervalMs: config.minSyncInterval as number }),
+      (m) => new ModuleRunner(m, this.view, log, registry, { minIntervalMs: config.minSyncInterval as number, changes: this.nftEvents }),
     );
   }
 
@@ -80,6 +84,7 @@ export class Agent {
       }, registry);
       log.info({ listen: config.healthListen }, 'health server listening');
     }
+    this.nftEvents?.start();
     for (const inf of this.informers) void inf.run();
     log.info({ node: config.nodeName, modules: this.modules.map((m) => m.name), kinds: this.cache.kinds }, 'watching the API server');
     void this.cache.whenReady().then(() => {
@@ -92,7 +97,9 @@ export class Agent {
   /** Stops watching and serving; leaves every dataplane in place. */
   async stop(): Promise<void> {
     for (const inf of this.informers) inf.close();
+    this.client.close();
     await Promise.all(this.runners.map((r) => r.close()));
+    this.nftEvents?.close();
     await new Promise<void>((r) => (this.health ? this.health.close(() => r()) : r()));
     this.health?.closeAllConnections();
   }

@@ -1,6 +1,7 @@
 // A small Prometheus registry: counters, gauges and histograms with labels, rendered in the
 // text exposition format. Small on purpose: prom-client costs more memory than nodeway's cache.
 import { readdirSync, readFileSync } from 'node:fs';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 type Labels = Record<string, string>;
 
@@ -74,6 +75,9 @@ export class Gauge implements Metric {
   }
 }
 
+/** How long a scrape waits for its hooks. */
+export const SCRAPE_HOOK_MS = 2_000;
+
 export const DURATION_BUCKETS = [0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384];
 
 export class Histogram implements Metric {
@@ -112,6 +116,28 @@ export class Histogram implements Metric {
 
 export class Registry {
   private readonly metrics = new Map<string, Metric>();
+  private readonly hooks = new Set<() => Promise<void>>();
+
+  /**
+   * Work before each scrape renders, such as reading kernel counters (a module's own cache
+   * keeps it cheap); returns the function that removes it. A hook that fails or takes more
+   * than SCRAPE_HOOK_MS is not waited for: the scrape renders what the metrics hold.
+   */
+  beforeScrape(fn: () => Promise<void>): () => void {
+    this.hooks.add(fn);
+    return () => void this.hooks.delete(fn);
+  }
+
+  /** The exposition text after the scrape hooks ran (what /metrics serves). */
+  async scrape(): Promise<string> {
+    if (this.hooks.size) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((r) => (timer = setTimeout(r, SCRAPE_HOOK_MS)));
+      await Promise.race([Promise.allSettled([...this.hooks].map((h) => h())), late]);
+      clearTimeout(timer);
+    }
+    return this.render();
+  }
 
   counter(name: string, help: string): Counter {
     return this.add(new Counter(name, help));
@@ -190,6 +216,15 @@ export function registerProcessMetrics(reg: Registry, now: () => number = Date.n
       g.set({}, readdirSync('/proc/self/fd').length - 1); // less the one readdir itself opened
     } catch {}
   });
+  // Node.js's own, as prom-client names them: where the resident memory goes (the V8 heap by
+  // space, code included, against external and malloc'd memory).
+  reg.gauge('nodejs_heap_space_size_total_bytes', 'Process heap space size total from Node.js in bytes.', (g) => {
+    for (const s of getHeapSpaceStatistics()) g.set({ space: s.space_name.replace(/_space$/, '') }, s.space_size);
+  });
+  reg.gauge('nodejs_heap_space_size_used_bytes', 'Process heap space size used from Node.js in bytes.', (g) => {
+    for (const s of getHeapSpaceStatistics()) g.set({ space: s.space_name.replace(/_space$/, '') }, s.space_used_size);
+  });
+  reg.gauge('nodejs_external_memory_bytes', 'Node.js external memory size in bytes.', (g) => g.set({}, process.memoryUsage().external));
   reg.gauge('process_max_fds', 'Maximum number of open file descriptors.', (g) => {
     try {
       const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
