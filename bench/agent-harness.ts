@@ -87,6 +87,8 @@ export function configFile(tmp: string, api: ApiServerProcess, modules: string):
     wgInterface: `shp${process.pid % 10_000}w${++runs}`,
   });
   if (modules !== 'daemonset') cfg.modules = modules === 'none' ? ['none'] : modules.split(',');
+  // NODEWAY_BENCH_CONFIG='{"key": value}': config keys set on top of the DaemonSet's (experiments).
+  if (process.env.NODEWAY_BENCH_CONFIG) Object.assign(cfg, JSON.parse(process.env.NODEWAY_BENCH_CONFIG));
   const file = join(dir, 'config.yaml');
   writeFileSync(file, stringify(cfg));
   return file;
