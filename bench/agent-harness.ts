@@ -87,8 +87,11 @@ export function configFile(tmp: string, api: ApiServerProcess, modules: string):
     wgInterface: `shp${process.pid % 10_000}w${++runs}`,
   });
   if (modules !== 'daemonset') cfg.modules = modules === 'none' ? ['none'] : modules.split(',');
-  // NODEWAY_BENCH_CONFIG='{"key": value}': config keys set on top of the DaemonSet's (experiments).
-  if (process.env.NODEWAY_BENCH_CONFIG) Object.assign(cfg, JSON.parse(process.env.NODEWAY_BENCH_CONFIG));
+  // NODEWAY_BENCH_CONFIG='{"key": value}': config keys set on top of the DaemonSet's (experiments); null removes one.
+  for (const [k, v] of Object.entries(JSON.parse(process.env.NODEWAY_BENCH_CONFIG ?? '{}') as Record<string, unknown>)) {
+    if (v === null) delete cfg[k];
+    else cfg[k] = v;
+  }
   const file = join(dir, 'config.yaml');
   writeFileSync(file, stringify(cfg));
   return file;
