@@ -62,6 +62,8 @@ interface Result {
   helpers: string;
   idle: { requests: number; connections: number; bytes: number; byRequest: Record<string, number> };
   watches: number;
+  /** TCP connections the server accepted from the agent's start to the end of the idle window. */
+  connectionsAtIdle: number;
   endpoint?: { latency: string; rssAfter: number; syncs: number; bytes: number };
   /** Bytes the server sent from the agent's start until ready: the initial lists. */
   syncBytes: number;
@@ -72,6 +74,8 @@ async function run(cluster: string, modules: string, idleS: number, withChanges:
   const api = await ApiServerProcess.start({
     nodeName: NODE, nodeIP: NODE_IP, token: 'shp-bench-token', bookmarkIntervalMs: BOOKMARK_MS,
     omitResources: cluster === 'old' ? ['servicecidrs'] : [], shape: { services: SERVICES, endpointsPerService: PER, nodes: NODES, pods: PODS },
+    // NODEWAY_BENCH_HTTP1=1: a server that offers no HTTP/2 (the agent then opens a connection per watch).
+    http1Only: process.env.NODEWAY_BENCH_HTTP1 === '1',
   });
   const cfg = configFile(tmp, api, modules);
   const t0 = performance.now();
@@ -104,7 +108,7 @@ async function run(cluster: string, modules: string, idleS: number, withChanges:
     for (const [k, v] of Object.entries(s1.byRequest)) if (v - (s0.byRequest[k] ?? 0)) byRequest[k] = v - (s0.byRequest[k] ?? 0);
     const watches = Object.keys(s1.byRequest).filter((k) => k.startsWith('watch ')).length;
     const result: Result = {
-      cluster, modules, readyS, syncBytes, rssIdle, heap, cpuIdlePct, cpuOwnPct, spawnsPerMin, helpers, watches,
+      cluster, modules, readyS, syncBytes, rssIdle, heap, cpuIdlePct, cpuOwnPct, spawnsPerMin, helpers, watches, connectionsAtIdle: s1.connections,
       drift: x1.split('\n').filter((l) => /^nodeway_(nft_events|module_drift)/.test(l)).map((l) => l.replace(/^nodeway_/, '')).join('; '),
       idle: { requests: s1.total - s0.total, connections: s1.connections - s0.connections, bytes: s1.bytesSent - s0.bytesSent, byRequest },
       pods: { proxySyncs: 0, bytes: 0 },
@@ -162,7 +166,7 @@ function heapBreakdown(text: string, rss: number): string {
   const parts = [...total].filter(([, v]) => v >= 0.05).map(([k, v]) => `${k} ${v.toFixed(1)}/${(used.get(k) ?? 0).toFixed(1)}`);
   return `V8 heap ${sum.toFixed(1)} MiB committed (${parts.join(', ')} MiB committed/used); external ${ext.toFixed(1)} MiB; RssAnon beyond the heap ${(rss - sum).toFixed(1)} MiB`;
 }
-console.log(`shipped-agent benchmark: ${SERVICES} Services × ${PER} endpoints, ${NODES + 1} Nodes, ${PODS} Pods; TLS + token; bookmarks every ${BOOKMARK_MS / 1000} s; idle ${IDLE_S} s; load average ${loadavg()[0]!.toFixed(1)} (machine shared)`);
+console.log(`shipped-agent benchmark: ${SERVICES} Services × ${PER} endpoints, ${NODES + 1} Nodes, ${PODS} Pods; TLS + token, ${process.env.NODEWAY_BENCH_HTTP1 === '1' ? 'server without HTTP/2' : 'HTTP/2 offered'}; bookmarks every ${BOOKMARK_MS / 1000} s; idle ${IDLE_S} s; load average ${loadavg()[0]!.toFixed(1)} (machine shared)`);
 const results: Result[] = [];
 for (const cluster of CLUSTERS) results.push(await run(cluster, MODULES, IDLE_S, !IDLE_ONLY));
 const BASE_IDLE_S = Math.min(IDLE_S, 60);
@@ -179,7 +183,7 @@ for (const r of [...results, base]) {
   console.log(`  idle: ${spawns.toFixed(1)} programs started per minute ${JSON.stringify(r.spawnsPerMin)}`);
   console.log(`  idle memory: ${r.heap}`);
   if (r.drift) console.log(`  drift checks since the start: ${r.drift}`);
-  console.log(`  idle: ${r.idle.requests} API requests, ${r.idle.connections} new connections, ${(r.idle.bytes / 1024).toFixed(1)} KiB received in ${idleS} s (${r.watches} watches open; each renews every 240–480 s) ${JSON.stringify(r.idle.byRequest)}`);
+  console.log(`  idle: ${r.idle.requests} API requests, ${r.idle.connections} new connections (${r.connectionsAtIdle} since the agent started), ${(r.idle.bytes / 1024).toFixed(1)} KiB received in ${idleS} s (${r.watches} watches open; each renews every 240–480 s) ${JSON.stringify(r.idle.byRequest)}`);
   if (r.endpoint) console.log(`  ${CHANGES} endpoint changes: ${r.endpoint.latency}; proxy syncs ${r.endpoint.syncs}; ${(r.endpoint.bytes / 1024).toFixed(1)} KiB sent to this node; RssAnon after ${MiB(r.endpoint.rssAfter)}`);
   if (!IDLE_ONLY) console.log(`  ${POD_CHANGES} Pod changes: proxy syncs ${r.pods.proxySyncs}; ${(r.pods.bytes / 1024).toFixed(1)} KiB sent to this node`);
 }

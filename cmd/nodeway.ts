@@ -90,7 +90,7 @@ async function listedAgent(config: Config, log: Logger): Promise<Agent> {
 
 async function view(config: Config, log: Logger): Promise<void> {
   const agent = await listedAgent(config, log);
-  process.stdout.write(`${JSON.stringify(config.desired ? desired(config, log, agent) : viewToJSON(agent.view), null, 2)}\n`);
+  process.stdout.write(`${JSON.stringify(config.desired ? await desired(config, agent) : viewToJSON(agent.view), null, 2)}\n`);
   await agent.stop();
   process.exit(0);
 }
@@ -110,14 +110,17 @@ async function explainPolicy(args: string[], config: Config, log: Logger): Promi
   process.exit(out.allowed ? 0 : 3);
 }
 
-/** A module's desired state for the current view (`view --desired MODULE`): planned, never applied. */
-function desired(config: Config, log: Logger, agent: Agent): unknown {
+/**
+ * A module's desired state for the current view (`view --desired MODULE`): planned by the
+ * factory, never applied, and the module never created (creating one may start servers or
+ * capture addresses).
+ */
+async function desired(config: Config, agent: Agent): Promise<unknown> {
   const name = config.desired as string;
   const factory = MODULES.find((m) => m.name === name);
   if (!factory) fail(`--desired: module ${name} is not in this build`);
-  const mod = factory.create({ config, nodeName: config.nodeName as string, log, registry: new Registry() });
-  if (!mod.desired) fail(`--desired: module ${name} cannot print its desired state yet`);
-  return mod.desired(agent.view);
+  if (!factory.plan) fail(`--desired: module ${name} cannot plan without starting; it prints no desired state yet`);
+  return factory.plan({ config, nodeName: config.nodeName as string }, agent.view);
 }
 
 async function cleanup(config: Config, log: Logger): Promise<void> {

@@ -1,10 +1,12 @@
 // The modules this build has. A module = options + a factory for its runner-facing Module
-// + a cleanup that removes what it programmed (for `nodeway cleanup`).
+// + a cleanup that removes what it programmed (for `nodeway cleanup`) + where it can, its
+// plan without the module (for `nodeway view --desired`).
 import type { Logger } from 'pino';
 import type { KubeClient } from '../src/kube/client.ts';
 import type { Config, OptionSpec } from '../src/runtime/config.ts';
 import type { Registry } from '../src/runtime/metrics.ts';
 import type { Module } from '../src/runtime/module.ts';
+import type { NodeView } from '../src/view/view.ts';
 import { dnsModule } from './dns/index.ts';
 import { meshModule } from './mesh/index.ts';
 import { netpolModule } from './netpol/index.ts';
@@ -19,11 +21,20 @@ export interface ModuleContext {
   client?: KubeClient;
 }
 
+/** What planning needs: the config and who we are. No logger, registry or client: a plan does nothing. */
+export type PlanContext = Pick<ModuleContext, 'config' | 'nodeName'>;
+
 export interface ModuleFactory {
   name: string;
   options: OptionSpec[];
   create(ctx: ModuleContext): Module;
   cleanup(ctx: ModuleContext): Promise<void>;
+  /**
+   * The module's desired state for `view` as a printable value, planned without creating the
+   * module: no server started, nothing on the host changed, no root needed (reading what any
+   * user may read is fine). Absent: the module cannot plan without starting.
+   */
+  plan?(ctx: PlanContext, view: NodeView): unknown;
 }
 
 export const MODULES: ModuleFactory[] = [proxyModule, dnsModule, meshModule, netpolModule];

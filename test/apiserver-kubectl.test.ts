@@ -8,6 +8,7 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { EmbeddedApiServer, type ApiServerOptions } from '../testbed/apiserver/index.ts';
+import { selfSigned } from './support/tls.ts';
 
 const run = promisify(execFile);
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -222,14 +223,6 @@ describe('kubectl', () => {
   });
 });
 
-async function selfSigned(): Promise<{ cert: string; key: string }> {
-  const dir = tempDir();
-  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-    '-subj', '/CN=nodeway-test', '-addext', 'subjectAltName=IP:127.0.0.1',
-    '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')]);
-  return { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') };
-}
-
 describe('authentication and TLS', () => {
   it('requires the bearer token when one is set (client-node over http)', async () => {
     const server = new EmbeddedApiServer({ token: 'sekret' });
@@ -250,7 +243,7 @@ describe('authentication and TLS', () => {
   });
 
   it('serves https with a self-signed certificate that kubectl and client-node verify, token required', async () => {
-    const c = await cluster({ tls: await selfSigned(), token: 'tls-token' });
+    const c = await cluster({ tls: selfSigned(), token: 'tls-token' });
     expect(c.server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
     expect(await c.kubectl('get', 'ns', 'kube-system', '-o', 'name')).toContain('namespace/kube-system');
 

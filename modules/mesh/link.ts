@@ -1,6 +1,7 @@
 // Links the mesh owns (the WireGuard interface, the pods' bridge), read from and set on the
 // kernel with `ip`. Existing links are reused as they are: a restart must never cut traffic.
 import { ipFamily } from '../../src/net/ip.ts';
+import { type Diff, Tracker } from '../../src/reconcile/tracker.ts';
 import { CommandError, exec, run } from '../../src/sys/exec.ts';
 
 export interface LinkInfo {
@@ -69,14 +70,24 @@ export async function ensureBridge(name: string, gateways: string[], mtu: number
   await setLink(info, mtu);
 }
 
+/** A link's addresses (ip/prefix) as the tracker keys them. */
+export function addressSet(addrs: readonly string[]): Map<string, true> {
+  return new Map(addrs.map((a) => [a, true]));
+}
+
+/** The tracker's diff of a link's addresses as `ip -batch` lines: removals first. */
+export function addressLines(link: string, diff: Diff<true>): string[] {
+  return [
+    ...diff.delete.map((a) => `addr del ${a} dev ${link}`),
+    ...[...diff.create, ...diff.update].map(([a]) => `addr add ${a} dev ${link}${ipFamily(a.split('/')[0]!) === 6 ? ' nodad' : ''}`),
+  ];
+}
+
 /** Makes the link's global-scope addresses exactly `want` (ip/prefix), in one `ip -batch`. */
 export async function setAddresses(info: LinkInfo, want: string[]): Promise<void> {
-  const lines: string[] = [];
-  for (const a of info.addrs) if (!want.includes(a)) lines.push(`addr del ${a} dev ${info.name}`);
-  for (const a of want) {
-    if (info.addrs.includes(a)) continue;
-    lines.push(`addr add ${a} dev ${info.name}${ipFamily(a.split('/')[0]!) === 6 ? ' nodad' : ''}`);
-  }
+  const t = new Tracker<true>();
+  t.reset(addressSet(info.addrs));
+  const lines = addressLines(info.name, t.diff(addressSet(want)));
   if (lines.length) await run('ip', ['-batch', '-'], { input: `${lines.join('\n')}\n` });
 }
 

@@ -1,6 +1,7 @@
 // The mesh's routes in the main table, marked with their own protocol number so listing and
 // removing them never touches a route anyone else made.
 import { parseCIDR } from '../../src/net/ip.ts';
+import { type Diff, upserts } from '../../src/reconcile/tracker.ts';
 import type { PlannedRoute } from './plan.ts';
 
 export const ROUTE_PROTO = 112;
@@ -31,16 +32,20 @@ export function parseRoutes(json: string): DeviceRoute[] {
   return out;
 }
 
-/** `ip -batch` lines making the device's mesh routes exactly the planned ones. */
-export function diffRoutes(desired: PlannedRoute[], device: DeviceRoute[]): string[] {
-  const have = new Map(device.map((r) => [r.dst, r]));
-  const want = new Set(desired.map((r) => r.dst));
-  const lines: string[] = [];
-  for (const r of device) if (!want.has(r.dst)) lines.push(`route del ${r.dst} table main proto ${ROUTE_PROTO}`);
-  for (const r of desired) {
-    const h = have.get(r.dst);
-    if (h && h.dev === r.dev && h.src === r.src) continue;
-    lines.push(`route replace ${r.dst} dev ${r.dev} table main proto ${ROUTE_PROTO} scope link src ${r.src}`);
-  }
-  return lines;
+/** What the tracker keeps per destination. */
+export interface RouteSpec {
+  dev: string;
+  src: string;
+}
+
+export function routeSpecs(routes: readonly (DeviceRoute | PlannedRoute)[]): Map<string, RouteSpec> {
+  return new Map(routes.map((r) => [r.dst, { dev: r.dev, src: r.src }]));
+}
+
+/** The tracker's diff as `ip -batch` lines: removals first, then the routes to (re)place. */
+export function routeLines(diff: Diff<RouteSpec>, order: Iterable<string>): string[] {
+  return [
+    ...diff.delete.map((dst) => `route del ${dst} table main proto ${ROUTE_PROTO}`),
+    ...upserts(diff, order).map(([dst, r]) => `route replace ${dst} dev ${r.dev} table main proto ${ROUTE_PROTO} scope link src ${r.src}`),
+  ];
 }

@@ -1,6 +1,8 @@
 // The WireGuard device as `wg show <if> dump` reports it, and the smallest `wg set` that turns
-// it into the desired peers. Pure: the executor runs the commands.
+// it into the desired peers (the tracker's diff as `wg set` operations). Pure: the peers
+// applier (apply/peers.ts) runs them.
 import { parseCIDR } from '../../src/net/ip.ts';
+import { type Diff, upserts } from '../../src/reconcile/tracker.ts';
 
 export interface DevicePeer {
   publicKey: string;
@@ -66,22 +68,40 @@ export interface PeerOps {
   set: DesiredPeer[];
 }
 
-export function diffPeers(desired: DesiredPeer[], device: DeviceState): PeerOps {
-  const want = new Map(desired.map((p) => [p.publicKey, p]));
-  const remove = [...device.peers.keys()].filter((k) => !want.has(k)).sort();
-  const set: DesiredPeer[] = [];
-  for (const p of desired) {
-    const d = device.peers.get(p.publicKey);
-    const allowed = canonicalAllowed(p.allowedIPs);
-    if (
-      d &&
-      (p.endpoint === null || p.endpoint === d.endpoint) &&
-      d.keepalive === p.keepalive &&
-      d.allowedIPs.join(',') === allowed.join(',')
-    ) continue;
-    set.push({ ...p, allowedIPs: allowed });
-  }
-  return { remove, set };
+/** What the tracker keeps per peer (src/reconcile/tracker.ts): the configuration a set writes. */
+export interface PeerSpec {
+  endpoint: string | null;
+  allowedIPs: string[]; // canonical, sorted
+  keepalive: number;
+}
+
+export function specOf(p: DevicePeer): PeerSpec {
+  return { endpoint: p.endpoint, allowedIPs: p.allowedIPs, keepalive: p.keepalive };
+}
+
+/**
+ * The desired peers as the tracker compares them: a null endpoint (leave the device's) stands
+ * for whatever endpoint the device has, so it never counts as a change by itself.
+ */
+export function wantedSpecs(desired: readonly DesiredPeer[], device: DeviceState | undefined): Map<string, PeerSpec> {
+  return new Map(desired.map((p) => [p.publicKey, {
+    endpoint: p.endpoint ?? device?.peers.get(p.publicKey)?.endpoint ?? null,
+    allowedIPs: canonicalAllowed(p.allowedIPs),
+    keepalive: p.keepalive,
+  }]));
+}
+
+/**
+ * The tracker's diff as device operations: removals sorted, then the created and changed
+ * peers in the desired order, each whole (allowed IPs are always replaced) and with its
+ * endpoint only when one was decided.
+ */
+export function peerOps(desired: readonly DesiredPeer[], diff: Diff<PeerSpec>): PeerOps {
+  const decided = new Map(desired.map((p) => [p.publicKey, p.endpoint]));
+  return {
+    remove: [...diff.delete].sort(),
+    set: upserts(diff, decided.keys()).map(([publicKey, s]) => ({ publicKey, endpoint: decided.get(publicKey) ?? null, allowedIPs: s.allowedIPs, keepalive: s.keepalive })),
+  };
 }
 
 /**

@@ -1,16 +1,22 @@
 // The thin applier of one family's table: diffs the plan against what was applied (the
-// generic tracker, one per kind of object) and writes one nft transaction per sync. A first
+// generic tracker, one per kind of object: group chains, sets, each set's elements, the verdict
+// maps) and writes one nft transaction per sync. Sets live apart from the chains: groups share
+// peer sets (their names are their recipes), so a set is created with the first group using it
+// and deleted after the last. A first
 // or full sync replaces the table in one transaction (add; delete; add), so a restart has no
 // window without rules and nothing stale survives.
 import type { IPFamily } from '../../src/kube/objects.ts';
 import { type Diff, Tracker } from '../../src/reconcile/tracker.ts';
-import type { FamilyDesired, Group } from './model.ts';
-import { dropCounter, EGRESS, FORWARD_HOOK, forwardRules, HAIRPIN, INGRESS, nftFamily, ruleText, setBody, tailChain } from './render.ts';
+import type { FamilyDesired, Group, SetDecl } from './model.ts';
+import { groupCounters } from './counters.ts';
+import { EGRESS, FORWARD_HOOK, forwardRules, HAIRPIN, INGRESS, nftFamily, ruleText, setBody, STRICT_CUT, strictCutSet, tailChain } from './render.ts';
 
 export interface Nft {
   apply(script: string): Promise<void>;
   /** Whether `family table`'s chain exists (a firewall reload removes it); absent: never checked. */
   hasChain?(family: string, table: string, chain: string): Promise<boolean>;
+  /** `nft -j list counters table family table` (drops by policy); absent: no drop figures. */
+  counters?(family: string, table: string): Promise<string>;
 }
 
 const PER_LINE = 500;
@@ -33,15 +39,20 @@ export class FamilyApplier {
   // A group's name is the hash of what its chains are built from: the name is its content.
   private readonly groups = new Tracker<Group>((g) => g.name);
   private readonly elements = new Map<string, Tracker<true>>();
+  private readonly sets = new Tracker<SetDecl>((d) => `${d.shape}/${d.interval}`);
   private readonly ingress = new Tracker<string>((v) => v);
   private readonly egress = new Tracker<string>((v) => v);
   private readonly hairpin = new Tracker<true>(NONE);
   /** Chains and sets to delete in the next transaction (kernels before 6.2 keep a chain busy until the map element is gone). */
-  private pendingDeletes: Group[] = [];
+  private pendingDeletes: { groups: Group[]; sets: string[] } = { groups: [], sets: [] };
   /** The element Sets last applied, by set: an unchanged group hands back the same Set, which needs no diff. */
   private lastSets = new Map<string, Set<string>>();
 
-  constructor(family: IPFamily, table: string, nft: Nft, deleteChainsNow: boolean) {
+  /** Strict mode: the forward chain drops the flows in the strict-cut set first. */
+  private readonly strict: boolean;
+
+  constructor(family: IPFamily, table: string, nft: Nft, deleteChainsNow: boolean, strict = false) {
+    this.strict = strict;
     this.family = family;
     this.table = table;
     this.nft = nft;
@@ -58,9 +69,14 @@ export class FamilyApplier {
     return !(await this.nft.hasChain(nftFamily(this.family), this.table, 'forward'));
   }
 
-  async sync(d: FamilyDesired, full: boolean): Promise<ApplyResult> {
+  /**
+   * `touched`: the elements the planner changed in place in sets it handed over before (the
+   * same Set objects). With it, such a set is diffed on those elements only and a set handed
+   * over again unchanged is skipped; without it, every set is diffed whole.
+   */
+  async sync(d: FamilyDesired, full: boolean, touched?: ReadonlyMap<string, ReadonlySet<string>>): Promise<ApplyResult> {
     if (full || !this.synced) return this.full(d);
-    return this.partial(d);
+    return this.partial(d, touched);
   }
 
   private elementLines(verb: 'add' | 'delete', set: string, items: string[], out: string[]): void {
@@ -68,8 +84,7 @@ export class FamilyApplier {
   }
 
   private groupLines(g: Group, out: string[]): void {
-    out.push(`add counter ${this.t} ${dropCounter(g.name)}`);
-    for (const [name, decl] of g.sets) out.push(`add set ${this.t} ${name} { ${setBody(decl, this.family)} }`);
+    for (const c of groupCounters(g).keys()) out.push(`add counter ${this.t} ${c}`);
     if (g.tail) {
       out.push(`add chain ${this.t} ${tailChain(g.name)}`);
       for (const r of g.tail) out.push(`add rule ${this.t} ${tailChain(g.name)} ${ruleText(r, g, this.family)}`);
@@ -81,8 +96,14 @@ export class FamilyApplier {
   private deleteGroupLines(g: Group, out: string[]): void {
     out.push(`delete chain ${this.t} ${g.name}`);
     if (g.tail) out.push(`delete chain ${this.t} ${tailChain(g.name)}`);
-    for (const name of g.sets.keys()) out.push(`delete set ${this.t} ${name}`);
-    out.push(`delete counter ${this.t} ${dropCounter(g.name)}`);
+    for (const c of groupCounters(g).keys()) out.push(`delete counter ${this.t} ${c}`);
+  }
+
+  /** Every set the groups use, once. */
+  private static setsOf(d: FamilyDesired): Map<string, SetDecl> {
+    const out = new Map<string, SetDecl>();
+    for (const g of d.groups.values()) for (const [name, decl] of g.sets) out.set(name, decl);
+    return out;
   }
 
   private async full(d: FamilyDesired): Promise<ApplyResult> {
@@ -95,15 +116,19 @@ export class FamilyApplier {
       `add map ${this.t} ${INGRESS} { type ${a} : verdict; }`,
       `add map ${this.t} ${EGRESS} { type ${a} : verdict; }`,
     ];
+    if (this.strict) out.push(`add set ${this.t} ${STRICT_CUT} { ${strictCutSet(this.family)} }`);
+    const sets = FamilyApplier.setsOf(d);
+    for (const [name, decl] of sets) out.push(`add set ${this.t} ${name} { ${setBody(decl, this.family)} }`);
     for (const g of d.groups.values()) this.groupLines(g, out);
     for (const [set, els] of d.elements) this.elementLines('add', set, [...els], out);
     this.elementLines('add', HAIRPIN, [...d.hairpin].map((ip) => `${ip} . ${ip}`), out);
     this.elementLines('add', INGRESS, [...d.ingress].map(([ip, g]) => `${ip} : jump ${g}`), out);
     this.elementLines('add', EGRESS, [...d.egress].map(([ip, g]) => `${ip} : jump ${g}`), out);
     out.push(`add chain ${this.t} forward { ${FORWARD_HOOK} }`);
-    for (const r of forwardRules(this.family)) out.push(`add rule ${this.t} forward ${r}`);
+    for (const r of forwardRules(this.family, this.strict)) out.push(`add rule ${this.t} forward ${r}`);
     await this.nft.apply(`${out.join('\n')}\n`);
     this.groups.reset(d.groups);
+    this.sets.reset(sets);
     this.applied.clear();
     for (const [name, g] of d.groups) this.applied.set(name, g);
     this.elements.clear();
@@ -115,25 +140,29 @@ export class FamilyApplier {
     this.hairpin.reset([...d.hairpin].map((ip) => [ip, true]));
     this.ingress.reset(d.ingress);
     this.egress.reset(d.egress);
-    this.pendingDeletes = [];
+    this.pendingDeletes = { groups: [], sets: [] };
     this.lastSets = new Map(d.elements);
     this.synced = true;
     return { kind: 'full', lines: out.length, narrowed: true };
   }
 
-  private async partial(d: FamilyDesired): Promise<ApplyResult> {
+  private async partial(d: FamilyDesired, touched?: ReadonlyMap<string, ReadonlySet<string>>): Promise<ApplyResult> {
     const out: string[] = [];
     let narrowed = false;
-    const later: Group[] = [];
-    // Chains and sets the previous transaction could not delete yet.
-    for (const g of this.pendingDeletes) this.deleteGroupLines(g, out);
+    const later: { groups: Group[]; sets: string[] } = { groups: [], sets: [] };
+    // Chains and sets the previous transaction could not delete yet (chains first: their rules use the sets).
+    for (const g of this.pendingDeletes.groups) this.deleteGroupLines(g, out);
+    for (const name of this.pendingDeletes.sets) out.push(`delete set ${this.t} ${name}`);
 
+    const sd = this.sets.diff(FamilyApplier.setsOf(d));
+    // A set's name fixes its type: an update cannot happen, and would be a create that fails loudly.
+    for (const [name, decl] of [...sd.create, ...sd.update]) out.push(`add set ${this.t} ${name} { ${setBody(decl, this.family)} }`);
     const gd = this.groups.diff(d.groups);
     for (const [, g] of gd.create) this.groupLines(g, out);
     for (const [name, g] of gd.update) {
       // Rules are a function of the group's name; a change means a new rendering of them.
       out.push(`flush chain ${this.t} ${name}`);
-      for (const [s, decl] of g.sets) out.push(`add set ${this.t} ${s} { ${setBody(decl, this.family)} }`);
+      for (const c of groupCounters(g).keys()) out.push(`add counter ${this.t} ${c}`);
       if (g.tail) {
         out.push(`add chain ${this.t} ${tailChain(name)}`, `flush chain ${this.t} ${tailChain(name)}`);
         for (const r of g.tail) out.push(`add rule ${this.t} ${tailChain(name)} ${ruleText(r, g, this.family)}`);
@@ -143,12 +172,20 @@ export class FamilyApplier {
     const newTrackers = new Map<string, Tracker<true>>();
     const elementDiffs: [string, Diff<true>][] = [];
     for (const [set, els] of d.elements) {
-      if (this.lastSets.get(set) === els && this.elements.has(set)) continue;
       const tr = this.elements.get(set) ?? new Tracker<true>(NONE);
-      if (!this.elements.has(set)) newTrackers.set(set, tr);
-      const want = new Map<string, true>();
-      for (const e of els) want.set(e, true);
-      const diff = tr.diff(want);
+      let diff: Diff<true>;
+      if (touched && this.lastSets.get(set) === els && this.elements.has(set)) {
+        const keys = touched.get(set);
+        if (!keys) continue;
+        const want = new Map<string, true>();
+        for (const e of keys) if (els.has(e)) want.set(e, true);
+        diff = tr.diffKeys(want, keys);
+      } else {
+        if (!this.elements.has(set)) newTrackers.set(set, tr);
+        const want = new Map<string, true>();
+        for (const e of els) want.set(e, true);
+        diff = tr.diff(want);
+      }
       if (diff.delete.length) narrowed = true;
       this.elementLines('add', set, diff.create.map(([e]) => e), out);
       this.elementLines('delete', set, diff.delete, out);
@@ -167,8 +204,13 @@ export class FamilyApplier {
       vdiffs.push([tr, diff]);
     }
     const gone = gd.delete.map((name) => this.applied.get(name)!).filter((g) => g !== undefined);
-    if (this.deleteChainsNow) for (const g of gone) this.deleteGroupLines(g, out);
-    else later.push(...gone);
+    if (this.deleteChainsNow) {
+      for (const g of gone) this.deleteGroupLines(g, out);
+      for (const name of sd.delete) out.push(`delete set ${this.t} ${name}`);
+    } else {
+      later.groups.push(...gone);
+      later.sets.push(...sd.delete);
+    }
     if (out.length === 0) {
       this.lastSets = new Map(d.elements);
       return { kind: 'none', lines: 0, narrowed: false };
@@ -176,10 +218,9 @@ export class FamilyApplier {
     await this.nft.apply(`${out.join('\n')}\n`);
     this.groups.done(gd);
     for (const [name, g] of [...gd.create, ...gd.update]) this.applied.set(name, g);
-    for (const name of gd.delete) {
-      this.applied.delete(name);
-      for (const s of (gone.find((g) => g.name === name)?.sets ?? new Map()).keys()) this.elements.delete(s);
-    }
+    for (const name of gd.delete) this.applied.delete(name);
+    this.sets.done(sd);
+    for (const name of sd.delete) this.elements.delete(name);
     for (const [set, tr] of newTrackers) this.elements.set(set, tr);
     for (const [set, diff] of elementDiffs) this.elements.get(set)?.done(diff);
     this.hairpin.done(hp);

@@ -10,9 +10,12 @@ export function netpolMetrics(reg: Registry) {
     isolated: reg.gauge('nodeway_netpol_isolated_pods', 'Local pods isolated by a policy, per direction.'),
     elements: reg.gauge('nodeway_netpol_set_elements', 'Elements in the policy sets, per family.'),
     groups: reg.gauge('nodeway_netpol_groups', 'Group chains (distinct sets of policies judging local pods), per family.'),
-    drops: reg.gauge('nodeway_netpol_dropped_packets', 'New flows rejected, per family, direction and the policies of the group that rejected them (read from nft counters).'),
+    drops: reg.gauge('nodeway_netpol_dropped_packets', 'New flows rejected, per family, direction, tier (admin, networkpolicy, baseline) and the policies judging the pods of the group that rejected them (nft counters read at scrape; a group gone takes its series with it).'),
     failures: reg.counter('nodeway_netpol_sync_failures_total', 'nft transactions that failed, per family.'),
-    
+    skipped: reg.gauge('nodeway_netpol_cnp_rules_failing_closed', 'ClusterNetworkPolicy rules with a peer nodeway does not support (domainNames) or cannot read, per peer and action: an Accept matches nothing, a Deny or Pass everything.'),
+    strictDeleted: reg.counter('nodeway_netpol_strict_deleted_entries_total', 'Strict mode: conntrack entries of established flows a change denied, deleted, per family.'),
+    strictDeferred: reg.counter('nodeway_netpol_strict_deferred_entries_total', 'Strict mode: denied entries left to the next sweep (a sweep deletes at most 2,000), per family.'),
+    strictFailures: reg.counter('nodeway_netpol_strict_failures_total', 'Strict mode: conntrack sweeps that failed (retried with backoff), per family.'),
   };
 }
 

@@ -13,15 +13,20 @@ import { ensureBridgeNetfilter } from './bridge.ts';
 import { netpolMetrics, type NetpolMetrics } from './metrics.ts';
 import type { Desired } from './model.ts';
 import { netpolConfig, type NetpolConfig } from './options.ts';
-import { plan, Planner } from './plan.ts';
+import { plan } from './plan.ts';
+import { Planner } from './planner.ts';
 import { desiredToJSON } from './print.ts';
+import { STRICT_CUT } from './render.ts';
 import { deletesChainsAtOnce } from '../../src/sys/kernel.ts';
+import { DropReader, dropSeries, parseCounters } from './counters.ts';
+import { conntrackTable, type ConntrackTable, StrictSweeper } from './strict.ts';
 
 export interface NetpolDeps {
   nft?: Nft;
   /** '' when bridged traffic is filtered; else the reason it is not. */
   bridge?: () => Promise<string>;
   deleteChainsNow?: boolean;
+  conntrack?: ConntrackTable;
 }
 
 export function nftExec(bin = 'nft'): Nft {
@@ -36,13 +41,19 @@ export function nftExec(bin = 'nft'): Nft {
       if (/No such file or directory/.test(r.stderr)) return false;
       throw new Error(`nft list chain failed: ${r.stderr.trim().split('\n')[0]}`);
     },
+    async counters(family, table) {
+      const r = await exec(bin, ['-j', 'list', 'counters', 'table', family, table]);
+      if (!r.ok) throw new Error(`nft list counters failed: ${r.stderr.trim().split('\n')[0]}`);
+      return r.stdout;
+    },
   };
 }
 
 export class NetpolModule implements Module {
   readonly name = 'netpol';
-  readonly inputs = { kinds: ['pods', 'namespaces', 'networkpolicies', 'clusternetworkpolicies'], view: ['policies'] } as const;
-  readonly programs = ['nft'] as const;
+  // Nodes: ClusterNetworkPolicy `nodes` peers (their labels and addresses).
+  readonly inputs = { kinds: ['pods', 'namespaces', 'networkpolicies', 'clusternetworkpolicies', 'nodes'], view: ['policies'] } as const;
+  readonly programs: readonly string[];
   readonly config: NetpolConfig;
   readonly families: FamilyApplier[];
   private readonly log: Logger;
@@ -52,6 +63,10 @@ export class NetpolModule implements Module {
   /** When the oldest change not yet live reached the view. */
   private pendingSince = 0;
   private readonly planner = new Planner();
+  private readonly drops: DropReader;
+  private readonly unhook: () => void;
+  /** Strict mode only. */
+  private readonly sweeper: StrictSweeper | undefined;
   /** The last plan applied (explain-policy, strict mode, `nodeway view`). */
   last: Desired | undefined;
 
@@ -61,8 +76,44 @@ export class NetpolModule implements Module {
     this.metrics = netpolMetrics(ctx.registry);
     const nft = deps.nft ?? nftExec();
     const now = deps.deleteChainsNow ?? deletesChainsAtOnce();
-    this.families = ([4, 6] as const).map((f) => new FamilyApplier(f, this.config.table, nft, now));
+    this.families = ([4, 6] as const).map((f) => new FamilyApplier(f, this.config.table, nft, now, this.config.strict));
     this.bridge = deps.bridge ?? (() => ensureBridgeNetfilter());
+    this.drops = new DropReader(async (f) => (nft.counters ? parseCounters(await nft.counters(f === 4 ? 'ip' : 'ip6', this.config.table)) : new Map()));
+    this.unhook = ctx.registry.beforeScrape(() => this.collectDrops());
+    this.programs = this.config.strict ? ['nft', 'conntrack'] : ['nft'];
+    if (this.config.strict) {
+      const m = this.metrics;
+      const cut = (f: 4 | 6, lines: string[]) => nft.apply(lines.map((l) => `add element ${f === 4 ? 'ip' : 'ip6'} ${this.config.table} ${STRICT_CUT} { ${l} }\n`).join(''));
+      this.sweeper = new StrictSweeper({ table: deps.conntrack ?? conntrackTable(), cut, log: this.log, metrics: { deleted: m.strictDeleted, deferred: m.strictDeferred, failures: m.strictFailures } });
+    }
+  }
+
+  /** Strict mode: resolves when no conntrack sweep runs or waits (tests). */
+  async strictIdle(): Promise<void> {
+    await this.sweeper?.idle();
+  }
+
+  async close(): Promise<void> {
+    this.sweeper?.close();
+    this.unhook();
+  }
+
+  /** nodeway_netpol_dropped_packets from the counters of the groups live now (at scrape time). */
+  async collectDrops(): Promise<void> {
+    const d = this.last;
+    if (!d) return;
+    const counters = await this.drops.counters();
+    // Groups with the same policies (pods whose named ports differ) add up into one series.
+    const sum = new Map<string, { labels: Record<string, string>; n: number }>();
+    for (const fd of [d.v4, d.v6]) {
+      for (const s of dropSeries(fd.family, fd.groups.values(), counters.get(fd.family) ?? new Map())) {
+        const k = JSON.stringify(s.labels);
+        const e = sum.get(k) ?? sum.set(k, { labels: s.labels, n: 0 }).get(k)!;
+        e.n += s.packets;
+      }
+    }
+    this.metrics.drops.reset();
+    for (const { labels, n } of sum.values()) this.metrics.drops.set(labels, n);
   }
 
   async sync(view: NodeView, changes: ViewChanges): Promise<void> {
@@ -72,24 +123,37 @@ export class NetpolModule implements Module {
       this.bridgeProblem = problem;
     }
     const t0 = performance.now();
-    this.planner.invalidate(view.policy, changes.policies, changes.full);
-    const d = this.planner.plan(view);
-    const results = await Promise.allSettled(this.families.map((fa) => fa.sync(fa.family === 4 ? d.v4 : d.v6, changes.full)));
-    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    results.forEach((r, i) => {
-      const label = { ip_family: i === 0 ? 'IPv4' : 'IPv6' };
-      if (r.status === 'rejected') this.metrics.failures.inc(label);
-      else this.observe(r.value, label, t0);
-    });
-    // What failed to apply is owed again: plan it afresh next time.
-    if (failed.length) this.planner.invalidate(view.policy, [], true);
-    if (failed.length) throw new Error(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)).join('; '));
-    this.last = d;
-    if (this.pendingSince) {
-      this.metrics.programming.observe({}, (performance.now() - this.pendingSince) / 1000);
-      this.pendingSince = 0;
+    // What this sync applies reached the view by now; a change queued while it runs is the next sync's.
+    const since = this.pendingSince;
+    this.pendingSince = 0;
+    let d: Desired;
+    let narrowed: boolean[];
+    try {
+      this.planner.invalidate(view.policy, changes.policies, changes.full);
+      d = this.planner.plan(view);
+      const results = await Promise.allSettled(this.families.map((fa) => fa.sync(fa.family === 4 ? d.v4 : d.v6, changes.full, this.planner.touched(fa.family))));
+      const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      results.forEach((r, i) => {
+        const label = { ip_family: i === 0 ? 'IPv4' : 'IPv6' };
+        if (r.status === 'rejected') this.metrics.failures.inc(label);
+        else this.observe(r.value, label, t0);
+      });
+      if (failed.length) throw new Error(failed.map((f) => String((f.reason as Error)?.message ?? f.reason)).join('; '));
+      narrowed = results.map((r) => r.status === 'fulfilled' && r.value.narrowed === true);
+    } catch (err) {
+      // What failed to apply is owed again, planned afresh, and its wait goes on.
+      this.planner.invalidate(view.policy, [], true);
+      if (since && (!this.pendingSince || since < this.pendingSince)) this.pendingSince = since;
+      throw err;
     }
+    this.last = d;
+    // Strict mode: flows established under the old rules that the new ones deny lose their entry.
+    narrowed.forEach((n, i) => {
+      if (n) this.sweeper?.request(i === 0 ? d.v4 : d.v6);
+    });
+    if (since) this.metrics.programming.observe({}, (performance.now() - since) / 1000);
     this.gauges(d);
+    this.skippedRules(view);
     if (this.bridgeProblem) throw new Error(this.bridgeProblem);
   }
 
@@ -125,6 +189,18 @@ export class NetpolModule implements Module {
       this.metrics.elements.set(label, n);
       this.metrics.groups.set(label, fd.groups.size);
     }
+  }
+
+  /** ClusterNetworkPolicy rules failing closed (a peer nodeway does not support or cannot read), by peer and action. */
+  private skippedRules(view: NodeView): void {
+    const n = new Map<string, { peer: string; action: string; n: number }>();
+    for (const c of view.policy.clusterNetworkPolicies.values()) for (const r of [...c.ingress, ...c.egress]) {
+      if (!r.unknownPeer) continue;
+      const k = `${r.unsupported}/${r.action}`;
+      (n.get(k) ?? n.set(k, { peer: r.unsupported ?? 'unreadable', action: r.action, n: 0 }).get(k)!).n++;
+    }
+    this.metrics.skipped.reset();
+    for (const { peer, action, n: count } of n.values()) this.metrics.skipped.set({ peer, action }, count);
   }
 
   desired(view: NodeView): unknown {

@@ -10,6 +10,7 @@ import type { CNPAction, ClusterNetworkPolicy, IPFamily, LabelSelector, NetworkP
 import { ipFamily } from '../../src/net/ip.ts';
 import type { PolicyView } from '../../src/view/types.ts';
 import { type Desired, type Direction, type FamilyDesired, type Group, L4, type Match, type Rule, type SetDecl } from './model.ts';
+import { nodePeers } from './nodes.ts';
 import { blockRanges, inRanges, ipToBig, normalize, type Range, rangeText } from './ranges.ts';
 
 /** Port ranges up to this many ports become set elements; wider ones a rule of their own. */
@@ -52,8 +53,13 @@ export function eligible(p: Pod): boolean {
   return !p.hostNetwork && p.phase !== 'Succeeded' && p.phase !== 'Failed' && p.ips.length > 0;
 }
 
+const podIPs = new WeakMap<Pod, [string | undefined, string | undefined]>();
+
 export function podIP(p: Pod, family: IPFamily): string | undefined {
-  return p.ips.find((ip) => ipFamily(ip) === family);
+  // Asked for every local pod at every plan: the address parse is done once per pod object.
+  let ips = podIPs.get(p);
+  if (!ips) podIPs.set(p, (ips = [p.ips.find((ip) => ipFamily(ip) === 4), p.ips.find((ip) => ipFamily(ip) === 6)]));
+  return ips[family === 4 ? 0 : 1];
 }
 
 function namedPort(p: Pod, name: string, proto: Protocol): number {
@@ -109,31 +115,80 @@ export function hashName(prefix: string, key: string): string {
   return `${prefix}-${createHash('sha1').update(key).digest('hex').slice(0, 12)}`;
 }
 
+/** Where a group's builder finds its peers: the whole view (PlanIndex) or a few pods (an incremental update). */
+export interface PeerSource {
+  /** Eligible pods a pod peer selects. */
+  selected(sel: PeerSelector): Iterable<Pod>;
+  /** Every eligible pod (a named port with any peer). */
+  allPods(): Iterable<Pod>;
+}
+
+/** The eligible pods a selector matches, by pod key: the index from selectors to pods. */
+export interface SelectorMembers {
+  sel: PeerSelector;
+  pods: Map<string, Pod>;
+}
+
+export const podKey = (p: Pod): string => `${p.namespace}/${p.name}`;
+
+/** Whether a pod peer selects `p` (an eligible pod), with the view's namespace labels. */
+export function selectorMatches(view: PolicyView, sel: PeerSelector, p: Pod): boolean {
+  if (sel.namespace !== null) {
+    if (p.namespace !== sel.namespace) return false;
+  } else {
+    const ns = view.namespaces.get(p.namespace);
+    if (!ns || !selects(sel.namespaceSelector!, ns.labels)) return false;
+  }
+  return sel.podSelector === null || selects(sel.podSelector, p.labels);
+}
+export const selectorKey = (sel: PeerSelector): string => JSON.stringify(sel);
+
 /** The indexes a plan reads: eligible pods by namespace, policies by namespace, selector results. */
-export class PlanIndex {
-  readonly podsByNs = new Map<string, Pod[]>();
-  readonly policiesByNs = new Map<string, NetworkPolicy[]>();
-  readonly eligiblePods: Pod[] = [];
-  private readonly members: Map<string, { sel: PeerSelector; pods: Pod[] }>;
+export class PlanIndex implements PeerSource {
+  private byNs: Map<string, Pod[]> | undefined;
+  private npByNs: Map<string, NetworkPolicy[]> | undefined;
+  private eligibleList: Pod[] | undefined;
+  private readonly members: Map<string, SelectorMembers>;
   private readonly input: PlanInput;
   /** While a group is built: the selectors it read, and whether it scanned every pod. */
   reads: { selectors: Set<string>; allPods: boolean } | null = null;
 
-  constructor(input: PlanInput, members = new Map<string, { sel: PeerSelector; pods: Pod[] }>()) {
+  constructor(input: PlanInput, members = new Map<string, SelectorMembers>()) {
     this.input = input;
     this.members = members;
-    for (const p of input.policy.pods.values()) {
-      if (!eligible(p)) continue;
-      this.eligiblePods.push(p);
-      let l = this.podsByNs.get(p.namespace);
-      if (!l) this.podsByNs.set(p.namespace, (l = []));
-      l.push(p);
+  }
+
+  // Each index is built on first use: an incremental plan often needs none of them.
+  get eligiblePods(): Pod[] {
+    if (!this.eligibleList) {
+      this.eligibleList = [];
+      for (const p of this.input.policy.pods.values()) if (eligible(p)) this.eligibleList.push(p);
     }
-    for (const np of input.policy.networkPolicies.values()) {
-      let l = this.policiesByNs.get(np.namespace);
-      if (!l) this.policiesByNs.set(np.namespace, (l = []));
-      l.push(np);
+    return this.eligibleList;
+  }
+
+  get podsByNs(): Map<string, Pod[]> {
+    if (!this.byNs) {
+      this.byNs = new Map();
+      for (const p of this.eligiblePods) {
+        let l = this.byNs.get(p.namespace);
+        if (!l) this.byNs.set(p.namespace, (l = []));
+        l.push(p);
+      }
     }
+    return this.byNs;
+  }
+
+  get policiesByNs(): Map<string, NetworkPolicy[]> {
+    if (!this.npByNs) {
+      this.npByNs = new Map();
+      for (const np of this.input.policy.networkPolicies.values()) {
+        let l = this.npByNs.get(np.namespace);
+        if (!l) this.npByNs.set(np.namespace, (l = []));
+        l.push(np);
+      }
+    }
+    return this.npByNs;
   }
 
   /** Every eligible pod (a named port with any peer, or inside an ipBlock). */
@@ -143,20 +198,20 @@ export class PlanIndex {
   }
 
   /** Eligible pods a pod peer selects, cluster-wide. */
-  selected(sel: PeerSelector): Pod[] {
-    const key = JSON.stringify(sel);
+  selected(sel: PeerSelector): Iterable<Pod> {
+    const key = selectorKey(sel);
     this.reads?.selectors.add(key);
     const known = this.members.get(key);
-    if (known) return known.pods;
-    const out: Pod[] = [];
+    if (known) return known.pods.values();
+    const out = new Map<string, Pod>();
     const namespaces: string[] = [];
     if (sel.namespace !== null) namespaces.push(sel.namespace);
     else for (const ns of this.input.policy.namespaces.values()) if (selects(sel.namespaceSelector!, ns.labels)) namespaces.push(ns.name);
     for (const ns of namespaces) {
-      for (const p of this.podsByNs.get(ns) ?? []) if (sel.podSelector === null || selects(sel.podSelector, p.labels)) out.push(p);
+      for (const p of this.podsByNs.get(ns) ?? []) if (sel.podSelector === null || selects(sel.podSelector, p.labels)) out.set(podKey(p), p);
     }
     this.members.set(key, { sel, pods: out });
-    return out;
+    return out.values();
   }
 }
 
@@ -164,7 +219,7 @@ const ALL_L4: Protocol[] = ['TCP', 'UDP', 'SCTP'];
 
 /** Builds one group's rules, sets and elements for one family. */
 /** The NetworkPolicy stage of a pod isolated in this direction: the union of its allows, then reject. */
-function npStage(name: string, policies: string[], clauses: Clause[], family: IPFamily, idx: PlanIndex, elements: Map<string, Set<string>>, sets: Map<string, SetDecl>): Rule[] {
+function npStage(name: string, policies: string[], clauses: Clause[], family: IPFamily, idx: PeerSource, elements: Map<string, Set<string>>, sets: Map<string, SetDecl>): Rule[] {
   const rules: Rule[] = [{ match: [{ m: 'hairpin' }], verdict: 'return', why: ['a pod reaching itself'] }];
   const allowAll = clauses.find((c) => c.peer.kind === 'all' && c.ports === null);
   if (allowAll) return [...rules, { match: [], verdict: 'return', why: [allowAll.why] }];
@@ -199,15 +254,37 @@ function npStage(name: string, policies: string[], clauses: Clause[], family: IP
 
   // Which sets and rules a group has depends on its clauses only, never on which peers exist
   // now: a group's chain is written once, and pods coming and going change elements only.
+  // What each peer set's elements are made of (selectors, protocols, ports; never the policy
+  // names): sets with the same recipe hold the same elements, so groups share them (below).
+  const feeds = new Map<string, Set<string>>();
+  const feed = (set: string, entry: unknown[]) => {
+    let f = feeds.get(set);
+    if (!f) feeds.set(set, (f = new Set()));
+    f.add(JSON.stringify(entry));
+  };
   for (const c of clauses) {
     const specs = c.ports ?? [];
-    if (c.peer.kind === 'pods' && c.ports === null) any(c.why);
-    if (c.peer.kind === 'pods' && specs.some((s) => !('name' in s) && !('from' in s))) proto(c.why);
-    if (c.peer.kind === 'pods' && specs.some((s) => 'from' in s && s.to - s.from < EXPAND_RANGE)) port(c.why);
-    if (specs.some((s) => 'name' in s)) port(c.why);
-    if (c.peer.kind === 'pods') for (const s of specs) if ('from' in s && s.to - s.from >= EXPAND_RANGE) {
+    const sel = c.peer.kind === 'pods' ? selectorKey(c.peer.selector) : null;
+    if (sel !== null && c.ports === null) {
+      any(c.why);
+      feed(`${name}-a`, [sel]);
+    }
+    if (sel !== null) for (const s of specs) if (!('name' in s) && !('from' in s)) {
+      proto(c.why);
+      feed(`${name}-t`, [sel, s.proto]);
+    }
+    if (sel !== null) for (const s of specs) if ('from' in s && s.to - s.from < EXPAND_RANGE) {
+      port(c.why);
+      feed(`${name}-p`, [sel, s.proto, s.from, s.to]);
+    }
+    for (const s of specs) if ('name' in s) {
+      port(c.why);
+      feed(`${name}-p`, [sel, s.proto, s.name]);
+    }
+    if (sel !== null) for (const s of specs) if ('from' in s && s.to - s.from >= EXPAND_RANGE) {
       const set = `${name}-r${s.proto[0]}${s.from}-${s.to}`;
       use(set, { shape: 'peer', interval: false }, c.why);
+      feed(set, [sel, s.proto, s.from, s.to]);
       addRangeRule(set, [{ m: 'peer', set }, { m: 'range', proto: s.proto, from: s.from, to: s.to }], c.why);
     }
   }
@@ -299,6 +376,18 @@ function npStage(name: string, policies: string[], clauses: Clause[], family: IP
     }
   }
   rules.push({ match: [], verdict: 'reject', why: ['no rule of ' + policies.join(', ') + ' allows it'] });
+  // The peer sets take names from their recipes: groups whose policies allow the same peers on
+  // the same ports (a policy per namespace, pods selected by different policies) share them.
+  const rename = new Map<string, string>();
+  for (const [set, f] of feeds) {
+    const shared = hashName(`s${set.slice(name.length + 1, name.length + 2)}`, `${set.slice(name.length + 1)}|${[...f].sort().join('|')}`);
+    rename.set(set, shared);
+    sets.set(shared, sets.get(set)!);
+    elements.set(shared, elements.get(set)!);
+    sets.delete(set);
+    elements.delete(set);
+  }
+  for (const r of rules) for (const m of r.match) if ('set' in m && rename.has(m.set)) m.set = rename.get(m.set)!;
   return rules;
 }
 
@@ -321,7 +410,7 @@ export function selectingCNPs(view: PolicyView, pod: Pod, tier: 'Admin' | 'Basel
     .sort((a, b) => a.priority - b.priority || (a.name < b.name ? -1 : 1));
 }
 
-export function cnpClauses(cnps: ClusterNetworkPolicy[], dir: Direction, pod: Pod): CnpClause[] {
+export function cnpClauses(cnps: ClusterNetworkPolicy[], dir: Direction, pod: Pod, nodes?: PolicyView['nodes']): CnpClause[] {
   const out: CnpClause[] = [];
   for (const c of cnps) {
     (dir === 'ingress' ? c.ingress : c.egress).forEach((rule, i) => {
@@ -329,7 +418,7 @@ export function cnpClauses(cnps: ClusterNetworkPolicy[], dir: Direction, pod: Po
       if (rule.unknownPeer && rule.action === 'Accept') return;
       const ports = portSpecs({ ports: rule.ports, peers: null }, dir === 'ingress' ? pod : null);
       if (ports !== null && ports.length === 0) return;
-      const peers = rule.unknownPeer ? null : rule.peers.map((p) => peerOf(p, ''));
+      const peers = rule.unknownPeer ? null : rule.peers.flatMap((p) => (p.kind === 'nodes' ? nodePeers(p.nodeSelector, nodes) : [peerOf(p, '')]));
       out.push({ action: rule.action, peers, ports, why: `cnp/${c.name} ${dir}[${i}]${rule.name ? ` (${rule.name})` : ''} ${rule.action}` });
     });
   }
@@ -337,7 +426,7 @@ export function cnpClauses(cnps: ClusterNetworkPolicy[], dir: Direction, pod: Po
 }
 
 /** A tier's rules in order: Accept returns (allowed in this direction), Deny rejects, Pass goes to `pass`. */
-function cnpStage(name: string, tag: string, clauses: CnpClause[], family: IPFamily, idx: PlanIndex, elements: Map<string, Set<string>>, sets: Map<string, SetDecl>, pass: Rule['verdict'], passTo?: string): Rule[] {
+function cnpStage(name: string, tag: string, clauses: CnpClause[], family: IPFamily, idx: PeerSource, elements: Map<string, Set<string>>, sets: Map<string, SetDecl>, pass: Rule['verdict'], passTo?: string): Rule[] {
   const rules: Rule[] = [];
   clauses.forEach((c, i) => {
     const verdict: Pick<Rule, 'verdict' | 'target'> = c.action === 'Accept' ? { verdict: 'return' } : c.action === 'Deny' ? { verdict: 'reject' } : { verdict: pass, ...(passTo ? { target: passTo } : {}) };
@@ -388,7 +477,7 @@ function cnpStage(name: string, tag: string, clauses: CnpClause[], family: IPFam
   return rules;
 }
 
-interface GroupSpec {
+export interface GroupSpec {
   name: string;
   dir: Direction;
   policies: string[];
@@ -399,7 +488,7 @@ interface GroupSpec {
 }
 
 /** Builds one group's chains, sets and elements for one family: Admin tier → NetworkPolicy → Baseline tier. */
-function buildGroup(g: GroupSpec, family: IPFamily, idx: PlanIndex, elements: Map<string, Set<string>>): Group {
+export function buildGroup(g: GroupSpec, family: IPFamily, idx: PeerSource, elements: Map<string, Set<string>>): Group {
   const sets = new Map<string, SetDecl>();
   const tail = `${g.name}-n`;
   const second = g.np !== null
@@ -418,116 +507,40 @@ function emptyFamily(family: IPFamily): FamilyDesired {
 
 /** The whole desired state for this node. Pure: the same view gives an equal value. */
 export function plan(input: PlanInput): Desired {
-  return new Planner().plan(input);
-}
-
-interface BuiltGroup {
-  group: Group;
-  elements: Map<string, Set<string>>;
-  selectors: Set<string>;
-  allPods: boolean;
-}
-
-/**
- * plan() with memory between syncs: selector results and built groups are kept and only what a
- * change can affect is recomputed, so a pod label change costs the groups that read it, not
- * all of them. The value returned is always equal to plan() of the same view (tested); a group
- * left unchanged keeps its element Sets, so the applier skips them by identity.
- */
-export class Planner {
-  private readonly members = new Map<string, { sel: PeerSelector; pods: Pod[] }>();
-  private built = new Map<string, BuiltGroup>();
-  private pods = new Map<string, Pod>();
-  private readonly memo: PlanMemo = { gen: 0, pods: new Map(), names: new Map() };
-
-  /** Forgets what `changes` (ViewChanges.policies keys) can affect; call before plan(). */
-  invalidate(view: PolicyView, changes: Iterable<string>, full = false): void {
-    if (full) {
-      this.members.clear();
-      this.built.clear();
-      this.memo.gen++;
-      return;
-    }
-    const stale = new Set<string>();
-    let anyPod = false;
-    for (const c of changes) {
-      if (!c.startsWith('pod:')) this.memo.gen++;
-      if (c.startsWith('ns:')) {
-        for (const [k, m] of this.members) if (m.sel.namespace === null || m.sel.namespace === c.slice(3)) stale.add(k);
-      } else if (c.startsWith('pod:')) {
-        anyPod = true;
-        const key = c.slice(4);
-        const before = this.pods.get(key);
-        const after = view.pods.get(key);
-        for (const [k, m] of this.members) {
-          if ((before && m.pods.includes(before)) || (after && eligible(after) && this.matches(view, m.sel, after))) stale.add(k);
-        }
-      }
-    }
-    for (const k of stale) this.members.delete(k);
-    for (const [name, b] of this.built) {
-      if ((anyPod && b.allPods) || [...b.selectors].some((k) => stale.has(k))) this.built.delete(name);
-    }
-  }
-
-  private matches(view: PolicyView, sel: PeerSelector, p: Pod): boolean {
-    if (sel.namespace !== null) {
-      if (p.namespace !== sel.namespace) return false;
-    } else {
-      const ns = view.namespaces.get(p.namespace);
-      if (!ns || !selects(sel.namespaceSelector!, ns.labels)) return false;
-    }
-    return sel.podSelector === null || selects(sel.podSelector, p.labels);
-  }
-
-  plan(input: PlanInput): Desired {
-    this.pods = new Map(input.policy.pods);
-    const idx = new PlanIndex(input, this.members);
-    const out = planWith(input, idx, (g, family) => {
-      const key = `${family}/${g.name}`;
-      const known = this.built.get(key);
-      if (known) return known;
-      const elements = new Map<string, Set<string>>();
-      idx.reads = { selectors: new Set(), allPods: false };
-      const group = buildGroup(g, family, idx, elements);
-      const b = { group, elements, selectors: idx.reads.selectors, allPods: idx.reads.allPods };
-      idx.reads = null;
-      this.built.set(key, b);
-      return b;
-    }, this.memo);
-    // Groups no pod uses any more are forgotten.
-    const live = new Set([...out.v4.groups.keys()].map((n) => `4/${n}`).concat([...out.v6.groups.keys()].map((n) => `6/${n}`)));
-    for (const k of this.built.keys()) if (!live.has(k)) this.built.delete(k);
-    return out;
-  }
+  const idx = new PlanIndex(input);
+  return planWith(input, idx, (g, family) => {
+    const elements = new Map<string, Set<string>>();
+    return { group: buildGroup(g, family, idx, elements), elements };
+  });
 }
 
 /** What a pod's groups were computed from last time: reused while the pod and every policy are the same. */
-interface PodSpecs {
+export interface PodSpecs {
   pod: Pod;
   gen: number;
   specs: ([key: string, spec: GroupSpec] | null)[];
 }
 
-interface PlanMemo {
+export interface PlanMemo {
   /** Bumped whenever a policy or namespace changed: every pod's groups are computed again. */
   gen: number;
   pods: Map<string, PodSpecs>;
   names: Map<string, string>;
 }
 
-function planWith(input: PlanInput, idx: PlanIndex, build: (g: GroupSpec, family: IPFamily) => BuiltGroup, memo?: PlanMemo): Desired {
+/** `local`: the eligible pods on this node, when the caller keeps them (else found in the view). */
+export function planWith(input: PlanInput, idx: PlanIndex, build: (g: GroupSpec, family: IPFamily) => { group: Group; elements: Map<string, Set<string>> }, memo?: PlanMemo, localPods?: Iterable<Pod>): Desired {
   const out: Desired = { v4: emptyFamily(4), v6: emptyFamily(6), pods: new Map() };
   // Group key → its name, policies and clauses (family-independent); built once, used per family.
   const groups = new Map<string, GroupSpec>();
-  const local = idx.eligiblePods.filter((p) => p.nodeName === input.nodeName);
+  const local = localPods ? [...localPods] : idx.eligiblePods.filter((p) => p.nodeName === input.nodeName);
   const assignments: [Pod, Direction, string][] = [];
   const specOf = (pod: Pod, dir: Direction): [string, GroupSpec] | null => {
       const policies = selectingPolicies(idx.policiesByNs, pod, dir);
       const admins = selectingCNPs(input.policy, pod, 'Admin');
       const baselines = policies.length ? [] : selectingCNPs(input.policy, pod, 'Baseline');
-      const admin = cnpClauses(admins, dir, pod);
-      const baseline = cnpClauses(baselines, dir, pod);
+      const admin = cnpClauses(admins, dir, pod, input.policy.nodes);
+      const baseline = cnpClauses(baselines, dir, pod, input.policy.nodes);
       if (policies.length === 0 && admin.length === 0 && baseline.length === 0) return null;
       const np = policies.length ? policies.flatMap((p) => policyClauses(p, dir, pod)) : null;
       const names = [...policies.map((p) => `${p.namespace}/${p.name}`).sort(), ...[...admins, ...baselines].map((c) => `cnp/${c.name}`)];

@@ -2,6 +2,7 @@
 // base chain, the verdict maps, the hairpin set). Only this table is ever written, so another
 // writer's tables are never touched (research §6.5 trap 6).
 import type { IPFamily } from '../../src/kube/objects.ts';
+import { dropCounterName, rejectTier } from './counters.ts';
 import { type Direction, type Group, L4, type Match, type Rule, type SetDecl } from './model.ts';
 
 export const HAIRPIN = 'hairpin';
@@ -38,18 +39,13 @@ export function matchText(m: Match, dir: Direction, f: IPFamily): string {
   }
 }
 
-/** The counter of a group's rejects: drops by policy, read without listing rules or elements. */
-export function dropCounter(group: string): string {
-  return `${group}-d`;
-}
-
 export function ruleText(r: Rule, g: Group, f: IPFamily): string {
   const matches = r.match.map((m) => matchText(m, g.direction, f));
   const verdict = r.verdict === 'return'
     ? 'return'
     : r.verdict === 'goto'
       ? `goto ${r.target}`
-      : `counter name "${dropCounter(g.name)}" reject with ${f === 4 ? 'icmp type' : 'icmpv6 type'} admin-prohibited`;
+      : `counter name "${dropCounterName(g.name, rejectTier(r, g))}" reject with ${f === 4 ? 'icmp type' : 'icmpv6 type'} admin-prohibited`;
   return [...matches, verdict].join(' ');
 }
 
@@ -58,10 +54,19 @@ export function tailChain(group: string): string {
   return `${group}-n`;
 }
 
+export const STRICT_CUT = 'strict-cut';
+
+/** Strict mode's set of cut flows (both orientations of each), dropped before conntrack's accept (strict.ts). */
+export function strictCutSet(f: IPFamily): string {
+  const a = f === 4 ? 'ipv4_addr' : 'ipv6_addr';
+  return `type ${a} . ${a} . inet_proto . inet_service . inet_service; flags timeout; timeout 10m;`;
+}
+
 /** The forward base chain: established flows first, IPv6 ND, then egress of the source and ingress of the destination, each a jump. */
-export function forwardRules(f: IPFamily): string[] {
+export function forwardRules(f: IPFamily, strict = false): string[] {
   const A = nftFamily(f);
   return [
+    ...(strict ? [`${L4_ALL} ${A} saddr . ${A} daddr . meta l4proto . th sport . th dport @${STRICT_CUT} drop`] : []),
     'ct state established,related accept',
     ...(f === 6 ? ['meta l4proto ipv6-icmp icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect } accept'] : []),
     `${A} saddr vmap @${EGRESS}`,

@@ -1,7 +1,8 @@
 // The proxy module: Service load balancing in nftables, a drop-in for kube-proxy's nftables
 // mode. Wired into the agent by modules/index.ts.
 import type { ModuleFactory } from '../index.ts';
-import { ProxyModule } from './module.ts';
+import { ProxyModule, proxyDesired } from './module.ts';
+import { localAddresses } from './node.ts';
 import { nftCli } from './nft.ts';
 import { PROXY_OPTIONS, proxyConfig } from './options.ts';
 
@@ -9,6 +10,7 @@ export const proxyModule: ModuleFactory = {
   name: 'proxy',
   options: PROXY_OPTIONS,
   create: (ctx) => new ProxyModule(ctx),
+  plan: (ctx, view) => proxyDesired(proxyConfig(ctx.config), view, localAddresses()),
   async cleanup(ctx) {
     const { table } = proxyConfig(ctx.config);
     const nft = nftCli();

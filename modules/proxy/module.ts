@@ -40,6 +40,17 @@ function familyLabel(f: IPFamily): string {
   return f === 4 ? 'IPv4' : 'IPv6';
 }
 
+/** Each family's desired table for a view, printable; pure given the node's local addresses. */
+export function proxyDesired(config: ProxyConfig, view: NodeView, local: LocalAddress[]): Record<string, PrintedTable & { table: string }> {
+  const out: Record<string, PrintedTable & { table: string }> = {};
+  for (const family of [4, 6] as const) {
+    const ctx = { family, masq: masqOptions(config) };
+    const { table } = planTable(view.services, familyNode(view, config, family, local), ctx);
+    out[familyLabel(family)] = { table: `${family === 4 ? 'ip' : 'ip6'} ${config.table}`, ...printTable(tableObjects(table, ctx)) };
+  }
+  return out;
+}
+
 export class ProxyModule implements Module {
   readonly name = 'proxy';
   readonly inputs = { kinds: ['services', 'endpointslices', 'nodes', 'servicecidrs'], view: ['services', 'self', 'serviceCIDRs'] } as const;
@@ -126,14 +137,7 @@ export class ProxyModule implements Module {
 
   /** Each family's desired table for this view, printable (`nodeway view --desired proxy`). */
   desired(view: NodeView): Record<string, PrintedTable & { table: string }> {
-    const local = this.localAddrs();
-    const out: Record<string, PrintedTable & { table: string }> = {};
-    for (const fp of this.families) {
-      const ctx = { family: fp.family, masq: masqOptions(this.config) };
-      const { table } = planTable(view.services, familyNode(view, this.config, fp.family, local), ctx);
-      out[familyLabel(fp.family)] = { table: `${fp.family === 4 ? 'ip' : 'ip6'} ${this.config.table}`, ...printTable(tableObjects(table, ctx)) };
-    }
-    return out;
+    return proxyDesired(this.config, view, this.localAddrs());
   }
 
   /**

@@ -1,14 +1,13 @@
 // The API client: kubeconfig and auth from @kubernetes/client-node, requests and watches over
-// node:http(s). client-node's own fetch goes through undici, whose WebAssembly HTTP parser costs
+// one HTTP/2 connection where the server takes it (transport.ts), else node:http(s). client-node's own fetch goes through undici, whose WebAssembly HTTP parser costs
 // ~18 MiB of anonymous memory once compiled (measured: 16 → 34 MiB RssAnon for a few requests),
 // half of the agent's whole budget; node:http parses with the built-in native llhttp instead.
 import { existsSync } from 'node:fs';
-import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { KubeConfig } from '@kubernetes/client-node';
+import { Transport, type AuthOptions, type Response } from './transport.ts';
 
 const SA_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 const MAX_RESPONSE = 256 * 1024 * 1024; // a list page larger than this is refused, not buffered
@@ -58,29 +57,30 @@ export type WatchHandler = (type: string, object: Record<string, unknown>) => vo
 export class KubeClient {
   readonly config: KubeConfig;
   private readonly server: URL;
+  private readonly transport: Transport;
 
   constructor(config: KubeConfig) {
     this.config = config;
     this.server = new URL(config.getCurrentCluster()!.server);
+    this.transport = new Transport(this.server);
   }
 
   /** Auth (token, client cert, CA) is applied per request: tokens rotate. */
-  private async open(method: string, path: string, headers: Record<string, string>, signal: AbortSignal, body?: string): Promise<IncomingMessage> {
+  private async open(method: string, path: string, headers: Record<string, string>, signal: AbortSignal, body?: string): Promise<Response> {
     const url = new URL(this.server.pathname.replace(/\/$/, '') + path, this.server);
-    const opts: RequestOptions = { method, headers: { accept: 'application/json', ...headers } };
+    const opts: AuthOptions = { headers: { accept: 'application/json', ...headers } };
     await this.config.applyToHTTPSOptions(opts as never);
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { ...opts, signal });
-    return new Promise((resolve, reject) => {
-      // A connection reset can surface on the request or the response at any time, also
-      // after the caller has what it needs: a stream error must never go unheard (uncaught),
-      // callers see it through their own reads and listeners.
-      req.on('error', reject);
-      req.once('response', (res) => {
-        res.on('error', () => {});
-        resolve(res);
-      });
-      req.end(body);
-    });
+    return this.transport.open(method, url, opts, signal, body);
+  }
+
+  /** The protocol requests go over now: h2 once a TLS server took it. */
+  get protocol(): string {
+    return this.transport.protocol;
+  }
+
+  /** Closes the shared connection (a CLI command done with the API server). */
+  close(): void {
+    this.transport.close();
   }
 
   async request(method: string, path: string, body?: unknown, contentType = 'application/json', signal?: AbortSignal): Promise<Record<string, unknown>> {
@@ -89,11 +89,11 @@ export class KubeClient {
     const res = await this.open(method.toUpperCase(), path, headers, signal ?? AbortSignal.timeout(60_000), text);
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const c of res) {
+    for await (const c of res.body) {
       size += (c as Buffer).length;
       if (size > MAX_RESPONSE) {
-        res.destroy();
-        throw new ApiError(res.statusCode ?? 0, 'TooLarge', `${method} ${path}: response over ${MAX_RESPONSE} bytes`);
+        res.body.destroy();
+        throw new ApiError(res.status, 'TooLarge', `${method} ${path}: response over ${MAX_RESPONSE} bytes`);
       }
       chunks.push(c as Buffer);
     }
@@ -102,12 +102,12 @@ export class KubeClient {
     try {
       json = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
     } catch {
-      if ((res.statusCode ?? 500) < 300) throw new ApiError(res.statusCode ?? 0, 'BadResponse', `${method} ${path}: response is not JSON`);
+      if (res.status < 300) throw new ApiError(res.status, 'BadResponse', `${method} ${path}: response is not JSON`);
     }
-    const status = res.statusCode ?? 0;
+    const status = res.status;
     if (status < 200 || status >= 300) {
       const msg = typeof json.message === 'string' ? json.message : raw.slice(0, 200);
-      throw new ApiError(status, typeof json.reason === 'string' ? json.reason : res.statusMessage ?? '', `${method} ${path}: ${status} ${msg}`, res.headers['retry-after']);
+      throw new ApiError(status, typeof json.reason === 'string' ? json.reason : res.statusText, `${method} ${path}: ${status} ${msg}`, res.headers['retry-after']);
     }
     return json;
   }
@@ -130,7 +130,12 @@ export class KubeClient {
     };
     const arm = () => {
       clearTimeout(timer);
-      timer = setTimeout(() => finish(new Error(`watch ${path}: no data for ${inactivityTimeoutMs} ms`)), inactivityTimeoutMs);
+      timer = setTimeout(() => {
+        // Silent for this long while the server sends bookmarks: the connection itself is likely
+        // dead, and with HTTP/2 every other watch shares it.
+        this.transport.reset();
+        finish(new Error(`watch ${path}: no data for ${inactivityTimeoutMs} ms`));
+      }, inactivityTimeoutMs);
       timer.unref();
     };
     const q = new URLSearchParams({ watch: 'true' });
@@ -138,14 +143,16 @@ export class KubeClient {
     try {
       arm();
       const res = await this.open('GET', `${path}?${q}`, {}, abort.signal);
-      if ((res.statusCode ?? 0) !== 200) {
-        res.resume();
-        finish(new ApiError(res.statusCode ?? 0, res.statusMessage ?? '', `watch ${path}: HTTP ${res.statusCode}`, res.headers['retry-after']));
+      if (res.status !== 200) {
+        res.body.resume();
+        finish(new ApiError(res.status, res.statusText, `watch ${path}: HTTP ${res.status}`, res.headers['retry-after']));
         return abort;
       }
-      res.on('data', arm);
-      res.on('error', (e) => finish(abort.signal.aborted ? undefined : e));
-      const lines = createInterface({ input: res, crlfDelay: Infinity });
+      res.body.on('data', arm);
+      res.body.on('error', (e) => finish(abort.signal.aborted ? undefined : e));
+      // An HTTP/2 stream reset mid-watch closes the body without an end.
+      res.body.on('close', () => finish(abort.signal.aborted || res.body.readableEnded ? undefined : new Error(`watch ${path}: stream reset`)));
+      const lines = createInterface({ input: res.body, crlfDelay: Infinity });
       lines.on('line', (line) => {
         if (finished || line.trim() === '') return;
         let ev: { type?: unknown; object?: unknown };

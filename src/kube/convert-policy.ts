@@ -3,7 +3,7 @@
 // closed: an unreadable peer or port never widens what a rule allows, and for the cluster
 // kind's Deny and Pass rules it widens what they match (the API's rule for unknown peers).
 import type {
-  CNPAction, CNPRule, ClusterNetworkPolicy, LabelSelector, NetworkPolicy, PolicyPeer, PolicyPort, PolicyRule, Protocol, SelectorOp,
+  CNPAction, CNPPeer, CNPRule, ClusterNetworkPolicy, LabelSelector, NetworkPolicy, PolicyPeer, PolicyPort, PolicyRule, Protocol, SelectorOp,
 } from './objects.ts';
 import { parseCIDR, type CIDR } from '../net/ip.ts';
 import { arr, fit, InvalidObject, meta, obj, port, protocol, show, str, type Raw, type Warn } from './raw.ts';
@@ -203,8 +203,9 @@ function cnpRule(v: unknown, peersField: 'from' | 'to', at: string, warn: Warn):
     warn(`${at}: unknown action ${show(r.action)}; treated as Deny`);
     action = 'Deny';
   }
-  const peers: PolicyPeer[] = [];
+  const peers: CNPPeer[] = [];
   let unknownPeer = arr(r[peersField]).length === 0;
+  let unsupported = 'unreadable';
   for (const x of arr(r[peersField])) {
     const p = obj(x);
     const fields = Object.keys(p).filter((k) => p[k] != null);
@@ -214,6 +215,11 @@ function cnpRule(v: unknown, peersField: 'from' | 'to', at: string, warn: Warn):
     } else if (fields[0] === 'pods') {
       const np = obj(p.pods);
       peers.push({ kind: 'pods', namespaceSelector: toSelector(np.namespaceSelector ?? {}, at, warn), podSelector: toSelector(np.podSelector ?? {}, at, warn) });
+    } else if (fields[0] === 'nodes' && peersField === 'to') {
+      peers.push({ kind: 'nodes', nodeSelector: toSelector(p.nodes, at, warn) });
+    } else if (fields[0] === 'domainNames' && peersField === 'to') {
+      unknownPeer = true;
+      unsupported = 'domainNames';
     } else if (fields[0] === 'networks' && peersField === 'to') {
       for (const c of arr(p.networks)) {
         const cidr = parseCIDR(str(c));
@@ -222,7 +228,14 @@ function cnpRule(v: unknown, peersField: 'from' | 'to', at: string, warn: Warn):
       }
     } else unknownPeer = true;
   }
-  if (unknownPeer) warn(`${at}: rule ${show(str(r.name))} has a peer nodeway cannot read or does not support; ${action === 'Accept' ? 'it matches nothing' : 'it matches everything'}`);
+  if (unknownPeer) {
+    const what = unsupported === 'domainNames'
+      // FQDN policy needs the answers of a DNS-snooping proxy on the pod's path; nodeway's dns
+      // module forwards such names but modules share only the view, never their state.
+      ? 'a domainNames peer, which nodeway does not support (it needs the DNS answers pods get, which the netpol module never sees)'
+      : 'a peer nodeway cannot read';
+    warn(`${at}: rule ${show(str(r.name))} has ${what}; ${action === 'Accept' ? 'it matches nothing' : 'it matches everything'} (fail closed)`);
+  }
   let ports: PolicyPort[] | null = null;
   if (arr(r.protocols).length) {
     ports = [];
@@ -236,7 +249,7 @@ function cnpRule(v: unknown, peersField: 'from' | 'to', at: string, warn: Warn):
     }
     if (ports && ports.length < arr(r.protocols).length) warn(`${at}: rule ${show(str(r.name))} has protocols nodeway cannot read; ignored`);
   }
-  return { name: str(r.name).slice(0, 100), action, peers: fit(peers), unknownPeer, ports };
+  return { name: str(r.name).slice(0, 100), action, peers: fit(peers), unknownPeer, ...(unknownPeer ? { unsupported } : {}), ports };
 }
 
 export function toClusterNetworkPolicy(raw: Raw, warn: Warn): ClusterNetworkPolicy {
@@ -265,4 +278,10 @@ export function toClusterNetworkPolicy(raw: Raw, warn: Warn): ClusterNetworkPoli
     ingress: arr(spec.ingress).map((r) => cnpRule(r, 'from', at, warn)),
     egress: arr(spec.egress).map((r) => cnpRule(r, 'to', at, warn)),
   };
+}
+
+/** Whether any ClusterNetworkPolicy has a `nodes` peer (else node changes cannot change policy). */
+export function usesNodePeers(cnps: Iterable<ClusterNetworkPolicy>): boolean {
+  for (const c of cnps) for (const r of c.egress) if (r.peers.some((p) => p.kind === 'nodes')) return true;
+  return false;
 }

@@ -16,7 +16,6 @@ const PROXY_NAME = 'service.kubernetes.io/service-proxy-name';
 const HEADLESS = 'service.kubernetes.io/headless';
 const SERVICE_NAME = 'kubernetes.io/service-name';
 const TRIGGER_TIME = 'endpoints.kubernetes.io/last-change-trigger-time';
-const TOPOLOGY_LABELS = ['topology.kubernetes.io/zone', 'topology.kubernetes.io/region', 'kubernetes.io/hostname'];
 const ANNOTATION_PREFIX = 'nodeway.dev/';
 
 /**
@@ -268,11 +267,9 @@ export function toNode(raw: Raw, warn: Warn): Node {
   const { name, labels, annotations } = meta(raw, false);
   const at = `node ${name}`;
   const spec = obj(raw.spec);
-  const keptLabels: Record<string, string> = {};
-  for (const k of TOPOLOGY_LABELS) {
-    const v = label(labels, k, warn);
-    if (v) keptLabels[k] = v;
-  }
+  // Every label: ClusterNetworkPolicy `nodes` peers select nodes by any of them (a node's
+  // labels are few, and nodes are few).
+  const keptLabels = allLabels(labels, (m) => warn(`${at}: ${m}`));
   const keptAnnotations: Record<string, string> = {};
   for (const [k, v] of Object.entries(annotations)) {
     if (!k.startsWith(ANNOTATION_PREFIX) || typeof v !== 'string') continue;

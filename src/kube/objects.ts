@@ -78,7 +78,7 @@ export interface NodeAddress {
 
 export interface Node {
   name: string;
-  labels: Record<string, string>; // topology labels only (zone, region, hostname)
+  labels: Record<string, string>; // every label (zone for topology, any for ClusterNetworkPolicy `nodes` peers)
   annotations: Record<string, string>; // nodeway.dev/* only
   addresses: NodeAddress[];
   podCIDRs: string[];
@@ -159,18 +159,23 @@ export interface NetworkPolicy {
 
 export type CNPAction = 'Accept' | 'Deny' | 'Pass';
 
+/** A ClusterNetworkPolicy peer: NetworkPolicy's kinds, or (egress) the addresses of the nodes a selector picks. */
+export type CNPPeer = PolicyPeer | { kind: 'nodes'; nodeSelector: LabelSelector };
+
 /**
  * A ClusterNetworkPolicy rule (v1alpha2), in NetworkPolicy terms: `namespaces` peers are pods
- * peers with no pod selector, `networks` are ipBlocks, a destinationNamedPort is a named
- * PolicyPort per protocol. A peer nodeway cannot read (an unknown or unsupported field such as
- * `nodes`, `domainNames`) sets `unknownPeer`: an Accept rule then matches nothing, and Deny or
+ * peers with no pod selector, `networks` are ipBlocks, `nodes` select nodes by label (their
+ * status.addresses), a destinationNamedPort is a named PolicyPort per protocol. A peer
+ * nodeway cannot read (an unknown field, or `domainNames`, unsupported) sets `unknownPeer`: an Accept rule then matches nothing, and Deny or
  * Pass match everything (the API's fail-closed rule).
  */
 export interface CNPRule {
   name: string;
   action: CNPAction;
-  peers: PolicyPeer[];
+  peers: CNPPeer[];
   unknownPeer: boolean;
+  /** Why `unknownPeer`: the peer field nodeway does not support ('domainNames'), else 'unreadable'. */
+  unsupported?: string;
   /** null: every protocol and port. */
   ports: PolicyPort[] | null;
 }

@@ -130,6 +130,20 @@ export function diffMaps<T>(
   return out;
 }
 
+/**
+ * The creates and updates of `d` in the order of `keys` (the desired state's own order), for
+ * an applier whose device cares which change comes first.
+ */
+export function upserts<T>(d: Diff<T>, keys: Iterable<string>): [key: string, value: T][] {
+  const changed = new Map([...d.create, ...d.update]);
+  const out: [string, T][] = [];
+  for (const k of keys) {
+    const v = changed.get(k);
+    if (v !== undefined) out.push([k, v]);
+  }
+  return out;
+}
+
 export function isEmpty<T>(d: Diff<T>): boolean {
   return d.create.length + d.update.length + d.delete.length === 0;
 }

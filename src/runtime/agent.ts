@@ -97,6 +97,7 @@ export class Agent {
   /** Stops watching and serving; leaves every dataplane in place. */
   async stop(): Promise<void> {
     for (const inf of this.informers) inf.close();
+    this.client.close();
     await Promise.all(this.runners.map((r) => r.close()));
     this.nftEvents?.close();
     await new Promise<void>((r) => (this.health ? this.health.close(() => r()) : r()));

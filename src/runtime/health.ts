@@ -99,8 +99,10 @@ export async function startMetricsServer(listen: string, reg: Registry): Promise
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') return void res.writeHead(405).end('method not allowed\n');
     if (path !== '/metrics') return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'x-content-type-options': 'nosniff' });
-    res.end(reg.render());
+    void reg.scrape().then((body) => {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4', 'x-content-type-options': 'nosniff' });
+      res.end(body);
+    });
   });
   await listenOn(server, listen);
   return server;
@@ -116,7 +118,7 @@ export async function startHealthServer(listen: string, src: HealthSource, reg: 
       res.end(body);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'text/plain', 'method not allowed\n');
-    if (path === '/metrics') return reply(200, 'text/plain; version=0.0.4', reg.render());
+    if (path === '/metrics') return void reg.scrape().then((body) => reply(200, 'text/plain; version=0.0.4', body));
     const h = healthAnswer(path ?? '', src, timeoutMs);
     if (h) return reply(h.code, 'application/json', `${JSON.stringify(h.body)}\n`);
     reply(404, 'text/plain', 'not found\n');

@@ -75,6 +75,9 @@ export class Gauge implements Metric {
   }
 }
 
+/** How long a scrape waits for its hooks. */
+export const SCRAPE_HOOK_MS = 2_000;
+
 export const DURATION_BUCKETS = [0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048, 4.096, 8.192, 16.384];
 
 export class Histogram implements Metric {
@@ -113,6 +116,28 @@ export class Histogram implements Metric {
 
 export class Registry {
   private readonly metrics = new Map<string, Metric>();
+  private readonly hooks = new Set<() => Promise<void>>();
+
+  /**
+   * Work before each scrape renders, such as reading kernel counters (a module's own cache
+   * keeps it cheap); returns the function that removes it. A hook that fails or takes more
+   * than SCRAPE_HOOK_MS is not waited for: the scrape renders what the metrics hold.
+   */
+  beforeScrape(fn: () => Promise<void>): () => void {
+    this.hooks.add(fn);
+    return () => void this.hooks.delete(fn);
+  }
+
+  /** The exposition text after the scrape hooks ran (what /metrics serves). */
+  async scrape(): Promise<string> {
+    if (this.hooks.size) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<void>((r) => (timer = setTimeout(r, SCRAPE_HOOK_MS)));
+      await Promise.race([Promise.allSettled([...this.hooks].map((h) => h())), late]);
+      clearTimeout(timer);
+    }
+    return this.render();
+  }
 
   counter(name: string, help: string): Counter {
     return this.add(new Counter(name, help));

@@ -1,6 +1,6 @@
 // The node view: what the cluster means on this node. Every module programs its dataplane
 // from these shapes and nothing else; they are immutable once published.
-import type { ClusterNetworkPolicy, IPFamily, Namespace, NetworkPolicy, Pod, Protocol, ServiceType, TrafficPolicy } from '../kube/objects.ts';
+import type { ClusterNetworkPolicy, IPFamily, Namespace, NetworkPolicy, Node, Pod, Protocol, ServiceType, TrafficPolicy } from '../kube/objects.ts';
 
 /**
  * The view builds these as PortEndpoints (service.ts): getters over the cache's endpoint, so a
@@ -129,6 +129,8 @@ export interface PolicyView {
   namespaces: ReadonlyMap<string, Namespace>;
   networkPolicies: ReadonlyMap<string, NetworkPolicy>;
   clusterNetworkPolicies: ReadonlyMap<string, ClusterNetworkPolicy>;
+  /** Nodes by name (labels and addresses: ClusterNetworkPolicy `nodes` peers); absent = none. */
+  nodes?: ReadonlyMap<string, Node>;
 }
 
 /** Which parts of the view changed since a consumer last looked. */
@@ -142,7 +144,7 @@ export interface ViewChanges {
   /** NodeView.serviceCIDRs changed. */
   serviceCIDRs: boolean;
   /**
-   * NodeView.policy changed: 'pod:<ns>/<name>', 'ns:<name>', 'np:<ns>/<name>', 'cnp:<name>'.
+   * NodeView.policy changed: 'pod:<ns>/<name>', 'ns:<name>', 'np:<ns>/<name>', 'cnp:<name>', 'node:<name>'.
    * A pod's labels, phase or ports change only this (`pods` is for what a PodRef carries).
    */
   policies: Set<string>;

@@ -5,6 +5,7 @@ import { objectKey } from '../kube/convert.ts';
 import { equal } from '../kube/equal.ts';
 import type { ClusterNetworkPolicy, EndpointSlice, Kind, Namespace, NetworkPolicy, Node, Pod } from '../kube/objects.ts';
 import { buildPeer, buildSelf } from './peers.ts';
+import { usesNodePeers } from '../kube/convert-policy.ts';
 import { buildServiceView, sameServiceView } from './service.ts';
 import { collectServiceCIDRs } from './service-cidrs.ts';
 import type { PeerView, PodRef, PolicyView, SelfView, ServiceView, ViewChanges } from './types.ts';
@@ -60,6 +61,7 @@ export class NodeView {
     namespaces: new Map<string, Namespace>(),
     networkPolicies: new Map<string, NetworkPolicy>(),
     clusterNetworkPolicies: new Map<string, ClusterNetworkPolicy>(),
+    nodes: new Map<string, Node>(),
   };
   /** Every ServiceCIDR's ranges, deduplicated; replaced, never changed in place. */
   serviceCIDRs: readonly string[] = [];
@@ -113,10 +115,14 @@ export class NodeView {
           if (s?.serviceName) this.dirty.services.add(objectKey(s.namespace, s.serviceName));
         }
         break;
-      case 'nodes':
+      case 'nodes': {
         this.dirty.peers.add(c.key);
+        // Policy reads a node's labels and addresses only (ClusterNetworkPolicy nodes peers).
+        const prev = c.prev as Node | undefined, next = c.next as Node | undefined;
+        if (!prev || !next || !equal(prev.labels, next.labels) || !equal(prev.addresses, next.addresses)) this.dirty.policies.add(`node:${c.key}`);
         if (c.key === this.nodeName) this.dirty.self = true;
         break;
+      }
       // The pod index changes at the publish that reports it, never before. Labels, phase and
       // ports matter to policy only: the pods part is what a PodRef carries.
       case 'pods': {
@@ -196,11 +202,12 @@ export class NodeView {
     this.copyKind('namespaces', m.namespaces);
     this.copyKind('networkpolicies', m.networkPolicies);
     this.copyKind('clusternetworkpolicies', m.clusterNetworkPolicies);
+    this.copyKind('nodes', m.nodes);
     return { ...emptyChanges(true), self: true };
   }
 
   /** A kind the agent does not watch (no module reads it) is empty in the view. */
-  private copyKind<K extends 'pods' | 'namespaces' | 'networkpolicies' | 'clusternetworkpolicies'>(kind: K, into: Map<string, unknown>): void {
+  private copyKind<K extends 'pods' | 'namespaces' | 'networkpolicies' | 'clusternetworkpolicies' | 'nodes'>(kind: K, into: Map<string, unknown>): void {
     into.clear();
     if (!this.cache.kinds.includes(kind as Kind)) return;
     for (const [k, v] of this.cache.entries(kind)) into.set(k, v);
@@ -217,6 +224,7 @@ export class NodeView {
         case 'ns': put(m.namespaces, this.cache.get('namespaces', key)); break;
         case 'np': put(m.networkPolicies, this.cache.get('networkpolicies', key)); break;
         case 'cnp': put(m.clusterNetworkPolicies, this.cache.get('clusternetworkpolicies', key)); break;
+        case 'node': put(m.nodes, this.cache.get('nodes', key)); break;
       }
     }
   }
@@ -231,6 +239,9 @@ export class NodeView {
     for (const key of d.namespaces) this.refreshNamespace(key);
     out.policies = d.policies;
     this.recomputePolicy(d.policies);
+    // A node's labels and addresses matter to policy only through ClusterNetworkPolicy `nodes`
+    // peers: without any, its changes are kept in the view but wake no policy consumer.
+    if (!usesNodePeers(this.policyMaps.clusterNetworkPolicies.values())) for (const k of out.policies) if (k.startsWith('node:')) out.policies.delete(k);
     if (d.self) {
       const self = buildSelf(this.nodeName, this.cache.get('nodes', this.nodeName) as Node | undefined);
       if (!equal(self, this.self)) {

@@ -12,8 +12,11 @@ import { KubeClient, loadKubeConfig } from '../../src/kube/client.ts';
 import { Informer, InformerMetrics, type InformerOptions } from '../../src/kube/informer.ts';
 import type { Kind } from '../../src/kube/objects.ts';
 import { Registry } from '../../src/runtime/metrics.ts';
+import { selfSigned } from '../support/tls.ts';
 
 const log = pino({ level: 'silent' });
+let cert: { cert: string; key: string } | undefined;
+const tls = () => (cert ??= selfSigned());
 
 const WINDOW_MS = 2500;
 const MIN = 100;
@@ -35,8 +38,8 @@ function maxCycles(ms: number): number {
   }
 }
 
-async function run(kind: Kind, fault: (verb: string) => Fault | undefined, opts: InformerOptions = {}, server: { omitResources?: string[] } = {}, windowMs = WINDOW_MS) {
-  const api = new EmbeddedApiServer({ bookmarkIntervalMs: 200, ...server });
+async function run(kind: Kind, fault: (verb: string) => Fault | undefined, opts: InformerOptions = {}, server: { omitResources?: string[]; tls?: boolean } = {}, windowMs = WINDOW_MS) {
+  const api = new EmbeddedApiServer({ bookmarkIntervalMs: 200, omitResources: server.omitResources, tls: server.tls ? tls() : undefined });
   await api.start();
   api.create({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'a', namespace: 'default' }, spec: { ports: [{ port: 80 }] } });
   const resource = kind;
@@ -79,6 +82,15 @@ describe('Informer reconnect guard', () => {
     expect(r.lists).toBeLessThanOrEqual(bound);
     expect(r.watches).toBeLessThanOrEqual(bound);
     // It does keep trying (a guard that gave up would pass the bounds too).
+    expect(r.lists + r.watches).toBeGreaterThanOrEqual(3);
+  });
+
+  // Over TLS the agent speaks HTTP/2: a reset is one stream's RST_STREAM, not a TCP reset.
+  it.concurrent.each(errorCases.slice(0, 4))('over HTTP/2, %s: no faster than the backoff', async (_what, fault) => {
+    const r = await run('services', fault, {}, { tls: true });
+    expect(r.cycles).toBeLessThanOrEqual(bound);
+    expect(r.lists).toBeLessThanOrEqual(bound);
+    expect(r.watches).toBeLessThanOrEqual(bound);
     expect(r.lists + r.watches).toBeGreaterThanOrEqual(3);
   });
 

@@ -1,8 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { chooseEndpoint, TRY_MS } from '../../modules/mesh/endpoint-choice.ts';
 import type { PlannedPeer } from '../../modules/mesh/plan.ts';
-import { diffRoutes, parseRoutes } from '../../modules/mesh/routes.ts';
-import { diffPeers, parseDump, setArgs, type DevicePeer } from '../../modules/mesh/wg.ts';
+import { PeersApplier } from '../../modules/mesh/apply/peers.ts';
+import { RoutesApplier } from '../../modules/mesh/apply/routes.ts';
+import { parseRoutes, type RouteSpec } from '../../modules/mesh/routes.ts';
+import { type DesiredPeer, type DeviceState, parseDump, setArgs, type DevicePeer } from '../../modules/mesh/wg.ts';
+
+/** The peers applier's changes against a device it read. */
+function diffPeers(desired: DesiredPeer[], dev: DeviceState) {
+  const a = new PeersApplier();
+  a.observe(dev);
+  return a.changes(desired).ops;
+}
 
 const DUMP = [
   'cPRIV=\tcPUB=\t51820\toff',
@@ -44,14 +53,38 @@ describe('wg dump and peer diff', () => {
   });
 });
 
+describe('peers applier', () => {
+  it('remembers what it applied: the same desired peers again need no device call; a null endpoint never undoes a roamed one', async () => {
+    const calls: unknown[] = [];
+    const ctl = { read: async () => parseDump(DUMP), apply: async (ops: unknown) => void calls.push(ops) };
+    const a = new PeersApplier();
+    a.observe(parseDump(DUMP));
+    const desired = [
+      { publicKey: 'kA=', endpoint: null, allowedIPs: ['198.18.130.0/24', '198.18.140.0/24'], keepalive: 25 },
+      { publicKey: 'kNEW=', endpoint: '198.18.0.9:51820', allowedIPs: ['198.18.132.0/24'], keepalive: 0 },
+    ];
+    const ops = await a.apply(ctl, desired, 'cPUB=', 0);
+    expect(ops).toEqual({
+      remove: ['kB=', 'kOLD='],
+      // kA='s roamed endpoint is left alone: the set carries none.
+      set: [{ publicKey: 'kA=', endpoint: null, allowedIPs: ['198.18.130.0/24', '198.18.140.0/24'], keepalive: 25 }, desired[1]],
+    });
+    expect(a.device!.peers.get('kA=')!.endpoint).toBe('198.18.0.2:51820');
+    expect(await a.apply(ctl, desired, 'cPUB=', 0)).toEqual({ remove: [], set: [] });
+    expect(calls).toHaveLength(1);
+  });
+});
+
 describe('routes', () => {
   it('parses ip -j output and diffs by destination', () => {
     const dev = parseRoutes('[{"dst":"198.18.130.0/24","dev":"nw0","scope":"link","prefsrc":"198.18.129.1","flags":[]},{"dst":"198.18.140.0/24","dev":"nw0","prefsrc":"198.18.129.1"},{"dst":"198.18.131.0/24","dev":"nw0","prefsrc":"198.18.129.9"}]');
-    const lines = diffRoutes([
+    const a = new RoutesApplier();
+    a.observe(dev);
+    const { lines } = a.changes([
       { dst: '198.18.130.0/24', family: 4, dev: 'nw0', src: '198.18.129.1' },
       { dst: '198.18.131.0/24', family: 4, dev: 'nw0', src: '198.18.129.1' },
       { dst: 'fd00:1::/64', family: 6, dev: 'nw0', src: 'fd00::1' },
-    ], dev);
+    ]);
     expect(lines).toEqual([
       'route del 198.18.140.0/24 table main proto 112',
       'route replace 198.18.131.0/24 dev nw0 table main proto 112 scope link src 198.18.129.1',

@@ -11,7 +11,9 @@ import { chooseCniVersion, pluginVersions } from '../../modules/mesh/cni.ts';
 import { generatePrivateKey, keyPath, loadOrCreateKey, publicKeyOf } from '../../modules/mesh/key.ts';
 import { tunnelMTU } from '../../modules/mesh/mtu.ts';
 import { renderNft } from '../../modules/mesh/nft.ts';
-import { needsNetworkAvailable } from '../../modules/mesh/node-status.ts';
+import { ConditionApplier } from '../../modules/mesh/apply/node.ts';
+import type { KubeClient } from '../../src/kube/client.ts';
+import type { PeerView } from '../../src/view/types.ts';
 import { meshConfig } from '../../modules/mesh/options.ts';
 import { parseArgs } from '../../src/runtime/config.ts';
 import { MESH_OPTIONS } from '../../modules/mesh/options.ts';
@@ -173,16 +175,28 @@ describe('options', () => {
 
 describe('NetworkUnavailable', () => {
   const self = (networkUnavailable?: string) => ({ name: 'n1', self: true, podCIDRs: [], internalIPs: [], externalIPs: [], annotations: {}, zone: '', deleting: false, ...(networkUnavailable ? { networkUnavailable } : {}) });
-  it('re-asserted whenever the view shows it wrong: set back to True, or the Node re-created without it', () => {
+  /** The applier against a fake API server: how many condition writes each call made. */
+  function condition() {
+    let writes = 0;
+    const client = { request: async (method: string) => (method === 'PATCH' ? (writes++, {}) : { status: { conditions: [] } }) } as unknown as KubeClient;
+    const a = new ConditionApplier(client, 'n1');
+    return async (up: boolean, view: PeerView) => {
+      const before = writes;
+      await a.apply(up, view, 'up');
+      return writes > before;
+    };
+  }
+  it('re-asserted whenever the view shows it wrong: set back to True, or the Node re-created without it', async () => {
     const shown = self('True');
-    expect(needsNetworkAvailable(true, shown, undefined)).toBe(true);
+    const write = condition();
+    expect(await write(true, shown)).toBe(true);
     // Our write has not come back through the watch yet: the same view object, no second write.
-    expect(needsNetworkAvailable(true, shown, shown)).toBe(false);
-    expect(needsNetworkAvailable(true, self('False'), shown)).toBe(false);
+    expect(await write(true, shown)).toBe(false);
+    expect(await write(true, self('False'))).toBe(false);
     // Someone set it back (a new view object), or the Node was re-created without the condition.
-    expect(needsNetworkAvailable(true, self('True'), shown)).toBe(true);
-    expect(needsNetworkAvailable(true, self(), shown)).toBe(true);
-    expect(needsNetworkAvailable(false, self('True'), undefined)).toBe(false);
+    expect(await write(true, self('True'))).toBe(true);
+    expect(await write(true, self())).toBe(true);
+    expect(await condition()(false, self('True'))).toBe(false);
   });
 });
 

@@ -259,7 +259,8 @@ describe('what the spec leaves to the plan', () => {
     w.np('x', 'p', { podSelector: {}, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { role: 'x' } } }] }] });
     const d2 = plan({ nodeName: 'node-a', policy: w });
     const g = [...d2.v4.groups.values()][0]!;
-    expect(d2.v4.elements.get(`${g.name}-a`)).toEqual(new Set([ip('y/a')]));
+    const peers = g.rules.flatMap((r) => r.match).find((m) => m.m === 'peer')!;
+    expect(d2.v4.elements.get((peers as { set: string }).set)).toEqual(new Set([ip('y/a')]));
   });
 });
 
@@ -301,5 +302,22 @@ describe('ClusterNetworkPolicy tiers', () => {
     expect(judge(w, ip('x/a'), ip('y/a'), TCP, 80)).toBe(false);
     expect(judge(w, ip('x/a'), ip('x/a'), TCP, 80)).toBe(false);
     expect(judge(w, ip('y/a'), ip('y/b'), TCP, 80)).toBe(true);
+  });
+});
+
+describe('peer sets shared between groups', () => {
+  it('groups whose policies allow the same peers on the same ports use one set; other ports, another', () => {
+    const w = new World().ns('x').ns('y');
+    for (const ns of ['x', 'y']) for (const pod of ['a', 'b']) w.pod(ns, pod, { node: 'node-a', ips: [`10.1.${ns === 'x' ? 1 : 2}.${pod === 'a' ? 1 : 2}`], labels: { pod } });
+    const from = [{ namespaceSelector: {}, podSelector: { matchLabels: { pod: 'b' } } }];
+    w.np('x', 'p', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from, ports: [{ port: 80 }] }] });
+    w.np('y', 'q', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from, ports: [{ port: 80 }] }] });
+    w.np('y', 'r', { podSelector: { matchLabels: { pod: 'b' } }, ingress: [{ from, ports: [{ port: 81 }] }] });
+    const d = plan({ nodeName: 'node-a', policy: w });
+    const setOf = (ip: string) => d.v4.groups.get(d.v4.ingress.get(ip)!)!.rules.flatMap((r) => r.match).find((m) => m.m === 'peerPort') as { set: string };
+    expect(d.v4.ingress.get('10.1.1.1')).not.toBe(d.v4.ingress.get('10.1.2.1'));
+    expect(setOf('10.1.1.1').set).toBe(setOf('10.1.2.1').set);
+    expect(setOf('10.1.2.2').set).not.toBe(setOf('10.1.1.1').set);
+    expect(d.v4.elements.get(setOf('10.1.1.1').set)).toEqual(new Set(['10.1.1.2 . tcp . 80', '10.1.2.2 . tcp . 80']));
   });
 });

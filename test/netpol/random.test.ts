@@ -5,7 +5,11 @@ import { describe, expect, it } from 'vitest';
 import { endOf, referenceAllowed } from './reference.ts';
 import { judge, plans } from './judge.ts';
 import { upstreamModel } from './world.ts';
-import { plan, Planner } from '../../modules/netpol/plan.ts';
+import { plan } from '../../modules/netpol/plan.ts';
+import { Planner } from '../../modules/netpol/planner.ts';
+import { FamilyApplier } from '../../modules/netpol/apply.ts';
+import type { FamilyDesired } from '../../modules/netpol/model.ts';
+import { FakeNft } from './fake-nft.ts';
 import { desiredToJSON as toJSON } from '../../modules/netpol/print.ts';
 
 function rng(seed: number) {
@@ -141,32 +145,69 @@ describe('random policies: plan vs reference evaluator', () => {
   });
 });
 
-describe('the incremental planner equals plan() after any sequence of changes', () => {
-  for (const seed of [101, 102, 103, 104, 105, 106]) {
-    it(`seed ${seed}`, () => {
+/** The sets as the applier left them in the fake kernel equal the plan's elements, and no other group set is left. */
+function expectApplied(nft: FakeNft, fd: FamilyDesired, what: string): void {
+  const fam = fd.family === 4 ? 'ip' : 'ip6';
+  for (const [set, els] of fd.elements) expect(nft.elements(fam, 'np', set), `${what}: set ${set}`).toEqual([...els].sort());
+  const groupSets = [...nft.sets.keys()].filter((k) => k.startsWith(`${fam} np `) && !/ (hairpin|ingress|egress)$/.test(k));
+  expect(groupSets.sort(), `${what}: sets in the table`).toEqual([...fd.elements.keys()].map((s) => `${fam} np ${s}`).sort());
+}
+
+describe('the incremental planner equals plan() after any sequence of changes, and so does what its hints apply', () => {
+  for (const seed of [101, 102, 103, 104, 105, 106, 107, 108]) {
+    it(`seed ${seed}`, async () => {
       const r = rng(seed);
       const { world: w, ip } = upstreamModel(['n1', 'n2']);
       for (let i = 0; i < 4; i++) {
         w.np(r.pick(NS), `p${i}`, { podSelector: selector(r, 'pod', ['a', 'b', 'c']), policyTypes: ['Ingress', 'Egress'], ingress: rules(r, ip, 'from'), egress: rules(r, ip, 'to') });
       }
       cnps(r, w);
+      const nft = new FakeNft();
+      const appliers = [new FamilyApplier(4, 'np', nft, true), new FamilyApplier(6, 'np', nft, true)];
       const planner = new Planner();
       planner.invalidate(w, [], true);
-      expect(toJSON(planner.plan({ nodeName: 'n1', policy: w }))).toEqual(toJSON(plan({ nodeName: 'n1', policy: w })));
-      for (let step = 0; step < 25; step++) {
+      const apply = async (what: string) => {
+        const d = planner.plan({ nodeName: 'n1', policy: w });
+        expect(toJSON(d), what).toEqual(toJSON(plan({ nodeName: 'n1', policy: w })));
+        for (const a of appliers) await a.sync(a.family === 4 ? d.v4 : d.v6, false, planner.touched(a.family));
+        expectApplied(nft, d.v4, what);
+        expectApplied(nft, d.v6, what);
+      };
+      await apply('first');
+      let fresh = 0;
+      for (let step = 0; step < 30; step++) {
         const changes: string[] = [];
-        const kind = r.pick(['podLabel', 'podLabel', 'podGone', 'nsLabel', 'policy', 'podPorts']);
+        const kind = r.pick(['podLabel', 'podLabel', 'podGone', 'nsLabel', 'policy', 'podPorts', 'podIP', 'podReuse', 'podLabel+ns']);
         const ns = r.pick(NS), name = r.pick(['a', 'b', 'c']);
         const cur = w.pods.get(`${ns}/${name}`);
-        if (kind === 'podLabel' && cur) {
-          w.pod(ns, name, { node: cur.nodeName, ips: cur.ips, labels: { pod: r.pick(['a', 'b', 'c']), ...(r.chance(0.5) ? { extra: '1' } : {}) }, ports: cur.ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol })) });
+        const ports = cur?.ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: p.protocol }));
+        if ((kind === 'podLabel' || kind === 'podLabel+ns') && cur) {
+          w.pod(ns, name, { node: cur.nodeName, ips: cur.ips, labels: { pod: r.pick(['a', 'b', 'c']), ...(r.chance(0.5) ? { extra: '1' } : {}) }, ports });
           changes.push(`pod:${ns}/${name}`);
+          if (kind === 'podLabel+ns') {
+            const other = r.pick(NS);
+            w.ns(other, r.chance(0.5) ? { team: 'blue' } : {});
+            changes.push(`ns:${other}`);
+          }
         } else if (kind === 'podGone' && cur) {
-          w.pod(ns, name, { node: cur.nodeName, ips: cur.ips, labels: cur.labels, phase: r.pick(['Succeeded', 'Running']) });
+          w.pod(ns, name, { node: cur.nodeName, ips: cur.ips, labels: cur.labels, phase: r.pick(['Succeeded', 'Running']), ports });
           changes.push(`pod:${ns}/${name}`);
         } else if (kind === 'podPorts' && cur) {
           w.pod(ns, name, { node: cur.nodeName, ips: cur.ips, labels: cur.labels, ports: [{ name: 'serve-80-tcp', containerPort: r.pick([80, 81, 82]) }] });
           changes.push(`pod:${ns}/${name}`);
+        } else if (kind === 'podIP' && cur) {
+          // A new address (a pod recreated under its name), maybe inside an ipBlock.
+          w.pod(ns, name, { node: cur.nodeName, ips: [`10.244.${r.pick([0, 1, 2, 7])}.${100 + step}`], labels: cur.labels, ports });
+          changes.push(`pod:${ns}/${name}`);
+        } else if (kind === 'podReuse' && cur) {
+          // Another pod takes this pod's address while this one is still listed (finished or not yet gone).
+          const n = `new${fresh++}`;
+          w.pod(ns, n, { node: r.pick(['n1', 'n2']), ips: cur.ips, labels: { pod: r.pick(['a', 'b', 'c']) }, ports });
+          changes.push(`pod:${ns}/${n}`);
+          if (r.chance(0.5)) {
+            w.pods.delete(`${ns}/${name}`);
+            changes.push(`pod:${ns}/${name}`);
+          }
         } else if (kind === 'nsLabel') {
           w.ns(ns, r.chance(0.5) ? { team: 'blue' } : {});
           changes.push(`ns:${ns}`);
@@ -175,7 +216,7 @@ describe('the incremental planner equals plan() after any sequence of changes', 
           changes.push('np:changed');
         }
         planner.invalidate(w, changes);
-        expect(toJSON(planner.plan({ nodeName: 'n1', policy: w })), `step ${step} (${kind})`).toEqual(toJSON(plan({ nodeName: 'n1', policy: w })));
+        await apply(`step ${step} (${kind})`);
       }
     });
   }

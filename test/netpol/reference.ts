@@ -56,6 +56,8 @@ function tier(view: PolicyView, name: 'Admin' | 'Baseline', t: Pod, other: End, 
     for (const rule of dir === 'ingress' ? c.ingress : c.egress) {
       const peerOk = rule.unknownPeer ? rule.action !== 'Accept' : rule.peers.some((peer) => {
         if (peer.kind === 'ipBlock') return cidrContains(parseCIDR(peer.cidr)!, other.ip);
+        // nodes: any address in status.addresses of a node the selector picks.
+        if (peer.kind === 'nodes') return [...(view.nodes?.values() ?? [])].some((n) => labelsMatch(peer.nodeSelector, n.labels) && n.addresses.some((a) => a.address === other.ip));
         const p = other.pod;
         const pns = p && view.namespaces.get(p.namespace);
         return !!p && !!pns && labelsMatch(peer.namespaceSelector!, pns.labels) && (peer.podSelector === null || labelsMatch(peer.podSelector, p.labels));

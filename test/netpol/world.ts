@@ -1,7 +1,7 @@
 // Building PolicyViews for plan tests from raw API objects, through the real converters.
-import { toNamespace, toPod } from '../../src/kube/convert.ts';
+import { toNamespace, toNode, toPod } from '../../src/kube/convert.ts';
 import { toClusterNetworkPolicy, toNetworkPolicy } from '../../src/kube/convert-policy.ts';
-import type { ClusterNetworkPolicy, Namespace, NetworkPolicy, Pod } from '../../src/kube/objects.ts';
+import type { ClusterNetworkPolicy, Namespace, NetworkPolicy, Node, Pod } from '../../src/kube/objects.ts';
 import type { PolicyView } from '../../src/view/types.ts';
 import { type PodOpts, rawClusterNetworkPolicy, rawNamespace, rawNetworkPolicy, rawPod } from '../view/fixtures.ts';
 
@@ -12,6 +12,14 @@ export class World implements PolicyView {
   readonly namespaces = new Map<string, Namespace>();
   readonly networkPolicies = new Map<string, NetworkPolicy>();
   readonly clusterNetworkPolicies = new Map<string, ClusterNetworkPolicy>();
+  readonly nodes = new Map<string, Node>();
+
+  /** A Node with these labels and addresses (InternalIP, or `type=address`, e.g. ExternalIP=203.0.113.9). */
+  node(name: string, labels: Record<string, string>, addresses: string[]): this {
+    const addrs = addresses.map((a) => (a.includes('=') ? { type: a.split('=')[0], address: a.split('=')[1] } : { type: 'InternalIP', address: a }));
+    this.nodes.set(name, toNode({ apiVersion: 'v1', kind: 'Node', metadata: { name, labels }, spec: {}, status: { addresses: addrs } }, fail));
+    return this;
+  }
 
   ns(name: string, labels?: Record<string, string>): this {
     this.namespaces.set(name, toNamespace(rawNamespace(name, labels), fail));

@@ -51,3 +51,22 @@ describe('process and build metrics', () => {
     expect(text).toMatch(new RegExp(`^nodeway_build_info\\{arch="${process.arch}",nodeversion="${process.version}",version="9.8.7"\\} 1$`, 'm'));
   });
 });
+
+describe('Registry scrape hooks', () => {
+  it('a scrape runs the hooks first (a module reading kernel counters); a removed hook no longer runs; a failing one does not fail the scrape', async () => {
+    const r = new Registry();
+    const g = r.gauge('drops', 'D.');
+    let n = 0;
+    const off = r.beforeScrape(async () => {
+      await new Promise((res) => setTimeout(res, 10));
+      g.set({}, ++n);
+    });
+    r.beforeScrape(async () => {
+      throw new Error('nft gone');
+    });
+    expect(await r.scrape()).toMatch(/^drops 1$/m);
+    expect(await r.scrape()).toMatch(/^drops 2$/m);
+    off();
+    expect(await r.scrape()).toMatch(/^drops 2$/m);
+  });
+});

@@ -9,7 +9,7 @@ const opts = JSON.parse(process.env.NODEWAY_SHP_OPTS!) as ProcessOptions & { tls
 const tls = opts.tls ? { cert: readFileSync(join(dir, 'cert.pem'), 'utf8'), key: readFileSync(join(dir, 'key.pem'), 'utf8') } : undefined;
 const api = new EmbeddedApiServer({
   tls, token: opts.token, bookmarkIntervalMs: opts.bookmarkIntervalMs, omitResources: opts.omitResources,
-  unpagedLists: opts.unpagedLists, historyLimit: opts.historyLimit, serviceCIDRs: opts.serviceCIDRs,
+  unpagedLists: opts.unpagedLists, historyLimit: opts.historyLimit, serviceCIDRs: opts.serviceCIDRs, http1Only: opts.http1Only,
 });
 
 const NS = 'bench';
@@ -77,7 +77,7 @@ function churn(step: number) {
   if (step % 10 === 0 && shape.nodes) api.patch('v1', 'Node', undefined, `node-${step % shape.nodes}`, { metadata: { labels: { step: String(step) } } }, 'merge');
 }
 
-process.on('message', (m: { id: number; op: string; service?: number; pod?: number; step?: number; resource?: string; fault?: Fault; objects?: unknown[] }) => {
+process.on('message', (m: { id: number; op: string; service?: number; pod?: number; step?: number; resource?: string; fault?: Fault; objects?: unknown[]; target?: { apiVersion: string; kind: string; namespace?: string; name: string }; patch?: unknown }) => {
   let result: unknown;
   switch (m.op) {
     case 'stats':
@@ -93,6 +93,11 @@ process.on('message', (m: { id: number; op: string; service?: number; pod?: numb
       result = Date.now();
       break;
     }
+    case 'patch':
+      // A merge patch of any object; answers when it was written (ms epoch).
+      api.patch(m.target!.apiVersion, m.target!.kind, m.target!.namespace, m.target!.name, m.patch, 'merge');
+      result = Date.now();
+      break;
     case 'churn':
       churn(m.step!);
       result = true;

@@ -18,7 +18,7 @@ export interface ClusterShape {
   pods?: number;
 }
 
-export interface ProcessOptions extends Pick<ApiServerOptions, 'bookmarkIntervalMs' | 'omitResources' | 'unpagedLists' | 'historyLimit' | 'serviceCIDRs'> {
+export interface ProcessOptions extends Pick<ApiServerOptions, 'bookmarkIntervalMs' | 'omitResources' | 'unpagedLists' | 'historyLimit' | 'serviceCIDRs' | 'http1Only'> {
   tls?: boolean;
   token?: string;
   /** The agent's node (created with an InternalIP and a podCIDR). */
@@ -42,6 +42,8 @@ type Op =
   | { op: 'endpointChange'; service: number }
   | { op: 'podChange'; pod: number }
   | { op: 'churn'; step: number }
+  /** A merge patch of one object; answers the time it was written (ms epoch). */
+  | { op: 'patch'; target: { apiVersion: string; kind: string; namespace?: string; name: string }; patch: unknown }
   | { op: 'fault'; resource: string; fault: unknown }
   /** Creates these objects; answers how many failed (and the first error). */
   | { op: 'create'; objects: unknown[] };

@@ -66,7 +66,7 @@ export function applyFault(fault: Fault, req: IncomingMessage, res: ServerRespon
     return;
   }
   if ('endWatch' in fault) {
-    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.writeHead(200, { 'content-type': 'application/json' });
     res.end();
     return;
   }

@@ -284,7 +284,8 @@ export async function handle(ctx: HttpContext, req: IncomingMessage, res: Server
   } catch (err) {
     const code = err instanceof ApiError ? err.code : 500;
     record(code);
-    if (err instanceof TooLarge) res.setHeader('connection', 'close');
+    // HTTP/2 has no connection header (the stream is reset instead).
+    if (err instanceof TooLarge && req.httpVersionMajor === 1) res.setHeader('connection', 'close');
     sendError(res, err);
   }
 }

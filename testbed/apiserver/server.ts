@@ -1,4 +1,5 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createSecureServer } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
 import { rmSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
@@ -20,8 +21,10 @@ export interface ApiServerOptions {
   socketPath?: string;
   /** When set, every request but health and /version needs `Authorization: Bearer <token>`. */
   token?: string;
-  /** PEM strings; the server speaks https when set. */
+  /** PEM strings; the server speaks https when set: HTTP/2 and HTTP/1.1, as the real one. */
   tls?: { cert: string; key: string };
+  /** Over TLS, HTTP/1.1 only (a server or load balancer that does not offer h2). */
+  http1Only?: boolean;
   /** ClusterIP ranges, at most one per family; the first is the primary family. */
   serviceCIDRs?: string[];
   nodePortRange?: [number, number];
@@ -62,6 +65,7 @@ export class EmbeddedApiServer {
   readonly requests = new RequestCounter();
   #server: Server | undefined;
   #socketServer: Server | undefined;
+  #sockets = new Set<Socket>();
 
   constructor(opts: ApiServerOptions = {}) {
     this.#opts = opts;
@@ -96,8 +100,18 @@ export class EmbeddedApiServer {
       counter: this.requests,
     };
     const onRequest = (req: IncomingMessage, res: ServerResponse) => void handle(ctx, req, res);
-    const server = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, onRequest) : createHttpServer(onRequest);
-    server.on('connection', (socket: Socket) => this.requests.connected(socket));
+    // As the real one: over TLS, HTTP/2 (ALPN) and HTTP/1.1 for clients that ask for it. The
+    // compatibility API gives both the same request/response shape.
+    const serve = (): Server =>
+      !tls ? createHttpServer(onRequest)
+        : this.#opts.http1Only ? createHttpsServer({ cert: tls.cert, key: tls.key }, onRequest)
+        : (createSecureServer({ cert: tls.cert, key: tls.key, allowHTTP1: true }, onRequest as never) as unknown as Server);
+    const server = serve();
+    server.on('connection', (socket: Socket) => {
+      this.requests.connected(socket);
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
+    });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -109,7 +123,11 @@ export class EmbeddedApiServer {
     if (this.#opts.socketPath) {
       const path = this.#opts.socketPath;
       rmSync(path, { force: true });
-      const unix = tls ? createHttpsServer({ cert: tls.cert, key: tls.key }, onRequest) : createHttpServer(onRequest);
+      const unix = serve();
+      unix.on('connection', (socket: Socket) => {
+        this.#sockets.add(socket);
+        socket.once('close', () => this.#sockets.delete(socket));
+      });
       await new Promise<void>((resolve, reject) => {
         unix.once('error', reject);
         unix.listen(path, () => {
@@ -133,7 +151,8 @@ export class EmbeddedApiServer {
     const servers = [server, this.#socketServer].filter((x): x is Server => x !== undefined);
     this.#socketServer = undefined;
     const closed = servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve())));
-    for (const srv of servers) srv.closeAllConnections();
+    // An HTTP/2 server has no closeAllConnections: every socket is ended here.
+    for (const socket of this.#sockets) socket.destroy();
     await Promise.all(closed);
     if (this.#opts.socketPath) rmSync(this.#opts.socketPath, { force: true });
   }
@@ -141,6 +160,11 @@ export class EmbeddedApiServer {
   /** Ends every open HTTP watch, as an apiserver restart or a watch timeout would; clients resume or relist. */
   dropWatches(): void {
     for (const end of [...this.#watches]) end();
+  }
+
+  /** Closes every client connection at once, as a crashed or restarted apiserver behind a load balancer would. */
+  dropConnections(): void {
+    for (const socket of this.#sockets) socket.destroy();
   }
 
   /** From now on every HTTP resource request is first shown to `hook`; a fault it returns is the answer. */

@@ -45,7 +45,8 @@ export function streamWatch(store: Store, res: ResourceInfo, http: ServerRespons
       http.destroy();
     }
   };
-  http.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
+  // No transfer-encoding header: HTTP/1.1 chunks a body without a length anyway, and HTTP/2 forbids it.
+  http.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private' });
   http.flushHeaders();
   http.on('close', end);
   http.on('error', end);
