@@ -41,3 +41,20 @@ export function collectGarbageAfterChanges(n: number): void {
     setTimeout(run, 1000).unref();
   } else settle = setTimeout(run, 3000).unref();
 }
+
+/** Quiet this long after the last piece of work, the agent compacts once. */
+export const QUIET_MS = 10_000;
+let quiet: NodeJS.Timeout | undefined;
+
+/**
+ * Any sync or drift check leaves garbage in old space that V8, under no pressure, keeps
+ * committed (measured: old space 19.9 MiB committed, 15.2 used, 120 s into an idle agent with
+ * every module at 1,000 × 10). One compacting collection once the agent has been quiet for
+ * QUIET_MS after work; under steady work the timer keeps moving, and collectGarbageAfterChanges
+ * covers churn.
+ */
+export function collectGarbageWhenQuiet(): void {
+  if (!gc) return;
+  clearTimeout(quiet);
+  quiet = setTimeout(() => gc(reduce), QUIET_MS).unref();
+}
