@@ -4,13 +4,16 @@
 // private network namespace. For each cluster kind ("current": serves ServiceCIDR; "old": a
 // cluster before Kubernetes 1.33, without it) it reports: time to ready (full sync), RssAnon and
 // CPU after IDLE seconds idle (the agent's own ticks and its children's, from /proc), the programs
-// it started while idle (nodeway_exec_runs_total), API requests and connections while idle (counted at the server),
-// 1,000 endpoint changes (programming latency from the agent's histogram, RssAnon after), and
-// 1,000 Pod changes (proxy syncs, bytes the server sent the node). Baseline from the same run:
-// the same agent with `--modules none` (cache and view only, every kind watched, as the agent
-// watched before modules declared their kinds).
+// it started while idle (nodeway_exec_runs_total), API requests and connections while idle
+// (counted at the server), endpoint changes (isolated ones timed from the API write to
+// `nft monitor` seeing the commit, then a burst of 1,000 at 20/s; the agent's histogram for both;
+// RssAnon after), and 1,000 Pod changes (proxy syncs, bytes the server sent the node). Baseline
+// from the same run: the same agent with `--modules none` (cache and view only, every kind
+// watched, as the agent watched before modules declared their kinds).
 // Run: node bench/shipped.ts [services=1000] [per=10] [cluster=both|current|old] [idleSeconds=120] [modules=daemonset|<list>] [phases=all|idle]
 // (phases=idle: time to ready and the idle figures only, without the endpoint and Pod changes.)
+// NODEWAY_BENCH_ISOLATED=N: isolated endpoint changes (default 200); NODEWAY_BENCH_DUMP=1: each write's time on stderr;
+// NODEWAY_BENCH_HTTP1=1: a server that offers no HTTP/2.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +21,7 @@ import { parse } from 'yaml';
 import { ApiServerProcess, type Stats } from '../test/support/apiserver-process.ts';
 import { execRuns, metric, metrics, PROXY_SYNCS, ready, settledRss, sleep, startAgent, status, stopAgent, tree, configFile } from './agent-harness.ts';
 import { NODE, NODE_IP, inPrivateNetns } from './proxy-common.ts';
+import { NftMonitor } from './nft-monitor.ts';
 
 inPrivateNetns();
 const SERVICES = Number(process.argv[2] ?? 1000);
@@ -29,6 +33,10 @@ const IDLE_ONLY = process.argv[7] === 'idle';
 /** The DaemonSet's module list, as deploy/config.yaml sets it. */
 const DAEMONSET_MODULES = (parse((parse(readFileSync(new URL('../deploy/config.yaml', import.meta.url), 'utf8')) as { data: Record<string, string> }).data['config.yaml']!) as { modules: string[] }).modules.join(', ');
 const CHANGES = 1000;
+const ISOLATED = Number(process.env.NODEWAY_BENCH_ISOLATED ?? 200);
+const ISOLATED_GAP_MS = 300;
+const BURST = CHANGES;
+const BURST_RATE = 20;
 const POD_CHANGES = 1000;
 const PODS = 1000;
 const NODES = 20;
@@ -43,6 +51,12 @@ function p99(text: string, name: string, before: string): string {
   const total = (a.get('+Inf') ?? 0) - (b.get('+Inf') ?? 0);
   for (const [le, n] of a) if (le !== '+Inf' && n - (b.get(le) ?? 0) >= 0.99 * total) return `p99 ≤ ${Number(le) * 1000} ms (${total} observations)`;
   return `p99 > the largest bucket (${total} observations)`;
+}
+
+/** Mean in seconds from a histogram's _sum and _count between two scrapes. */
+function mean(text: string, name: string, before: string): number {
+  const v = (t: string, s: string) => metric(t, new RegExp(`^${name}_${s}(?:\\{[^}]*\\})? ([\\d.e+-]+)`, 'gm'));
+  return (v(text, 'sum') - v(before, 'sum')) / (v(text, 'count') - v(before, 'count'));
 }
 
 interface Result {
@@ -64,7 +78,7 @@ interface Result {
   watches: number;
   /** TCP connections the server accepted from the agent's start to the end of the idle window. */
   connectionsAtIdle: number;
-  endpoint?: { latency: string; rssAfter: number; syncs: number; bytes: number };
+  endpoint?: { isolated: string; latency: string; rssAfter: number; syncs: number; bytes: number };
   /** Bytes the server sent from the agent's start until ready: the initial lists. */
   syncBytes: number;
   pods: { proxySyncs: number; bytes: number };
@@ -113,26 +127,7 @@ async function run(cluster: string, modules: string, idleS: number, withChanges:
       idle: { requests: s1.total - s0.total, connections: s1.connections - s0.connections, bytes: s1.bytesSent - s0.bytesSent, byRequest },
       pods: { proxySyncs: 0, bytes: 0 },
     };
-    if (withChanges) {
-      const before = await metrics();
-      const e0 = (await api.stats()).bytesSent;
-      // 1,000 endpoint changes at 20 per second (beyond --min-sync-interval: none coalesce).
-      for (let k = 0; k < CHANGES; k++) {
-        await api.call({ op: 'endpointChange', service: (k * 7919) % SERVICES });
-        await sleep(50);
-      }
-      await sleep(2000);
-      const after = await metrics();
-      const e1 = (await api.stats()).bytesSent;
-      const syncs = (t: string) => metric(t, PROXY_SYNCS);
-      result.endpoint = {
-        latency: p99(after, 'kubeproxy_network_programming_duration_seconds', before),
-        // Steady state again: 30 s after the last change.
-        rssAfter: (await sleep(30_000), await settledRss(agent.pid!)),
-        syncs: syncs(after) - syncs(before),
-        bytes: e1 - e0,
-      };
-    }
+    if (withChanges) result.endpoint = await endpointChanges(api, agent.pid!);
     if (IDLE_ONLY) return result;
     // 1,000 Pod changes (a label each): what reaches this node, and what it wakes.
     const m0 = await metrics();
@@ -152,6 +147,60 @@ async function run(cluster: string, modules: string, idleS: number, withChanges:
     await stopAgent(agent, cfg);
     await api.stop();
   }
+}
+
+const quantile = (xs: number[], q: number) => xs.length ? [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)]! : NaN;
+const ms = (x: number) => `${x.toFixed(1)} ms`;
+
+/**
+ * One endpoint change as the target means it: ISOLATED changes, each written ISOLATED_GAP_MS
+ * after the last (beyond --min-sync-interval, so none waits behind another or coalesces),
+ * timed from the API write to the kernel announcing the new elements (`nft monitor`), p50/p99;
+ * and the agent's own histogram over the same changes. Then a BURST at BURST_RATE per second
+ * (closer together than the min interval: changes that arrive within one interval share a sync;
+ * the sync count says how many did).
+ */
+async function endpointChanges(api: ApiServerProcess, pid: number): Promise<NonNullable<Result['endpoint']>> {
+  const mon = new NftMonitor();
+  await sleep(500);
+  const syncs = (t: string) => metric(t, PROXY_SYNCS);
+  const e0 = (await api.stats()).bytesSent;
+  const m0 = await metrics();
+  const iso: number[] = [];
+  let missed = 0;
+  for (let k = 0; k < ISOLATED; k++) {
+    mon.clear();
+    const written: number = await api.call({ op: 'endpointChange', service: (k * 7919) % SERVICES });
+    // Every flip moves the Service between pick-9 and pick-10 in service-ips (the 1 s
+    // compaction of earlier changes touches only the endpoint maps).
+    const hit = await mon.first(written - 1, (t) => t.includes(' service-ips '), 2000);
+    // NODEWAY_BENCH_DUMP: each write's time, to line up with an agent's NODEWAY_TRACE output.
+    if (process.env.NODEWAY_BENCH_DUMP) console.error(`W ${written} iso ${hit ? (hit.at - written).toFixed(1) : 'miss'}`);
+    if (hit) iso.push(hit.at - written);
+    else missed++;
+    await sleep(ISOLATED_GAP_MS);
+  }
+  const m1 = await metrics();
+  const t0 = performance.now();
+  for (let k = 0; k < BURST; k++) {
+    const w: number = await api.call({ op: 'endpointChange', service: (k * 7919 + 13) % SERVICES });
+    if (process.env.NODEWAY_BENCH_DUMP) console.error(`W ${w} burst`);
+    await sleep(1000 / BURST_RATE);
+  }
+  const burstS = (performance.now() - t0) / 1000;
+  await sleep(2000);
+  const m2 = await metrics();
+  mon.stop();
+  const e1 = (await api.stats()).bytesSent;
+  const H = 'kubeproxy_network_programming_duration_seconds';
+  return {
+    isolated: `${ISOLATED} isolated changes (${ISOLATED_GAP_MS} ms apart), API write to nft announcing it: p50 ${ms(quantile(iso, 0.5))}, p99 ${ms(quantile(iso, 0.99))}, max ${ms(Math.max(...iso))}${missed ? `, ${missed} never seen` : ''}; the agent's histogram: ${p99(m1, H, m0)}, mean ${ms(mean(m1, H, m0) * 1000)}; proxy syncs ${syncs(m1) - syncs(m0)}`,
+    latency: `${BURST} changes at ${BURST_RATE}/s (${burstS.toFixed(1)} s): the agent's histogram ${p99(m2, H, m1)}, mean ${ms(mean(m2, H, m1) * 1000)}; proxy syncs ${syncs(m2) - syncs(m1)} (the rest coalesced)`,
+    // Steady state again: 30 s after the last change.
+    rssAfter: (await sleep(30_000), await settledRss(pid)),
+    syncs: syncs(m2) - syncs(m0),
+    bytes: e1 - e0,
+  };
 }
 
 const MiB = (x: number) => `${x.toFixed(1)} MiB`;
@@ -184,7 +233,10 @@ for (const r of [...results, base]) {
   console.log(`  idle memory: ${r.heap}`);
   if (r.drift) console.log(`  drift checks since the start: ${r.drift}`);
   console.log(`  idle: ${r.idle.requests} API requests, ${r.idle.connections} new connections (${r.connectionsAtIdle} since the agent started), ${(r.idle.bytes / 1024).toFixed(1)} KiB received in ${idleS} s (${r.watches} watches open; each renews every 240–480 s) ${JSON.stringify(r.idle.byRequest)}`);
-  if (r.endpoint) console.log(`  ${CHANGES} endpoint changes: ${r.endpoint.latency}; proxy syncs ${r.endpoint.syncs}; ${(r.endpoint.bytes / 1024).toFixed(1)} KiB sent to this node; RssAnon after ${MiB(r.endpoint.rssAfter)}`);
+  if (r.endpoint) {
+    console.log(`  endpoint change, ${r.endpoint.isolated}`);
+    console.log(`  endpoint burst, ${r.endpoint.latency}; ${(r.endpoint.bytes / 1024).toFixed(1)} KiB sent to this node in both; RssAnon after ${MiB(r.endpoint.rssAfter)}`);
+  }
   if (!IDLE_ONLY) console.log(`  ${POD_CHANGES} Pod changes: proxy syncs ${r.pods.proxySyncs}; ${(r.pods.bytes / 1024).toFixed(1)} KiB sent to this node`);
 }
 const cur = results[0]!;

@@ -59,7 +59,8 @@ export class ModuleRunner {
   private pending: ViewChanges = emptyChanges(true);
   private pendingSince = 0;
   private running = false;
-  private timer: NodeJS.Timeout | undefined;
+  /** Cancels the scheduled run (set while one is scheduled). */
+  private timer: (() => void) | undefined;
   private lastStart = 0;
   private backoff: number;
   private failures = 0;
@@ -169,10 +170,19 @@ export class ModuleRunner {
   private schedule(delayMs?: number): void {
     if (this.closed || this.running || this.timer || !this.view.ready) return;
     const wait = delayMs ?? Math.max(0, this.lastStart + this.opts.minIntervalMs - Date.now());
-    this.timer = setTimeout(() => {
+    const go = () => {
       this.timer = undefined;
       void this.run();
-    }, wait);
+    };
+    // A change after a quiet spell (beyond the min interval) runs at once: setTimeout(0) would
+    // add a millisecond to every isolated change's latency.
+    if (wait > 0) {
+      const t = setTimeout(go, wait);
+      this.timer = () => clearTimeout(t);
+    } else {
+      const t = setImmediate(go);
+      this.timer = () => clearImmediate(t);
+    }
   }
 
   private async run(): Promise<void> {
@@ -246,7 +256,7 @@ export class ModuleRunner {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.();
     if (this.driftTimer) clearTimeout(this.driftTimer);
     this.unsubscribe?.();
     await this.module.close?.();
