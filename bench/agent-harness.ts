@@ -2,7 +2,7 @@
 // config file (deploy/config.yaml), pointed at an API server process, in the bench's private
 // network namespace; and what is read from it (/proc, its /metrics).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { ApiServerProcess } from '../test/support/apiserver-process.ts';
@@ -12,8 +12,15 @@ export const CLUSTER_DNS = '198.18.255.10';
 export const root = new URL('..', import.meta.url).pathname;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A /proc/PID/status field in MiB; NaN when the process is gone (a short-lived child). */
 export function status(pid: number, field: string): number {
-  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return NaN;
+  }
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(text);
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
@@ -21,13 +28,14 @@ export function status(pid: number, field: string): number {
  * The agent and its live descendants (wireguard-go): CPU ticks each, their own (utime + stime) and
  * their children's that have exited (cutime + cstime: the nft, ip and wg runs).
  */
-export function tree(pid: number): { pid: number; comm: string; ticks: number }[] {
+export function tree(pid: number): { pid: number; comm: string; ticks: number; own: number }[] {
   const procs = readdirSync('/proc').filter((d) => /^\d+$/.test(d)).flatMap((d) => {
     try {
       const s = readFileSync(`/proc/${d}/stat`, 'utf8');
       const comm = s.slice(s.indexOf('(') + 1, s.lastIndexOf(')'));
       const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-      return [{ pid: Number(d), comm, ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]) }];
+      const own = Number(f[11]) + Number(f[12]);
+      return [{ pid: Number(d), comm, ppid: Number(f[1]), own, ticks: own + Number(f[13]) + Number(f[14]) }];
     } catch {
       return [];
     }
@@ -79,6 +87,11 @@ export function configFile(tmp: string, api: ApiServerProcess, modules: string):
     wgInterface: `shp${process.pid % 10_000}w${++runs}`,
   });
   if (modules !== 'daemonset') cfg.modules = modules === 'none' ? ['none'] : modules.split(',');
+  // NODEWAY_BENCH_CONFIG='{"key": value}': config keys set on top of the DaemonSet's (experiments); null removes one.
+  for (const [k, v] of Object.entries(JSON.parse(process.env.NODEWAY_BENCH_CONFIG ?? '{}') as Record<string, unknown>)) {
+    if (v === null) delete cfg[k];
+    else cfg[k] = v;
+  }
   const file = join(dir, 'config.yaml');
   writeFileSync(file, stringify(cfg));
   return file;
@@ -99,8 +112,10 @@ export async function ready(agent: ChildProcess, timeoutMs: number): Promise<voi
 
 /** Starts the agent as the DaemonSet does (NODE_NAME from the environment). */
 export function startAgent(cfg: string, api: ApiServerProcess): ChildProcess {
+  // NODEWAY_BENCH_AGENT_STDOUT=file keeps what the agent prints (e.g. NODEWAY_NODE_FLAGS=--trace-gc).
+  const out = process.env.NODEWAY_BENCH_AGENT_STDOUT ? openSync(process.env.NODEWAY_BENCH_AGENT_STDOUT, 'a') : 'ignore';
   return spawn(join(root, 'bin/nodeway'), ['run', '--config', cfg, '--kubeconfig', api.kubeconfig], {
-    stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_NAME: NODE },
+    stdio: ['ignore', out, 'inherit'], env: { ...process.env, NODE_NAME: NODE },
   });
 }
 
@@ -109,6 +124,13 @@ export async function stopAgent(agent: ChildProcess, cfg: string): Promise<void>
   agent.kill('SIGTERM');
   await new Promise((r) => (agent.exitCode !== null ? r(null) : agent.once('exit', r)));
   await new Promise((r) => spawn(join(root, 'bin/nodeway'), ['cleanup', '--config', cfg], { stdio: 'ignore', env: { ...process.env, NODE_NAME: NODE } }).once('exit', r));
+}
+
+/** nodeway_exec_runs_total by program. */
+export function execRuns(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^nodeway_exec_runs_total\{program="([^"]+)"\} (\d+)/gm)) out[m[1]!] = Number(m[2]);
+  return out;
 }
 
 export const PROXY_SYNCS = /^nodeway_module_syncs_total\{[^}]*module="proxy"[^}]*\} (\d+)/gm;

@@ -14,9 +14,11 @@ command -v readelf >/dev/null || { echo "image-rootfs.sh: needs readelf (Debian 
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 security=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 
-# What the modules run (nft, ip, wg, wireguard-go, conntrack), the CNI plugins the init
-# container copies onto hosts, Node.js's shared libraries, and sh/cp/mv for that init container.
-packages=libc6,libstdc++6,libgcc-s1,dash,coreutils,nftables,iproute2,wireguard-tools,wireguard-go,conntrack,containernetworking-plugins
+# What the modules run (nft, ip, wg, wireguard-go, conntrack), the nftables event listener the
+# drift checks wait on (iptables' xtables-monitor under coreutils' stdbuf, src/sys/nft-events.ts),
+# the CNI plugins the init container copies onto hosts, Node.js's shared libraries, and sh/cp/mv
+# for that init container.
+packages=libc6,libstdc++6,libgcc-s1,dash,coreutils,nftables,iptables,iproute2,wireguard-tools,wireguard-go,conntrack,containernetworking-plugins
 
 mmdebstrap --quiet --mode=chrootless --variant=extract --architectures="$arch" \
   --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
@@ -37,13 +39,13 @@ rm -rf "$dir"/var/lib/apt "$dir"/var/cache/apt "$dir"/var/lib/dpkg "$dir"/var/lo
   "$dir"/usr/bin/dpkg* "$dir"/usr/bin/debconf* "$dir"/usr/sbin/dpkg* "$dir"/usr/lib/dpkg \
   "$dir"/usr/lib/x86_64-linux-gnu/gconv "$dir"/usr/lib/aarch64-linux-gnu/gconv \
   "$dir"/usr/bin/tar "$dir"/usr/sbin/rmt* "$dir"/usr/share/common-licenses "$dir"/usr/include \
-  "$dir"/usr/sbin/xtables* "$dir"/usr/sbin/iptables* "$dir"/usr/sbin/ip6tables* "$dir"/usr/sbin/arptables* \
+  "$dir"/usr/sbin/iptables* "$dir"/usr/sbin/ip6tables* "$dir"/usr/sbin/arptables* \
   "$dir"/usr/sbin/ebtables* "$dir"/usr/lib/*/xtables
 # iproute2's other tools (ss, tc, devlink, bridge, rdma …) and coreutils beyond what the
 # launcher and the init container call; then every shared library nothing left needs.
 for f in "$dir"/usr/bin/* "$dir"/usr/sbin/*; do
   case "${f##*/}" in
-    ip|nft|wg|wireguard-go|conntrack|sh|dash|cat|cp|dirname|env|ln|ls|mkdir|mv|readlink|rm|sleep|true|false|id) ;;
+    ip|nft|wg|wireguard-go|conntrack|xtables-monitor|xtables-nft-multi|stdbuf|sh|dash|cat|cp|dirname|env|ln|ls|mkdir|mv|readlink|rm|sleep|true|false|id) ;;
     *) rm -f "$f" ;;
   esac
 done

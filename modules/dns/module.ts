@@ -1,10 +1,12 @@
-// The DNS module as the runner sees it: sync = plan the record index from the view (O(changed
-// Services)), swap it into the engine, refresh who may ask; the sockets, the capture and the
-// upstream list are the executor's side and are (re)checked on full syncs.
+// The DNS module as the runner sees it: sync = plan (plan.ts) the parts that changed, diff each
+// with a tracker against what was applied, and apply only the difference: the host side
+// (capture, sockets, upstreams; checked again on full syncs), the hosts table, and the zone per
+// Service (O(changed Services)): only Services whose records differ reach the record index and
+// the encoded-answer cache.
 import { statSync } from 'node:fs';
-import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import type { Module, ModuleInputs } from '../../src/runtime/module.ts';
+import { isEmpty, Tracker } from '../../src/reconcile/tracker.ts';
 import { ipv6Off } from '../../src/sys/ipv6.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
@@ -12,18 +14,23 @@ import type { ModuleContext } from '../index.ts';
 import { ClientACL } from './access.ts';
 import { applyCapture, captureMissing } from './capture.ts';
 import { Engine } from './engine.ts';
-import { hostsTable, hostsText, type NodeAddresses } from './hosts.ts';
 import { DnsMetrics } from './metrics.ts';
 import { dnsConfig, type DnsConfig } from './options.ts';
 import { planIndex, updateIndex, type DnsSettings, type IndexInputs, type RecordIndex } from './records.ts';
+import { desiredToJSON, effectiveConfig, planClients, planDns, planHost, planHosts, recordsHash, recordsKey, serviceRecords, type DnsDesired, type ServiceRecords } from './plan.ts';
 import { loadSnapshot, saveSnapshot, snapshotText, type Clients } from './snapshot.ts';
 import { isFileItem, loadUpstreams } from './resolvconf.ts';
 import { DnsServer, listenText } from './server.ts';
 import { Forwarder, type UpstreamAddr } from './upstream.ts';
 
 const RESOLV_CHECK_MS = 30_000;
-/** A changed zone is written to the snapshot at most this often. */
-const SNAPSHOT_EVERY_MS = 10_000;
+/**
+ * A changed zone is written to the snapshot at most this often. Each write serialises every
+ * Service: at 10,000 × 10 under churn, every 10 s cost 52 ms of CPU per isolated endpoint change
+ * and left ~100 MiB more RssAnon after a burst (bench/shipped.ts with and without the snapshot);
+ * a restart answers from a zone at most a minute old either way.
+ */
+const SNAPSHOT_EVERY_MS = 60_000;
 /** TTL of answers from a snapshot: clients ask again soon, and get the live zone then. */
 const STALE_TTL = 5;
 
@@ -38,7 +45,13 @@ export class DnsModule implements Module {
   readonly metrics: DnsMetrics;
   private readonly forwarder: Forwarder;
   private readonly stubs: { zone: string; upstream: string[]; forwarder: Forwarder }[];
-  private hostsStamp = '';
+  /** The host side as planned from the config, and what of it is applied ('capture', 'listen', 'upstreams'). */
+  private readonly hostPlan: ReturnType<typeof planHost>;
+  private readonly hostApplied = new Tracker<unknown>();
+  /** The hosts table applied, per name. */
+  private readonly hostsApplied = new Tracker<string[]>();
+  /** The zone applied, per Service (`<name>.<ns>`): the record index holds it. */
+  private readonly zoneApplied = new Tracker<ServiceRecords>(recordsHash);
   private snapshotTimer: NodeJS.Timeout | undefined;
   private snapshotDirty = false;
   private snapshotWrite: Promise<void> = Promise.resolve();
@@ -53,9 +66,9 @@ export class DnsModule implements Module {
   private resolvStamp = '';
 
   constructor(ctx: ModuleContext) {
-    const cfg = dnsConfig(ctx.config);
     // IPv6 off on this host (the agent says so once): its addresses can be neither held nor bound.
-    this.cfg = ipv6Off() ? { ...cfg, clusterDNS: cfg.clusterDNS.filter((ip) => !isIPv6(ip)), listen: cfg.listen.filter((l) => !isIPv6(l.host)) } : cfg;
+    this.cfg = effectiveConfig(dnsConfig(ctx.config), ipv6Off() !== '');
+    this.hostPlan = planHost(this.cfg);
     // Pod records answer from the pod IP alone unless they are 'verified' against the Pods.
     // Records need Services and namespaces (and pods for `pods verified`); who may ask (access.ts)
     // needs the nodes' addresses and pod CIDRs, and the pod IPs when no cluster CIDR is given.
@@ -74,62 +87,53 @@ export class DnsModule implements Module {
     this.settings = { zone: this.cfg.zone, ttl: this.cfg.ttl, pods: this.cfg.pods, nameservers: this.cfg.clusterDNS };
     this.stubs = this.cfg.stubs.map((st) => ({ ...st, forwarder: new Forwarder({ log: this.log, metrics: this.metrics }) }));
     this.engine = new Engine({ settings: this.settings, forwarder: this.forwarder, stubs: this.stubs, metrics: this.metrics, cacheSize: this.cfg.cacheSize, cachePolicy: this.cfg.cachePolicy });
-    if (this.cfg.hosts.length) this.setHosts([]);
+    if (this.cfg.hosts.length) this.applyHosts({ peers: new Map(), self: { known: false } as NodeView['self'] });
     // Host-network clients asking a captured address send from that address.
     this.acl = new ClientACL([...this.cfg.allow, ...this.cfg.clusterDNS.map((ip) => (ip.includes(':') ? `${ip}/128` : `${ip}/32`))]);
     if (this.cfg.snapshot) this.answerFromSnapshot();
     this.server = new DnsServer(this.engine, this.metrics, this.acl, this.log);
     // Serve (SERVFAIL for the cluster zone, forwarding for the rest) before the view is ready.
-    this.starting = this.start();
+    this.starting = this.applyHost();
     this.starting.catch((err: Error) => this.log.error({ err: err.message }, 'DNS start failed; retrying at the next sync'));
   }
 
   /**
-   * Capture, sockets, upstreams. A failed capture (nft or ip missing) does not stop the
-   * sockets that can open: DNS answers wherever it can and the error keeps the module not ready.
+   * Capture, sockets, upstreams: the parts of the host side not applied yet. A failed capture
+   * (nft or ip missing) does not stop the sockets that can open: DNS answers wherever it can and
+   * the error keeps the module not ready; what failed is owed, and tried again at the next sync.
    */
-  private async start(): Promise<void> {
-    let captureError: unknown;
-    if (this.cfg.clusterDNS.length) {
+  private async applyHost(): Promise<void> {
+    const want = new Map<string, unknown>([
+      ['capture', this.hostPlan.capture],
+      ['listen', this.hostPlan.listen],
+      ['upstreams', [this.hostPlan.upstreams, this.hostPlan.stubs]],
+    ]);
+    const diff = this.hostApplied.diff(want);
+    const errors: string[] = [];
+    for (const part of [...diff.create, ...diff.update]) {
       try {
-        const dev = await applyCapture(this.cfg.clusterDNS);
-        this.log.info({ addresses: this.cfg.clusterDNS, link: dev }, 'cluster DNS addresses captured (local, notrack)');
+        await this.applyHostPart(part[0]);
+        this.hostApplied.done({ create: [part], update: [], delete: [] });
       } catch (err) {
-        captureError = err;
+        errors.push(part[0] === 'capture' ? `capturing the cluster DNS address: ${(err as Error).message}` : (err as Error).message);
       }
     }
-    let listenError: unknown;
-    try {
-      await this.server.listen(this.cfg.listen);
-    } catch (err) {
-      listenError = err;
-    }
-    this.reloadUpstreams(true);
-    if (!this.resolvTimer && this.cfg.upstream.some(isFileItem)) {
-      this.resolvTimer = setInterval(() => this.reloadUpstreams(false), RESOLV_CHECK_MS);
-      this.resolvTimer.unref();
-    }
-    const errors = [captureError && `capturing the cluster DNS address: ${(captureError as Error).message}`, listenError && (listenError as Error).message].filter(Boolean);
     if (errors.length) throw new Error(errors.join('; '));
   }
 
-  /** The host side: started (again, after a failure), and on a full sync checked against the host. */
-  private async ensureHost(full: boolean, first: boolean): Promise<unknown> {
-    try {
-      await this.starting;
-    } catch {
-      this.starting = this.start();
-      return this.starting.then(() => undefined, (err: unknown) => err);
-    }
-    if (!full || first) return undefined;
-    try {
-      // Trust nothing remembered: the capture and the sockets are checked against the host.
-      if (this.cfg.clusterDNS.length) await applyCapture(this.cfg.clusterDNS);
-      await this.server.listen(this.cfg.listen);
-      this.reloadUpstreams(false);
-      return undefined;
-    } catch (err) {
-      return err;
+  private async applyHostPart(part: string): Promise<void> {
+    if (part === 'capture') {
+      if (this.cfg.clusterDNS.length === 0) return;
+      const dev = await applyCapture(this.cfg.clusterDNS);
+      this.log.info({ addresses: this.cfg.clusterDNS, link: dev }, 'cluster DNS addresses captured (local, notrack)');
+    } else if (part === 'listen') await this.server.listen(this.cfg.listen);
+    else {
+      // Read at once the first time; a full sync's check re-reads only a resolv.conf that changed.
+      this.reloadUpstreams(this.resolvStamp === '');
+      if (!this.resolvTimer && this.cfg.upstream.some(isFileItem)) {
+        this.resolvTimer = setInterval(() => this.reloadUpstreams(false), RESOLV_CHECK_MS);
+        this.resolvTimer.unref();
+      }
     }
   }
 
@@ -172,13 +176,7 @@ export class DnsModule implements Module {
   private markSnapshot(input: IndexInputs, view: NodeView, first: boolean): void {
     if (!this.cfg.snapshot) return;
     this.snapshotInput = input;
-    const ips = [...view.self.internalIPs, ...view.self.externalIPs];
-    const cidrs = [...view.self.podCIDRs];
-    for (const p of view.peers.values()) {
-      ips.push(...p.internalIPs, ...p.externalIPs);
-      cidrs.push(...p.podCIDRs);
-    }
-    this.snapshotClients = { ips: [...new Set(ips)], cidrs: [...new Set(cidrs)] };
+    this.snapshotClients = planClients(view);
     this.snapshotDirty = true;
     if (first) void this.writeSnapshot();
     else if (!this.snapshotTimer) {
@@ -205,12 +203,12 @@ export class DnsModule implements Module {
   }
 
   /** The hosts table from the config lines and (NodeHosts) the nodes' internal IPs; swapped in when it differs. */
-  private setHosts(nodes: NodeAddresses[]): void {
-    const t = hostsTable(this.cfg.hosts, nodes, this.cfg.hostsTTL);
-    const stamp = hostsText(t);
-    if (stamp === this.hostsStamp) return;
-    this.hostsStamp = stamp;
+  private applyHosts(view: Pick<NodeView, 'peers' | 'self'>): void {
+    const t = planHosts(this.cfg, view);
+    const diff = this.hostsApplied.diff(t.byName);
+    if (isEmpty(diff)) return;
     this.engine.setHosts(t.byName.size ? t : null);
+    this.hostsApplied.done(diff);
   }
 
   private isSelf(a: UpstreamAddr): boolean {
@@ -219,27 +217,79 @@ export class DnsModule implements Module {
 
   async sync(view: NodeView, changes: ViewChanges): Promise<void> {
     // Records are served whatever the host side says; its error is thrown after them.
-    const hostError = await this.ensureHost(changes.full, !this.index);
+    const hostError = await this.syncHost(changes.full);
     const input = { services: view.services, namespaces: view.namespaces, podsByIP: view.podsByIP };
     const serial = Math.floor(Date.now() / 1000);
-    const relevant = changes.full || changes.services.size > 0 || changes.namespaces.size > 0 || (this.cfg.pods === 'verified' && changes.pods.size > 0);
+    const podsChanged = this.cfg.pods === 'verified' && changes.pods.size > 0;
+    const relevant = changes.full || changes.services.size > 0 || changes.namespaces.size > 0 || podsChanged;
     const first = !this.index;
     if (!this.index || changes.full) {
+      const zone = new Map<string, ServiceRecords>();
+      for (const [k, v] of view.services) zone.set(recordsKey(k), serviceRecords(v, this.cfg.zone));
+      this.zoneApplied.reset(zone);
       this.index = planIndex(input, this.settings, serial);
       this.engine.setIndex(this.index);
       this.metrics.stale = 0;
-    } else if (relevant) {
-      const change = updateIndex(this.index, input, changes.services, changes.namespaces.size > 0, serial);
-      this.engine.setIndex(this.index, change, changes.pods.size > 0);
-    } else if (!this.engine.ready) this.engine.setIndex(this.index);
-    if (this.cfg.nodeHosts && (changes.full || changes.peers.size > 0 || changes.self)) {
-      const nodes = [...view.peers.values()].filter((p) => !p.self).map((p) => ({ name: p.name, ips: p.internalIPs }));
-      if (view.self.known) nodes.push({ name: view.self.name, ips: view.self.internalIPs });
-      this.setHosts(nodes);
-    }
+    } else if (relevant) this.syncZone(view, changes, podsChanged, serial);
+    else if (!this.engine.ready) this.engine.setIndex(this.index);
+    if (this.cfg.nodeHosts && (changes.full || changes.peers.size > 0 || changes.self)) this.applyHosts(view);
     this.acl.update(view);
     if (relevant || changes.peers.size > 0 || changes.self) this.markSnapshot(input, view, first);
     if (hostError) throw hostError;
+  }
+
+  /** The host side: waits for the constructor's apply; a full sync checks it against the host again. */
+  private async syncHost(full: boolean): Promise<unknown> {
+    try {
+      await this.starting;
+      // The first sync follows the constructor's apply: nothing to check yet.
+      if (!full || !this.index) return undefined;
+      this.hostApplied.reset();
+    } catch {
+      // What failed is still owed: applied below.
+    }
+    this.starting = this.applyHost();
+    return this.starting.then(() => undefined, (err: unknown) => err);
+  }
+
+  /**
+   * An incremental sync of the zone: the changed Services' records diffed with what is applied;
+   * only those that differ are re-indexed and have their encoded answers forgotten. The others
+   * (a change DNS does not show: conditions, terminating endpoints, traffic policies) only have
+   * the index point at their new view.
+   */
+  private syncZone(view: NodeView, changes: ViewChanges, podsChanged: boolean, serial: number): void {
+    const index = this.index!;
+    const want = new Map<string, ServiceRecords>();
+    const viewKeys = new Map<string, string>();
+    for (const k of changes.services) {
+      const rk = recordsKey(k);
+      viewKeys.set(rk, k);
+      const v = view.services.get(k);
+      if (v) want.set(rk, serviceRecords(v, this.cfg.zone));
+    }
+    const diff = this.zoneApplied.diffKeys(want, viewKeys.keys());
+    const changed = [...diff.create.map(([k]) => k), ...diff.update.map(([k]) => k), ...diff.delete].map((rk) => viewKeys.get(rk)!);
+    const differ = new Set(changed);
+    for (const k of changes.services) {
+      const e = differ.has(k) ? undefined : index.services.get(recordsKey(k));
+      const v = view.services.get(k);
+      if (e && v) e.view = v;
+    }
+    if (changed.length || changes.namespaces.size > 0 || podsChanged) {
+      const change = updateIndex(index, { services: view.services, namespaces: view.namespaces, podsByIP: view.podsByIP }, changed, changes.namespaces.size > 0, serial);
+      this.engine.setIndex(index, change, podsChanged);
+    }
+    this.zoneApplied.done(diff);
+  }
+
+  /** What this node serves for `view` (`nodeway view --desired dns`). */
+  desired(view: NodeView): unknown {
+    return desiredToJSON(this.plan(view));
+  }
+
+  plan(view: NodeView): DnsDesired {
+    return planDns(this.cfg, view);
   }
 
   /** The capture table gone (`nft flush ruleset`): the full sync captures again. */

@@ -156,7 +156,9 @@ export class MeshModule implements Module {
     const ctl = this.dev.ctl;
     if (this.closed || !ctl) return;
     try {
-      const due = await this.peers.retryFirstHandshakes(ctl, Date.now());
+      const { due, read } = await this.peers.retryFirstHandshakes(ctl, Date.now());
+      // A first handshake is reported as soon as it is seen, not at the next poll.
+      if (read) this.metrics.device(read, this.peerNames);
       if (!due.length) return;
       this.metrics.handshakeRetries.inc({}, due.length);
       this.log.info({ peers: due.map((d) => this.peerNames.get(d.publicKey) ?? d.publicKey) }, 'no first handshake yet; re-created the peer to initiate again');

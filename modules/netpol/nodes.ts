@@ -18,9 +18,3 @@ export function nodePeers(sel: LabelSelector, nodes: ReadonlyMap<string, Node> |
   }
   return [...ips].sort().map((ip) => ({ kind: 'ipBlock', cidr: `${ip}/${ipFamily(ip) === 4 ? 32 : 128}`, except: [] }));
 }
-
-/** Whether any ClusterNetworkPolicy has a `nodes` peer (else node changes cannot change the plan). */
-export function usesNodePeers(cnps: Iterable<{ egress: { peers: { kind: string }[] }[] }>): boolean {
-  for (const c of cnps) for (const r of c.egress) if (r.peers.some((p) => p.kind === 'nodes')) return true;
-  return false;
-}

@@ -11,7 +11,7 @@
 import type { IPFamily, Pod } from '../../src/kube/objects.ts';
 import type { PolicyView } from '../../src/view/types.ts';
 import type { Desired, Group } from './model.ts';
-import { usesNodePeers } from './nodes.ts';
+import { usesNodePeers } from '../../src/kube/convert-policy.ts';
 import {
   buildGroup, eligible, type GroupSpec, type PeerSelector, type PeerSource, PlanIndex, type PlanInput, type PlanMemo, planWith, podKey,
   type SelectorMembers, selectorMatches,

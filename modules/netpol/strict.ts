@@ -113,14 +113,19 @@ export interface StrictMetrics {
   deferred: { inc(labels: Record<string, string>, by?: number): void };
 }
 
-/** Deletes per sweep at most; the rest waits for the next sweep, a second later. */
-export const MAX_DELETES = 2_000;
+/**
+ * Entry deletions per sweep at most (each is a conntrack run, a few ms); the rest waits for the
+ * next sweep, a second later. Every denied flow is cut at once all the same (one nft
+ * transaction, up to MAX_CUTS flows), so a deferred deletion only delays freeing the entry.
+ */
+export const MAX_DELETES = 500;
+export const MAX_CUTS = 50_000;
 const AGAIN_MS = 1_000;
 
 /**
- * Runs sweeps one at a time; a request while one runs makes one more run after it (requests
- * coalesce), and a sweep that hit MAX_DELETES or failed asks for another one a second later:
- * bounded work per second, never a tight loop.
+ * Runs sweeps one round at a time: requests while a round runs coalesce into the next round,
+ * at least a second later; a sweep that hit MAX_DELETES is owed again a second later, one that
+ * failed after 1, 2, 4 … 60 s. Bounded work per second, never a tight loop.
  */
 export class StrictSweeper {
   private readonly table: ConntrackTable;
@@ -136,6 +141,7 @@ export class StrictSweeper {
   private closed = false;
   /** Sweeps failed in a row: the retry waits 1, 2, 4 … 60 s, and only the first failure is logged. */
   private failures = 0;
+  private lastRound = -Infinity;
 
   constructor(o: { table: ConntrackTable; cut?: (family: IPFamily, elements: string[]) => Promise<void>; log: Logger; metrics: StrictMetrics; local?: () => ReadonlySet<string>; maxDeletes?: number }) {
     this.table = o.table;
@@ -150,7 +156,11 @@ export class StrictSweeper {
   request(fd: FamilyDesired): void {
     if (this.closed) return;
     this.owed.set(fd.family, fd);
-    this.running ??= this.drain();
+    // A round running or waiting (a timer) takes it; else one starts, a second after the last.
+    if (this.running || this.timer) return;
+    const wait = this.lastRound + AGAIN_MS - performance.now();
+    if (wait <= 0) this.running = this.drain();
+    else this.later(wait);
   }
 
   /** Resolves when no sweep runs or waits (tests). */
@@ -166,28 +176,33 @@ export class StrictSweeper {
   }
 
   private async drain(): Promise<void> {
-    let again = false;
+    let delay = 0;
+    this.lastRound = performance.now();
     try {
-      while (this.owed.size && !this.closed) {
-        const [family, fd] = this.owed.entries().next().value!;
-        this.owed.delete(family);
-        if (!(await this.sweep(family, fd))) {
-          // Not done (capped or failed): owed again in a second, unless a newer plan came meanwhile.
-          if (!this.owed.has(family)) this.owed.set(family, fd);
-          again = true;
-          break;
-        }
+      // The families owed now; a request arriving meanwhile waits for the next round.
+      const round = [...this.owed];
+      this.owed.clear();
+      for (const [family, fd] of round) {
+        if (this.closed) return;
+        if (await this.sweep(family, fd)) continue;
+        // Not done (capped or failed): owed again, unless a newer plan came meanwhile.
+        if (!this.owed.has(family)) this.owed.set(family, fd);
+        delay = Math.max(delay, Math.min(60_000, AGAIN_MS * 2 ** Math.max(0, this.failures - 1)));
       }
+      // Under a stream of changes: at most one round a second.
+      if (this.owed.size) delay ||= AGAIN_MS;
     } finally {
       this.running = undefined;
     }
-    if (again && !this.closed) {
-      this.timer = setTimeout(() => {
-        this.timer = undefined;
-        this.running ??= this.drain();
-      }, Math.min(60_000, AGAIN_MS * 2 ** Math.max(0, this.failures - 1)));
-      this.timer.unref?.();
-    }
+    if (this.owed.size && !this.closed) this.later(delay);
+  }
+
+  private later(ms: number): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.running ??= this.drain();
+    }, ms);
+    this.timer.unref?.();
   }
 
   /** One sweep; true when finished (every denied entry deleted). */
@@ -200,7 +215,7 @@ export class StrictSweeper {
       const now = denied.slice(0, this.maxDeletes);
       let deleted = 0;
       // Cut first (both directions dropped from now on), then free the entries.
-      if (now.length) await this.cut(family, cutElements(now));
+      if (denied.length) await this.cut(family, cutElements(denied.slice(0, MAX_CUTS)));
       for (const e of now) deleted += await this.table.delete(family, e);
       if (deleted) this.metrics.deleted.inc(label, deleted);
       const left = denied.length - now.length;

@@ -10,7 +10,7 @@ import type { ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
 import { ConntrackCleaner, conntrackCli, type ConntrackExec } from './conntrack.ts';
-import { FamilyProxy } from './family.ts';
+import { FamilyProxy, type FamilySyncResult } from './family.ts';
 import { HealthCheckServers, ProxyHealth } from './healthcheck.ts';
 import { proxyMetrics, type ProxyMetrics } from './metrics.ts';
 import { nftCli, type NftExec } from './nft.ts';
@@ -114,8 +114,11 @@ export class ProxyModule implements Module {
     const results = await Promise.allSettled(families.map((fp, i) => this.syncFamily(fp, view, changes, nodes[i]!)));
     results.forEach((r, i) => r.status === 'fulfilled' && this.own.updated(families[i]!.family, Date.now()));
     const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (this.hcServers) await this.hcServers.sync(view.services.values(), healthCheckAddresses(nodes));
+    // The rules are live once every family's transaction is in: observed before the conntrack
+    // cleanup and the health-check servers, as kube-proxy observes right after its transaction.
     if (failed.length === 0) this.observeProgramming(view, changes);
+    await Promise.all(results.map((r, i) => r.status === 'fulfilled' && this.cleanConntrack(families[i]!, view, r.value)));
+    if (this.hcServers) await this.hcServers.sync(view.services.values(), healthCheckAddresses(nodes), changes.full ? undefined : { keys: changes.services, view: view.services });
     this.scheduleCompaction();
     this.scheduleConntrackRetry();
     // Both families fail alike when nft is missing: say it once.
@@ -176,7 +179,7 @@ export class ProxyModule implements Module {
     }
   }
 
-  private async syncFamily(fp: FamilyProxy, view: NodeView, changes: ViewChanges, node: FamilyNode): Promise<void> {
+  private async syncFamily(fp: FamilyProxy, view: NodeView, changes: ViewChanges, node: FamilyNode): Promise<FamilySyncResult> {
     const label = { ip_family: familyLabel(fp.family) };
     const t0 = performance.now();
     const r = await fp.sync(view.services, changes.services, changes.full, node);
@@ -184,6 +187,12 @@ export class ProxyModule implements Module {
     this.metrics.syncDuration.observe(label, secs);
     (r.kind === 'partial' ? this.metrics.partialDuration : this.metrics.fullDuration).observe(label, secs);
     if (r.kind !== 'partial') this.log.info({ family: familyLabel(fp.family), kind: r.kind, ops: r.ops, ms: Math.round(secs * 1000) }, 'proxy rules synced');
+    return r;
+  }
+
+  /** Stale datagram flows of the Services a family just re-planned (never fails the sync). */
+  private async cleanConntrack(fp: FamilyProxy, view: NodeView, r: FamilySyncResult): Promise<void> {
+    const label = { ip_family: familyLabel(fp.family) };
     const c0 = performance.now();
     try {
       const deleted = await this.conntrack.afterSync(fp.family, view.services, r.planned, r.kind !== 'partial');

@@ -279,3 +279,9 @@ export function toClusterNetworkPolicy(raw: Raw, warn: Warn): ClusterNetworkPoli
     egress: arr(spec.egress).map((r) => cnpRule(r, 'to', at, warn)),
   };
 }
+
+/** Whether any ClusterNetworkPolicy has a `nodes` peer (else node changes cannot change policy). */
+export function usesNodePeers(cnps: Iterable<ClusterNetworkPolicy>): boolean {
+  for (const c of cnps) for (const r of c.egress) if (r.peers.some((p) => p.kind === 'nodes')) return true;
+  return false;
+}

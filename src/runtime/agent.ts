@@ -8,10 +8,11 @@ import { KINDS, type Kind } from '../kube/objects.ts';
 import { NodeView } from '../view/view.ts';
 import type { Config } from './config.ts';
 import { startHealthServer } from './health.ts';
-import { collectGarbageAfterChanges, collectGarbageSoon } from './gc.ts';
+import { collectGarbageAfterChanges, collectGarbageSoon, compactOnGrowth } from './gc.ts';
 import { Registry } from './metrics.ts';
 import { checkPrograms, reportExecTo } from '../sys/exec.ts';
 import { ipv6Off } from '../sys/ipv6.ts';
+import { NftEvents } from '../sys/nft-events.ts';
 import { type Module, ModuleRunner } from './runner.ts';
 
 export interface AgentParts {
@@ -41,6 +42,9 @@ export class Agent {
   private readonly informers: Informer<Kind>[];
   private readonly parts: AgentParts;
   private health: Server | undefined;
+  private stopCompacting: (() => void) | undefined;
+  /** Wakes the modules' drift checks when nftables changes; none when no module checks drift. */
+  private readonly nftEvents: NftEvents | undefined;
 
   constructor(parts: AgentParts) {
     this.parts = parts;
@@ -64,8 +68,9 @@ export class Agent {
     registry.gauge('nodeway_view_services', 'Services in the node view.', (g) => g.set({}, this.view.services.size));
     registry.gauge('nodeway_cache_ready', '1 once every watched kind has been listed.', (g) => g.set({}, this.cache.ready ? 1 : 0));
     this.view.subscribe((c) => collectGarbageAfterChanges(c.services.size + c.peers.size + c.pods.size + c.namespaces.size + 1));
+    if (this.modules.some((m) => m.drifted)) this.nftEvents = new NftEvents({ log: log.child({ part: 'nft-events' }), registry });
     this.runners = this.modules.map(
-      (m) => new ModuleRunner(m, this.view, log, registry, { minIntervalMs: config.minSyncInterval as number }),
+      (m) => new ModuleRunner(m, this.view, log, registry, { minIntervalMs: config.minSyncInterval as number, changes: this.nftEvents }),
     );
   }
 
@@ -80,6 +85,8 @@ export class Agent {
       }, registry);
       log.info({ listen: config.healthListen }, 'health server listening');
     }
+    this.nftEvents?.start();
+    this.stopCompacting = compactOnGrowth();
     for (const inf of this.informers) void inf.run();
     log.info({ node: config.nodeName, modules: this.modules.map((m) => m.name), kinds: this.cache.kinds }, 'watching the API server');
     void this.cache.whenReady().then(() => {
@@ -94,6 +101,8 @@ export class Agent {
     for (const inf of this.informers) inf.close();
     this.client.close();
     await Promise.all(this.runners.map((r) => r.close()));
+    this.nftEvents?.close();
+    this.stopCompacting?.();
     await new Promise<void>((r) => (this.health ? this.health.close(() => r()) : r()));
     this.health?.closeAllConnections();
   }

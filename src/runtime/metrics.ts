@@ -1,6 +1,7 @@
 // A small Prometheus registry: counters, gauges and histograms with labels, rendered in the
 // text exposition format. Small on purpose: prom-client costs more memory than nodeway's cache.
 import { readdirSync, readFileSync } from 'node:fs';
+import { getHeapSpaceStatistics } from 'node:v8';
 
 type Labels = Record<string, string>;
 
@@ -215,6 +216,15 @@ export function registerProcessMetrics(reg: Registry, now: () => number = Date.n
       g.set({}, readdirSync('/proc/self/fd').length - 1); // less the one readdir itself opened
     } catch {}
   });
+  // Node.js's own, as prom-client names them: where the resident memory goes (the V8 heap by
+  // space, code included, against external and malloc'd memory).
+  reg.gauge('nodejs_heap_space_size_total_bytes', 'Process heap space size total from Node.js in bytes.', (g) => {
+    for (const s of getHeapSpaceStatistics()) g.set({ space: s.space_name.replace(/_space$/, '') }, s.space_size);
+  });
+  reg.gauge('nodejs_heap_space_size_used_bytes', 'Process heap space size used from Node.js in bytes.', (g) => {
+    for (const s of getHeapSpaceStatistics()) g.set({ space: s.space_name.replace(/_space$/, '') }, s.space_used_size);
+  });
+  reg.gauge('nodejs_external_memory_bytes', 'Node.js external memory size in bytes.', (g) => g.set({}, process.memoryUsage().external));
   reg.gauge('process_max_fds', 'Maximum number of open file descriptors.', (g) => {
     try {
       const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));

@@ -1,7 +1,8 @@
 // The module contract. A module declares what it reads (`inputs`), turns the node view into a
-// desired state with a pure plan (a plain value that `nodeway view --desired` can print), diffs
-// that value against what it applied with the one generic tracker (src/reconcile/tracker.ts),
-// and only then executes. The runner calls `sync`; everything else is the module's own.
+// desired state with a pure plan (a plain value that `nodeway view --desired` prints through
+// the factory's `plan`, without creating the module), diffs that value against what it
+// applied with the one generic tracker (src/reconcile/tracker.ts), and only then executes.
+// The runner calls `sync`; everything else is the module's own.
 import type { Kind } from '../kube/objects.ts';
 import type { ViewChanges } from '../view/types.ts';
 import type { NodeView } from '../view/view.ts';
@@ -45,10 +46,15 @@ export interface Module {
   /**
    * True when what the module programmed is no longer on the host although nothing changed in
    * the view (a firewall reload ran `nft flush ruleset`, someone deleted a table). Cheap: the
-   * runner asks every few seconds and answers true with a full sync.
+   * runner asks when nftables changed (src/sys/nft-events.ts), every minute, and every few
+   * seconds while no change listener runs; it answers true with a full sync.
    */
   drifted?(): Promise<boolean>;
-  /** The module's desired state for this view, as a printable value (`nodeway view --desired`). */
+  /**
+   * The module's desired state for this view, as a printable value. `nodeway view --desired`
+   * does not create modules: it calls the factory's `plan` (modules/index.ts), which a module
+   * that has this should offer too, planning from the config alone.
+   */
   desired?(view: NodeView): unknown;
   /** Its own health rule; without one, a module is healthy while no change waits too long (health.ts). */
   health?(): OwnHealth;

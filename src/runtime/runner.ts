@@ -1,7 +1,7 @@
 // Runs one module: coalesces view changes with a minimum interval, syncs, retries failures
 // with backoff (incremental once, then full), and reports health. One runner never waits on
 // another, and the watch only ever merges key sets into `pending`.
-import { collectGarbageSoon } from './gc.ts';
+import { collectGarbageSoon, collectGarbageWhenQuiet } from './gc.ts';
 import type { Logger } from 'pino';
 import type { NodeView } from '../view/view.ts';
 import { emptyChanges, hasChanges, mergeChanges } from '../view/view.ts';
@@ -9,6 +9,7 @@ import type { ViewChanges } from '../view/types.ts';
 import type { Registry } from './metrics.ts';
 import { consumes, type Module } from './module.ts';
 import { missingPrograms } from '../sys/exec.ts';
+import type { ChangeFeed } from '../sys/nft-events.ts';
 
 export type { Module } from './module.ts';
 
@@ -20,14 +21,24 @@ export interface RunnerOptions {
   fullAfterFailures?: number;
   /** How often a synced module is asked whether its dataplane drifted (Module.drifted); 0 = never. */
   driftCheckMs?: number;
+  /** Says when the host's nftables changed: drift checks then run on a change, and every driftFallbackMs. */
+  changes?: ChangeFeed;
+  /** The periodic check while `changes` is live (it catches what no event shows). */
+  driftFallbackMs?: number;
+  /** A change is checked this long after it (a burst of them: once). */
+  driftDebounceMs?: number;
 }
 
 /**
- * Within this (plus a full sync) of a firewall reload the dataplane is back (kube-proxy only
- * resyncs hourly). Each check runs a few small `nft` listings per module, the idle agent's main
- * CPU cost: 2 s measured 2.8 % of a core idle, so checks are spread to 5 s.
+ * Without a change feed, within this (plus a full sync) of a firewall reload the dataplane is
+ * back (kube-proxy only resyncs hourly). Each check runs a few small `nft` listings per module,
+ * which was the idle agent's main CPU cost (1.7 % of a core at 5 s, 2.8 % at 2 s), so with the
+ * nftables event listener (src/sys/nft-events.ts) running the checks wait for a change and the
+ * period is DRIFT_FALLBACK_MS.
  */
 export const DRIFT_CHECK_MS = 5_000;
+export const DRIFT_FALLBACK_MS = 60_000;
+export const DRIFT_DEBOUNCE_MS = 250;
 
 export interface ModuleHealth {
   name: string;
@@ -44,11 +55,12 @@ export class ModuleRunner {
   readonly module: Module;
   private readonly view: NodeView;
   private readonly log: Logger;
-  private readonly opts: Required<RunnerOptions>;
+  private readonly opts: Required<Omit<RunnerOptions, 'changes'>> & Pick<RunnerOptions, 'changes'>;
   private pending: ViewChanges = emptyChanges(true);
   private pendingSince = 0;
   private running = false;
-  private timer: NodeJS.Timeout | undefined;
+  /** Cancels the scheduled run (set while one is scheduled). */
+  private timer: (() => void) | undefined;
   private lastStart = 0;
   private backoff: number;
   private failures = 0;
@@ -63,7 +75,10 @@ export class ModuleRunner {
     this.module = module;
     this.view = view;
     this.log = log.child({ module: module.name });
-    this.opts = { minBackoffMs: 1000, maxBackoffMs: 30_000, fullAfterFailures: 2, driftCheckMs: DRIFT_CHECK_MS, ...opts };
+    this.opts = {
+      minBackoffMs: 1000, maxBackoffMs: 30_000, fullAfterFailures: 2, driftCheckMs: DRIFT_CHECK_MS,
+      driftFallbackMs: DRIFT_FALLBACK_MS, driftDebounceMs: DRIFT_DEBOUNCE_MS, ...opts,
+    };
     this.backoff = this.opts.minBackoffMs;
     this.health = { name: module.name, synced: false, lastSuccess: 0, lastError: '', failures: 0, pendingSince: 0, missing: [] };
     this.m = {
@@ -71,33 +86,68 @@ export class ModuleRunner {
       duration: reg.histogram('nodeway_module_sync_duration_seconds', 'Time one module sync took, by module.'),
       ready: reg.gauge('nodeway_module_ready', '1 once the module applied its first sync.'),
       drifts: reg.counter('nodeway_module_drift_repairs_total', 'Full syncs because the dataplane changed underneath the module (a firewall reload, a deleted table), by module.'),
+      driftChecks: reg.counter('nodeway_module_drift_checks_total', 'Times a module was asked whether its dataplane changed underneath it, by module and trigger (change: an nftables event; period).'),
     };
     this.m.ready.set({ module: module.name }, 0);
     view.subscribe((c) => this.onChanges(c));
     // A view published before this runner subscribed still needs its first (full) sync.
     if (view.ready) this.schedule();
-    if (module.drifted && this.opts.driftCheckMs > 0) this.scheduleDriftCheck();
+    if (module.drifted && this.opts.driftCheckMs > 0) {
+      this.unsubscribe = this.opts.changes?.subscribe(() => this.suspectDrift());
+      this.scheduleDriftCheck();
+    }
   }
 
   private driftTimer: NodeJS.Timeout | undefined;
+  private unsubscribe: (() => void) | undefined;
+  /** An nftables change not yet checked. */
+  private suspect = false;
+  private checking = false;
+  /** The drift timer is a change's (debounce), not the period's: further changes do not push it back. */
+  private changeDue = false;
 
-  private scheduleDriftCheck(): void {
+  /** The next periodic check: seldom while the change feed is live, often while it is not. */
+  private scheduleDriftCheck(delayMs?: number): void {
     if (this.closed) return;
-    this.driftTimer = setTimeout(() => void this.checkDrift().finally(() => this.scheduleDriftCheck()), this.opts.driftCheckMs);
+    clearTimeout(this.driftTimer);
+    const period = this.opts.changes?.live ? this.opts.driftFallbackMs : this.opts.driftCheckMs;
+    const trigger = delayMs === undefined ? 'period' : 'change';
+    this.changeDue = trigger === 'change';
+    this.driftTimer = setTimeout(() => {
+      this.changeDue = false;
+      void this.checkDrift(trigger);
+    }, delayMs ?? period);
     this.driftTimer.unref();
   }
 
-  private async checkDrift(): Promise<void> {
-    // Only a module at rest: a sync in flight or owed will compare with the host anyway.
-    if (this.closed || this.running || !this.health.synced || hasChanges(this.pending)) return;
+  /** nftables changed (or the feed lost events, or stopped: then the period shortens). */
+  private suspectDrift(): void {
+    if (this.closed) return;
+    this.suspect = true;
+    if (!this.checking && !this.changeDue) this.scheduleDriftCheck(this.opts.driftDebounceMs);
+  }
+
+  private async checkDrift(trigger: 'change' | 'period'): Promise<void> {
+    // Only a module at rest: a sync in flight or owed compares with the host anyway, and a
+    // change seen meanwhile is checked once it is done (run() below).
+    if (this.closed) return;
+    if (this.running || !this.health.synced || hasChanges(this.pending)) return this.scheduleDriftCheck();
+    this.checking = true;
+    this.suspect = false;
+    this.m.driftChecks.inc({ module: this.module.name, trigger });
     let drifted = false;
     try {
       drifted = (await this.module.drifted?.()) ?? false;
     } catch (err) {
       this.log.debug({ err: String((err as Error)?.message ?? err) }, 'drift check failed');
-      return;
+    } finally {
+      this.checking = false;
+      collectGarbageWhenQuiet();
     }
-    if (!drifted || this.closed) return;
+    if (this.closed) return;
+    // A change during the check: once more.
+    this.scheduleDriftCheck(this.suspect ? this.opts.driftDebounceMs : undefined);
+    if (!drifted) return;
     this.m.drifts.inc({ module: this.module.name });
     this.log.warn('dataplane changed underneath (a firewall reload or a deleted table?): full resync');
     this.pending.full = true;
@@ -120,10 +170,19 @@ export class ModuleRunner {
   private schedule(delayMs?: number): void {
     if (this.closed || this.running || this.timer || !this.view.ready) return;
     const wait = delayMs ?? Math.max(0, this.lastStart + this.opts.minIntervalMs - Date.now());
-    this.timer = setTimeout(() => {
+    const go = () => {
       this.timer = undefined;
       void this.run();
-    }, wait);
+    };
+    // A change after a quiet spell (beyond the min interval) runs at once: setTimeout(0) would
+    // add a millisecond to every isolated change's latency.
+    if (wait > 0) {
+      const t = setTimeout(go, wait);
+      this.timer = () => clearTimeout(t);
+    } else {
+      const t = setImmediate(go);
+      this.timer = () => clearImmediate(t);
+    }
   }
 
   private async run(): Promise<void> {
@@ -150,6 +209,7 @@ export class ModuleRunner {
       this.m.ready.set({ module: this.module.name }, 1);
       // A full sync builds the whole dataplane at once (10k Services: ~100 MiB transient).
       if (kind === 'full') collectGarbageSoon();
+      collectGarbageWhenQuiet();
       this.log.debug({ kind, ms: Math.round(secs * 1000), services: changes.services.size, peers: changes.peers.size }, 'synced');
     } catch (err) {
       this.m.syncs.inc({ module: this.module.name, result: 'error', kind });
@@ -172,7 +232,10 @@ export class ModuleRunner {
     }
     this.running = false;
     if (hasChanges(this.pending)) this.schedule();
-    else this.idle();
+    else {
+      if (this.suspect && !this.checking && !this.changeDue) this.scheduleDriftCheck(this.opts.driftDebounceMs);
+      this.idle();
+    }
   }
 
   private idle(): void {
@@ -193,8 +256,9 @@ export class ModuleRunner {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.();
     if (this.driftTimer) clearTimeout(this.driftTimer);
+    this.unsubscribe?.();
     await this.module.close?.();
   }
 }

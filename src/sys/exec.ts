@@ -57,6 +57,7 @@ export interface ExecResult {
 
 export type FailureReason = 'missing' | 'exit' | 'timeout' | 'signal' | 'error';
 
+const runs = new Counter('nodeway_exec_runs_total', 'External programs started, by program: what an idle agent should not be doing.');
 const failures = new Counter('nodeway_exec_failures_total', 'External programs that could not run or failed, by program and reason: missing (also once when found absent at start), exit (a non-zero exit the caller treats as failure), timeout, signal, error.');
 /** Programs last seen missing, with the error their callers got. */
 const missing = new Map<string, ProgramMissingError>();
@@ -68,6 +69,30 @@ let logger: Logger | undefined;
 export function reportExecTo(log: Logger | undefined, registry?: Registry): void {
   logger = log;
   registry?.register(failures);
+  registry?.register(runs);
+}
+
+/** Pids of the agent's own recent children, with when each was started (src/sys/nft-events.ts). */
+const children = new Map<number, number>();
+/** Long after an nft run's transaction is reported, short of the kernel reusing its pid. */
+const CHILD_MEMORY_MS = 60_000;
+
+function remember(pid: number | undefined): void {
+  if (pid === undefined) return;
+  const now = Date.now();
+  children.delete(pid); // a reused pid moves to the end
+  children.set(pid, now);
+  // Oldest first (insertion order): forget those past the window.
+  for (const [p, t] of children) {
+    if (now - t < CHILD_MEMORY_MS) break;
+    children.delete(p);
+  }
+}
+
+/** Whether `pid` is a program this agent started within the last minute (as this pid namespace numbers it). */
+export function isOwnChild(pid: number): boolean {
+  const t = children.get(pid);
+  return t !== undefined && Date.now() - t < CHILD_MEMORY_MS;
 }
 
 /** nodeway_exec_failures_total for one program and reason (tests). */
@@ -125,7 +150,8 @@ export function checkPrograms(programs: Iterable<string>): ProgramMissingError[]
  * that could not run or finish — missing, timed out, killed — rejects.
  */
 export async function exec(program: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-  const r = await execa(program, args, {
+  runs.inc({ program });
+  const child = execa(program, args, {
     reject: false,
     stdin: opts.input === undefined ? 'ignore' : 'pipe',
     ...(opts.input === undefined ? {} : { input: opts.input }),
@@ -134,6 +160,8 @@ export async function exec(program: string, args: string[], opts: ExecOptions = 
     stripFinalNewline: false,
     ...(opts.env ? { env: opts.env } : {}),
   });
+  remember(child.pid);
+  const r = await child;
   const shown = [program, ...args.slice(0, 6)].join(' ');
   if (r.exitCode === undefined) {
     if (r.code === 'ENOENT') {
@@ -166,6 +194,7 @@ export async function run(program: string, args: string[], opts: ExecOptions = {
 export function spawnDaemon(program: string, args: string[], opts: { stdio: StdioOptions; env?: NodeJS.ProcessEnv; detached?: boolean }): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
     let child: ChildProcess;
+    runs.inc({ program });
     try {
       child = spawn(program, args, { detached: opts.detached ?? true, stdio: opts.stdio, env: opts.env });
     } catch (err) {

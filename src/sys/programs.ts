@@ -20,6 +20,8 @@ export const PACKAGES: Readonly<Record<string, string>> = {
   pgrep: 'procps',
   unshare: 'util-linux',
   'cni-plugins': 'containernetworking-plugins',
+  'xtables-monitor': 'iptables',
+  stdbuf: 'coreutils',
 };
 
 export function packageOf(program: string): string {

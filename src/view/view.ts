@@ -5,6 +5,7 @@ import { objectKey } from '../kube/convert.ts';
 import { equal } from '../kube/equal.ts';
 import type { ClusterNetworkPolicy, EndpointSlice, Kind, Namespace, NetworkPolicy, Node, Pod } from '../kube/objects.ts';
 import { buildPeer, buildSelf } from './peers.ts';
+import { usesNodePeers } from '../kube/convert-policy.ts';
 import { buildServiceView, sameServiceView } from './service.ts';
 import { collectServiceCIDRs } from './service-cidrs.ts';
 import type { PeerView, PodRef, PolicyView, SelfView, ServiceView, ViewChanges } from './types.ts';
@@ -238,6 +239,9 @@ export class NodeView {
     for (const key of d.namespaces) this.refreshNamespace(key);
     out.policies = d.policies;
     this.recomputePolicy(d.policies);
+    // A node's labels and addresses matter to policy only through ClusterNetworkPolicy `nodes`
+    // peers: without any, its changes are kept in the view but wake no policy consumer.
+    if (!usesNodePeers(this.policyMaps.clusterNetworkPolicies.values())) for (const k of out.policies) if (k.startsWith('node:')) out.policies.delete(k);
     if (d.self) {
       const self = buildSelf(this.nodeName, this.cache.get('nodes', this.nodeName) as Node | undefined);
       if (!equal(self, this.self)) {

@@ -77,8 +77,9 @@ describe('helm chart deploy/helm/nodeway (real helm)', () => {
   });
 
   it('overrides reach the config file and the DaemonSet alike (ports, host paths)', () => {
-    const objs = render('healthPort=10257', 'metrics.port=10250', 'metrics.dnsPort=9154', 'stateDir=/data', 'cni.confDir=/k3s/net.d', 'wireguard.port=51821', 'extraConfig.mtu=1400');
+    const objs = render('healthPort=10257', 'metrics.port=10250', 'metrics.dnsPort=9154', 'stateDir=/data', 'cni.confDir=/k3s/net.d', 'wireguard.port=51821', 'extraConfig.mtu=1400', 'netpol.strict=true');
     const config = configOf(objs);
+    expect(config.netpolStrict).toBe(true);
     const agent = agentOf(objs);
     const spec = find(objs, 'DaemonSet').spec.template.spec;
     const port = (n: string) => agent.ports.find((p: Obj) => p.name === n).containerPort;

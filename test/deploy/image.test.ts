@@ -106,7 +106,8 @@ describe('npm run image: the OCI archive', () => {
         }
       }
       for (const f of ['opt/nodeway/bin/nodeway', 'opt/nodeway/dist/nodeway.mjs', 'usr/local/bin/node', 'usr/sbin/nft', 'usr/sbin/ip', 'usr/bin/wg',
-        'usr/bin/wireguard-go', 'usr/sbin/conntrack', 'usr/lib/cni/bridge', 'usr/lib/cni/host-local', 'usr/lib/cni/portmap', 'usr/lib/cni/loopback', 'usr/bin/sh', 'usr/bin/cp', 'usr/bin/mv']) {
+        'usr/bin/wireguard-go', 'usr/sbin/conntrack', 'usr/lib/cni/bridge', 'usr/lib/cni/host-local', 'usr/lib/cni/portmap', 'usr/lib/cni/loopback', 'usr/bin/sh', 'usr/bin/cp', 'usr/bin/mv',
+        'usr/sbin/xtables-monitor', 'usr/sbin/xtables-nft-multi', 'usr/bin/stdbuf', 'usr/libexec/coreutils/libstdbuf.so']) {
         expect(files.has(f), `${arch}: ${f}`).toBe(true);
       }
       // Not the twelve other CNI plugins, no package manager, no docs.
@@ -204,6 +205,13 @@ describe('the image under podman (runc)', () => {
     const metrics = await cluster.httpGet(n1.node, 'http://127.0.0.1:10249/metrics');
     expect(metrics.body).toMatch(/^nodeway_build_info\{.*\} 1$/m);
     expect(metrics.body).toMatch(/^process_resident_memory_bytes \d+$/m);
+    // The nftables event listener runs in the container (its own pid namespace, NET_ADMIN only);
+    // it exits on the proxy's own rules in a full sync and is back within seconds.
+    let up = '';
+    for (const end = Date.now() + 15_000; Date.now() < end && up !== '1'; await new Promise((res) => setTimeout(res, 500))) {
+      up = /^nodeway_nft_events_up (\d)$/m.exec((await cluster.httpGet(n1.node, 'http://127.0.0.1:10249/metrics')).body)?.[1] ?? '';
+    }
+    expect(up, logs()).toBe('1');
     const stop = podman(['stop', '-t', '10', name]);
     expect(stop.code, stop.err).toBe(0);
   }, 180_000);

@@ -219,6 +219,40 @@ export class MeshLab {
     return nsExec(ns, cmd, args, { timeoutMs });
   }
 
+  /**
+   * Pods of `a` and `b` can talk, by the state that makes them: each device peers the other
+   * with its pod CIDR and has a handshake with it (WireGuard reports one only for a session it
+   * can send on: crossed initiations show none), and each agent has reported that handshake
+   * in its metrics — from a device read made after the sync that set the peer finished, so
+   * every applier (routes, nft, conflist) ran. Traffic is sent after this, never retried into
+   * success.
+   */
+  async sessionUp(a: MeshNode, b: MeshNode, timeoutMs = 20_000): Promise<void> {
+    await waitFor(`a session between ${a.name} and ${b.name}`, async () => {
+      for (const [x, y] of [[a, b], [b, a]] as const) {
+        const key = this.publicKey(y.name);
+        if (!key) return false;
+        const p = (await this.dump(x)).peers.get(key);
+        if (!p?.latestHandshake || (y.podCIDR && !p.allowedIPs.includes(y.podCIDR))) return false;
+        const metrics = (await this.http(x, '/metrics')).body;
+        const series = `nodeway_mesh_peer_handshake_age_seconds{peer="${y.name}",public_key="${key}"} `;
+        const line = metrics.split('\n').find((l) => l.startsWith(series));
+        if (!line || Number(line.slice(series.length)) < 0) return false;
+      }
+      return true;
+    }, timeoutMs, 200);
+  }
+
+  /** `count` pings, 0.2 s apart, each given a second: how many were sent and answered. */
+  async pings(ns: string, ip: string, count = 5): Promise<{ sent: number; received: number }> {
+    const [cmd = 'ping', ...pre] = pingCommand();
+    const r = await nsExec(ns, cmd, [...pre, '-q', '-c', String(count), '-i', '0.2', '-W', '1', ip], { timeoutMs: (count + 5) * 1000 });
+    // iputils: "5 packets transmitted, 5 received"; BusyBox: "… 5 packets received".
+    const m = /(\d+) packets transmitted, (\d+) (?:packets )?received/.exec(r.stdout);
+    if (!m) throw new Error(`no ping summary from ${ns} to ${ip}: ${r.stdout} ${r.stderr}`);
+    return { sent: Number(m[1]), received: Number(m[2]) };
+  }
+
   async ping(ns: string, ip: string, timeoutS = 1): Promise<boolean> {
     const [cmd = 'ping', ...pre] = pingCommand();
     const r = await nsExec(ns, cmd, [...pre, '-q', '-c', '1', '-W', String(timeoutS), ip], { timeoutMs: (timeoutS + 3) * 1000 });

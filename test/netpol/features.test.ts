@@ -58,8 +58,11 @@ describe('strict mode: established flows after a deny', () => {
     while (outcomes.some((o) => o === 'ok') && Date.now() < end) outcomes = await denied();
     expect(outcomes.filter((o) => o === 'ok'), 'new connections to port 7000 once the policy is live').toEqual([]);
 
-    // Give the strict sweep time to run, then watch each connection for 3 s.
-    await sleep(2000);
+    // The strict sweep on n1 (bounded wait): one entry per family for y/a → x/a; nothing else
+    // n1 judges is denied by this policy. Then watch each connection for 3 s.
+    const swept = Date.now() + 15_000;
+    while (await L.metric('n1', 'nodeway_netpol_strict_deleted_entries_total') - before < 2 && Date.now() < swept) await sleep(250);
+    await sleep(500);
     const at = Object.fromEntries(Object.entries(conns).map(([k, c]) => [k, echoes(c)]));
     await sleep(3000);
     for (const f of [4, 6]) {
@@ -68,9 +71,7 @@ describe('strict mode: established flows after a deny', () => {
       // n1 is strict: the flow to x/a lost its entry; its next packet was judged new and rejected.
       expect(echoes(conns[`x/a/v${f}`]!) - at[`x/a/v${f}`]!, `IPv${f} flow to x/a (n1, strict)`).toBe(0);
     }
-    const deleted = await L.metric('n1', 'nodeway_netpol_strict_deleted_entries_total') - before;
-    // One entry per family for y/a → x/a; nothing else n1 judges is denied by this policy.
-    expect(deleted).toBe(2);
+    expect(await L.metric('n1', 'nodeway_netpol_strict_deleted_entries_total') - before).toBe(2);
     expect(await L.metric('n2', 'nodeway_netpol_strict_deleted_entries_total')).toBe(0);
     for (const c of [...Object.values(conns), ...servers]) await c.stop(0);
     L.deletePolicies();
@@ -84,6 +85,8 @@ describe('drops by policy', () => {
     L.policy('z', 'deny-a', { podSelector: { matchLabels: { pod: 'a' } } });
     await L.expectTable(80, 'tcp', 4, { 'z/b>z/a': false });
     const labels = { ip_family: 'IPv4', direction: 'ingress', tier: 'networkpolicy', policies: 'z/deny-a' };
+    // Figures are read at scrape and cached a second: let any earlier read expire first.
+    await sleep(1100);
     const before = await L.metric('n1', 'nodeway_netpol_dropped_packets', labels);
     const N = 7;
     // The kernel rate-limits the ICMP errors a reject sends, per destination (a burst of 6, then
@@ -94,7 +97,7 @@ describe('drops by policy', () => {
     const r = await L.cluster.lab.exec(L.pod('z/b').netns, workloadPaths().node, [PROBE, JSON.stringify(targets), '1000'], { timeoutMs: 20_000 });
     const outcomes = r.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { outcome: string }).outcome);
     expect(outcomes).toEqual(Array(N).fill('EHOSTUNREACH'));
-    // Read at scrape (cached a second): one rejected SYN per probe (the reject answers at once, no retransmission).
+    // Read at scrape (cached a second).
     await sleep(1100);
     expect(await L.metric('n1', 'nodeway_netpol_dropped_packets', labels) - before).toBe(N);
     expect(await L.metric('n2', 'nodeway_netpol_dropped_packets', { policies: 'z/deny-a' })).toBe(0);

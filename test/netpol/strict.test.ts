@@ -3,6 +3,7 @@
 // second later; failures retried with backoff, never in a tight loop).
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
+import { FamilyApplier } from '../../modules/netpol/apply.ts';
 import { plan } from '../../modules/netpol/plan.ts';
 import { type ConntrackTable, type CtEntry, cutElements, deniedEntries, parseEntries, StrictSweeper } from '../../modules/netpol/strict.ts';
 import type { IPFamily } from '../../src/kube/objects.ts';
@@ -80,16 +81,17 @@ describe('strict mode: the sweeper', () => {
   w.np('x', 'b', { podSelector: { matchLabels: { pod: 'b' } } });
   const fd = plan({ nodeName: 'n1', policy: w }).v4;
 
-  it('deletes at most maxDeletes per sweep and the rest in the next, a second later', async () => {
+  it('cuts every denied flow at once, deletes at most maxDeletes entries per sweep and the rest in the next, a second later', async () => {
     const t = fakeTable(25);
     const m = counters();
-    let cut = 0;
-    const s = new StrictSweeper({ table: t.table, cut: async (_f, els) => void (cut += els.length), log: pino({ level: 'silent' }), metrics: m.metrics, local: () => new Set(), maxDeletes: 10 });
+    const cuts: number[] = [];
+    const s = new StrictSweeper({ table: t.table, cut: async (_f, els) => void cuts.push(els.length), log: pino({ level: 'silent' }), metrics: m.metrics, local: () => new Set(), maxDeletes: 10 });
     const t0 = Date.now();
     s.request(fd);
     await s.idle();
     expect(t.entries).toHaveLength(0);
-    expect(cut).toBe(25);
+    // Every denied flow is cut at the first sweep; deletions come 10 a sweep.
+    expect(cuts).toEqual([25, 15, 5]);
     expect(m.c.deleted).toBe(25);
     expect(m.c.deferred).toBe(15 + 5);
     expect(t.calls.list).toBe(3);
@@ -111,5 +113,45 @@ describe('strict mode: the sweeper', () => {
     expect(m.c.deleted).toBe(3);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(2900);
     s.close();
+  });
+});
+
+describe('strict mode: a stream of changes', () => {
+  it('requests every 100 ms for 2 s make at most one sweep a second', async () => {
+    const { world: w } = upstreamModel(['n1']);
+    w.np('x', 'b', { podSelector: { matchLabels: { pod: 'b' } } });
+    const fd = plan({ nodeName: 'n1', policy: w }).v4;
+    const t = fakeTable(0);
+    const s = new StrictSweeper({ table: t.table, log: pino({ level: 'silent' }), metrics: counters().metrics, local: () => new Set() });
+    for (let i = 0; i < 20; i++) {
+      s.request(fd);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await s.idle();
+    expect(t.calls.list).toBeGreaterThanOrEqual(2);
+    expect(t.calls.list).toBeLessThanOrEqual(4);
+  });
+});
+
+describe('strict mode: which changes call for a sweep (the applier says it narrowed)', () => {
+  it('a peer losing a label, a namespace label change, a newly isolated pod, a policy edit narrow; a new allow does not', async () => {
+    const { world: w } = upstreamModel(['n1']);
+    w.np('x', 'a', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'blue' } }, podSelector: { matchLabels: { role: 'client' } } }] }] });
+    w.ns('y', { team: 'blue' });
+    w.pod('y', 'a', { node: 'n1', ips: ['10.244.1.10'], labels: { pod: 'a', role: 'client' } });
+    const a = new FamilyApplier(4, 't', { apply: async () => {} }, true, true);
+    const sync = async () => (await a.sync(plan({ nodeName: 'n1', policy: w }).v4, false)).narrowed;
+    await a.sync(plan({ nodeName: 'n1', policy: w }).v4, true);
+    w.pod('y', 'b', { node: 'n1', ips: ['10.244.1.11'], labels: { pod: 'b', role: 'client' } });
+    expect(await sync(), 'a new peer').toBe(false);
+    w.pod('y', 'b', { node: 'n1', ips: ['10.244.1.11'], labels: { pod: 'b' } });
+    expect(await sync(), 'a peer lost its label').toBe(true);
+    w.ns('y', { team: 'red' });
+    expect(await sync(), 'the namespace lost its label').toBe(true);
+    w.np('x', 'b', { podSelector: { matchLabels: { pod: 'b' } } });
+    expect(await sync(), 'x/b newly isolated').toBe(true);
+    w.np('x', 'b', { podSelector: { matchLabels: { pod: 'b' } }, ingress: [{}] });
+    expect(await sync(), 'a policy edit (a new group for x/b)').toBe(true);
+    expect(await sync(), 'nothing changed').toBe(false);
   });
 });

@@ -42,6 +42,12 @@ describe('process and build metrics', () => {
     expect(Math.abs(value('process_start_time_seconds') - (Date.now() / 1000 - process.uptime()))).toBeLessThan(2);
     expect(value('process_open_fds')).toBeGreaterThan(2);
     expect(value('process_max_fds')).toBeGreaterThanOrEqual(value('process_open_fds'));
+    // The V8 heap by space, within the resident memory, and the external memory beside it.
+    const space = (m: string, sp: string) => Number(new RegExp(`^${m}\\{space="${sp}"\\} (\\S+)$`, 'm').exec(text)?.[1]);
+    for (const sp of ['new', 'old', 'code']) expect(space('nodejs_heap_space_size_used_bytes', sp)).toBeLessThanOrEqual(space('nodejs_heap_space_size_total_bytes', sp));
+    expect(space('nodejs_heap_space_size_used_bytes', 'old')).toBeGreaterThan(0);
+    expect(space('nodejs_heap_space_size_total_bytes', 'old')).toBeLessThan(rss);
+    expect(value('nodejs_external_memory_bytes')).toBeGreaterThan(0);
     expect(text).toMatch(new RegExp(`^nodeway_build_info\\{arch="${process.arch}",nodeversion="${process.version}",version="9.8.7"\\} 1$`, 'm'));
   });
 });

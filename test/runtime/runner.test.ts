@@ -7,6 +7,7 @@ import type { ModuleInputs } from '../../src/runtime/module.ts';
 import { type Module, ModuleRunner } from '../../src/runtime/runner.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import { NodeView } from '../../src/view/view.ts';
+import type { ChangeReason } from '../../src/sys/nft-events.ts';
 
 const log = pino({ level: 'silent' });
 
@@ -32,6 +33,11 @@ function listAll(cache: WatchCache) {
 const ALL: ModuleInputs = { kinds: KINDS, view: ['services', 'peers', 'self', 'pods', 'namespaces', 'serviceCIDRs'] };
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until `cond` holds (slow machine: up to 5 s), so that exact counts can be asserted after. */
+async function until(cond: () => boolean): Promise<void> {
+  for (const end = Date.now() + 5000; !cond(); await tick(5)) if (Date.now() > end) throw new Error('condition never held');
+}
 
 describe('ModuleRunner', () => {
   it('a sync that hangs keeps the oldest owed change: a change arriving meanwhile does not make it look younger', async () => {
@@ -89,6 +95,70 @@ describe('ModuleRunner', () => {
     expect(calls).toHaveLength(2);
     expect(calls[1]!.full).toBe(true);
     expect(reg.render()).toMatch(/nodeway_module_drift_repairs_total\{module="t"\} 1\b/);
+    await r.close();
+  });
+
+  it('with a live change feed, drift is checked on a change (a burst: once) and seldom otherwise', async () => {
+    const { cache, view } = setup();
+    const calls: ViewChanges[] = [];
+    let gone = false;
+    let checks = 0;
+    const mod: Module = { name: 't', inputs: ALL, sync: async (_v, c) => { calls.push(c); gone = false; }, drifted: async () => (checks++, gone) };
+    const subs = new Set<(why: ChangeReason) => void>();
+    const feed = { live: true, subscribe: (fn: (why: ChangeReason) => void) => (subs.add(fn), () => subs.delete(fn)) };
+    const emit = (why: ChangeReason) => { for (const fn of subs) fn(why); };
+    const reg = new Registry();
+    const r = new ModuleRunner(mod, view, log, reg, { minIntervalMs: 0, driftCheckMs: 20, driftFallbackMs: 60_000, driftDebounceMs: 30, changes: feed });
+    listAll(cache);
+    view.flush();
+    await r.whenIdle();
+    await tick(150);
+    expect(checks).toBe(0); // live feed, no change: no check (20 ms would have made ~7)
+    for (let i = 0; i < 10; i++) emit('change');
+    await until(() => checks > 0);
+    await tick(100);
+    expect(checks).toBe(1); // the burst, checked once after the debounce
+    expect(calls).toHaveLength(1); // nothing drifted: no sync
+    gone = true; // e.g. `nft flush ruleset`, then its event
+    emit('change');
+    await until(() => calls.length > 1);
+    await r.whenIdle();
+    expect(calls).toHaveLength(2);
+    expect(calls[1]!.full).toBe(true);
+    expect(reg.render()).toMatch(/nodeway_module_drift_repairs_total\{module="t"\} 1\b/);
+    expect(reg.render()).toMatch(/nodeway_module_drift_checks_total\{module="t",trigger="change"\} 2\b/);
+    // The feed stops (lost events): checked at once, then every driftCheckMs until it is back.
+    feed.live = false;
+    emit('lost');
+    const lost = checks;
+    await until(() => checks >= lost + 5);
+    feed.live = true;
+    await tick(150); // the period timer set while it was down fires once more
+    const settled = checks;
+    await tick(150);
+    expect(checks).toBe(settled);
+    await r.close();
+  });
+
+  it('a change seen while the module syncs is checked once the sync is done', async () => {
+    const { cache, view } = setup();
+    let release = () => {};
+    let checks = 0;
+    const mod: Module = { name: 't', inputs: ALL, sync: () => new Promise<void>((r) => (release = r)), drifted: async () => (checks++, false) };
+    let sub: (why: ChangeReason) => void = () => {};
+    const feed = { live: true, subscribe: (fn: (why: ChangeReason) => void) => ((sub = fn), () => {}) };
+    const r = new ModuleRunner(mod, view, log, new Registry(), { minIntervalMs: 0, driftCheckMs: 20, driftFallbackMs: 60_000, driftDebounceMs: 10, changes: feed });
+    listAll(cache);
+    view.flush();
+    await tick(20);
+    sub('change');
+    await tick(60);
+    expect(checks).toBe(0); // syncing: not checked yet
+    release();
+    await r.whenIdle();
+    await until(() => checks > 0);
+    await tick(60);
+    expect(checks).toBe(1);
     await r.close();
   });
 

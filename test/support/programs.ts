@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { findProgram, installHint } from '../../src/sys/programs.ts';
 
-export const TEST_PROGRAMS = ['ip', 'nft', 'wg', 'wireguard-go', 'conntrack', 'dig', 'ping', 'sysctl', 'pgrep', 'unshare', 'kubectl', 'openssl'] as const;
+export const TEST_PROGRAMS = ['ip', 'nft', 'wg', 'wireguard-go', 'conntrack', 'dig', 'ping', 'sysctl', 'pgrep', 'unshare', 'kubectl', 'openssl', 'xtables-monitor', 'stdbuf'] as const;
 
 /** One line naming what the tests need and is missing, or undefined. */
 export function missingForTests(): string | undefined {

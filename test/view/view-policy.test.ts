@@ -1,10 +1,10 @@
 // The policy part of the node view: what changes where, and kinds the agent does not watch.
 import { describe, expect, it } from 'vitest';
 import { WatchCache } from '../../src/kube/cache.ts';
-import { toNetworkPolicy } from '../../src/kube/convert-policy.ts';
+import { toClusterNetworkPolicy, toNetworkPolicy } from '../../src/kube/convert-policy.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import { NodeView } from '../../src/view/view.ts';
-import { namespace, pod, rawNetworkPolicy, SELF } from './fixtures.ts';
+import { namespace, node, pod, rawClusterNetworkPolicy, rawNetworkPolicy, SELF } from './fixtures.ts';
 
 function started(kinds?: ConstructorParameters<typeof WatchCache>[0]) {
   const cache = new WatchCache(kinds);
@@ -47,5 +47,22 @@ describe('policy view', () => {
     const { view } = started(['services', 'endpointslices', 'nodes', 'servicecidrs']);
     expect(view.ready).toBe(true);
     expect(view.policy.pods.size + view.policy.networkPolicies.size + view.policy.clusterNetworkPolicies.size).toBe(0);
+  });
+
+  it('a node label change wakes policy consumers only while a ClusterNetworkPolicy has a nodes peer; the view keeps the node either way', () => {
+    const { cache, view, got } = started();
+    const n = (role: string) => node('node-b', { internalIP: '192.168.0.2', labels: { role } });
+    cache.put('nodes', 'node-b', n('cp'));
+    view.flush();
+    expect(got.at(-1)!.policies.size).toBe(0);
+    expect(view.policy.nodes!.get('node-b')!.labels.role).toBe('cp');
+    const cnp = toClusterNetworkPolicy(rawClusterNetworkPolicy('n', { tier: 'Admin', priority: 1, subject: { namespaces: {} }, egress: [{ action: 'Deny', to: [{ nodes: { matchLabels: { role: 'cp' } } }] }] }), () => {});
+    cache.put('clusternetworkpolicies', 'n', cnp);
+    view.flush();
+    expect([...got.at(-1)!.policies]).toEqual(['cnp:n']);
+    cache.put('nodes', 'node-b', n('worker'));
+    view.flush();
+    expect([...got.at(-1)!.policies]).toEqual(['node:node-b']);
+    expect(view.policy.nodes!.get('node-b')!.labels.role).toBe('worker');
   });
 });

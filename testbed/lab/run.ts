@@ -1,6 +1,9 @@
-import { execa } from 'execa';
+// The lab's commands run through the agent's one exec wrapper (src/sys/exec.ts); the lab
+// only wants its answers as exit codes it can print (a missing program is 127, a run that
+// timed out 124, one killed 128) and trimmed output, or a throw with `check`.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { exec, isProgramMissing } from '../../src/sys/exec.ts';
 
 export interface ExecOptions {
   input?: string;
@@ -16,22 +19,19 @@ export interface ExecResult {
   exitCode: number;
 }
 
+const trimEnd = (s: string) => (s.endsWith('\n') ? s.slice(0, -1) : s);
+
 export async function run(cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
-  const r = await execa(cmd, args, {
-    reject: false,
-    stdin: opts.input === undefined ? 'ignore' : 'pipe',
-    ...(opts.input === undefined ? {} : { input: opts.input }),
-    timeout: opts.timeoutMs ?? 30_000,
-    env: opts.env,
-    stripFinalNewline: true,
-  });
-  const res: ExecResult = {
-    stdout: String(r.stdout ?? ''),
-    stderr: String(r.stderr ?? ''),
-    exitCode: r.exitCode ?? (r.timedOut ? 124 : 128),
-  };
+  let res: ExecResult;
+  try {
+    const r = await exec(cmd, args, { input: opts.input, timeoutMs: opts.timeoutMs ?? 30_000, env: opts.env });
+    res = { stdout: trimEnd(r.stdout), stderr: trimEnd(r.stderr), exitCode: r.exitCode };
+  } catch (err) {
+    const msg = String((err as Error).message ?? err);
+    res = { stdout: '', stderr: msg, exitCode: isProgramMissing(err) ? 127 : /timed out/i.test(msg) ? 124 : 128 };
+  }
   if (opts.check && res.exitCode !== 0) {
-    const why = r.timedOut ? 'timed out' : `exit ${res.exitCode}`;
+    const why = res.exitCode === 124 ? 'timed out' : `exit ${res.exitCode}`;
     throw new Error(`${cmd} ${args.join(' ')}: ${why}: ${res.stderr || res.stdout}`.trim());
   }
   return res;

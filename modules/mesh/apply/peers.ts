@@ -58,10 +58,10 @@ export class PeersApplier {
 
   /**
    * Re-creates the new peers still without a handshake (same configuration, fresh handshake
-   * state: they initiate again at once); returns those re-created.
+   * state: they initiate again at once); returns those re-created and the device as read.
    */
-  async retryFirstHandshakes(ctl: WgControl, now: number): Promise<DesiredPeer[]> {
-    if (this.pending.size === 0) return [];
+  async retryFirstHandshakes(ctl: WgControl, now: number): Promise<{ due: DesiredPeer[]; read: DeviceState | undefined }> {
+    if (this.pending.size === 0) return { due: [], read: undefined };
     try {
       const dev = await ctl.read();
       // What the next partial sync decides on learns the handshakes too.
@@ -75,7 +75,7 @@ export class PeersApplier {
       const due = dueRetries(this.pending, dev, now);
       // Removals first, then the same peers again.
       if (due.length) await ctl.apply({ remove: due.map((d) => d.publicKey), set: due });
-      return due;
+      return { due, read: dev };
     } catch (err) {
       // The device is gone or broken: the poll rebuilds it, and that sync starts new retries.
       this.forget();

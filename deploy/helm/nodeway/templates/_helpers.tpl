@@ -26,6 +26,7 @@ and may not set these: the install fails naming the value to use instead.
   "apiserver" .Values.apiserver
   "startupTimeout" .Values.startupTimeout
   "modules" .Values.modules
+  "netpolStrict" .Values.netpol.strict
   "clusterCIDR" .Values.clusterCIDR
   "clusterDNS" .Values.clusterDNS
   "clusterDomain" .Values.clusterDomain
@@ -46,7 +47,7 @@ and may not set these: the install fails naming the value to use instead.
   "healthListen" "healthPort" "metricsListen" "metrics.port and metrics.dnsPort" "stateDir" "stateDir (the host path)"
   "procSysDir" "nothing (the chart mounts the host's /proc/sys/net)" "cniConfDir" "cni.confDir (the host path)"
   "cniBinDir" "cni.binDir (the host path)" "wgPort" "wireguard.port" "wgInterface" "wireguard.interface"
-  "wgUserspace" "wireguard.userspace" "apiVersion" "nothing" "kubeconfig" "nothing (the pod's service account)"
+  "wgUserspace" "wireguard.userspace" "netpolStrict" "netpol.strict" "apiVersion" "nothing" "kubeconfig" "nothing (the pod's service account)"
   "nodeName" "nothing (the pod's node)" "config" "nothing"
 -}}
 {{- range $k, $v := .Values.extraConfig }}
