@@ -154,8 +154,10 @@ function expectApplied(nft: FakeNft, fd: FamilyDesired, what: string): void {
 }
 
 describe('the incremental planner equals plan() after any sequence of changes, and so does what its hints apply', () => {
-  for (const seed of [101, 102, 103, 104, 105, 106, 107, 108]) {
-    it(`seed ${seed}`, async () => {
+  for (const seed of [101, 102, 103, 104, 105, 106, 107, 108, 109, 110]) {
+    // Seeds 109 and 110: a kernel before 6.2, where chains (and so the sets their rules use) are deleted a transaction later.
+    const now = seed < 109;
+    it(`seed ${seed}${now ? '' : ' (chains deleted a transaction later)'}`, async () => {
       const r = rng(seed);
       const { world: w, ip } = upstreamModel(['n1', 'n2']);
       for (let i = 0; i < 4; i++) {
@@ -163,13 +165,15 @@ describe('the incremental planner equals plan() after any sequence of changes, a
       }
       cnps(r, w);
       const nft = new FakeNft();
-      const appliers = [new FamilyApplier(4, 'np', nft, true), new FamilyApplier(6, 'np', nft, true)];
+      const appliers = [new FamilyApplier(4, 'np', nft, now), new FamilyApplier(6, 'np', nft, now)];
       const planner = new Planner();
       planner.invalidate(w, [], true);
       const apply = async (what: string) => {
         const d = planner.plan({ nodeName: 'n1', policy: w });
         expect(toJSON(d), what).toEqual(toJSON(plan({ nodeName: 'n1', policy: w })));
         for (const a of appliers) await a.sync(a.family === 4 ? d.v4 : d.v6, false, planner.touched(a.family));
+        // Deferred deletions go out with the next transaction: one more sync with nothing changed.
+        if (!now) for (const a of appliers) await a.sync(a.family === 4 ? d.v4 : d.v6, false, planner.touched(a.family));
         expectApplied(nft, d.v4, what);
         expectApplied(nft, d.v6, what);
       };
