@@ -125,5 +125,8 @@ async function once(modules: string): Promise<void> {
 }
 
 console.log(`${POLICIES} policies × ${PODS} pods (${LOCAL} on this node); load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-for (const modules of (process.env.NPP_MODULES ?? 'proxy,dns,mesh;proxy,dns,mesh,netpol').split(';')) await once(modules);
-rmSync(tmp, { recursive: true, force: true });
+try {
+  for (const modules of (process.env.NPP_MODULES ?? 'proxy,dns,mesh;proxy,dns,mesh,netpol').split(';')) await once(modules);
+} finally {
+  rmSync(tmp, { recursive: true, force: true });
+}
