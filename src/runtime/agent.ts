@@ -8,7 +8,7 @@ import { KINDS, type Kind } from '../kube/objects.ts';
 import { NodeView } from '../view/view.ts';
 import type { Config } from './config.ts';
 import { startHealthServer } from './health.ts';
-import { collectGarbageAfterChanges, collectGarbageSoon } from './gc.ts';
+import { collectGarbageAfterChanges, collectGarbageSoon, compactOnGrowth } from './gc.ts';
 import { Registry } from './metrics.ts';
 import { checkPrograms, reportExecTo } from '../sys/exec.ts';
 import { ipv6Off } from '../sys/ipv6.ts';
@@ -42,6 +42,7 @@ export class Agent {
   private readonly informers: Informer<Kind>[];
   private readonly parts: AgentParts;
   private health: Server | undefined;
+  private stopCompacting: (() => void) | undefined;
   /** Wakes the modules' drift checks when nftables changes; none when no module checks drift. */
   private readonly nftEvents: NftEvents | undefined;
 
@@ -85,6 +86,7 @@ export class Agent {
       log.info({ listen: config.healthListen }, 'health server listening');
     }
     this.nftEvents?.start();
+    this.stopCompacting = compactOnGrowth();
     for (const inf of this.informers) void inf.run();
     log.info({ node: config.nodeName, modules: this.modules.map((m) => m.name), kinds: this.cache.kinds }, 'watching the API server');
     void this.cache.whenReady().then(() => {
@@ -100,6 +102,7 @@ export class Agent {
     this.client.close();
     await Promise.all(this.runners.map((r) => r.close()));
     this.nftEvents?.close();
+    this.stopCompacting?.();
     await new Promise<void>((r) => (this.health ? this.health.close(() => r()) : r()));
     this.health?.closeAllConnections();
   }

@@ -46,7 +46,8 @@ export interface Module {
   /**
    * True when what the module programmed is no longer on the host although nothing changed in
    * the view (a firewall reload ran `nft flush ruleset`, someone deleted a table). Cheap: the
-   * runner asks every few seconds and answers true with a full sync.
+   * runner asks when nftables changed (src/sys/nft-events.ts), every minute, and every few
+   * seconds while no change listener runs; it answers true with a full sync.
    */
   drifted?(): Promise<boolean>;
   /**

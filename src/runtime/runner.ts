@@ -1,7 +1,7 @@
 // Runs one module: coalesces view changes with a minimum interval, syncs, retries failures
 // with backoff (incremental once, then full), and reports health. One runner never waits on
 // another, and the watch only ever merges key sets into `pending`.
-import { collectGarbageSoon } from './gc.ts';
+import { collectGarbageSoon, collectGarbageWhenQuiet } from './gc.ts';
 import type { Logger } from 'pino';
 import type { NodeView } from '../view/view.ts';
 import { emptyChanges, hasChanges, mergeChanges } from '../view/view.ts';
@@ -142,6 +142,7 @@ export class ModuleRunner {
       this.log.debug({ err: String((err as Error)?.message ?? err) }, 'drift check failed');
     } finally {
       this.checking = false;
+      collectGarbageWhenQuiet();
     }
     if (this.closed) return;
     // A change during the check: once more.
@@ -208,6 +209,7 @@ export class ModuleRunner {
       this.m.ready.set({ module: this.module.name }, 1);
       // A full sync builds the whole dataplane at once (10k Services: ~100 MiB transient).
       if (kind === 'full') collectGarbageSoon();
+      collectGarbageWhenQuiet();
       this.log.debug({ kind, ms: Math.round(secs * 1000), services: changes.services.size, peers: changes.peers.size }, 'synced');
     } catch (err) {
       this.m.syncs.inc({ module: this.module.name, result: 'error', kind });

@@ -67,6 +67,7 @@ describe('nodeway view --desired', () => {
         if (m.name === 'proxy') expect(Object.keys(d)).toEqual(['IPv4', 'IPv6']);
         if (m.name === 'mesh') expect((d.peers as { node: string }[]).map((p) => p.node)).toEqual(['n2']);
         if (m.name === 'netpol') expect(d).toBeTypeOf('object');
+        if (m.name === 'dns') expect(Object.keys(d.services as object)).toEqual(['web.default']);
         if (m.name === 'dns') expect({ capture: d.capture, web: (d.services as Record<string, { addresses: string[] }>)['web.default']?.addresses.length }).toEqual({ capture: ['198.19.0.53'], web: 1 });
       } else {
         expect(r.exitCode).toBe(2);

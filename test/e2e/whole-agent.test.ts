@@ -66,7 +66,8 @@ describe('the whole agent (proxy, dns, mesh, netpol) on every node', () => {
     // node-3: someone deletes two of the agent's tables.
     await l.cluster.lab.exec(n3!, 'nft', ['delete', 'table', 'ip', 'nodeway'], { check: true });
     await l.cluster.lab.exec(n3!, 'nft', ['delete', 'table', 'inet', 'nodeway-dns'], { check: true });
-    // Noticed by each module's drift check (a few small nft listings every 5 s) and repaired by a full sync.
+    // Each module's drift check (a few small nft listings), woken by the agent's nftables event
+    // listener (src/sys/nft-events.ts), notices, and a full sync repairs.
     let missing: string[] = [];
     await waitFor('the agents\' tables back', async () => {
       missing = [];
@@ -86,6 +87,13 @@ describe('the whole agent (proxy, dns, mesh, netpol) on every node', () => {
     expect(repaired).toBeLessThan(10_000);
     const metrics = await l.cluster.httpGet(n2!, 'http://127.0.0.1:10256/metrics');
     for (const m of ['proxy', 'dns', 'mesh']) expect(metrics.body).toMatch(new RegExp(`nodeway_module_drift_repairs_total\\{module="${m}"\\} 1\\b`));
+    // node-1, untouched: checked (at least once its listener exited on the proxy's own rules
+    // and restarted), never found drifted by its own syncs.
+    const n1 = l.cluster.lab.nodes[0]!;
+    let m1 = '';
+    await waitFor('node-1\'s nftables listener up', async () => /^nodeway_nft_events_up 1$/m.test((m1 = (await l.cluster.httpGet(n1, 'http://127.0.0.1:10256/metrics')).body)), 10_000, 200);
+    expect(m1).not.toMatch(/^nodeway_module_drift_repairs_total/m);
+    expect(m1).toMatch(/^nodeway_module_drift_checks_total\{module="proxy",trigger="\w+"\} [1-9]/m);
 
     // Every path through node-2 and node-3 works again, N of N.
     const specs: PathSpec[] = matrix(l.world).filter((s) => /node-2|node-3/.test(s.to) || s.to === 'ClusterIP TCP');
