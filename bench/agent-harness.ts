@@ -2,7 +2,7 @@
 // config file (deploy/config.yaml), pointed at an API server process, in the bench's private
 // network namespace; and what is read from it (/proc, its /metrics).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { ApiServerProcess } from '../test/support/apiserver-process.ts';
@@ -87,6 +87,11 @@ export function configFile(tmp: string, api: ApiServerProcess, modules: string):
     wgInterface: `shp${process.pid % 10_000}w${++runs}`,
   });
   if (modules !== 'daemonset') cfg.modules = modules === 'none' ? ['none'] : modules.split(',');
+  // NODEWAY_BENCH_CONFIG='{"key": value}': config keys set on top of the DaemonSet's (experiments); null removes one.
+  for (const [k, v] of Object.entries(JSON.parse(process.env.NODEWAY_BENCH_CONFIG ?? '{}') as Record<string, unknown>)) {
+    if (v === null) delete cfg[k];
+    else cfg[k] = v;
+  }
   const file = join(dir, 'config.yaml');
   writeFileSync(file, stringify(cfg));
   return file;
@@ -107,8 +112,10 @@ export async function ready(agent: ChildProcess, timeoutMs: number): Promise<voi
 
 /** Starts the agent as the DaemonSet does (NODE_NAME from the environment). */
 export function startAgent(cfg: string, api: ApiServerProcess): ChildProcess {
+  // NODEWAY_BENCH_AGENT_STDOUT=file keeps what the agent prints (e.g. NODEWAY_NODE_FLAGS=--trace-gc).
+  const out = process.env.NODEWAY_BENCH_AGENT_STDOUT ? openSync(process.env.NODEWAY_BENCH_AGENT_STDOUT, 'a') : 'ignore';
   return spawn(join(root, 'bin/nodeway'), ['run', '--config', cfg, '--kubeconfig', api.kubeconfig], {
-    stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, NODE_NAME: NODE },
+    stdio: ['ignore', out, 'inherit'], env: { ...process.env, NODE_NAME: NODE },
   });
 }
 

@@ -41,7 +41,8 @@ export const podIPOf = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.$
 const nodeOf = (i: number, pods: number, local: number, node: string) => (local > 0 && i % Math.max(1, Math.floor(pods / local)) === 0 ? node : 'other');
 export const labelsOf = (i: number): Record<string, string> => ({ app: `app-${Math.floor(i / 7) % 10}`, tier: i % 3 === 0 ? 'front' : 'back' });
 
-function rawPolicy(k: number, pods: number) {
+/** unique: each policy's peer selector also says "no label np-k" (true of every pod), so no two policies' peer sets share a recipe. */
+function rawPolicy(k: number, pods: number, unique = false) {
   const namespaces = Math.ceil(pods / PER_NS);
   const ns = `ns-${Math.floor(k / 10) % namespaces}`;
   return {
@@ -49,13 +50,13 @@ function rawPolicy(k: number, pods: number) {
     spec: {
       podSelector: { matchLabels: { app: `app-${k % 10}` } },
       policyTypes: ['Ingress', 'Egress'],
-      ingress: [{ from: [{ podSelector: { matchLabels: { app: `app-${(k + 1) % 10}` } }, namespaceSelector: { matchLabels: { team: `t-${k % 5}` } } }], ports: [{ port: 80 }, { port: 'http' }] }],
+      ingress: [{ from: [{ podSelector: { matchLabels: { app: `app-${(k + 1) % 10}` }, ...(unique ? { matchExpressions: [{ key: `np-${k}`, operator: 'DoesNotExist' }] } : {}) }, namespaceSelector: { matchLabels: { team: `t-${k % 5}` } } }], ports: [{ port: 80 }, { port: 'http' }] }],
       egress: [{ to: [{ podSelector: {} }] }],
     },
   };
 }
 
-export function policyWorld(policies: number, pods: number, local: number, node: string): PolicyWorld {
+export function policyWorld(policies: number, pods: number, local: number, node: string, unique = false): PolicyWorld {
   const pod = (i: number, labels: Record<string, string>) => toPod(rawPod(`pod-${i}`, `ns-${Math.floor(i / PER_NS)}`, podIPOf(i), nodeOf(i, pods, local, node), labels), noWarn);
   const podMap = new Map<string, Pod>();
   for (let i = 0; i < pods; i++) {
@@ -66,7 +67,7 @@ export function policyWorld(policies: number, pods: number, local: number, node:
   for (let n = 0; n * PER_NS < pods; n++) namespaces.set(`ns-${n}`, toNamespace({ metadata: { name: `ns-${n}`, labels: { team: `t-${n % 5}` } } }, noWarn));
   const networkPolicies = new Map<string, NetworkPolicy>();
   for (let k = 0; k < policies; k++) {
-    const np = toNetworkPolicy(rawPolicy(k, pods), noWarn);
+    const np = toNetworkPolicy(rawPolicy(k, pods, unique), noWarn);
     networkPolicies.set(`${np.namespace}/${np.name}`, np);
   }
   return { view: { pods: podMap, namespaces, networkPolicies, clusterNetworkPolicies: new Map() }, pod, labelsOf };

@@ -9,7 +9,7 @@ import type { DnsSettings, IndexChange, RecordIndex } from './records.ts';
 import { AnswerCache, DEFAULT_CACHE_POLICY, upstreamTemplate, type CachePolicy } from './fwdcache.ts';
 import { errorReply, makeTemplate, render, replyLimit, ZONE_CLUSTER, ZONE_FORWARD, type Template, type Zone } from './template.ts';
 import type { Forwarder } from './upstream.ts';
-import { CLASS_IN, FLAG, HEADER_LEN, RCODE, TYPE, inZone, lowerName, nameToWire } from './wire.ts';
+import { CLASS_IN, FLAG, HEADER_LEN, RCODE, TYPE, cacheKey, inZone, lowerName, nameToWire } from './wire.ts';
 import type { HostsTable } from './hosts.ts';
 
 export interface EngineOptions {
@@ -198,7 +198,7 @@ export class Engine {
   private async lookupUpstream(name: string, qtype: number): Promise<Message | null> {
     const wire = nameToWire(name);
     if (!wire) return null;
-    const key = wire.toString('latin1') + String.fromCharCode(qtype);
+    const key = cacheKey(wire, qtype);
     const now = this.now();
     let tpl: Template | undefined;
     let age = 0;

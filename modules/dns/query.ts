@@ -10,7 +10,7 @@ export interface Query {
   qnameEnd: number;
   qtype: number;
   qclass: number;
-  /** Lower-cased wire name (latin1) + the type as one char: the key of every answer cache. */
+  /** Lower-cased wire name + the type's two bytes, as latin1 (wire.ts cacheKey): the key of every answer cache. */
   key: string;
   /** DO (1) and CD (2) as asked: forwarded answers differ by them. */
   dnssec: number;
@@ -26,7 +26,7 @@ export function newQuery(): Query {
   return { id: 0, flags: 0, qnameEnd: 0, qtype: 0, qclass: 0, key: '', dnssec: 0, fkey: '', edns: false, udpSize: 512, error: 0 };
 }
 
-const lower = Buffer.alloc(MAX_NAME);
+const lower = Buffer.alloc(MAX_NAME + 2);
 
 /** Skips a name in the additional/answer sections (pointers allowed there). -1 when malformed. */
 function skipName(buf: Buffer, off: number): number {
@@ -84,15 +84,19 @@ export function parseQuery(buf: Buffer, q: Query): boolean {
   q.qnameEnd = qnameEnd;
   q.qtype = (buf[qnameEnd]! << 8) | buf[qnameEnd + 1]!;
   q.qclass = (buf[qnameEnd + 2]! << 8) | buf[qnameEnd + 3]!;
+  // The name and the type follow each other in the packet: one flat string, no concatenation
+  // (a cons string would be flattened again by the first Map lookup).
   if (upper) {
     const n = qnameEnd - HEADER_LEN;
     for (let i = 0; i < n; i++) {
       const b = buf[HEADER_LEN + i]!;
       lower[i] = b >= 0x41 && b <= 0x5a ? b | 0x20 : b;
     }
-    q.key = lower.toString('latin1', 0, n) + String.fromCharCode(q.qtype);
+    lower[n] = buf[qnameEnd]!;
+    lower[n + 1] = buf[qnameEnd + 1]!;
+    q.key = lower.toString('latin1', 0, n + 2);
   } else {
-    q.key = buf.toString('latin1', HEADER_LEN, qnameEnd) + String.fromCharCode(q.qtype);
+    q.key = buf.toString('latin1', HEADER_LEN, qnameEnd + 2);
   }
   q.fkey = q.key;
   if ((flags >> 11) & 0xf) {

@@ -8,7 +8,7 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from 'pino';
 import type { DnsMetrics } from './metrics.ts';
-import { EDNS_SIZE, FLAG, HEADER_LEN, RCODE, TYPE } from './wire.ts';
+import { EDNS_SIZE, FLAG, HEADER_LEN, RCODE, TYPE, cacheKey } from './wire.ts';
 
 export interface UpstreamAddr {
   host: string;
@@ -215,7 +215,7 @@ export class Forwarder {
     const hex = () => Buffer.from(Array.from({ length: 8 }, randomId)).toString('hex').slice(0, 16);
     const labels = [hex(), hex(), 'nodeway-loop-check'];
     const wire = Buffer.concat([...labels.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)])), Buffer.from([0])]);
-    const key = wire.toString('latin1') + String.fromCharCode(TYPE.HINFO);
+    const key = cacheKey(wire, TYPE.HINFO);
     this.probes.set(key, u);
     await u.udp(buildQuery(wire, TYPE.HINFO, 1), this.timeoutMs);
     // Keep the key a while: a looping query may come round more than once.

@@ -103,3 +103,11 @@ export function splitName(name: string): string[] {
 export function inZone(name: string, zone: string): boolean {
   return name === zone || (name.length > zone.length && name.endsWith(zone) && name.charCodeAt(name.length - zone.length - 1) === 0x2e);
 }
+
+/**
+ * The answer caches' key for a (wire name, type): the name's wire bytes and the type's two, as
+ * latin1, the bytes a query carries there (so the server slices it from the packet in one go).
+ */
+export function cacheKey(wire: Buffer, qtype: number): string {
+  return wire.toString('latin1') + String.fromCharCode(qtype >> 8, qtype & 0xff);
+}

@@ -113,8 +113,13 @@ export interface StrictMetrics {
   deferred: { inc(labels: Record<string, string>, by?: number): void };
 }
 
-/** Deletes per sweep at most; the rest waits for the next sweep, a second later. */
-export const MAX_DELETES = 2_000;
+/**
+ * Entry deletions per sweep at most (each is a conntrack run, a few ms); the rest waits for the
+ * next sweep, a second later. Every denied flow is cut at once all the same (one nft
+ * transaction, up to MAX_CUTS flows), so a deferred deletion only delays freeing the entry.
+ */
+export const MAX_DELETES = 500;
+export const MAX_CUTS = 50_000;
 const AGAIN_MS = 1_000;
 
 /**
@@ -210,7 +215,7 @@ export class StrictSweeper {
       const now = denied.slice(0, this.maxDeletes);
       let deleted = 0;
       // Cut first (both directions dropped from now on), then free the entries.
-      if (now.length) await this.cut(family, cutElements(now));
+      if (denied.length) await this.cut(family, cutElements(denied.slice(0, MAX_CUTS)));
       for (const e of now) deleted += await this.table.delete(family, e);
       if (deleted) this.metrics.deleted.inc(label, deleted);
       const left = denied.length - now.length;

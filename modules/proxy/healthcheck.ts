@@ -77,11 +77,16 @@ export class ProxyHealth {
   }
 }
 
+/** Whether a Service needs a health check node port (kube-proxy: proxied, external policy Local, a valid port). */
+function wantsHealthCheck(s: ServiceView | undefined): boolean {
+  return !!s && s.proxied && s.externalTrafficPolicy === 'Local' && s.healthCheckNodePort > 0 && s.healthCheckNodePort <= 65535;
+}
+
 /** Port → the Service it reports on, for every Service that needs one. Pure. */
 export function wantedHealthChecks(services: Iterable<ServiceView>): Map<number, { key: string; namespace: string; name: string; localEndpoints: number }> {
   const out = new Map<number, { key: string; namespace: string; name: string; localEndpoints: number }>();
   for (const s of services) {
-    if (!s.proxied || s.externalTrafficPolicy !== 'Local' || !(s.healthCheckNodePort > 0 && s.healthCheckNodePort <= 65535)) continue;
+    if (!wantsHealthCheck(s)) continue;
     const prev = out.get(s.healthCheckNodePort);
     if (prev && prev.key < s.key) continue;
     // Terminating endpoints do not count: a node with only those must drain (kube-proxy).
@@ -102,10 +107,24 @@ export class HealthCheckServers {
     this.healthy = healthy;
   }
 
-  /** `listen`: the node port addresses ([] = every address). */
-  async sync(services: Iterable<ServiceView>, listen: string[]): Promise<void> {
-    const want = wantedHealthChecks(services);
+  /** Services that won a health check port at the last full look, by key. */
+  private wanted = new Set<string>();
+  private lastAddrs: string | undefined;
+  /** A port that could not listen is retried at the next sync, whatever changed. */
+  private owed = false;
+
+  /**
+   * `listen`: the node port addresses ([] = every address). With `changed` (the Services an
+   * incremental sync re-planned), a change that touches no health-checked Service costs nothing,
+   * not a pass over every Service.
+   */
+  async sync(services: Iterable<ServiceView>, listen: string[], changed?: { keys: ReadonlySet<string>; view: ReadonlyMap<string, ServiceView> }): Promise<void> {
     const addrs = listen.join(',');
+    if (changed && !this.owed && addrs === this.lastAddrs && ![...changed.keys].some((k) => this.wanted.has(k) || wantsHealthCheck(changed.view.get(k)))) return;
+    const want = wantedHealthChecks(services);
+    this.wanted = new Set([...want.values()].map((w) => w.key));
+    this.lastAddrs = addrs;
+    this.owed = false;
     for (const [port, s] of this.served) {
       if (!want.has(port) || s.addrs !== addrs || s.key !== want.get(port)!.key) await this.stop(port);
     }
@@ -122,6 +141,7 @@ export class HealthCheckServers {
       } catch (err) {
         for (const srv of entry.servers) srv.close();
         this.metrics.healthcheckErrors.inc();
+        this.owed = true;
         this.log.warn({ service: w.key, port, err: String((err as Error).message) }, 'cannot listen on the health check node port; retrying at the next sync');
       }
     }

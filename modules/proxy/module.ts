@@ -118,7 +118,7 @@ export class ProxyModule implements Module {
     // cleanup and the health-check servers, as kube-proxy observes right after its transaction.
     if (failed.length === 0) this.observeProgramming(view, changes);
     await Promise.all(results.map((r, i) => r.status === 'fulfilled' && this.cleanConntrack(families[i]!, view, r.value)));
-    if (this.hcServers) await this.hcServers.sync(view.services.values(), healthCheckAddresses(nodes));
+    if (this.hcServers) await this.hcServers.sync(view.services.values(), healthCheckAddresses(nodes), changes.full ? undefined : { keys: changes.services, view: view.services });
     this.scheduleCompaction();
     this.scheduleConntrackRetry();
     // Both families fail alike when nft is missing: say it once.

@@ -8,7 +8,7 @@ import { resolve } from '../../modules/dns/lookup.ts';
 import { DecodeError, decodeMessage, encodeMessage, ipRR, readName, rr, type Message } from '../../modules/dns/message.ts';
 import { newQuery, parseQuery } from '../../modules/dns/query.ts';
 import { errorReply, makeTemplate, render, replyLimit, ZONE_CLUSTER } from '../../modules/dns/template.ts';
-import { FLAG, RCODE, TYPE, lowerName, nameToWire } from '../../modules/dns/wire.ts';
+import { FLAG, RCODE, TYPE, cacheKey, lowerName, nameToWire } from '../../modules/dns/wire.ts';
 import { decode, index, query, rcodeOf, SETTINGS, svc } from './fixtures.ts';
 
 const { Packet } = dns2 as unknown as { Packet: { parse(b: Buffer): { header: Record<string, number>; questions: { name: string }[]; answers: Record<string, unknown>[]; authorities: Record<string, unknown>[]; additionals: Record<string, unknown>[] } } };
@@ -81,7 +81,8 @@ describe('query reader', () => {
     expect(parseQuery(query('WeB.Default.svc.cluster.local', TYPE.AAAA), q)).toBe(true);
     expect(q.error).toBe(0);
     expect(q.qtype).toBe(TYPE.AAAA);
-    expect(q.key).toBe(`${nameToWire('web.default.svc.cluster.local')!.toString('latin1')}${String.fromCharCode(TYPE.AAAA)}`);
+    expect(q.key).toBe(`${nameToWire('web.default.svc.cluster.local')!.toString('latin1')}\u0000${String.fromCharCode(TYPE.AAAA)}`);
+    expect(q.key).toBe(cacheKey(nameToWire('web.default.svc.cluster.local')!, TYPE.AAAA));
     expect(q.edns).toBe(false);
   });
   it('reads EDNS0: buffer size (at least 512) and version', () => {

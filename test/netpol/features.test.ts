@@ -85,6 +85,8 @@ describe('drops by policy', () => {
     L.policy('z', 'deny-a', { podSelector: { matchLabels: { pod: 'a' } } });
     await L.expectTable(80, 'tcp', 4, { 'z/b>z/a': false });
     const labels = { ip_family: 'IPv4', direction: 'ingress', tier: 'networkpolicy', policies: 'z/deny-a' };
+    // Figures are read at scrape and cached a second: let any earlier read expire first.
+    await sleep(1100);
     const before = await L.metric('n1', 'nodeway_netpol_dropped_packets', labels);
     const N = 7;
     // The kernel rate-limits the ICMP errors a reject sends, per destination (a burst of 6, then

@@ -50,7 +50,7 @@ export class NetpolLab {
     names.forEach((n, i) => this.cluster.startAgent(n, [
       '--modules', 'proxy,mesh,netpol', '--health-listen', HEALTH, '--log-level', 'info', '--min-sync-interval', '20',
       ...CLUSTER_CIDRS.flatMap((c) => ['--cluster-cidr', c]), '--state-dir', join(this.tmp, n, 'state'), '--cni-conf-dir', join(this.tmp, n, 'net.d'),
-      '--cni-bin-dir', BIN, '--wg-interface', `${this.tag}wg${i + 1}`, ...nodes[n]!,
+      '--cni-bin-dir', BIN, '--wg-interface', this.wg(i), ...nodes[n]!,
     ]));
     for (const n of names) {
       const node = this.cluster.nodes.get(n)!.node;
@@ -89,8 +89,16 @@ export class NetpolLab {
   async destroy(): Promise<void> {
     this.stopSlices();
     await this.cluster?.destroy();
-    for (const i of [1, 2, 3]) rmSync(`/var/run/wireguard/${this.tag}wg${i}.sock`, { force: true });
+    for (const i of [0, 1, 2]) rmSync(`/var/run/wireguard/${this.wg(i)}.sock`, { force: true });
     if (this.tmp) rmSync(this.tmp, { recursive: true, force: true });
+  }
+
+  /**
+   * The WireGuard interface of the i-th node: its UAPI socket is a file every namespace shares,
+   * so the name carries the pid (two runs of one test at once, e.g. by two people, must not meet).
+   */
+  private wg(i: number): string {
+    return `${this.tag}${process.pid}w${i + 1}`.slice(-15);
   }
 
   pod(key: string): ModelPod {

@@ -81,16 +81,17 @@ describe('strict mode: the sweeper', () => {
   w.np('x', 'b', { podSelector: { matchLabels: { pod: 'b' } } });
   const fd = plan({ nodeName: 'n1', policy: w }).v4;
 
-  it('deletes at most maxDeletes per sweep and the rest in the next, a second later', async () => {
+  it('cuts every denied flow at once, deletes at most maxDeletes entries per sweep and the rest in the next, a second later', async () => {
     const t = fakeTable(25);
     const m = counters();
-    let cut = 0;
-    const s = new StrictSweeper({ table: t.table, cut: async (_f, els) => void (cut += els.length), log: pino({ level: 'silent' }), metrics: m.metrics, local: () => new Set(), maxDeletes: 10 });
+    const cuts: number[] = [];
+    const s = new StrictSweeper({ table: t.table, cut: async (_f, els) => void cuts.push(els.length), log: pino({ level: 'silent' }), metrics: m.metrics, local: () => new Set(), maxDeletes: 10 });
     const t0 = Date.now();
     s.request(fd);
     await s.idle();
     expect(t.entries).toHaveLength(0);
-    expect(cut).toBe(25);
+    // Every denied flow is cut at the first sweep; deletions come 10 a sweep.
+    expect(cuts).toEqual([25, 15, 5]);
     expect(m.c.deleted).toBe(25);
     expect(m.c.deferred).toBe(15 + 5);
     expect(t.calls.list).toBe(3);

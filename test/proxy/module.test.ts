@@ -134,6 +134,43 @@ describe('proxy health (kube-proxy rules)', () => {
     }
   });
 
+  it('incremental syncs keep the health-check node ports right: an unrelated change leaves them, a Service gaining, changing or losing one is followed', async () => {
+    const { cache, view, mod } = await setup(60_000);
+    const port2 = 30_000 + (process.pid % 10_000);
+    const other = (spec: Record<string, unknown>) => cache.put('services', 'default/other', toService({ metadata: { name: 'other', namespace: 'default' }, spec: { clusterIPs: ['198.19.0.11'], ports: [{ name: 'http', port: 80 }], ...spec } }, warn));
+    const sync = async (key: string) => (view.flush(), mod.sync(view, { ...emptyChanges(), services: new Set([key]) }));
+    const get = async (port: number) => {
+      try {
+        const r = await fetch(`http://127.0.0.1:${port}/`);
+        return { status: r.status, local: ((await r.json()) as { localEndpoints: number }).localEndpoints };
+      } catch {
+        return undefined;
+      }
+    };
+    const localSlice = (ips: string[]) => toEndpointSlice({ metadata: { name: 'other-1', namespace: 'default', labels: { 'kubernetes.io/service-name': 'other' } }, addressType: 'IPv4', ports: [{ name: 'http', protocol: 'TCP', port: 8080 }], endpoints: ips.map((ip) => ({ addresses: [ip], nodeName: 'n1', conditions: { ready: true } })) }, warn);
+    try {
+      await mod.sync(view, emptyChanges(true));
+      other({});
+      await sync('default/other');
+      expect(await get(port2)).toBeUndefined();
+      // The Service turns Local with a health check port: served at once, from an incremental sync.
+      other({ type: 'LoadBalancer', externalTrafficPolicy: 'Local', healthCheckNodePort: port2, ports: [{ name: 'http', port: 80, nodePort: 30081 }] });
+      cache.put('endpointslices', 'default/other-1', localSlice(['198.19.2.1']));
+      await sync('default/other');
+      expect(await get(port2)).toEqual({ status: 200, local: 1 });
+      // Its local endpoints change: the count follows.
+      cache.put('endpointslices', 'default/other-1', localSlice(['198.19.2.1', '198.19.2.2']));
+      await sync('default/other');
+      expect(await get(port2)).toEqual({ status: 200, local: 2 });
+      // Back to Cluster: the port closes.
+      other({ type: 'LoadBalancer', ports: [{ name: 'http', port: 80, nodePort: 30081 }] });
+      await sync('default/other');
+      expect(await get(port2)).toBeUndefined();
+    } finally {
+      await mod.close();
+    }
+  });
+
   it('a node being deleted or tainted ToBeDeletedByClusterAutoscaler: /healthz unhealthy (nodeEligible false), /livez not', async () => {
     const { cache, view, mod } = await setup(60_000);
     try {
