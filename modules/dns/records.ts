@@ -39,8 +39,13 @@ export interface RecordIndex {
   namespaces: Set<string>;
   /** Services per namespace: a namespace with Services exists even before its object is seen. */
   servicesPerNs: Map<string, number>;
-  /** Canonical IP → owners. */
-  reverse: Map<string, PtrOwner[]>;
+  /**
+   * Canonical IP → the Services owning it, one entry or a list; which of its names (cluster IP or
+   * endpoint) is worked out when a PTR question comes (ptrOwners). One Map slot per IP and no
+   * object of its own: at 10,000 Services × 10 endpoints an owner object, a list and a name per
+   * endpoint were ~300k objects, most of the DNS module's heap.
+   */
+  reverse: Map<string, SvcEntry | SvcEntry[]>;
   /** Pod IP → pods (the view's own map), only for `pods verified`. */
   pods: ReadonlyMap<string, PodRef[]> | undefined;
   /** SOA serial: seconds of the last change. */
@@ -68,21 +73,34 @@ function serviceKey(v: ServiceView): string {
   return `${v.name}.${v.namespace}`.toLowerCase();
 }
 
-function addOwner(index: RecordIndex, ip: string, owner: PtrOwner): void {
+/** The Map key of an IP: its canonical text, the view's own string when it is already canonical. */
+function ipKey(ip: string): string {
   const c = canonical(ip);
+  return c === ip ? ip : c;
+}
+
+function addOwner(index: RecordIndex, ip: string, e: SvcEntry): void {
+  const c = ipKey(ip);
   if (!c) return;
-  const list = index.reverse.get(c);
-  if (!list) index.reverse.set(c, [owner]);
-  else if (!list.some((o) => o.svc === owner.svc && o.host === owner.host)) list.push(owner);
+  const cur = index.reverse.get(c);
+  if (!cur) index.reverse.set(c, e);
+  else if (Array.isArray(cur)) {
+    if (!cur.includes(e)) cur.push(e);
+  } else if (cur !== e) index.reverse.set(c, [cur, e]);
 }
 
 function removeOwners(index: RecordIndex, e: SvcEntry): void {
   for (const ip of ownedIPs(e)) {
-    const c = canonical(ip);
-    const list = index.reverse.get(c);
-    if (!list) continue;
-    const rest = list.filter((o) => o.svc !== e);
-    if (rest.length) index.reverse.set(c, rest);
+    const c = ipKey(ip);
+    const cur = index.reverse.get(c);
+    if (cur === undefined) continue;
+    if (!Array.isArray(cur)) {
+      if (cur === e) index.reverse.delete(c);
+      continue;
+    }
+    const rest = cur.filter((o) => o !== e);
+    if (rest.length > 1) index.reverse.set(c, rest);
+    else if (rest.length === 1) index.reverse.set(c, rest[0]!);
     else index.reverse.delete(c);
   }
 }
@@ -99,8 +117,8 @@ function addService(index: RecordIndex, v: ServiceView): void {
   const ns = v.namespace.toLowerCase();
   index.servicesPerNs.set(ns, (index.servicesPerNs.get(ns) ?? 0) + 1);
   if (v.type === 'ExternalName') return;
-  if (!v.headless) for (const ip of v.clusterIPs) addOwner(index, ip, { svc: e, host: '' });
-  for (const ep of v.dnsEndpoints) addOwner(index, ep.ip, { svc: e, host: endpointName(ep) });
+  if (!v.headless) for (const ip of v.clusterIPs) addOwner(index, ip, e);
+  for (const ep of v.dnsEndpoints) addOwner(index, ep.ip, e);
 }
 
 function removeService(index: RecordIndex, key: string): void {
@@ -187,12 +205,26 @@ export function namespaceExists(index: RecordIndex, ns: string): boolean {
   return index.namespaces.has(ns) || index.servicesPerNs.has(ns);
 }
 
+/** The names `e` gives `ip` (canonical): '' for a cluster IP, else each endpoint's name. */
+function ownersIn(e: SvcEntry, ip: string, out: PtrOwner[]): void {
+  const v = e.view;
+  if (v.type === 'ExternalName') return;
+  if (!v.headless && v.clusterIPs.some((c) => ipKey(c) === ip)) out.push({ svc: e, host: '' });
+  for (const ep of v.dnsEndpoints) {
+    if (ipKey(ep.ip) !== ip) continue;
+    const host = endpointName(ep);
+    if (!out.some((o) => o.svc === e && o.host === host)) out.push({ svc: e, host });
+  }
+}
+
 /** PTR owners of an IP, CoreDNS's way: the first Service by key whose cluster IP it is, else every endpoint. */
 export function ptrOwners(index: RecordIndex, ip: string): PtrOwner[] {
-  const list = index.reverse.get(ip);
-  if (!list) return [];
+  const cur = index.reverse.get(ip);
+  if (!cur) return [];
+  const list: PtrOwner[] = [];
+  for (const e of Array.isArray(cur) ? cur : [cur]) ownersIn(e, ip, list);
   let best: PtrOwner | undefined;
   for (const o of list) if (o.host === '' && (!best || o.svc.view.key < best.svc.view.key)) best = o;
   if (best) return [best];
-  return [...list].sort((a, b) => (a.svc.view.key < b.svc.view.key ? -1 : a.svc.view.key > b.svc.view.key ? 1 : a.host < b.host ? -1 : 1));
+  return list.sort((a, b) => (a.svc.view.key < b.svc.view.key ? -1 : a.svc.view.key > b.svc.view.key ? 1 : a.host < b.host ? -1 : 1));
 }

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { resolve, type AuthAnswer } from '../../modules/dns/lookup.ts';
 import type { RR } from '../../modules/dns/message.ts';
 import { reverseName } from '../../modules/dns/names.ts';
-import { planIndex, updateIndex, type RecordIndex } from '../../modules/dns/records.ts';
+import { planIndex, ptrOwners, updateIndex, type RecordIndex } from '../../modules/dns/records.ts';
 import { RCODE, TYPE } from '../../modules/dns/wire.ts';
 import { index, inputs, SETTINGS, svc } from './fixtures.ts';
 
@@ -302,7 +302,10 @@ describe('incremental index', () => {
   function dump(idx: RecordIndex): string[] {
     const out: string[] = [];
     for (const [k, e] of [...idx.services].sort()) out.push(`svc ${k} ${e.fqdn} ${e.view.key}`);
-    for (const [ip, owners] of [...idx.reverse].sort()) out.push(`ptr ${ip} ${owners.map((o) => `${o.svc.view.key}/${o.host}`).sort().join(',')}`);
+    for (const [ip, owners] of [...idx.reverse].sort()) {
+      const svcs = [owners].flat().map((e) => e.view.key).sort().join(',');
+      out.push(`ptr ${ip} ${svcs} ${ptrOwners(idx, ip).map((o) => `${o.svc.view.key}/${o.host}`).join(',')}`);
+    }
     out.push(`ns ${[...idx.servicesPerNs].sort().join(',')} ${[...idx.namespaces].sort().join(',')}`);
     return out;
   }
