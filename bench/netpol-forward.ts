@@ -3,6 +3,8 @@
 // plan and applier write for: no policy (no table), 10 policies, and 1,000 policies over 5,000
 // pods (500 of them on this node; the pods are the synthetic world of bench/netpol-world.ts,
 // plus the two real ones, both isolated both ways and allowed by one policy each direction).
+// NODEWAY_BENCH_CT=1: the no-policy node has conntrack on (one ct state rule), as every node
+// running a Service proxy does; without it the baseline pays no connection tracking at all.
 // Load: bench/netpol-forward-load.ts, a Node client with CONCURRENCY loops of connect / FIN /
 // close against a Node server that accepts and closes; every connection is a new conntrack
 // flow, so every SYN goes through the forward chain's verdict maps and a group's set lookup.
@@ -50,7 +52,11 @@ try {
     await cli.exec('sysctl', ['-qw', 'net.ipv4.ip_local_port_range=1024 65000', 'net.ipv4.tcp_tw_reuse=1'], { check: true });
     const server = srv.spawn(nodeBin, [LOAD, 'server', '8080', '9090']);
     await server.waitForLine(/^listening$/, 20_000);
-    const info = c.policies < 0 ? '' : await install(node, cli.ipv4, srv.ipv4, c.policies);
+    // NODEWAY_BENCH_CT=1: the baseline node tracks connections too (a forward rule matching ct
+    // state, as any node running a Service proxy or masquerade has): what the policy table adds
+    // beyond conntrack itself.
+    if (c.policies < 0 && process.env.NODEWAY_BENCH_CT === '1') await node.nft('table inet npp-base {\n  chain forward {\n    type filter hook forward priority 0;\n    ct state established,related accept\n  }\n}\n');
+    const info = c.policies < 0 ? (process.env.NODEWAY_BENCH_CT === '1' ? '[conntrack on: one ct state rule]' : '') : await install(node, cli.ipv4, srv.ipv4, c.policies);
     setups.push({ ...c, node, cli, srv, server, info });
   }
 
