@@ -26,6 +26,8 @@ const H1_RECHECK_MS = 10 * 60_000;
 /** A list of 16 MiB should not wait on 64 KiB window updates (the HTTP/2 default). */
 const STREAM_WINDOW = 4 * 1024 * 1024;
 const SESSION_WINDOW = 16 * 1024 * 1024;
+/** A TLS handshake that has not completed by then is given up (client-go's dialer: 30 s). */
+const CONNECT_TIMEOUT_MS = 30_000;
 
 export class Transport {
   private readonly server: URL;
@@ -67,9 +69,10 @@ export class Transport {
     const s = this.session;
     if (s && !s.closed && !s.destroyed) return s;
     this.session = undefined;
-    // Requests racing at start share one connection attempt.
-    this.connecting ??= this.connect(opts, signal).finally(() => (this.connecting = undefined));
-    return this.connecting;
+    // Requests racing at start share one connection attempt, bounded by its own timeout: each
+    // caller stops waiting when its own signal says so, without failing the others.
+    this.connecting ??= this.connect(opts, AbortSignal.timeout(CONNECT_TIMEOUT_MS)).finally(() => (this.connecting = undefined));
+    return untilAborted(this.connecting, signal);
   }
 
   private async connect(opts: AuthOptions, signal: AbortSignal): Promise<ClientHttp2Session | undefined> {
@@ -85,10 +88,11 @@ export class Transport {
         ALPNProtocols: ['h2', 'http/1.1'],
       });
       const fail = (err: Error) => {
+        signal.removeEventListener('abort', onAbort);
         sock.destroy();
         reject(err);
       };
-      const onAbort = () => fail(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+      const onAbort = () => fail(new Error(`${this.server.host}: no TLS connection within ${CONNECT_TIMEOUT_MS} ms`));
       signal.addEventListener('abort', onAbort, { once: true });
       sock.once('error', fail);
       sock.once('secureConnect', () => {
@@ -140,12 +144,12 @@ export class Transport {
         return reject(err);
       }
       if (this.streams++ === 0) session.ref();
+      stream.on('error', reject);
       stream.once('close', () => {
         if (--this.streams === 0) session.unref();
+        // A stream reset without an error code (CANCEL) ends it with no error event (a no-op after the response).
+        reject(new Error(`${method} ${url.pathname}: stream closed before a response (code ${stream.rstCode})`));
       });
-      stream.on('error', reject);
-      // A stream reset without an error code (CANCEL) ends it with no error event.
-      stream.once('close', () => reject(new Error(`${method} ${url.pathname}: stream closed before a response (code ${stream.rstCode})`)));
       stream.once('response', (h) => {
         stream.off('error', reject);
         stream.on('error', () => {}); // heard again by the body's readers
@@ -170,4 +174,14 @@ export class Transport {
       req.end(body);
     });
   }
+}
+
+/** `p`, or the caller's abort, whichever comes first; `p` itself goes on for others waiting on it. */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

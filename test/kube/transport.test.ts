@@ -6,7 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createServer, type Socket } from 'node:net';
 import { EmbeddedApiServer } from '../../testbed/apiserver/index.ts';
+import { renderKubeconfig } from '../../testbed/apiserver/kubeconfig.ts';
 import { WatchCache } from '../../src/kube/cache.ts';
 import { KubeClient, loadKubeConfig } from '../../src/kube/client.ts';
 import { Informer, InformerMetrics } from '../../src/kube/informer.ts';
@@ -78,5 +80,30 @@ describe('API transport', () => {
     await waitFor('the Service made after', () => cache.get('services', 'default/after') !== undefined, 5000);
     expect(client.protocol).toBe('h2');
     expect(api.requests.connections).toBe(2);
+  });
+
+  it('a caller stops waiting on a TLS handshake that never completes when its own signal says so', async () => {
+    // Accepts and never answers: the shared connection attempt hangs.
+    const sockets: Socket[] = [];
+    const silent = createServer((s) => void sockets.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    cleanups.push(() => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      silent.close(() => r());
+    }));
+    const dir = mkdtempSync(join(tmpdir(), 'nodeway-h2-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const port = (silent.address() as { port: number }).port;
+    writeFileSync(join(dir, 'kubeconfig'), renderKubeconfig({ server: `https://127.0.0.1:${port}`, token: 't', caPem: tls.cert }));
+    const client = new KubeClient(loadKubeConfig({ kubeconfig: join(dir, 'kubeconfig') }));
+    // A first request with a long deadline starts the attempt; a second joining it with a
+    // 300 ms deadline must not wait for the first's.
+    const first = new AbortController();
+    const firstDone = client.request('GET', '/api/v1/nodes', undefined, undefined, first.signal).catch((e: unknown) => e);
+    const t0 = performance.now();
+    await expect(client.request('GET', '/api/v1/services', undefined, undefined, AbortSignal.timeout(300))).rejects.toThrow();
+    expect(performance.now() - t0).toBeLessThan(5000);
+    first.abort();
+    expect(await firstDone).toBeInstanceOf(Error);
   });
 });

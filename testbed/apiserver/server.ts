@@ -151,8 +151,8 @@ export class EmbeddedApiServer {
     const servers = [server, this.#socketServer].filter((x): x is Server => x !== undefined);
     this.#socketServer = undefined;
     const closed = servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve())));
-    // An HTTP/2 server has no closeAllConnections: every socket is ended here.
-    for (const socket of this.#sockets) socket.destroy();
+    // An HTTP/2 server has no closeAllConnections.
+    this.dropConnections();
     await Promise.all(closed);
     if (this.#opts.socketPath) rmSync(this.#opts.socketPath, { force: true });
   }
