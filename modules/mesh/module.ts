@@ -297,7 +297,7 @@ export class MeshModule implements Module {
     this.metrics.plan(p, this.mtu, this.dev.device.userspace);
     this.metrics.device(this.peers.device, this.peerNames);
     this.log.debug({ ms: Math.round(performance.now() - t0), took: took.all, compare, peers: p.peers.length, routes: p.routes.length }, 'mesh reconciled');
-    this.hostEvents.start();
+    if (!this.closed) this.hostEvents.start();
     this.schedulePoll();
     this.podNetworkState(p);
     if (errors.length) throw new Error(errors.join('; '));
