@@ -39,7 +39,7 @@ describe('strict mode: the entries a change denies', () => {
   });
 
   it('cuts both orientations as the forward hook sees them: after DNAT (the reply source), before SNAT', () => {
-    expect(cutElements(parseEntries(LIST).slice(0, 1))).toEqual(['10.244.1.10 . 10.244.0.10 . tcp . 40000 . 8080, 10.244.0.10 . 10.244.1.10 . tcp . 8080 . 40000']);
+    expect(cutElements(parseEntries(LIST).slice(0, 1))).toEqual(['10.244.1.10 . 10.244.0.10 . tcp . 40000 . 8080', '10.244.0.10 . 10.244.1.10 . tcp . 8080 . 40000']);
   });
 });
 
@@ -90,8 +90,8 @@ describe('strict mode: the sweeper', () => {
     s.request(fd);
     await s.idle();
     expect(t.entries).toHaveLength(0);
-    // Every denied flow is cut at the first sweep; deletions come 10 a sweep.
-    expect(cuts).toEqual([25, 15, 5]);
+    // Every denied flow is cut at the first sweep (two elements each); deletions come 10 a sweep.
+    expect(cuts).toEqual([50, 30, 10]);
     expect(m.c.deleted).toBe(25);
     expect(m.c.deferred).toBe(15 + 5);
     expect(t.calls.list).toBe(3);
@@ -133,8 +133,8 @@ describe('strict mode: a stream of changes', () => {
   });
 });
 
-describe('strict mode: which changes call for a sweep (the applier says it narrowed)', () => {
-  it('a peer losing a label, a namespace label change, a newly isolated pod, a policy edit narrow; a new allow does not', async () => {
+describe('strict mode: which changes call for a sweep (the applier says it narrowed; more in narrowing.test.ts)', () => {
+  it('a peer losing a label, a namespace label change, a newly isolated pod, a narrowing policy edit narrow; a new allow or a widening edit does not', async () => {
     const { world: w } = upstreamModel(['n1']);
     w.np('x', 'a', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'blue' } }, podSelector: { matchLabels: { role: 'client' } } }] }] });
     w.ns('y', { team: 'blue' });
@@ -151,7 +151,9 @@ describe('strict mode: which changes call for a sweep (the applier says it narro
     w.np('x', 'b', { podSelector: { matchLabels: { pod: 'b' } } });
     expect(await sync(), 'x/b newly isolated').toBe(true);
     w.np('x', 'b', { podSelector: { matchLabels: { pod: 'b' } }, ingress: [{}] });
-    expect(await sync(), 'a policy edit (a new group for x/b)').toBe(true);
+    expect(await sync(), 'a policy edit allowing everything (a new group for x/b, wider)').toBe(false);
+    w.np('x', 'b', { podSelector: { matchLabels: { pod: 'b' } }, ingress: [{ ports: [{ port: 80 }] }] });
+    expect(await sync(), 'a policy edit allowing port 80 only').toBe(true);
     expect(await sync(), 'nothing changed').toBe(false);
   });
 });
