@@ -253,7 +253,7 @@ export class FamilyApplier {
       return { kind: 'none', lines: 0, narrowed: false };
     }
     // Judged on what is live before this transaction (the trackers are moved on below).
-    const narrowed = this.strict && (gd.update.length > 0 || mayDeny(this.before(elementDiffs, touched), d, changes(elementDiffs)));
+    const narrowed = this.strict && (gd.update.length > 0 || mayDeny(this.before(), d, changes(elementDiffs)));
     await this.nft.apply(`${out.join('\n')}\n`);
     this.groups.done(gd);
     for (const [name, g] of [...gd.create, ...gd.update]) this.applied.set(name, g);
@@ -271,24 +271,13 @@ export class FamilyApplier {
     return { kind: 'partial', lines: out.length, narrowed };
   }
 
-  /**
-   * What is live now, for strict mode's comparison. A set's live elements are its tracker's; the
-   * planner may have changed the last Set handed over in place since, but only in elements it
-   * reports as touched, so those Sets, the touched and the deleted elements hold every live one.
-   */
-  private before(diffs: [string, Diff<true>][], touched?: ReadonlyMap<string, ReadonlySet<string>>): Before {
-    const deleted = new Map(diffs.map(([set, diff]) => [set, diff.delete]));
+  /** What is live now, for strict mode's comparison: the trackers' state (moved on only after the transaction). */
+  private before(): Before {
     return {
       groups: this.applied,
       ingress: this.lastIngress,
       egress: this.lastEgress,
-      elements: (set) => {
-        const tr = this.elements.get(set);
-        if (!tr) return null;
-        const out = new Set<string>();
-        for (const source of [this.lastSets.get(set), touched?.get(set), deleted.get(set)]) for (const e of source ?? []) if (tr.has(e)) out.add(e);
-        return out;
-      },
+      elements: (set) => this.elements.get(set)?.keys() ?? null,
     };
   }
 

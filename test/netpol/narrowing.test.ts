@@ -96,6 +96,32 @@ describe('strict mode: which changes call for a sweep', () => {
   });
 });
 
+describe('strict mode\'s trigger after a failed transaction', () => {
+  it('judges against what is live (the trackers), not the planner\'s Sets it changed in place for the transaction that failed', async () => {
+    const { world: w, ip } = upstreamModel(['n1']);
+    w.np('x', 'p', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }], ports: [{ port: 80 }] }] });
+    let fail = false;
+    const fake = new FakeNft();
+    const a = new FamilyApplier(4, 't', { apply: async (s) => { if (fail) throw new Error('nft: boom'); await fake.apply(s); } }, true, true);
+    const planner = new Planner();
+    planner.invalidate(w, [], true);
+    await a.sync(planner.plan({ nodeName: 'n1', policy: w }).v4, true, planner.touched(4));
+    // x/b stops being a peer; the planner takes its element out of the live Set; nft fails.
+    w.pod('x', 'b', { node: 'n1', ips: [ip('x/b')], labels: { pod: 'c' } });
+    planner.invalidate(w, ['pod:x/b']);
+    fail = true;
+    await expect(a.sync(planner.plan({ nodeName: 'n1', policy: w }).v4, false, planner.touched(4))).rejects.toThrow('boom');
+    fail = false;
+    // The module plans afresh after a failure; meanwhile the policy gains a port (a new group, new sets).
+    planner.invalidate(w, [], true);
+    w.np('x', 'p', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }], ports: [{ port: 80 }, { port: 81 }] }] });
+    planner.invalidate(w, ['np:x/p']);
+    const r = await a.sync(planner.plan({ nodeName: 'n1', policy: w }).v4, false, planner.touched(4));
+    // Live before: x/b → x/a:80 allowed; now denied.
+    expect(r.narrowed).toBe(true);
+  });
+});
+
 /** Every flow this node judges between the world's addresses (and one outside): allowed or not, by key. */
 function verdicts(w: World, fds: FamilyDesired[]): Map<string, boolean> {
   const out = new Map<string, boolean>();
