@@ -76,7 +76,22 @@ export class DnsServer {
     if (failed.length) throw new Error(failed.join('; '));
   }
 
+  /**
+   * Port 0: the kernel picks a free UDP port, and TCP must then take that same port, which may
+   * be held on TCP by someone else (a listener, or a client connection's port, TIME_WAIT
+   * included, on a busy host): then both are dropped and another UDP port is drawn.
+   */
   private async open(a: ListenAddr): Promise<Listener> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.openOnce(a);
+      } catch (err) {
+        if (a.port !== 0 || attempt >= 20 || (err as { code?: string }).code !== 'EADDRINUSE') throw err;
+      }
+    }
+  }
+
+  private async openOnce(a: ListenAddr): Promise<Listener> {
     const v6 = net.isIPv6(a.host);
     // Replies only go to the IP literal a query came from: skip dgram's per-send lookup (a
     // regex and a nextTick on every packet).
@@ -108,7 +123,7 @@ export class DnsServer {
       tcp.on('error', (err) => this.log.warn({ err: err.message }, 'DNS TCP server error'));
     } catch (err) {
       closeListener({ udp, tcp });
-      throw new Error(`cannot listen for DNS on ${listenText(a)}: ${(err as Error).message}`);
+      throw Object.assign(new Error(`cannot listen for DNS on ${listenText(a)}: ${(err as Error).message}`), { code: (err as { code?: string }).code });
     }
     return { udp, tcp };
   }

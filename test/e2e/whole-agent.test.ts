@@ -78,12 +78,22 @@ describe('the whole agent (proxy, dns, mesh, netpol) on every node', () => {
       const fwd = (await l.cluster.lab.exec(n2!, 'nft', ['list', 'chain', 'ip', 'filter', 'FORWARD'])).stdout;
       if (!fwd.includes('jump NODEWAY-FWD')) missing.push('node-2: jump NODEWAY-FWD');
       return missing.length === 0;
-    }, 10_000, 100).catch((err: Error) => {
+    }, 30_000, 100).catch((err: Error) => {
       throw new Error(`${err.message}; missing ${missing.join(', ')}`);
     });
     await settled(l.cluster, [n2!, n3!], l.ifaces.slice(1), l.programmed.vips, l.programmed.endpoints, 2);
-    const repaired = Date.now() - t0;
-    console.log(`repaired and settled ${repaired} ms after the flush`);
+    // When the repair was done, by the agents' own clocks: no Service changed, so each module's
+    // last successful sync (/readyz lastSuccess) is its repair. The test's own looking (nft
+    // listings, wg, /readyz in every node) is not timed: at load 23 it took 18 s for a repair the
+    // agents had finished in under 2 s.
+    const done: number[] = [];
+    for (const n of [n2!, n3!]) {
+      const body = JSON.parse((await l.cluster.httpGet(n, 'http://127.0.0.1:10256/readyz')).body) as { modules: { name: string; lastSuccess: number }[] };
+      done.push(...body.modules.map((m) => m.lastSuccess));
+    }
+    const repaired = Math.max(...done) - t0;
+    console.log(`repaired ${repaired} ms after the flush (the agents' last syncs); settled as the test saw it after ${Date.now() - t0} ms`);
+    expect(repaired).toBeGreaterThan(0);
     expect(repaired).toBeLessThan(10_000);
     const metrics = await l.cluster.httpGet(n2!, 'http://127.0.0.1:10256/metrics');
     for (const m of ['proxy', 'dns', 'mesh']) expect(metrics.body).toMatch(new RegExp(`nodeway_module_drift_repairs_total\\{module="${m}"\\} 1\\b`));
