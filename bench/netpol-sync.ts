@@ -4,7 +4,7 @@
 //   - RssAnon added by the planned state and the applier's memory of it.
 // Policies: per namespace (50 pods), 10 policies selecting app=k, each allowing ingress from
 // app=k+1 in namespaces team=t on ports 80 and 8080 and egress to its namespace.
-// Run: node_modules/.bin/node --expose-gc bench/netpol-sync.ts [policies=1000] [pods=5000] [local=500] [changes=100] [shared|unique]
+// Run: [NODEWAY_BENCH_STRICT=1] node_modules/.bin/node --expose-gc bench/netpol-sync.ts [policies=1000] [pods=5000] [local=500] [changes=100] [shared|unique]
 import { readFileSync } from 'node:fs';
 import { execa } from 'execa';
 import { FamilyApplier } from '../modules/netpol/apply.ts';
@@ -34,7 +34,10 @@ const nft = { apply: async (s: string) => {
   await execa('nft', ['-f', '-'], { input: s, maxBuffer: 1 << 30 });
   nftMs += performance.now() - t;
 } };
-const applier = new FamilyApplier(4, 'nodeway-np', nft, true);
+// NODEWAY_BENCH_STRICT=1: the applier of strict mode (its strict-cut set, and each partial sync
+// works out whether it may deny a flow allowed before: modules/netpol/narrowing.ts).
+const STRICT = process.env.NODEWAY_BENCH_STRICT === '1';
+const applier = new FamilyApplier(4, 'nodeway-np', nft, true, STRICT);
 
 gc();
 const rss0 = rssAnon();
@@ -85,5 +88,5 @@ for (let c = 0; c < CHANGES; c++) {
     floor.push(performance.now() - f);
   }
 }
-console.log(`pod label change, change to rules live, over ${CHANGES}: p50 ${ms(percentile(lat, 50))}, p99 ${ms(percentile(lat, 99))} (plan alone p50 ${ms(percentile(planLat, 50))}, nft alone p50 ${ms(percentile(nftLat, 50))}) (target p99 ≤ 100 ms)`);
+console.log(`${STRICT ? '[strict] ' : ''}pod label change, change to rules live, over ${CHANGES}: p50 ${ms(percentile(lat, 50))}, p99 ${ms(percentile(lat, 99))} (plan alone p50 ${ms(percentile(planLat, 50))}, nft alone p50 ${ms(percentile(nftLat, 50))}) (target p99 ≤ 100 ms)`);
 console.log(`  the ${live.length} that changed rules: p50 ${ms(percentile(live, 50))}, p99 ${ms(percentile(live, 99))} (nft alone p50 ${ms(percentile(liveNft, 50))}; lines p50 ${percentile(liveLines, 50)}, max ${Math.max(...liveLines)}); same-run floor, one nft run on this table: p50 ${ms(percentile(floor, 50))}, p99 ${ms(percentile(floor, 99))}`);

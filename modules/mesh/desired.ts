@@ -10,8 +10,12 @@ import type { MeshConfig } from './options.ts';
 import type { MeshPlan, PlannedRoute } from './plan.ts';
 import type { DesiredPeer } from './wg.ts';
 
-/** full: re-check everything, device included; device: peers, routes and addresses read back; memory: diff against what was applied. */
-export type Compare = 'full' | 'device' | 'memory';
+/**
+ * full: re-check everything, device included; device: peers, routes and addresses read back;
+ * peers: the WireGuard peers read back, the host trusted to what was applied (it is watched:
+ * src/sys/ip-monitor.ts); memory: diff against what was applied.
+ */
+export type Compare = 'full' | 'device' | 'peers' | 'memory';
 
 export interface LinkSpec {
   iface: string;

@@ -25,6 +25,12 @@ export class PathFacts {
   private readonly paths = new Map<string, PathMTU | null>();
   private underlay: PathMTU | null | undefined;
 
+  /** The default route or this node's address changed: probe again. */
+  forget(): void {
+    this.paths.clear();
+    this.underlay = undefined;
+  }
+
   async mtu(q: MTUQuery): Promise<number> {
     if (q.refresh) this.paths.clear();
     const { ips, probe } = mtuProbes(q.endpoints, this.paths, q.probeNew);

@@ -18,6 +18,7 @@ export class MeshMetrics {
   readonly endpointSwitches;
   readonly handshakeRetries;
   readonly stalePodMTU;
+  readonly hostWakes;
 
   constructor(reg: Registry) {
     this.peers = reg.gauge('nodeway_mesh_peers', 'WireGuard peers: desired (from the view), programmed (on the device), pending (nodes without a key), rejected.');
@@ -31,6 +32,7 @@ export class MeshMetrics {
     this.rejected = reg.gauge('nodeway_mesh_rejected_nodes', 'Nodes left out of the mesh because of what they publish.');
     this.publishes = reg.counter('nodeway_mesh_node_patches_total', 'Writes to this node\'s Node object, by kind (annotations, condition) and result.');
     this.endpointSwitches = reg.counter('nodeway_mesh_endpoint_switches_total', 'Peer endpoints moved to the next candidate after no handshake.');
+    this.hostWakes = reg.counter('nodeway_mesh_host_wakes_total', 'Repairs woken by a link, address or route event that contradicts what the mesh applied, by reason (device, link, addresses, routes, underlay; lost: events missed).');
     this.stalePodMTU = reg.gauge('nodeway_mesh_stale_pod_mtu', 'After the pod MTU was lowered: the higher MTU pods created before may still carry until re-created (0 = none known).');
     this.handshakeRetries = reg.counter('nodeway_mesh_first_handshake_retries_total', 'New peers re-created to initiate again: no first handshake yet (crossed initiations, or the peer did not know this node yet).');
   }

@@ -5,13 +5,17 @@
 // forward accepts, conflist, the NetworkUnavailable condition. Each applier keeps what it
 // made live in its own tracker (src/reconcile/tracker.ts) and only executes the difference.
 // Full syncs and the poll compare with the device itself; a partial sync diffs against what
-// the last one left, which keeps a peer change to one command. Nothing here ever deletes the
-// interface or its peers wholesale, so a restart changes nothing already right.
+// the last one left, which keeps a peer change to one command. The host's links, addresses and
+// routes are watched (src/sys/ip-monitor.ts): an event that contradicts what was applied
+// (host-events.ts) wakes a repair at once, so the poll reads only the WireGuard device, and
+// the host every HOST_FALLBACK_MS (every POLL_MS while the listener is down). Nothing here
+// ever deletes the interface or its peers wholesale, so a restart changes nothing already right.
 import type { Logger } from 'pino';
 import type { KubeClient } from '../../src/kube/client.ts';
 import type { Module } from '../../src/runtime/module.ts';
 import { Serial } from '../../src/runtime/serial.ts';
 import { isProgramMissing } from '../../src/sys/exec.ts';
+import { type IpEvent, IpMonitor } from '../../src/sys/ip-monitor.ts';
 import type { PeerView, ViewChanges } from '../../src/view/types.ts';
 import type { NodeView } from '../../src/view/view.ts';
 import type { ModuleContext } from '../index.ts';
@@ -26,6 +30,7 @@ import { decidePeers } from './decide.ts';
 import { type Compare, type MeshDesired, meshDesired } from './desired.ts';
 import type { Attempt } from './endpoint-choice.ts';
 import { CniFacts, PathFacts } from './facts.ts';
+import { eventKey, type HostWake, hostWakes } from './host-events.ts';
 import { type LoadedKey, loadOrCreateKey } from './key.ts';
 import { readLink } from './link.ts';
 import { MeshMetrics } from './metrics.ts';
@@ -33,8 +38,12 @@ import { type MeshConfig, meshConfig } from './options.ts';
 import { type MeshPlan, plan } from './plan.ts';
 import { printDesired } from './print.ts';
 
-/** How often the device is compared with the last view without a view change (self-healing, endpoint trials, metrics). */
+/** How often the device is compared with the last view without a view change (endpoint trials, metrics; the host too while it is not watched). */
 export const POLL_MS = 5_000;
+/** While the host is watched, it is still read this often (what no event shows). */
+export const HOST_FALLBACK_MS = 60_000;
+/** Host events are judged this long after the first of a burst. */
+export const HOST_DEBOUNCE_MS = 100;
 
 export class NoPodCIDRError extends Error {}
 
@@ -72,6 +81,13 @@ export class MeshModule implements Module {
   private retryTimer: NodeJS.Timeout | undefined;
   private pollError = '';
   private closed = false;
+  /** Link, address and route events; started with the first reconcile. */
+  private readonly hostEvents: IpMonitor;
+  /** Events not judged yet, the last one per object (host-events.ts). */
+  private readonly heard = new Map<string, IpEvent>();
+  private wakeTimer: NodeJS.Timeout | undefined;
+  /** When the poll last read the host's links and routes. */
+  private hostReadAt = 0;
   /** ip and nft always; the WireGuard tool of the device in use (or the one the mode forces). */
   get programs(): string[] {
     const d = this.dev.device;
@@ -97,6 +113,8 @@ export class MeshModule implements Module {
       this.annotations = new AnnotationsApplier(this.client, this.nodeName);
       this.condition = new ConditionApplier(this.client, this.nodeName);
     }
+    this.hostEvents = new IpMonitor({ log: this.log.child({ part: 'ip-monitor' }), registry: ctx.registry });
+    this.hostEvents.subscribe((ev) => this.onHostEvent(ev));
   }
 
   sync(view: NodeView, changes: ViewChanges): Promise<void> {
@@ -125,8 +143,10 @@ export class MeshModule implements Module {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.hostEvents.close();
     if (this.timer) clearTimeout(this.timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
     await this.serial.idle();
   }
 
@@ -167,23 +187,69 @@ export class MeshModule implements Module {
     }
   }
 
-  /** Between view changes: repair what vanished (a killed wireguard-go), advance endpoint trials. */
+  /**
+   * Between view changes: advance endpoint trials and the metrics from the device; repair what
+   * vanished (a killed wireguard-go, a deleted route) when the host is read: every poll while
+   * it is not watched, else every HOST_FALLBACK_MS.
+   */
   private async poll(): Promise<void> {
     if (this.closed || !this.lastView) return;
+    const host = !this.hostEvents.live || Date.now() - this.hostReadAt >= HOST_FALLBACK_MS;
+    await this.check(host ? 'device' : 'peers', 'periodic mesh check failed');
+  }
+
+  /** Reads the host when `compare` says so (the link first: a vanished one is rebuilt), then reconciles. */
+  private async check(compare: 'device' | 'full' | 'peers', what: string): Promise<void> {
+    if (this.closed || !this.lastView) return;
     try {
-      const link = await readLink(this.cfg.iface);
-      if (!link) {
-        this.log.warn({ iface: this.cfg.iface }, 'WireGuard interface gone; rebuilding it');
-        this.dev.forget();
-      } else this.addresses.observe(link.addrs);
-      await this.reconcile(this.lastView, link ? 'device' : 'full');
+      if (compare !== 'peers') {
+        this.hostReadAt = Date.now();
+        const link = await readLink(this.cfg.iface);
+        if (!link) {
+          this.log.warn({ iface: this.cfg.iface }, 'WireGuard interface gone; rebuilding it');
+          this.dev.forget();
+          compare = 'full';
+        } else this.addresses.observe(link.addrs);
+      }
+      await this.reconcile(this.lastView, compare);
       this.pollError = '';
     } catch (err) {
       const msg = String((err as Error).message ?? err);
       // Said once, not every POLL_MS; a missing program was already said by src/sys/exec.ts.
-      if (!(err instanceof NoPodCIDRError) && !isProgramMissing(err) && msg !== this.pollError) this.log.warn({ err: msg }, 'periodic mesh check failed');
+      if (!(err instanceof NoPodCIDRError) && !isProgramMissing(err) && msg !== this.pollError) this.log.warn({ err: msg }, what);
       this.pollError = msg;
     }
+  }
+
+  private onHostEvent(ev: IpEvent): void {
+    if (this.closed) return;
+    this.heard.set(eventKey(ev), ev);
+    if (this.wakeTimer) return;
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = undefined;
+      void this.serial.run(() => this.onHostChanges());
+    }, HOST_DEBOUNCE_MS);
+    this.wakeTimer.unref();
+  }
+
+  /** Judged once no reconcile runs: what the appliers hold now is what the events are compared with. */
+  private async onHostChanges(): Promise<void> {
+    const events = [...this.heard.values()];
+    this.heard.clear();
+    if (this.closed || !this.lastView) return;
+    const self = this.lastView.peers.get(this.nodeName);
+    const wakes = hostWakes(events, {
+      iface: this.cfg.iface, bridge: this.cfg.bridge, device: !!this.dev.device, link: this.link.live,
+      addresses: this.addresses.held(), routeHeld: this.routes.held(), nodeIPs: self ? [...self.internalIPs, ...self.externalIPs] : [],
+    });
+    if (!wakes.size) return;
+    for (const w of wakes) this.metrics.hostWakes.inc({ reason: w });
+    const lost = wakes.has('lost');
+    if (!lost) this.log.info({ changed: [...wakes] }, 'the host changed under the mesh; repairing');
+    if (lost || wakes.has('link')) this.link.forget();
+    if (lost || wakes.has('underlay')) this.paths.forget();
+    // Routes and addresses are read back by a 'device' check; the link first (check()).
+    await this.check(wakes.has('device') ? 'full' : 'device', 'mesh repair after a host change failed');
   }
 
   private report(p: MeshPlan): void {
@@ -231,6 +297,7 @@ export class MeshModule implements Module {
     this.metrics.plan(p, this.mtu, this.dev.device.userspace);
     this.metrics.device(this.peers.device, this.peerNames);
     this.log.debug({ ms: Math.round(performance.now() - t0), took: took.all, compare, peers: p.peers.length, routes: p.routes.length }, 'mesh reconciled');
+    if (!this.closed) this.hostEvents.start();
     this.schedulePoll();
     this.podNetworkState(p);
     if (errors.length) throw new Error(errors.join('; '));

@@ -9,6 +9,8 @@ import type { IPFamily } from '../../src/kube/objects.ts';
 import { type Diff, Tracker } from '../../src/reconcile/tracker.ts';
 import type { FamilyDesired, Group, SetDecl } from './model.ts';
 import { groupCounters } from './counters.ts';
+import { CutMemory, parseCutSet } from './cut-set.ts';
+import { type Before, mayDeny, type SetChange } from './narrowing.ts';
 import { EGRESS, FORWARD_HOOK, forwardRules, HAIRPIN, INGRESS, nftFamily, ruleText, setBody, STRICT_CUT, strictCutSet, tailChain } from './render.ts';
 
 export interface Nft {
@@ -17,6 +19,8 @@ export interface Nft {
   hasChain?(family: string, table: string, chain: string): Promise<boolean>;
   /** `nft -j list counters table family table` (drops by policy); absent: no drop figures. */
   counters?(family: string, table: string): Promise<string>;
+  /** `nft -j list set family table set`; null when it does not exist. Absent: a full sync keeps strict cuts from memory only. */
+  listSet?(family: string, table: string, set: string): Promise<string | null>;
 }
 
 const PER_LINE = 500;
@@ -26,7 +30,7 @@ export interface ApplyResult {
   kind: 'full' | 'partial' | 'none';
   /** Lines in the transaction. */
   lines: number;
-  /** Allows removed or isolation added: flows that existed may now be denied (strict mode). */
+  /** Strict mode: some flow the rules live before allowed may be denied now (narrowing.ts); a full sync always says so. */
   narrowed: boolean;
 }
 
@@ -50,6 +54,11 @@ export class FamilyApplier {
 
   /** Strict mode: the forward chain drops the flows in the strict-cut set first. */
   private readonly strict: boolean;
+  /** Strict mode: the flows cut and when each cut ends, put back by a full sync (cut-set.ts). */
+  private readonly cuts = new CutMemory();
+  /** The verdict maps last applied (plans hand over fresh Maps; strict mode compares with them). */
+  private lastIngress: ReadonlyMap<string, string> = new Map();
+  private lastEgress: ReadonlyMap<string, string> = new Map();
 
   constructor(family: IPFamily, table: string, nft: Nft, deleteChainsNow: boolean, strict = false) {
     this.strict = strict;
@@ -77,6 +86,30 @@ export class FamilyApplier {
   async sync(d: FamilyDesired, full: boolean, touched?: ReadonlyMap<string, ReadonlySet<string>>): Promise<ApplyResult> {
     if (full || !this.synced) return this.full(d);
     return this.partial(d, touched);
+  }
+
+  /** Strict mode: drops these flows (strict-cut elements, one orientation each) for 10 minutes, across full syncs too. */
+  async cut(elements: string[]): Promise<void> {
+    if (elements.length === 0) return;
+    // Remembered first: a full sync running meanwhile writes them too.
+    this.cuts.add(elements);
+    const out: string[] = [];
+    this.elementLines('add', STRICT_CUT, elements, out);
+    await this.nft.apply(`${out.join('\n')}\n`);
+  }
+
+  /** The cut flows to write into a rebuilt table: remembered, and read from the live set (a restarted agent's). */
+  private async cutsDue(): Promise<string[]> {
+    if (this.nft.listSet) {
+      try {
+        const live = await this.nft.listSet(nftFamily(this.family), this.table, STRICT_CUT);
+        const now = Date.now();
+        if (live) for (const [e, secs] of parseCutSet(live)) this.cuts.add([e], now, secs);
+      } catch {
+        // Unreadable: what this agent cut is still remembered.
+      }
+    }
+    return this.cuts.due().map(([e, secs]) => `${e} timeout ${secs}s`);
   }
 
   private elementLines(verb: 'add' | 'delete', set: string, items: string[], out: string[]): void {
@@ -116,7 +149,10 @@ export class FamilyApplier {
       `add map ${this.t} ${INGRESS} { type ${a} : verdict; }`,
       `add map ${this.t} ${EGRESS} { type ${a} : verdict; }`,
     ];
-    if (this.strict) out.push(`add set ${this.t} ${STRICT_CUT} { ${strictCutSet(this.family)} }`);
+    if (this.strict) {
+      out.push(`add set ${this.t} ${STRICT_CUT} { ${strictCutSet(this.family)} }`);
+      this.elementLines('add', STRICT_CUT, await this.cutsDue(), out);
+    }
     const sets = FamilyApplier.setsOf(d);
     for (const [name, decl] of sets) out.push(`add set ${this.t} ${name} { ${setBody(decl, this.family)} }`);
     for (const g of d.groups.values()) this.groupLines(g, out);
@@ -142,13 +178,14 @@ export class FamilyApplier {
     this.egress.reset(d.egress);
     this.pendingDeletes = { groups: [], sets: [] };
     this.lastSets = new Map(d.elements);
+    this.lastIngress = d.ingress;
+    this.lastEgress = d.egress;
     this.synced = true;
     return { kind: 'full', lines: out.length, narrowed: true };
   }
 
   private async partial(d: FamilyDesired, touched?: ReadonlyMap<string, ReadonlySet<string>>): Promise<ApplyResult> {
     const out: string[] = [];
-    let narrowed = false;
     const later: { groups: Group[]; sets: string[] } = { groups: [], sets: [] };
     // Chains and sets the previous transaction could not delete yet (chains first: their rules use the sets).
     for (const g of this.pendingDeletes.groups) this.deleteGroupLines(g, out);
@@ -186,7 +223,6 @@ export class FamilyApplier {
         for (const e of els) want.set(e, true);
         diff = tr.diff(want);
       }
-      if (diff.delete.length) narrowed = true;
       this.elementLines('add', set, diff.create.map(([e]) => e), out);
       this.elementLines('delete', set, diff.delete, out);
       elementDiffs.push([set, diff]);
@@ -198,7 +234,6 @@ export class FamilyApplier {
     const vdiffs: [Tracker<string>, Diff<string>][] = [];
     for (const [map, tr, want] of vmaps) {
       const diff = tr.diff(want);
-      if (diff.create.length || diff.update.length) narrowed = true;
       this.elementLines('delete', map, [...diff.delete, ...diff.update.map(([ip]) => ip)], out);
       this.elementLines('add', map, [...diff.create, ...diff.update].map(([ip, g]) => `${ip} : jump ${g}`), out);
       vdiffs.push([tr, diff]);
@@ -213,8 +248,12 @@ export class FamilyApplier {
     }
     if (out.length === 0) {
       this.lastSets = new Map(d.elements);
+      this.lastIngress = d.ingress;
+      this.lastEgress = d.egress;
       return { kind: 'none', lines: 0, narrowed: false };
     }
+    // Judged on what is live before this transaction (the trackers are moved on below).
+    const narrowed = this.strict && (gd.update.length > 0 || mayDeny(this.before(), d, changes(elementDiffs)));
     await this.nft.apply(`${out.join('\n')}\n`);
     this.groups.done(gd);
     for (const [name, g] of [...gd.create, ...gd.update]) this.applied.set(name, g);
@@ -227,9 +266,27 @@ export class FamilyApplier {
     for (const [tr, diff] of vdiffs) tr.done(diff);
     this.pendingDeletes = later;
     this.lastSets = new Map(d.elements);
+    this.lastIngress = d.ingress;
+    this.lastEgress = d.egress;
     return { kind: 'partial', lines: out.length, narrowed };
+  }
+
+  /** What is live now, for strict mode's comparison: the trackers' state (moved on only after the transaction). */
+  private before(): Before {
+    return {
+      groups: this.applied,
+      ingress: this.lastIngress,
+      egress: this.lastEgress,
+      elements: (set) => this.elements.get(set)?.keys() ?? null,
+    };
   }
 
   /** Groups as applied (for deleting their sets and counters later). */
   private readonly applied = new Map<string, Group>();
+}
+
+function changes(diffs: [string, Diff<true>][]): Map<string, SetChange> {
+  const out = new Map<string, SetChange>();
+  for (const [set, d] of diffs) if (d.create.length || d.delete.length) out.set(set, { added: d.create.length > 0, removed: d.delete.length > 0 });
+  return out;
 }

@@ -13,6 +13,7 @@ export function netpolMetrics(reg: Registry) {
     drops: reg.gauge('nodeway_netpol_dropped_packets', 'New flows rejected, per family, direction, tier (admin, networkpolicy, baseline) and the policies judging the pods of the group that rejected them (nft counters read at scrape; a group gone takes its series with it).'),
     failures: reg.counter('nodeway_netpol_sync_failures_total', 'nft transactions that failed, per family.'),
     skipped: reg.gauge('nodeway_netpol_cnp_rules_failing_closed', 'ClusterNetworkPolicy rules with a peer nodeway does not support (domainNames) or cannot read, per peer and action: an Accept matches nothing, a Deny or Pass everything.'),
+    strictSweeps: reg.counter('nodeway_netpol_strict_sweeps_total', 'Strict mode: conntrack sweeps run (each lists the family\'s conntrack table), after a change that may deny flows allowed before, per family.'),
     strictDeleted: reg.counter('nodeway_netpol_strict_deleted_entries_total', 'Strict mode: conntrack entries of established flows a change denied, deleted, per family.'),
     strictDeferred: reg.counter('nodeway_netpol_strict_deferred_entries_total', 'Strict mode: denied entries left to the next sweep (a sweep deletes at most 500; every denied flow is cut at once all the same), per family.'),
     strictFailures: reg.counter('nodeway_netpol_strict_failures_total', 'Strict mode: conntrack sweeps that failed (retried with backoff), per family.'),

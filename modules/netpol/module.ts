@@ -16,7 +16,6 @@ import { netpolConfig, type NetpolConfig } from './options.ts';
 import { plan } from './plan.ts';
 import { Planner } from './planner.ts';
 import { desiredToJSON } from './print.ts';
-import { STRICT_CUT } from './render.ts';
 import { deletesChainsAtOnce } from '../../src/sys/kernel.ts';
 import { DropReader, dropSeries, parseCounters } from './counters.ts';
 import { conntrackTable, type ConntrackTable, StrictSweeper } from './strict.ts';
@@ -40,6 +39,12 @@ export function nftExec(bin = 'nft'): Nft {
       if (r.ok) return true;
       if (/No such file or directory/.test(r.stderr)) return false;
       throw new Error(`nft list chain failed: ${r.stderr.trim().split('\n')[0]}`);
+    },
+    async listSet(family, table, set) {
+      const r = await exec(bin, ['-j', 'list', 'set', family, table, set]);
+      if (r.ok) return r.stdout;
+      if (/No such file or directory/.test(r.stderr)) return null;
+      throw new Error(`nft list set failed: ${r.stderr.trim().split('\n')[0]}`);
     },
     async counters(family, table) {
       const r = await exec(bin, ['-j', 'list', 'counters', 'table', family, table]);
@@ -83,8 +88,8 @@ export class NetpolModule implements Module {
     this.programs = this.config.strict ? ['nft', 'conntrack'] : ['nft'];
     if (this.config.strict) {
       const m = this.metrics;
-      const cut = (f: 4 | 6, lines: string[]) => nft.apply(lines.map((l) => `add element ${f === 4 ? 'ip' : 'ip6'} ${this.config.table} ${STRICT_CUT} { ${l} }\n`).join(''));
-      this.sweeper = new StrictSweeper({ table: deps.conntrack ?? conntrackTable(), cut, log: this.log, metrics: { deleted: m.strictDeleted, deferred: m.strictDeferred, failures: m.strictFailures } });
+      const cut = (f: 4 | 6, elements: string[]) => this.families[f === 4 ? 0 : 1]!.cut(elements);
+      this.sweeper = new StrictSweeper({ table: deps.conntrack ?? conntrackTable(), cut, log: this.log, metrics: { sweeps: m.strictSweeps, deleted: m.strictDeleted, deferred: m.strictDeferred, failures: m.strictFailures } });
     }
   }
 

@@ -16,6 +16,22 @@ import { blockRanges, inRanges, ipToBig, normalize, type Range, rangeText } from
 /** Port ranges up to this many ports become set elements; wider ones a rule of their own. */
 export const EXPAND_RANGE = 64;
 
+/**
+ * Pod peers allowed on several ports (80 and 443; a small range): one element each in a peer set
+ * whose rule lists the ports, instead of one element per port in the peer . port set (the
+ * elements, and so the nft work of a full sync, shrink by that factor). Each distinct list costs
+ * a group one more rule (two lookups per new flow), so a group gets at most this many; clauses
+ * with other lists keep the peer . port set.
+ */
+export const MAX_PORT_LISTS = 4;
+
+/** The single ports of a clause's numeric port specs (ranges under EXPAND_RANGE expanded), sorted. */
+function portList(specs: PortSpec[]): [Protocol, number][] {
+  const out = new Map<string, [Protocol, number]>();
+  for (const s of specs) if ('from' in s && s.to - s.from < EXPAND_RANGE) for (let n = s.from; n <= s.to; n++) out.set(`${s.proto}/${n}`, [s.proto, n]);
+  return [...out.values()].sort((a, b) => (a[0] === b[0] ? a[1] - b[1] : a[0] < b[0] ? -1 : 1));
+}
+
 export interface PlanInput {
   nodeName: string;
   policy: PolicyView;
@@ -262,6 +278,27 @@ function npStage(name: string, policies: string[], clauses: Clause[], family: IP
     if (!f) feeds.set(set, (f = new Set()));
     f.add(JSON.stringify(entry));
   };
+  // Pod-peer clauses on two or more single ports: the peer set of their port list (MAX_PORT_LISTS).
+  const listOf = new Map<Clause, string>();
+  {
+    const lists = new Map<string, Clause[]>();
+    for (const c of clauses) {
+      if (c.peer.kind !== 'pods' || c.ports === null) continue;
+      const l = portList(c.ports);
+      if (l.length < 2) continue;
+      const k = JSON.stringify(l);
+      (lists.get(k) ?? lists.set(k, []).get(k)!).push(c);
+    }
+    [...lists.keys()].sort().slice(0, MAX_PORT_LISTS).forEach((k, i) => {
+      const set = `${name}-l${i}`;
+      for (const c of lists.get(k)!) {
+        listOf.set(c, set);
+        use(set, { shape: 'peer', interval: false }, c.why);
+        feed(set, [selectorKey((c.peer as Extract<Peer, { kind: 'pods' }>).selector)]);
+        addRangeRule(set, [{ m: 'peer', set }, { m: 'ports', ports: JSON.parse(k) as [Protocol, number][] }], c.why);
+      }
+    });
+  }
   for (const c of clauses) {
     const specs = c.ports ?? [];
     const sel = c.peer.kind === 'pods' ? selectorKey(c.peer.selector) : null;
@@ -273,7 +310,7 @@ function npStage(name: string, policies: string[], clauses: Clause[], family: IP
       proto(c.why);
       feed(`${name}-t`, [sel, s.proto]);
     }
-    if (sel !== null) for (const s of specs) if ('from' in s && s.to - s.from < EXPAND_RANGE) {
+    if (sel !== null && !listOf.has(c)) for (const s of specs) if ('from' in s && s.to - s.from < EXPAND_RANGE) {
       port(c.why);
       feed(`${name}-p`, [sel, s.proto, s.from, s.to]);
     }
@@ -292,13 +329,16 @@ function npStage(name: string, policies: string[], clauses: Clause[], family: IP
     if (c.peer.kind === 'pods') {
       // The sets this clause adds to, found once (not per element).
       const anySet = c.ports === null ? any(c.why) : undefined;
-      const specs = (c.ports ?? []).map((s) => ({
+      const list = listOf.has(c) ? elements.get(listOf.get(c)!)! : undefined;
+      // The single ports of a clause with a port list are in its rule: not elements here.
+      const specs = (c.ports ?? []).filter((s) => !list || !('from' in s) || s.to - s.from >= EXPAND_RANGE).map((s) => ({
         s,
         set: 'name' in s ? undefined : !('from' in s) ? proto(c.why) : s.to - s.from < EXPAND_RANGE ? port(c.why) : use(`${name}-r${s.proto[0]}${s.from}-${s.to}`, { shape: 'peer', interval: false }, c.why),
       }));
       for (const p of idx.selected(c.peer.selector)) {
         const ip = podIP(p, family);
         if (!ip) continue;
+        list?.add(ip);
         if (anySet) anySet.add(ip);
         else for (const { s, set } of specs) {
           if ('name' in s) named(p, s, ip, c.why);

@@ -104,10 +104,12 @@ export function conntrackTable(bin = 'conntrack'): ConntrackTable {
  * policy allows (the server answering), the flow would be re-admitted as a new one.
  */
 export function cutElements(entries: CtEntry[]): string[] {
-  return entries.map((e) => `${e.src} . ${e.replySrc} . ${e.proto} . ${e.sport} . ${e.replySport}, ${e.replySrc} . ${e.src} . ${e.proto} . ${e.replySport} . ${e.sport}`);
+  return entries.flatMap((e) => [`${e.src} . ${e.replySrc} . ${e.proto} . ${e.sport} . ${e.replySport}`, `${e.replySrc} . ${e.src} . ${e.proto} . ${e.replySport} . ${e.sport}`]);
 }
 
 export interface StrictMetrics {
+  /** Sweeps run (each lists the family's conntrack table); absent: not counted. */
+  sweeps?: { inc(labels: Record<string, string>): void };
   deleted: { inc(labels: Record<string, string>, by?: number): void };
   failures: { inc(labels: Record<string, string>): void };
   deferred: { inc(labels: Record<string, string>, by?: number): void };
@@ -209,6 +211,7 @@ export class StrictSweeper {
   private async sweep(family: IPFamily, fd: FamilyDesired): Promise<boolean> {
     const label = { ip_family: family === 4 ? 'IPv4' : 'IPv6' };
     const t0 = performance.now();
+    this.metrics.sweeps?.inc(label);
     try {
       const entries = await this.table.list(family);
       const denied = deniedEntries(fd, entries, this.local());

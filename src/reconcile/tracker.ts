@@ -90,6 +90,11 @@ export class Tracker<T> {
     return this.applied.has(key);
   }
 
+  /** The keys live now (what was applied). */
+  keys(): IterableIterator<string> {
+    return this.applied.keys();
+  }
+
   get size(): number {
     return this.applied.size;
   }

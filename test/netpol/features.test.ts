@@ -1,5 +1,5 @@
 // netpol on the real dataplane, dual-stack (two nodes over the WireGuard mesh, the upstream
-// model's 9 pods, pod → Service): strict mode (n1 runs --netpol-strict, n2 does not), drops by
+// model's 9 pods, pod → Service): strict mode (n1 runs --netpol-strict, n2 does not: a deny, pod and namespace label changes cut established flows, a firewall reload leaves them cut, a widening edit sweeps nothing), drops by
 // policy in /metrics, ClusterNetworkPolicy nodes peers, and the upstream cases over IPv6.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,8 @@ import type { KubeObject } from '../../testbed/apiserver/index.ts';
 import type { LabProcess } from '../../testbed/lab/process.ts';
 import { workloadPaths } from '../../testbed/lab/workloads.ts';
 import { type Family, NetpolLab } from './harness.ts';
+import { parseCutSet } from '../../modules/netpol/cut-set.ts';
+import { canonicalIP } from '../../src/net/ip.ts';
 
 const HOLD = join(dirname(fileURLToPath(import.meta.url)), 'hold-conn.ts');
 const PROBE = join(dirname(fileURLToPath(import.meta.url)), 'batch-probe.ts');
@@ -75,6 +77,201 @@ describe('strict mode: established flows after a deny', () => {
     expect(await L.metric('n2', 'nodeway_netpol_strict_deleted_entries_total')).toBe(0);
     for (const c of [...Object.values(conns), ...servers]) await c.stop(0);
     L.deletePolicies();
+  }, 90_000);
+});
+
+/** Long-lived TCP connections (hold-conn.ts) on port 7000: servers first (serve), then clients (connect, both families: key `from>to/vF`); stop() ends them all. */
+function holder() {
+  const lab = L.cluster.lab;
+  const procs: LabProcess[] = [];
+  const conns: Record<string, LabProcess> = {};
+  return {
+    conns,
+    async serve(pods: string[]) {
+      for (const to of pods) {
+        const s = lab.spawn(L.pod(to).netns, workloadPaths().node, [HOLD, 'serve', '7000']);
+        procs.push(s);
+        await s.waitForLine(/^ready$/, 10_000);
+      }
+    },
+    async connect(pairs: [from: string, to: string][]) {
+      for (const f of [4, 6] as Family[]) for (const [from, to] of pairs) {
+        const c = lab.spawn(L.pod(from).netns, workloadPaths().node, [HOLD, 'connect', L.ip(to, f), '7000']);
+        procs.push(c);
+        await c.waitForLine(/^ready$/, 10_000);
+        conns[`${from}>${to}/v${f}`] = c;
+      }
+    },
+    async stop() {
+      for (const p of procs) await p.stop(0);
+    },
+  };
+}
+
+/** Echoes each connection got over `ms`. */
+async function progress(conns: Record<string, LabProcess>, ms: number): Promise<Record<string, number>> {
+  const at = Object.fromEntries(Object.entries(conns).map(([k, c]) => [k, echoes(c)]));
+  await sleep(ms);
+  return Object.fromEntries(Object.entries(conns).map(([k, c]) => [k, echoes(c) - at[k]!]));
+}
+
+/** TCP probes of port 7000, both families: from>to → whether it connected. Polled (bounded) until it equals `want`. */
+async function until7000(want: Record<string, boolean>): Promise<void> {
+  const cells = Object.keys(want);
+  const once = async () => {
+    const out: Record<string, boolean> = {};
+    await Promise.all(cells.map(async (cell) => {
+      const [from, to] = cell.split('>') as [string, string];
+      const targets = [4, 6].map((f) => ['tcp', L.ip(to, f as Family), 7000]);
+      const r = await L.cluster.lab.exec(L.pod(from).netns, workloadPaths().node, [PROBE, JSON.stringify(targets), '1000'], { timeoutMs: 20_000 });
+      const ok = r.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { outcome: string }).outcome === 'ok');
+      out[cell] = ok.length === 2 && ok[0] === ok[1] ? ok[0]! : !want[cell];
+    }));
+    return out;
+  };
+  const end = Date.now() + 15_000;
+  let got = await once();
+  while (JSON.stringify(got) !== JSON.stringify(want) && Date.now() < end) got = await once();
+  expect(got, 'new connections to port 7000 (both families)').toEqual(want);
+}
+
+/** n1's strict sweeps and deleted entries so far. */
+async function strictFigures(): Promise<{ sweeps: number; deleted: number }> {
+  return { sweeps: await L.metric('n1', 'nodeway_netpol_strict_sweeps_total'), deleted: await L.metric('n1', 'nodeway_netpol_strict_deleted_entries_total') };
+}
+
+/** The flows (both orientations) in n1's strict-cut set of family `f`, as "src>dst". */
+async function cutOnN1(f: Family): Promise<Set<string>> {
+  const r = await L.cluster.lab.exec(L.cluster.nodes.get('n1')!.node.ns, 'nft', ['-j', 'list', 'set', f === 4 ? 'ip' : 'ip6', 'nodeway-np', 'strict-cut']);
+  return new Set(parseCutSet(r.stdout).map(([e]) => e.split(' . ')).filter((e) => e[2] === 'tcp').map((e) => `${canonicalIP(e[0]!)}>${canonicalIP(e[1]!)}`));
+}
+
+/**
+ * Waits (bounded) until n1's sweep cut every `from>to` pair (both families, both orientations in
+ * its strict-cut set) and deleted at least `n` more entries than `before` (the held flows; entries
+ * of earlier probes may add to it), then lets a packet in flight land.
+ */
+async function swept(before: number, pairs: [string, string][], n: number): Promise<void> {
+  const want = [4, 6].flatMap((f) => pairs.flatMap(([a, b]) => [[f, a, b], [f, b, a]] as [Family, string, string][]));
+  const done = async () => {
+    const sets = { 4: await cutOnN1(4), 6: await cutOnN1(6) };
+    return want.every(([f, a, b]) => sets[f].has(`${canonicalIP(L.ip(a, f))}>${canonicalIP(L.ip(b, f))}`));
+  };
+  const end = Date.now() + 15_000;
+  while (!(await done()) && Date.now() < end) await sleep(100);
+  expect(await done(), `${pairs.map((p) => p.join('>')).join(', ')} cut on n1 (both families and orientations)`).toBe(true);
+  while ((await strictFigures()).deleted - before < n && Date.now() < end) await sleep(250);
+  expect((await strictFigures()).deleted - before, 'entries n1 deleted').toBeGreaterThanOrEqual(n);
+  await sleep(500);
+}
+
+describe('strict mode: label changes cut, a widening edit does not', () => {
+  // Servers on n1 pods (x/a, x/c: n1 judges their ingress), clients on n2 pods.
+  it('a pod\'s label change makes a policy select it: its established connections are cut; a firewall reload (table deleted, repaired by the drift check) leaves them cut', async () => {
+    expect([L.pod('x/a').node, L.pod('y/a').node, L.pod('y/c').node]).toEqual(['n1', 'n2', 'n2']);
+    L.policy('x', 'iso', { podSelector: { matchLabels: { iso: '1' } }, ingress: [{ ports: [{ port: 80 }] }] });
+    await L.expectTable(80, 'tcp', 4, { 'y/a>x/a': true });
+    const h = holder();
+    try {
+      await h.serve(['x/a']);
+      await h.connect([['y/a', 'x/a'], ['y/c', 'x/a']]);
+      for (const [k, n] of Object.entries(await progress(h.conns, 1000))) expect(n, `${k} before`).toBeGreaterThanOrEqual(5);
+      const before = await strictFigures();
+      L.setPodLabels('x/a', { pod: 'a', iso: '1' });
+      await until7000({ 'z/a>x/a': false });
+      // Four flows (two clients × two families) to x/a on a port the policy does not admit.
+      await swept(before.deleted, [['y/a', 'x/a'], ['y/c', 'x/a']], 4);
+      for (const [k, n] of Object.entries(await progress(h.conns, 3000))) expect(n, `${k} after x/a was selected`).toBe(0);
+
+      // A firewall reload: n1's tables deleted; the drift check writes them again, cut flows included.
+      const n1 = L.cluster.nodes.get('n1')!.node;
+      for (const fam of ['ip', 'ip6']) await L.cluster.lab.exec(n1.ns, 'nft', ['delete', 'table', fam, 'nodeway-np'], { check: true });
+      const end = Date.now() + 15_000;
+      const back = async () => (await L.cluster.lab.exec(n1.ns, 'nft', ['list', 'set', 'ip6', 'nodeway-np', 'strict-cut'])).exitCode === 0
+        && (await L.cluster.lab.exec(n1.ns, 'nft', ['list', 'set', 'ip', 'nodeway-np', 'strict-cut'])).exitCode === 0;
+      while (!(await back()) && Date.now() < end) await sleep(100);
+      expect(await back(), 'the tables written again by the drift check').toBe(true);
+      for (const f of [4, 6] as Family[]) {
+        const cut = await cutOnN1(f);
+        for (const from of ['y/a', 'y/c']) {
+          const [a, b] = [canonicalIP(L.ip(from, f)), canonicalIP(L.ip('x/a', f))];
+          expect(cut.has(`${a}>${b}`) && cut.has(`${b}>${a}`), `${from} ↔ x/a IPv${f} in the repaired strict-cut set, both ways`).toBe(true);
+        }
+      }
+      // A flow may have got a packet through while the tables were gone; from now on none.
+      await sleep(500);
+      for (const [k, n] of Object.entries(await progress(h.conns, 3000))) expect(n, `${k} after the tables were repaired`).toBe(0);
+      await until7000({ 'z/a>x/a': false });
+    } finally {
+      await h.stop();
+      L.setPodLabels('x/a', { pod: 'a' });
+      L.deletePolicies();
+    }
+    await L.expectTable(80, 'tcp', 4, { 'y/a>x/a': true });
+  }, 120_000);
+
+  it('a peer stops matching (its label) and a namespace loses the label a policy selects by: their connections are cut, the others\' kept', async () => {
+    expect([L.pod('x/c').node, L.pod('z/b').node, L.pod('y/a').node, L.pod('y/c').node]).toEqual(['n1', 'n2', 'n2', 'n2']);
+    L.setNamespaceLabels('z', { team: 'blue' });
+    L.setPodLabels('y/a', { pod: 'a', role: 'client' });
+    L.setPodLabels('y/c', { pod: 'c', role: 'client' });
+    // x/c admits pods labelled role=client in any namespace, and every pod of a team=blue namespace.
+    L.policy('x', 'clients', { podSelector: { matchLabels: { pod: 'c' } }, ingress: [{ from: [{ namespaceSelector: {}, podSelector: { matchLabels: { role: 'client' } } }, { namespaceSelector: { matchLabels: { team: 'blue' } } }] }] });
+    const h = holder();
+    try {
+      await h.serve(['x/c']);
+      await until7000({ 'y/a>x/c': true, 'y/b>x/c': false, 'z/b>x/c': true });
+      await h.connect([['y/a', 'x/c'], ['y/c', 'x/c'], ['z/b', 'x/c']]);
+      for (const [k, n] of Object.entries(await progress(h.conns, 1000))) expect(n, `${k} before`).toBeGreaterThanOrEqual(5);
+      let before = await strictFigures();
+      L.setPodLabels('y/a', { pod: 'a' });
+      await until7000({ 'y/a>x/c': false, 'y/c>x/c': true });
+      await swept(before.deleted, [['y/a', 'x/c']], 2);
+      let got = await progress(h.conns, 3000);
+      for (const f of [4, 6]) {
+        expect(got[`y/a>x/c/v${f}`], `y/a → x/c IPv${f}, y/a no longer a client`).toBe(0);
+        expect(got[`y/c>x/c/v${f}`], `y/c → x/c IPv${f}, still a client`).toBeGreaterThanOrEqual(15);
+        expect(got[`z/b>x/c/v${f}`], `z/b → x/c IPv${f}, z still team=blue`).toBeGreaterThanOrEqual(15);
+      }
+      before = await strictFigures();
+      L.setNamespaceLabels('z', {});
+      await until7000({ 'z/b>x/c': false, 'y/c>x/c': true });
+      await swept(before.deleted, [['z/b', 'x/c']], 2);
+      got = await progress(h.conns, 3000);
+      for (const f of [4, 6]) {
+        expect(got[`z/b>x/c/v${f}`], `z/b → x/c IPv${f}, z lost team=blue`).toBe(0);
+        expect(got[`y/c>x/c/v${f}`], `y/c → x/c IPv${f}, still a client`).toBeGreaterThanOrEqual(15);
+      }
+    } finally {
+      await h.stop();
+      L.setNamespaceLabels('z', {});
+      L.setPodLabels('y/a', { pod: 'a' });
+      L.setPodLabels('y/c', { pod: 'c' });
+      L.deletePolicies();
+    }
+    await L.expectTable(80, 'tcp', 4, { 'y/a>x/c': true });
+  }, 120_000);
+
+  it('a widening edit (a port and a namespace added) cuts nothing and makes no sweep', async () => {
+    L.policy('x', 'in', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: nsIs('y') }], ports: [{ port: 7000 }] }] });
+    const h = holder();
+    try {
+      await h.serve(['x/a']);
+      await until7000({ 'y/a>x/a': true, 'z/b>x/a': false });
+      await h.connect([['y/a', 'x/a']]);
+      for (const [k, n] of Object.entries(await progress(h.conns, 1000))) expect(n, `${k} before`).toBeGreaterThanOrEqual(5);
+      // Sweeps of earlier changes are over (x/a newly isolated made one): none while nothing changes.
+      const before = await strictFigures();
+      expect(before.sweeps, 'n1 counts its sweeps').toBeGreaterThan(0);
+      L.policy('x', 'in', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: nsIs('y') }, { namespaceSelector: nsIs('z') }], ports: [{ port: 7000 }, { port: 80 }] }] });
+      await until7000({ 'y/a>x/a': true, 'z/b>x/a': true });
+      const got = await progress(h.conns, 3000);
+      for (const f of [4, 6]) expect(got[`y/a>x/a/v${f}`], `y/a → x/a IPv${f} after the widening edit`).toBeGreaterThanOrEqual(15);
+      expect(await strictFigures(), 'n1 swept nothing').toEqual(before);
+    } finally {
+      await h.stop();
+      L.deletePolicies();
+    }
   }, 90_000);
 });
 

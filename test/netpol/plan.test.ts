@@ -321,3 +321,38 @@ describe('peer sets shared between groups', () => {
     expect(d.v4.elements.get(setOf('10.1.1.1').set)).toEqual(new Set(['10.1.1.2 . tcp . 80', '10.1.2.2 . tcp . 80']));
   });
 });
+
+describe('pod peers on several ports: one element a peer, the ports in the rule', () => {
+  it('a list of ports (and a small range) is a peer set plus a port match; past MAX_PORT_LISTS lists, peer . port elements', () => {
+    const m = model(['n1']);
+    const from = (pod: string) => [{ podSelector: { matchLabels: { pod } } }];
+    // x/a: five clauses, five distinct lists (two ports or more each), one single port.
+    m.w.np('x', 'multi', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [
+      { from: from('b'), ports: [{ port: 80 }, { port: 81 }] },
+      { from: from('c'), ports: [{ port: 80, endPort: 82 }] },
+      { from: [{ namespaceSelector: {}, podSelector: { matchLabels: { pod: 'b' } } }], ports: [{ port: 81 }, { port: 82, protocol: 'UDP' }] },
+      { from: [{ namespaceSelector: {}, podSelector: { matchLabels: { pod: 'c' } } }], ports: [{ port: 90 }, { port: 91 }] },
+      { from: [{ namespaceSelector: {}, podSelector: { matchLabels: { pod: 'a' } } }], ports: [{ port: 7 }, { port: 9 }] },
+      { from: from('a'), ports: [{ port: 1500 }] },
+    ] });
+    const fd = plan({ nodeName: 'n1', policy: m.w }).v4;
+    const g = fd.groups.get(fd.ingress.get(m.ip('x/a'))!)!;
+    const lists = g.rules.filter((r) => r.match.some((x) => x.m === 'ports'));
+    expect(lists).toHaveLength(4);
+    // Each list rule: a peer set (addresses only) and the list.
+    for (const r of lists) {
+      expect(r.match.map((x) => x.m)).toEqual(['peer', 'ports']);
+      const set = (r.match[0] as { set: string }).set;
+      for (const e of fd.elements.get(set)!) expect(e).toMatch(/^10\.244\.\d+\.\d+$/);
+    }
+    expect(lists.map((r) => JSON.stringify((r.match[1] as { ports: unknown }).ports)).sort()).toEqual([
+      '[["TCP",7],["TCP",9]]', '[["TCP",80],["TCP",81],["TCP",82]]', '[["TCP",80],["TCP",81]]', '[["TCP",81],["UDP",82]]',
+    ].sort());
+    // The fifth list (90, 91; the last in order) and the single port: peer . port elements.
+    const pp = g.rules.find((r) => r.match[0]?.m === 'peerPort')!;
+    const els = [...fd.elements.get((pp.match[0] as { set: string }).set)!].sort();
+    expect(els).toEqual([`${m.ip('x/a')} . tcp . 1500`, ...['x/c', 'y/c', 'z/c'].flatMap((p) => [`${m.ip(p)} . tcp . 90`, `${m.ip(p)} . tcp . 91`])].sort());
+    // Verdicts: the interpreter against the reference evaluator.
+    for (const port of [7, 9, 80, 81, 82, 90, 91, 1500, 8]) for (const proto of [TCP, UDP]) denied(m, port, proto);
+  });
+});

@@ -7,6 +7,10 @@ import { FamilyApplier } from '../../modules/netpol/apply.ts';
 import { plan } from '../../modules/netpol/plan.ts';
 import { type ConntrackTable, type CtEntry, cutElements, deniedEntries, parseEntries, StrictSweeper } from '../../modules/netpol/strict.ts';
 import type { IPFamily } from '../../src/kube/objects.ts';
+import { NetpolModule } from '../../modules/netpol/module.ts';
+import { Registry } from '../../src/runtime/metrics.ts';
+import { emptyChanges, type NodeView } from '../../src/view/view.ts';
+import { FakeNft } from './fake-nft.ts';
 import { upstreamModel } from './world.ts';
 
 const LIST = `tcp      6 431995 ESTABLISHED src=10.244.1.10 dst=10.96.0.20 sport=40000 dport=80 src=10.244.0.10 dst=10.244.1.10 sport=8080 dport=40000 [ASSURED] mark=0 use=1
@@ -39,7 +43,7 @@ describe('strict mode: the entries a change denies', () => {
   });
 
   it('cuts both orientations as the forward hook sees them: after DNAT (the reply source), before SNAT', () => {
-    expect(cutElements(parseEntries(LIST).slice(0, 1))).toEqual(['10.244.1.10 . 10.244.0.10 . tcp . 40000 . 8080, 10.244.0.10 . 10.244.1.10 . tcp . 8080 . 40000']);
+    expect(cutElements(parseEntries(LIST).slice(0, 1))).toEqual(['10.244.1.10 . 10.244.0.10 . tcp . 40000 . 8080', '10.244.0.10 . 10.244.1.10 . tcp . 8080 . 40000']);
   });
 });
 
@@ -90,8 +94,8 @@ describe('strict mode: the sweeper', () => {
     s.request(fd);
     await s.idle();
     expect(t.entries).toHaveLength(0);
-    // Every denied flow is cut at the first sweep; deletions come 10 a sweep.
-    expect(cuts).toEqual([25, 15, 5]);
+    // Every denied flow is cut at the first sweep (two elements each); deletions come 10 a sweep.
+    expect(cuts).toEqual([50, 30, 10]);
     expect(m.c.deleted).toBe(25);
     expect(m.c.deferred).toBe(15 + 5);
     expect(t.calls.list).toBe(3);
@@ -133,8 +137,8 @@ describe('strict mode: a stream of changes', () => {
   });
 });
 
-describe('strict mode: which changes call for a sweep (the applier says it narrowed)', () => {
-  it('a peer losing a label, a namespace label change, a newly isolated pod, a policy edit narrow; a new allow does not', async () => {
+describe('strict mode: which changes call for a sweep (the applier says it narrowed; more in narrowing.test.ts)', () => {
+  it('a peer losing a label, a namespace label change, a newly isolated pod, a narrowing policy edit narrow; a new allow or a widening edit does not', async () => {
     const { world: w } = upstreamModel(['n1']);
     w.np('x', 'a', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ namespaceSelector: { matchLabels: { team: 'blue' } }, podSelector: { matchLabels: { role: 'client' } } }] }] });
     w.ns('y', { team: 'blue' });
@@ -151,7 +155,38 @@ describe('strict mode: which changes call for a sweep (the applier says it narro
     w.np('x', 'b', { podSelector: { matchLabels: { pod: 'b' } } });
     expect(await sync(), 'x/b newly isolated').toBe(true);
     w.np('x', 'b', { podSelector: { matchLabels: { pod: 'b' } }, ingress: [{}] });
-    expect(await sync(), 'a policy edit (a new group for x/b)').toBe(true);
+    expect(await sync(), 'a policy edit allowing everything (a new group for x/b, wider)').toBe(false);
+    w.np('x', 'b', { podSelector: { matchLabels: { pod: 'b' } }, ingress: [{ ports: [{ port: 80 }] }] });
+    expect(await sync(), 'a policy edit allowing port 80 only').toBe(true);
     expect(await sync(), 'nothing changed').toBe(false);
+  });
+});
+
+describe('strict mode: sweeps counted in nodeway_netpol_strict_sweeps_total', () => {
+  it('the first sync sweeps; a widening edit and a new peer do not; a narrowing edit and a peer losing its label do (one sweep a family)', async () => {
+    const { world: w } = upstreamModel(['n1']);
+    w.np('x', 'a', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }], ports: [{ port: 80 }] }] });
+    const t = fakeTable(0);
+    const registry = new Registry();
+    const m = new NetpolModule({ config: { netpolStrict: true }, nodeName: 'n1', log: pino({ level: 'silent' }), registry }, { nft: new FakeNft(), bridge: async () => '', deleteChainsNow: true, conntrack: t.table });
+    const view = { nodeName: 'n1', policy: w } as unknown as NodeView;
+    const sweeps = registry.counter('nodeway_netpol_strict_sweeps_total', '');
+    const count = () => sweeps.get({ ip_family: 'IPv4' }) + sweeps.get({ ip_family: 'IPv6' });
+    const sync = async (...keys: string[]) => {
+      await m.sync(view, keys.length ? { ...emptyChanges(), policies: new Set(keys) } : emptyChanges(true));
+      await m.strictIdle();
+      return count();
+    };
+    expect(await sync(), 'the first (full) sync: both families').toBe(2);
+    w.np('x', 'a', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }], ports: [{ port: 80 }, { port: 81 }] }] });
+    expect(await sync('np:x/a'), 'a port added').toBe(2);
+    w.pod('x', 'new', { node: 'n1', ips: ['10.244.0.99', 'fd00:244::99'], labels: { pod: 'b' } });
+    expect(await sync('pod:x/new'), 'a new peer').toBe(2);
+    w.np('x', 'a', { podSelector: { matchLabels: { pod: 'a' } }, ingress: [{ from: [{ podSelector: { matchLabels: { pod: 'b' } } }], ports: [{ port: 81 }] }] });
+    expect(await sync('np:x/a'), 'port 80 taken out').toBe(4);
+    w.pod('x', 'new', { node: 'n1', ips: ['10.244.0.99', 'fd00:244::99'], labels: { pod: 'c' } });
+    expect(await sync('pod:x/new'), 'a peer lost its label').toBe(6);
+    expect(t.calls.list).toBe(6);
+    await m.close();
   });
 });

@@ -559,7 +559,15 @@ describe('DNS endpoints', () => {
       { ip: '10.0.0.1', hostname: 'one', nodeName: 'node-b', ports: [{ name: 'grpc', protocol: 'TCP', port: 9090 }, { name: 'http', protocol: 'TCP', port: 8080 }] },
       { ip: '10.0.0.2', hostname: 'two', nodeName: 'node-b', ports: [{ name: 'http', protocol: 'TCP', port: 8080 }] },
     ]);
-    // Computed once, on first read, then kept: the view is immutable.
+    // Not kept on a Service with a cluster IP (read to index it, then only by rare questions):
+    // each read gives a fresh, equal list.
+    expect(view.dnsEndpoints).not.toBe(view.dnsEndpoints);
+    expect(view.dnsEndpoints).toEqual(view.dnsEndpoints);
+  });
+
+  it("a headless Service's are computed once, on first read, then kept (its A answers are them)", () => {
+    const { view } = build(rawService('db', { clusterIPs: ['None'] }), [rawSlice('db-aaaaa', [rawEp('10.0.0.2'), rawEp('10.0.0.1')])]);
+    expect(view.dnsEndpoints.map((d) => d.ip)).toEqual(['10.0.0.1', '10.0.0.2']);
     expect(view.dnsEndpoints).toBe(view.dnsEndpoints);
   });
 });

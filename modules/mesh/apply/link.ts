@@ -34,7 +34,17 @@ export class LinkApplier {
     if (want.families.includes(6)) await this.sysctl('/proc/sys/net/ipv6/conf/all/forwarding', '1');
     if (want.gateways.length) await ensureBridge(want.bridge, want.gateways, want.mtu);
     this.applied.observed(KEY, want);
+    this.live = want;
     return true;
+  }
+
+  /** What the last apply made live (host-events.ts judges link events against it). */
+  live: LinkSpec | undefined;
+
+  /** The host changed under it: the next sync applies it again. */
+  forget(): void {
+    this.applied.reset();
+    this.live = undefined;
   }
 
   /**
@@ -58,8 +68,11 @@ export class AddressesApplier {
   /** The link's addresses as read (the poll reads the link anyway). */
   observe(addrs: readonly string[]): void {
     this.applied.reset(addressSet(addrs));
+    this.live = new Set(addrs);
     this.known = true;
   }
+
+  private live = new Set<string>();
 
   async apply(iface: string, want: readonly string[], compare: Compare): Promise<void> {
     if (compare === 'full' || !this.known) {
@@ -76,9 +89,15 @@ export class AddressesApplier {
       throw err;
     }
     this.applied.done(d);
+    this.live = new Set(want);
   }
 
   forget(): void {
     this.known = false;
+  }
+
+  /** The addresses as applied; undefined when not known. */
+  held(): ReadonlySet<string> | undefined {
+    return this.known ? this.live : undefined;
   }
 }

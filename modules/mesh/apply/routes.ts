@@ -1,7 +1,7 @@
 // The mesh's routes in the main table (their own protocol number): one tracked entry per
 // destination. A full or device sync reads them back first; a partial one diffs against what
 // the last one left.
-import { Tracker } from '../../../src/reconcile/tracker.ts';
+import { isEmpty, Tracker } from '../../../src/reconcile/tracker.ts';
 import { run } from '../../../src/sys/exec.ts';
 import { ipv6Off } from '../../../src/sys/ipv6.ts';
 import type { PlannedRoute } from '../plan.ts';
@@ -38,7 +38,8 @@ export class RoutesApplier {
   /** Returns how many lines it ran. */
   async apply(routes: readonly PlannedRoute[], compare: Compare): Promise<number> {
     const wantV6 = routes.some((r) => r.family === 6);
-    if (compare !== 'memory' || !this.known) await this.read(compare === 'full', wantV6);
+    // 'peers': the host is watched (src/sys/ip-monitor.ts); what was applied stands.
+    if (compare === 'full' || compare === 'device' || !this.known) await this.read(compare === 'full', wantV6);
     this.hadV6 = wantV6;
     const { diff, lines } = this.changes(routes);
     if (lines.length) {
@@ -55,5 +56,11 @@ export class RoutesApplier {
 
   forget(): void {
     this.known = false;
+  }
+
+  /** Whether the route to `dst` is live as `spec` (undefined: none); undefined when not known (host-events.ts). */
+  held(): ((dst: string, spec: RouteSpec | undefined) => boolean) | undefined {
+    if (!this.known) return undefined;
+    return (dst, spec) => (spec ? isEmpty(this.applied.diffKeys(new Map([[dst, spec]]), [dst])) : !this.applied.has(dst));
   }
 }
