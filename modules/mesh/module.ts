@@ -44,6 +44,8 @@ export const POLL_MS = 5_000;
 export const HOST_FALLBACK_MS = 60_000;
 /** Host events are judged this long after the first of a burst. */
 export const HOST_DEBOUNCE_MS = 100;
+/** Repairs woken by the host at most this often: another program fighting over a route is not a tight loop. */
+export const HOST_REPAIR_GAP_MS = 1_000;
 
 export class NoPodCIDRError extends Error {}
 
@@ -88,6 +90,7 @@ export class MeshModule implements Module {
   private wakeTimer: NodeJS.Timeout | undefined;
   /** When the poll last read the host's links and routes. */
   private hostReadAt = 0;
+  private lastRepair = 0;
   /** ip and nft always; the WireGuard tool of the device in use (or the one the mode forces). */
   get programs(): string[] {
     const d = this.dev.device;
@@ -228,7 +231,7 @@ export class MeshModule implements Module {
     this.wakeTimer = setTimeout(() => {
       this.wakeTimer = undefined;
       void this.serial.run(() => this.onHostChanges());
-    }, HOST_DEBOUNCE_MS);
+    }, Math.max(HOST_DEBOUNCE_MS, this.lastRepair + HOST_REPAIR_GAP_MS - Date.now()));
     this.wakeTimer.unref();
   }
 
@@ -243,6 +246,7 @@ export class MeshModule implements Module {
       addresses: this.addresses.held(), routeHeld: this.routes.held(), nodeIPs: self ? [...self.internalIPs, ...self.externalIPs] : [],
     });
     if (!wakes.size) return;
+    this.lastRepair = Date.now();
     for (const w of wakes) this.metrics.hostWakes.inc({ reason: w });
     const lost = wakes.has('lost');
     if (!lost) this.log.info({ changed: [...wakes] }, 'the host changed under the mesh; repairing');

@@ -129,12 +129,20 @@ describe('mesh host repair', () => {
     }
     expect(await metric(n1, 'nodeway_ip_monitor_up')).toBe(0);
     // Each exit wakes one host read ('lost'); let the last one run before the route goes.
-    await sleep(500);
+    let lost = -1;
+    await waitFor('the lost wakes done', async () => {
+      const was = lost;
+      lost = await wakes('lost');
+      return lost === was || (await sleep(1_200), undefined);
+    }, 10_000, 0);
     const dst = n2.podCIDR!;
+    const woken = await wakes('routes');
     sh('ip', 'route', 'del', dst, 'proto', '112');
     const t = await repairTime('the route back by the poll', () => routeBack(dst), 5_000 + REPAIR_MS);
     expect(listenerPid()).toBeUndefined();
     expect(await metric(n1, 'nodeway_ip_monitor_up')).toBe(0);
+    // No wake did it: the poll did.
+    expect([await wakes('lost'), await wakes('routes')]).toEqual([lost, woken]);
     console.log(`repaired by the poll in ${t} ms`);
     // It comes back by itself, and wakes work again.
     await waitFor('the listener back', async () => (await metric(n1, 'nodeway_ip_monitor_up')) === 1, 20_000, 200);
