@@ -75,6 +75,31 @@ describe('the zone snapshot', () => {
     await c.close();
   });
 
+  it('is marked for writing when the zone or who may ask changes, not for any other Node change', async () => {
+    const m = await module(join(dir, 'marks', 'zone.json'));
+    const dirty = () => (m as unknown as { snapshotDirty: boolean }).snapshotDirty;
+    const view = (o: { web?: string; self?: { internalIPs: string[] } } = {}) =>
+      nodeView({ services: [svc({ name: 'web', clusterIPs: [o.web ?? '10.96.0.20'] }), ...SERVICES.slice(1)], namespaces: ['default'], ...(o.self ? { self: o.self } : {}) }) as never;
+    try {
+      await m.sync(view(), { ...none, full: true });
+      await (m as unknown as { snapshotWrite: Promise<void> }).snapshotWrite;
+      expect(dirty()).toBe(false);
+      // The node's own Node changed (the mesh published its key): same addresses, same zone.
+      await m.sync(view(), { ...none, full: false, self: true });
+      expect(dirty()).toBe(false);
+      // A Service change DNS does not show (the same records).
+      await m.sync(view(), { ...none, full: false, services: new Set(['default/web']) });
+      expect(dirty()).toBe(false);
+      await m.sync(view({ self: { internalIPs: ['198.18.0.3'] } }), { ...none, full: false, self: true });
+      expect(dirty()).toBe(true);
+      (m as unknown as { snapshotDirty: boolean }).snapshotDirty = false;
+      await m.sync(view({ web: '10.96.0.21', self: { internalIPs: ['198.18.0.3'] } }), { ...none, full: false, services: new Set(['default/web']) });
+      expect(dirty()).toBe(true);
+    } finally {
+      await m.close();
+    }
+  });
+
   it('answers SERVFAIL before the first sync without a usable snapshot', async () => {
     const bad = join(dir, 'bad.json');
     writeFileSync(bad, '{"version":1,"zone":"cluster.local","services":[{"ns":3}],"namespaces":[],"savedAt":');
