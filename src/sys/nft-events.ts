@@ -18,15 +18,15 @@
 // (-4/-6 only narrow the family it parses), and `nft monitor`, which can print every rule, loads
 // and keeps the whole ruleset (39 MiB RssAnon at 1,000 chains of 10 rules, against 0.16 MiB for
 // xtables-monitor, side by side). So after such an exit it is started again at once (at most
-// every RESTART_CHOKED_MS) and, once it listens, subscribers hear 'lost': the transaction it
+// every RESTART_ROUTINE_MS, src/sys/listener.ts) and, once it listens, subscribers hear 'lost': the transaction it
 // died on, and any committed before it listens again, are checked then (rtnetlink-style
 // generation ids cannot tell: under churn of the agent's own rules it dies before printing any).
 // Other exits (killed, not installed, failing to start) restart after a delay that doubles while
 // it keeps exiting (1 s to 1 min), and the checks poll every few seconds while it is down.
-import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import type { Registry } from '../runtime/metrics.ts';
-import { findProgram, installHint, isOwnChild, spawnDaemon } from './exec.ts';
+import { isOwnChild } from './exec.ts';
+import { ListenerFeed, SupervisedListener } from './listener.ts';
 
 export type ChangeReason = 'change' | 'lost';
 
@@ -49,168 +49,37 @@ export interface NftEventsOptions {
   maxRestartMs?: number;
 }
 
-const LISTENER = ['stdbuf', '-oL', 'xtables-monitor', '-e'];
-/** A listener that ran this long before exiting restarts at the shortest delay again. */
-const STABLE_MS = 60_000;
-/** After a rule it could not print or an overflow: started again at once, but not more often than this. */
-export const RESTART_CHOKED_MS = 250;
-
-export class NftEvents implements ChangeFeed {
-  private readonly opts: NftEventsOptions & { minRestartMs: number; maxRestartMs: number };
-  private readonly subs = new Set<(why: ChangeReason) => void>();
-  private child: ChildProcess | undefined;
-  private up = false;
-  private closed = true;
-  private restartMs: number;
-  private restartTimer: NodeJS.Timeout | undefined;
-  private startedAt = 0;
-  private partial = '';
+export class NftEvents extends ListenerFeed<ChangeReason> implements ChangeFeed {
+  protected readonly listener: SupervisedListener;
+  /** The transaction being printed touched tables, chains or rules. */
   private structural = false;
-  private stderrTail = '';
-  /** Failure reasons already logged at warn: each is said once per agent. */
-  private readonly warned = new Set<string>();
-  private saidDown = false;
-  private readonly m;
-  private lastStart = 0;
-  /** It died on what it read: once it listens again, a check covers what it missed. */
-  private choked = false;
+  private readonly transactions;
+  private readonly isOwn: (pid: number) => boolean;
 
   constructor(opts: NftEventsOptions = {}) {
-    this.opts = { minRestartMs: 1000, maxRestartMs: 60_000, ...opts };
-    this.restartMs = this.opts.minRestartMs;
-    const reg = opts.registry;
-    this.m = reg && {
-      up: reg.gauge('nodeway_nft_events_up', '1 while the nftables event listener runs (drift checks then wait for changes; else they poll every few seconds).'),
-      exits: reg.counter('nodeway_nft_events_exits_total', 'Times the nftables event listener exited or could not start, by reason.'),
-      transactions: reg.counter('nodeway_nft_events_transactions_total', 'nftables transactions seen, by whose (own: the agent\'s nft runs; other) and what (structural: tables, chains or rules; elements).'),
-    };
-    this.m?.up.set({}, 0);
-  }
-
-  get live(): boolean {
-    return this.up;
-  }
-
-  /** The listener's pid (stdbuf and `ip netns exec` exec it in place), while it runs. */
-  get pid(): number | undefined {
-    return this.child?.pid;
-  }
-
-  subscribe(fn: (why: ChangeReason) => void): () => void {
-    this.subs.add(fn);
-    return () => this.subs.delete(fn);
-  }
-
-  start(): void {
-    if (!this.closed) return;
-    this.closed = false;
-    void this.launch();
-  }
-
-  close(): void {
-    this.closed = true;
-    clearTimeout(this.restartTimer);
-    this.setUp(false);
-    this.child?.kill();
-    this.child = undefined;
-  }
-
-  private setUp(up: boolean): void {
-    this.up = up;
-    this.m?.up.set({}, up ? 1 : 0);
-  }
-
-  private emit(why: ChangeReason): void {
-    for (const fn of this.subs) fn(why);
-  }
-
-  private async launch(): Promise<void> {
-    if (this.closed) return;
-    const cmd = [...(this.opts.prefix ?? []), ...LISTENER];
-    const absent = ['stdbuf', 'xtables-monitor'].filter((p) => !findProgram(p));
-    if (absent.length) return this.failed('missing', `${absent.join(' and ')} not installed (${installHint(absent)})`);
-    let child: ChildProcess;
-    try {
-      child = await spawnDaemon(cmd[0]!, cmd.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
-    } catch (err) {
-      return this.failed('start', String((err as Error).message ?? err));
-    }
-    if (this.closed) {
-      child.kill();
-      return;
-    }
-    this.child = child;
-    this.startedAt = this.lastStart = Date.now();
-    this.partial = '';
-    this.structural = false;
-    this.stderrTail = '';
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (chunk: string) => this.onData(chunk));
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
-      this.stderrTail = (this.stderrTail + chunk).slice(-500);
-    });
-    // 'close', not 'exit': its last words on stderr (why it stopped) are read by then.
-    child.once('close', (code, signal) => {
-      if (this.child !== child) return;
-      this.child = undefined;
-      if (this.closed) return;
-      const why = this.stderrTail.trim().split('\n').filter((l) => !/^Perhaps /.test(l)).pop() || (signal ? `signal ${signal}` : `exit ${code}`);
-      const reason = /Parsing nftables rule failed/.test(this.stderrTail) ? 'unparsed' : /No buffer space/.test(this.stderrTail) ? 'overflow' : 'exit';
-      if (reason === 'exit') this.failed(reason, why);
-      else this.restartChoked(reason, why);
-    });
-    // Listening from here on; whatever changed before was the periodic checks' to see.
-    this.setUp(true);
-    if (this.saidDown) this.opts.log?.info('nftables event listener running again');
-    this.saidDown = false;
-    // Listening again (it subscribes as it starts; checks wait DRIFT_DEBOUNCE_MS): what it missed is checked.
-    if (this.choked) this.emit('lost');
-    this.choked = false;
-  }
-
-  /**
-   * Died on what it read (a rule it cannot print, an overflow): routine under churn of ip/ip6
-   * rules, so no backoff and no warning. It stays `live` for the moment it is away: the 'lost'
-   * that follows its restart covers that moment.
-   */
-  private restartChoked(reason: 'unparsed' | 'overflow', why: string): void {
-    this.m?.exits.inc({ reason });
-    this.choked = true;
-    this.startedAt = 0;
-    this.opts.log?.debug(`nftables event listener stopped: ${why}; started again at once`);
-    this.restartTimer = setTimeout(() => void this.launch(), Math.max(0, this.lastStart + RESTART_CHOKED_MS - Date.now()));
-    this.restartTimer.unref();
-  }
-
-  private failed(reason: 'missing' | 'start' | 'exit', why: string): void {
-    const wasUp = this.up;
-    this.setUp(false);
-    this.m?.exits.inc({ reason });
-    const ran = this.startedAt ? Date.now() - this.startedAt : 0;
-    this.startedAt = 0;
-    if (ran >= STABLE_MS) this.restartMs = this.opts.minRestartMs;
-    const wait = this.restartMs;
-    this.restartMs = Math.min(this.restartMs * 2, this.opts.maxRestartMs);
-    // Said once per reason.
-    const msg = `nftables event listener ${reason === 'missing' ? 'unavailable' : 'stopped'}: ${why}; drift checks poll until it runs again`;
-    if (!this.warned.has(reason)) {
-      this.warned.add(reason);
-      this.saidDown = true;
-      this.opts.log?.warn({ retryMs: wait }, msg);
-    } else this.opts.log?.debug({ retryMs: wait }, msg);
-    this.choked = false;
-    if (wasUp) this.emit('lost');
-    if (this.closed) return;
-    this.restartTimer = setTimeout(() => void this.launch(), wait);
-    this.restartTimer.unref();
-  }
-
-  private onData(chunk: string): void {
-    const text = this.partial + chunk;
-    const lines = text.split('\n');
-    this.partial = lines.pop()!;
-    for (const line of lines) this.onLine(line);
+    super();
+    this.isOwn = opts.isOwn ?? isOwnChild;
+    this.transactions = opts.registry?.counter('nodeway_nft_events_transactions_total', 'nftables transactions seen, by whose (own: the agent\'s nft runs; other) and what (structural: tables, chains or rules; elements).');
+    this.listener = new SupervisedListener({
+      command: ['stdbuf', '-oL', 'xtables-monitor', '-e'],
+      programs: ['stdbuf', 'xtables-monitor'],
+      what: 'nftables event listener',
+      meanwhile: 'drift checks poll until it runs again',
+      metrics: {
+        prefix: 'nodeway_nft_events',
+        up: '1 while the nftables event listener runs (drift checks then wait for changes; else they poll every few seconds).',
+        exits: 'Times the nftables event listener exited or could not start, by reason.',
+      },
+    }, {
+      line: (line) => this.onLine(line),
+      routineExit: (tail) => (/Parsing nftables rule failed/.test(tail) ? 'unparsed' : /No buffer space/.test(tail) ? 'overflow' : undefined),
+      listening: (again) => {
+        this.structural = false;
+        // It subscribes as it starts (checks wait DRIFT_DEBOUNCE_MS): what it missed is checked.
+        if (again) this.emit('lost');
+      },
+      down: () => this.emit('lost'),
+    }, opts);
   }
 
   private onLine(line: string): void {
@@ -222,8 +91,8 @@ export class NftEvents implements ChangeFeed {
     if (!gen) return;
     const structural = this.structural;
     this.structural = false;
-    const own = (this.opts.isOwn ?? isOwnChild)(Number(gen[1]));
-    this.m?.transactions.inc({ whose: own ? 'own' : 'other', what: structural ? 'structural' : 'elements' });
+    const own = this.isOwn(Number(gen[1]));
+    this.transactions?.inc({ whose: own ? 'own' : 'other', what: structural ? 'structural' : 'elements' });
     if (structural && !own) this.emit('change');
   }
 }

@@ -93,7 +93,9 @@ export class FakeUpstream {
     const udp = dgram.createSocket(this.host.includes(':') ? 'udp6' : 'udp4');
     udp.on('message', (msg, rinfo) => {
       const r = this.reply(msg, false, rinfo.port);
-      if (r) setTimeout(() => udp.send(r, rinfo.port, rinfo.address), this.delayMs);
+      // A reply still delayed when stop() closed the socket is dropped: send would throw
+      // ERR_SOCKET_DGRAM_NOT_RUNNING from a timer, an uncaught error failing whichever test runs.
+      if (r) setTimeout(() => this.udp === udp && udp.send(r, rinfo.port, rinfo.address), this.delayMs);
     });
     await new Promise<void>((res) => udp.bind(port, this.host, () => res()));
     this.port = udp.address().port;
@@ -126,7 +128,9 @@ export class FakeUpstream {
   }
 
   async stop(): Promise<void> {
-    this.udp?.close();
+    const udp = this.udp;
+    this.udp = undefined;
+    udp?.close();
     await new Promise<void>((res) => (this.tcp ? this.tcp.close(() => res()) : res()));
   }
 }

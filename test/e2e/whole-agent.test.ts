@@ -3,7 +3,8 @@
 // from the agent's own conflist, a host outside the cluster. Every path of the matrix in
 // testbed/lab/paths.ts — from a pod, from a node's host network, from outside; to ClusterIP (TCP,
 // UDP), NodePort with Cluster and Local policy on this node and another, a LoadBalancer IP, an
-// externalIP, a pod on another node, a name through the cluster DNS — must answer every one
+// externalIP, a pod on another node, a name through the cluster DNS, reverse (PTR) lookups of the
+// ClusterIP and of a pod IP from a pod — must answer every one
 // of its N requests, reach every endpoint its semantics use and no other, and show the
 // backend the source address those semantics give. Nothing is retried. The nodes' firewalls
 // drop forwarded traffic (Docker's and ufw's `iptables -P FORWARD DROP`); a firewall reload
@@ -34,13 +35,23 @@ afterAll(async () => {
 describe('the whole agent (proxy, dns, mesh, netpol) on every node', () => {
   it(`every path, IPv4 and IPv6, answers ${REQUESTS} of ${REQUESTS} requests from the right pods with the right source`, async () => {
     const specs = matrix(lab!.world);
-    // 2 families × (2 in-cluster sources × 10 destinations + 6 from outside).
-    expect(specs).toHaveLength(52);
+    // 2 families × (2 in-cluster sources × 10 destinations + 2 reverse lookups from the pod + 6 from outside).
+    expect(specs).toHaveLength(56);
+    // The reverse lookups (dig -x from the pod, asked of its node's DNS): the ClusterIP is the
+    // Service's name; a pod IP has a name under every Service it backs.
+    const pod = lab!.world.echo.find((p) => p.name === 'echo-21')!;
+    for (const f of lab!.world.families) {
+      const ptr = specs.filter((s) => s.family === f && s.dns?.type === 'PTR').map((s) => [s.dns!.name, s.dns!.answer]);
+      expect(ptr[0]).toEqual([lab!.world.svc.clusterIP[f], ['echo.default.svc.cluster.local.']]);
+      // Its hostname under the headless Service it names as subdomain, its dashed IP under the others.
+      const dashed = pod.ips[f]!.replace(/[.:]/g, '-');
+      expect(ptr[1]).toEqual([pod.ips[f], ['echo-21.echo-headless', ...['echo', 'echo-nodeport', 'echo-local', 'echo-lb', 'echo-external'].map((s) => `${dashed}.${s}`)].map((n) => `${n}.default.svc.cluster.local.`)]);
+    }
     const results = await runMatrix(lab!.cluster.lab, specs, REQUESTS);
     console.log(report(results));
     const failed = results.filter((r) => problems(r).length > 0).map((r) => `IPv${r.spec.family} ${r.spec.from} → ${r.spec.to}: ${problems(r).join('; ')}`);
     expect(failed).toEqual([]);
-    expect(results.reduce((a, r) => a + r.answered, 0)).toBe(52 * REQUESTS);
+    expect(results.reduce((a, r) => a + r.answered, 0)).toBe(56 * REQUESTS);
   }, 240_000);
 
   it('forwards through hosts whose FORWARD policy is drop: NODEWAY-FWD accepts the cluster networks first', async () => {
@@ -108,7 +119,7 @@ describe('the whole agent (proxy, dns, mesh, netpol) on every node', () => {
     // Every path through node-2 and node-3 works again, N of N.
     const specs: PathSpec[] = matrix(l.world).filter((s) => /node-2|node-3/.test(s.to) || s.to === 'ClusterIP TCP');
     for (const f of l.world.families) {
-      specs.push({ family: f, from: 'node-2 host network', to: 'the cluster DNS', ns: n2!.ns, dns: { server: l.world.svc.dns[f]!, name: l.world.svc.dnsName, type: f === 4 ? 'A' : 'AAAA', answer: l.world.svc.clusterIP[f]! }, endpoints: [], all: false });
+      specs.push({ family: f, from: 'node-2 host network', to: 'the cluster DNS', ns: n2!.ns, dns: { server: l.world.svc.dns[f]!, name: l.world.svc.dnsName, type: f === 4 ? 'A' : 'AAAA', answer: [l.world.svc.clusterIP[f]!] }, endpoints: [], all: false });
     }
     const results = await runMatrix(l.cluster.lab, specs, REQUESTS);
     console.log(report(results));

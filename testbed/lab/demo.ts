@@ -246,6 +246,14 @@ export async function startLab(dir: string, progress: Progress, opts: DemoOption
     }, (s) => `echo ${Object.values(s.clusterIP).join(' ')} port 80, NodePorts ${s.nodePort} (Cluster) and ${s.localPort} (Local), LoadBalancer ${s.lbIPs.join(' ')}, externalIP ${s.extIPs.join(' ')}`);
 
     const fams = (dual ? [4, 6] : [4]) as Family[];
+    // A pod's reverse names (CoreDNS's endpoint PTRs): one per Service it backs, its hostname
+    // under the headless Service it names as subdomain, its dashed IP under the others.
+    const ptrPod = pods.find((p) => p.node.name === 'node-2')!;
+    const dashed = (ip: string) => ip.replace(/[.:]/g, '-').replace(/-$/, '-0').replace(/^-/, '0-');
+    const ptrNames = (pod: string, ip: string) => [
+      `${pod}.echo-headless.default.svc.${DOMAIN}.`,
+      ...['echo', 'echo-nodeport', 'echo-local', 'echo-lb', 'echo-external'].map((svc) => `${dashed(ip)}.${svc}.default.svc.${DOMAIN}.`),
+    ];
     const gw = (n: LabNode): Fam => ({ 4: n.podCidrV4 ? n.podCidrV4.replace(/\.0\/24$/, '.1') : undefined, ...(dual && n.podCidrV6 ? { 6: n.podCidrV6.replace(/::\/64$/, '::1') } : {}) });
     const world: PathWorld = {
       families: fams,
@@ -258,6 +266,7 @@ export async function startLab(dir: string, progress: Progress, opts: DemoOption
         clusterIP: svcs.clusterIP, nodePortCluster: svcs.nodePort, nodePortLocal: svcs.localPort,
         lbIP: byFamily(svcs.lbIPs), lbVia: 1, externalIP: byFamily(svcs.extIPs), externalVia: 2,
         dns: byFamily(dnsIPs), dnsName: `echo.default.svc.${DOMAIN}`,
+        ptr: { clusterIP: `echo.default.svc.${DOMAIN}.`, pod: ptrPod.pod.name!, podNames: Object.fromEntries(fams.map((f) => [f, ptrNames(ptrPod.pod.name!, byFamily(ptrPod.pod.ips)[f]!)])) },
       },
     };
 

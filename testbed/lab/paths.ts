@@ -36,6 +36,8 @@ export interface PathWorld {
     externalVia: number;
     dns: Partial<Record<Family, string>>;
     dnsName: string;
+    /** Reverse names: the ClusterIP's (the Service's name), and every name of a pod that backs Services. */
+    ptr: { clusterIP: string; pod: string; podNames: Partial<Record<Family, string[]>> };
   };
 }
 
@@ -45,7 +47,8 @@ export interface PathSpec {
   to: string;
   ns: string;
   probe?: ProbeTarget;
-  dns?: { server: string; name: string; type: 'A' | 'AAAA'; answer: string };
+  /** A question (PTR: `name` is the IP, asked as `dig -x`) and the exact records every answer must hold. */
+  dns?: { server: string; name: string; type: 'A' | 'AAAA' | 'PTR'; answer: string[] };
   /** Pods that may answer; every one must be seen when `all` is set. */
   endpoints: string[];
   all: boolean;
@@ -94,8 +97,16 @@ export function matrix(w: PathWorld): PathSpec[] {
       out.push({ family: f, from: s.from, to: `pod ${remote.name} on ${b.name}`, ns: s.ns, probe: tcp(remote.ips[f]!, w.port), endpoints: [remote.name], all: true, source: own });
       out.push({
         family: f, from: s.from, to: `${w.svc.dnsName} via the cluster DNS ${w.svc.dns[f]}`, ns: s.ns,
-        dns: { server: w.svc.dns[f]!, name: w.svc.dnsName, type: f === 4 ? 'A' : 'AAAA', answer: w.svc.clusterIP[f]! }, endpoints: [], all: false,
+        dns: { server: w.svc.dns[f]!, name: w.svc.dnsName, type: f === 4 ? 'A' : 'AAAA', answer: [w.svc.clusterIP[f]!] }, endpoints: [], all: false,
       });
+      if (s.pod) {
+        // Reverse lookups a pod makes: a ClusterIP is its Service's name; a pod IP that backs
+        // Services has a name under each (CoreDNS's endpoint PTRs).
+        const dns = w.svc.dns[f]!;
+        out.push({ family: f, from: s.from, to: `PTR of ClusterIP ${w.svc.clusterIP[f]} via the cluster DNS ${dns}`, ns: s.ns, dns: { server: dns, name: w.svc.clusterIP[f]!, type: 'PTR', answer: [w.svc.ptr.clusterIP] }, endpoints: [], all: false });
+        const pod = w.echo.find((p) => p.name === w.svc.ptr.pod)!;
+        out.push({ family: f, from: s.from, to: `PTR of pod ${pod.name} ${pod.ips[f]} via the cluster DNS ${dns}`, ns: s.ns, dns: { server: dns, name: pod.ips[f]!, type: 'PTR', answer: w.svc.ptr.podNames[f]! }, endpoints: [], all: false });
+      }
     }
     const o = { from: 'outside host', ns: w.outside.ns, ip: w.outside.ips[f]! };
     out.push({ family: f, from: o.from, to: `NodePort (Cluster) on ${a.name}`, ns: o.ns, probe: tcp(a.ips[f]!, w.svc.nodePortCluster), endpoints: all, all: true, source: a.gateways[f] });
@@ -121,14 +132,19 @@ export async function runPath(lab: Lab, spec: PathSpec, n: number): Promise<Path
   const r: PathResult = { spec, sent: n, answered: 0, by: new Map(), sources: new Set(), failures: [] };
   if (spec.dns) {
     const q = spec.dns;
-    const args = [`@${q.server}`, '+short', '+tries=1', '+time=2'];
-    for (let i = 0; i < n; i++) args.push(q.name, q.type);
+    // One dig, n questions; each answer is its header block (status) and its answer section. A
+    // question that got no reply prints no header, so it is not counted.
+    const args = [`@${q.server}`, '+noall', '+comments', '+answer', '+tries=1', '+time=2'];
+    for (let i = 0; i < n; i++) args.push(...(q.type === 'PTR' ? ['-x', q.name] : [q.name, q.type]));
     const x = await lab.exec(spec.ns, 'dig', args, { timeoutMs: n * 2_500 + 5_000 });
-    const lines = x.stdout.split('\n').map((l) => l.trim()).filter(Boolean);
-    for (const l of lines) {
-      if (l === q.answer) r.answered++;
-      else if (r.failures.length < 3) r.failures.push(l);
+    const want = [...q.answer].sort().join(' ');
+    for (const block of x.stdout.split(/^;; ->>HEADER<<-/m).slice(1)) {
+      const status = /status: (\w+)/.exec(block)?.[1];
+      const got = block.split('\n').map((l) => l.trim().split(/\s+/)).filter((f) => f.length >= 5 && !f[0]!.startsWith(';') && f[3] === q.type).map((f) => f.slice(4).join(' '));
+      if (status === 'NOERROR' && got.sort().join(' ') === want) r.answered++;
+      else if (r.failures.length < 3) r.failures.push(`${status}: ${got.join(' ') || 'no records'}`);
     }
+    if (r.answered < n && r.failures.length < 3) r.failures.push(...x.stdout.split('\n').filter((l) => /timed out|no servers|error/.test(l)).slice(0, 3 - r.failures.length));
     return r;
   }
   let results: ProbeResult[];
@@ -173,7 +189,7 @@ export function problems(r: PathResult): string[] {
 export function summary(r: PathResult): string {
   const s = r.spec;
   const parts = [`${r.answered}/${r.sent} answered`];
-  if (s.dns) parts.push(`with ${s.dns.answer}`);
+  if (s.dns) parts.push(`with ${s.dns.answer.join(', ')}`);
   else if (s.endpoints.length > 1) {
     const seen = s.endpoints.filter((e) => r.by.has(e)).length;
     parts.push(seen === s.endpoints.length ? `by all ${seen} ${s.endpoints.length === 2 ? 'local pods' : 'pods'}` : `by ${seen} of ${s.endpoints.length} pods`);
