@@ -9,7 +9,7 @@ import type { ViewChanges } from '../view/types.ts';
 import type { Registry } from './metrics.ts';
 import { consumes, type Module } from './module.ts';
 import { missingPrograms } from '../sys/exec.ts';
-import type { ChangeFeed } from '../sys/nft-events.ts';
+import type { ChangeFeed, ChangeReason } from '../sys/nft-events.ts';
 
 export type { Module } from './module.ts';
 
@@ -93,7 +93,7 @@ export class ModuleRunner {
     // A view published before this runner subscribed still needs its first (full) sync.
     if (view.ready) this.schedule();
     if (module.drifted && this.opts.driftCheckMs > 0) {
-      this.unsubscribe = this.opts.changes?.subscribe(() => this.suspectDrift());
+      this.unsubscribe = this.opts.changes?.subscribe((why) => this.suspectDrift(why));
       this.scheduleDriftCheck();
     }
   }
@@ -102,6 +102,11 @@ export class ModuleRunner {
   private unsubscribe: (() => void) | undefined;
   /** An nftables change not yet checked. */
   private suspect = false;
+  /** What the suspicion rests on: someone else's change, or only events the feed lost. */
+  private suspectWhy: ChangeReason | undefined;
+  /** When the last check started, and when the scheduled one is due. */
+  private lastCheck = 0;
+  private dueAt = 0;
   private checking = false;
   /** The drift timer is a change's (debounce), not the period's: further changes do not push it back. */
   private changeDue = false;
@@ -113,6 +118,7 @@ export class ModuleRunner {
     const period = this.opts.changes?.live ? this.opts.driftFallbackMs : this.opts.driftCheckMs;
     const trigger = delayMs === undefined ? 'period' : 'change';
     this.changeDue = trigger === 'change';
+    this.dueAt = Date.now() + (delayMs ?? period);
     this.driftTimer = setTimeout(() => {
       this.changeDue = false;
       void this.checkDrift(trigger);
@@ -121,10 +127,27 @@ export class ModuleRunner {
   }
 
   /** nftables changed (or the feed lost events, or stopped: then the period shortens). */
-  private suspectDrift(): void {
+  private suspectDrift(why: ChangeReason): void {
     if (this.closed) return;
     this.suspect = true;
-    if (!this.checking && !this.changeDue) this.scheduleDriftCheck(this.opts.driftDebounceMs);
+    if (this.suspectWhy !== 'change') this.suspectWhy = why;
+    if (this.checking) return;
+    // A change's check is not pushed back by further ones, but one due sooner replaces a later.
+    const delay = this.suspectDelay();
+    if (!this.changeDue || Date.now() + delay < this.dueAt) this.scheduleDriftCheck(delay);
+  }
+
+  /**
+   * Someone else's change: checked after the debounce. Only lost events: xtables-monitor says
+   * so after each restart, and every transaction changing the proxy's or netpol's own ip/ip6
+   * rules ends it (up to 4 restarts a second under Service churn, each a round of `nft`
+   * listings in every module); those are checked at most every driftCheckMs, as the checks
+   * poll while it is down.
+   */
+  private suspectDelay(): number {
+    const debounce = this.opts.driftDebounceMs;
+    if (this.suspectWhy === 'change') return debounce;
+    return Math.max(debounce, this.lastCheck + this.opts.driftCheckMs - Date.now());
   }
 
   private async checkDrift(trigger: 'change' | 'period'): Promise<void> {
@@ -134,6 +157,8 @@ export class ModuleRunner {
     if (this.running || !this.health.synced || hasChanges(this.pending)) return this.scheduleDriftCheck();
     this.checking = true;
     this.suspect = false;
+    this.suspectWhy = undefined;
+    this.lastCheck = Date.now();
     this.m.driftChecks.inc({ module: this.module.name, trigger });
     let drifted = false;
     try {
@@ -146,7 +171,7 @@ export class ModuleRunner {
     }
     if (this.closed) return;
     // A change during the check: once more.
-    this.scheduleDriftCheck(this.suspect ? this.opts.driftDebounceMs : undefined);
+    this.scheduleDriftCheck(this.suspect ? this.suspectDelay() : undefined);
     if (!drifted) return;
     this.m.drifts.inc({ module: this.module.name });
     this.log.warn('dataplane changed underneath (a firewall reload or a deleted table?): full resync');
@@ -233,7 +258,7 @@ export class ModuleRunner {
     this.running = false;
     if (hasChanges(this.pending)) this.schedule();
     else {
-      if (this.suspect && !this.checking && !this.changeDue) this.scheduleDriftCheck(this.opts.driftDebounceMs);
+      if (this.suspect && !this.checking && !this.changeDue) this.scheduleDriftCheck(this.suspectDelay());
       this.idle();
     }
   }

@@ -140,6 +140,38 @@ describe('ModuleRunner', () => {
     await r.close();
   });
 
+  it('lost events alone (the listener restarting under our own rule churn) are checked at most every driftCheckMs; a change meanwhile after the debounce', async () => {
+    const { cache, view } = setup();
+    const at: number[] = [];
+    const mod: Module = { name: 't', inputs: ALL, sync: async () => {}, drifted: async () => (at.push(Date.now()), false) };
+    const subs = new Set<(why: ChangeReason) => void>();
+    const feed = { live: true, subscribe: (fn: (why: ChangeReason) => void) => (subs.add(fn), () => subs.delete(fn)) };
+    const emit = (why: ChangeReason) => { for (const fn of subs) fn(why); };
+    const r = new ModuleRunner(mod, view, log, new Registry(), { minIntervalMs: 0, driftCheckMs: 1000, driftFallbackMs: 60_000, driftDebounceMs: 10, changes: feed });
+    listAll(cache);
+    view.flush();
+    await r.whenIdle();
+    // 'lost' every 50 ms for 2.6 s, as xtables-monitor restarting 4 times a second would say.
+    const t0 = Date.now();
+    while (Date.now() - t0 < 2600) {
+      emit('lost');
+      await tick(50);
+    }
+    // The first at once (no check before), then one a second: 3 over 2.6 s, not 52.
+    expect(at.length).toBeGreaterThanOrEqual(2);
+    expect(at.length).toBeLessThanOrEqual(4);
+    for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeGreaterThanOrEqual(990);
+    // A change right after a check is not held back by the lost events' gap (900 ms and more here).
+    await until(() => at.length > 0 && Date.now() - at.at(-1)! < 100 && Date.now() - at.at(-1)! > 20);
+    emit('lost');
+    const before = at.length;
+    const changed = Date.now();
+    emit('change');
+    await until(() => at.length > before);
+    expect(at.at(-1)! - changed).toBeLessThan(500);
+    await r.close();
+  });
+
   it('a change seen while the module syncs is checked once the sync is done', async () => {
     const { cache, view } = setup();
     let release = () => {};
