@@ -11,14 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Registry } from '../../src/runtime/metrics.ts';
 import { type IpEvent, IpMonitor, parseIpMonitorLine } from '../../src/sys/ip-monitor.ts';
 import { makePrefix } from '../../testbed/lab/names.ts';
+import { waitFor } from '../../testbed/lab/wait.ts';
 
 const ns = `${makePrefix('mm')}-ipmon`;
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const inNs = (...args: string[]) => execFileSync('ip', ['netns', 'exec', ns, ...args]);
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (const end = Date.now() + 10_000; !cond(); await tick(10)) if (Date.now() > end) throw new Error(`never: ${what}`);
-}
+const until = (cond: () => boolean, what: string) => waitFor(what, cond, 10_000, 10);
 
 beforeAll(() => {
   execFileSync('ip', ['netns', 'add', ns]);

@@ -8,6 +8,7 @@ import { Registry } from '../../src/runtime/metrics.ts';
 import { exec } from '../../src/sys/exec.ts';
 import { type ChangeReason, NftEvents } from '../../src/sys/nft-events.ts';
 import { makePrefix } from '../../testbed/lab/names.ts';
+import { waitFor } from '../../testbed/lab/wait.ts';
 
 const ns = `${makePrefix('idl')}-ev`;
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -17,9 +18,7 @@ function foreign(script: string): void {
   execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: script });
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (const end = Date.now() + 10_000; !cond(); await tick(10)) if (Date.now() > end) throw new Error(`never: ${what}`);
-}
+const until = (cond: () => boolean, what: string) => waitFor(what, cond, 10_000, 10);
 
 beforeAll(() => {
   execFileSync('ip', ['netns', 'add', ns]);
