@@ -36,9 +36,14 @@ const QUIET_MIN_GROWTH = 1048576;
  */
 function grownSinceCompaction(): boolean {
   if (!compacted.used) return true;
-  const now = oldHeap();
   const enough = Math.max(QUIET_MIN_GROWTH, compacted.used / 32);
-  return now.used - compacted.used >= enough || now.committed - compacted.committed >= enough;
+  return grownBy(enough, enough);
+}
+
+/** The heap in use grew by `used`, or committed by `committed`, since the last compaction. */
+function grownBy(used: number, committed: number): boolean {
+  const now = oldHeap();
+  return now.used - compacted.used >= used || now.committed - compacted.committed >= committed;
 }
 let timers: NodeJS.Timeout[] = [];
 
@@ -111,8 +116,7 @@ export function compactOnGrowth(): () => void {
     if (!compacted.used) return;
     // Committed too: a burst outside any sync (the DNS zone snapshot's write, ~35 MB at 10,000 × 10)
     // leaves old space committed after V8's own collection has brought its use back.
-    const now = oldHeap();
-    if (now.used - compacted.used >= GROWTH_BYTES || now.committed - compacted.committed >= Math.max(GROWTH_BYTES, compacted.used / 16)) gc(reduce);
+    if (grownBy(GROWTH_BYTES, Math.max(GROWTH_BYTES, compacted.used / 16))) gc(reduce);
   }, GROWTH_CHECK_MS).unref();
   return () => {
     clearInterval(growthTimer);
