@@ -271,12 +271,17 @@ export class Forwarder {
       if (refused.has(u)) continue;
       this.metrics.forwardRequest(u.label);
       const timeout = Math.min(this.timeoutMs, left);
+      // A try that waits until the deadline is the last one. Timers count from the event loop's cached
+      // clock, so they may fire before Date.now() reaches the deadline; asking again would send a
+      // query nobody waits for.
+      const lastTry = timeout === left;
       const t0 = performance.now();
       let reply = await u.udp(query, timeout);
       if (reply && reply[2]! & (FLAG.TC >> 8)) reply = (await u.tcp(query, Math.max(1, Math.min(timeout, deadline - Date.now())))) ?? reply;
       if (!reply) {
         this.metrics.forwardFailure(u.label);
         if (++u.fails >= 2) u.downUntil = Date.now() + Math.min(30_000, 1000 * 2 ** Math.min(u.fails - 2, 5));
+        if (lastTry) break;
         continue;
       }
       u.fails = 0;
