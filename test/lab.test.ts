@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, type LabNode, type LabPod, cleanupStaleLabs, withLab, workloadPaths } from '../testbed/lab/index.ts';
+import { waitFor } from '../testbed/lab/wait.ts';
 
 function netnsList(): string[] {
   return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
@@ -18,13 +19,7 @@ function alive(pid: number): boolean {
   }
 }
 
-async function until(what: string, cond: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = (what: string, cond: () => boolean, timeoutMs = 5_000) => waitFor(what, cond, timeoutMs, 50);
 
 /** Runs a lab in a separate Node process that prints its prefix, then waits. */
 function childLab(): { pid: number; prefix: Promise<string> } {

@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Registry } from '../../src/runtime/metrics.ts';
+import { waitFor } from '../../testbed/lab/wait.ts';
 
 const log = pino({ level: 'silent' });
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -40,13 +41,7 @@ async function setup(opts: { port?: number } = {}) {
   return { api, cache, changes, reg, inf };
 }
 
-async function until(what: string, fn: () => boolean, ms = 10_000) {
-  const end = Date.now() + ms;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = (what: string, fn: () => boolean, ms = 10_000) => waitFor(what, fn, ms, 20);
 
 describe('Informer', () => {
   it('lists in pages, then follows the watch', async () => {

@@ -11,6 +11,7 @@ import { Agent, watchedKinds } from '../../src/runtime/agent.ts';
 import { Registry } from '../../src/runtime/metrics.ts';
 import type { Module, ViewPart } from '../../src/runtime/module.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
+import { waitFor } from '../../testbed/lab/wait.ts';
 
 const log = pino({ level: 'silent' });
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -45,13 +46,7 @@ async function agentWith(modules: Module[]) {
   return { api, agent };
 }
 
-const until = async (what: string, fn: () => boolean) => {
-  const end = Date.now() + 10_000;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+const until = (what: string, fn: () => boolean) => waitFor(what, fn, 10_000, 20);
 
 describe('the agent watches what its modules read', () => {
   it('the union, in KINDS order; everything when no module runs (--modules none, nodeway view)', () => {

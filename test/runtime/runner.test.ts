@@ -8,6 +8,7 @@ import { type Module, ModuleRunner } from '../../src/runtime/runner.ts';
 import type { ViewChanges } from '../../src/view/types.ts';
 import { NodeView } from '../../src/view/view.ts';
 import type { ChangeReason } from '../../src/sys/nft-events.ts';
+import { waitFor } from '../../testbed/lab/wait.ts';
 
 const log = pino({ level: 'silent' });
 
@@ -35,9 +36,7 @@ const ALL: ModuleInputs = { kinds: KINDS, view: ['services', 'peers', 'self', 'p
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until `cond` holds (slow machine: up to 5 s), so that exact counts can be asserted after. */
-async function until(cond: () => boolean): Promise<void> {
-  for (const end = Date.now() + 5000; !cond(); await tick(5)) if (Date.now() > end) throw new Error('condition never held');
-}
+const until = (cond: () => boolean) => waitFor('the condition', cond, 5000, 5);
 
 describe('ModuleRunner', () => {
   it('a sync that hangs keeps the oldest owed change: a change arriving meanwhile does not make it look younger', async () => {
