@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Lab, type LabNode, type LabPod, cleanupStaleLabs, withLab, workloadPaths } from '../testbed/lab/index.ts';
 import { waitFor } from '../testbed/lab/wait.ts';
+import { completeLines } from '../testbed/lab/daemon.ts';
 
 function netnsList(): string[] {
   return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
@@ -240,5 +241,15 @@ describe('lab teardown', () => {
     process.kill(child.pid, 'SIGTERM');
     await until('child to die', () => !alive(child.pid));
     expect(netnsList().filter((ns) => ns.startsWith(`${prefix}-`))).toEqual([]);
+  });
+});
+
+describe('nodeway lab progress', () => {
+  it('counts a progress line only once its newline is written', () => {
+    const done = JSON.stringify({ step: 'a', status: 'ok' });
+    const half = JSON.stringify({ step: 'b', status: 'ok', detail: 'x'.repeat(300) }).slice(0, 211);
+    expect(completeLines('')).toEqual([]);
+    expect(completeLines(`${done}\n${half}`)).toEqual([done]);
+    expect(completeLines(`${done}\n${done}\n`)).toEqual([done, done]);
   });
 });

@@ -59,6 +59,14 @@ export interface Out {
   line(s: string): void;
 }
 
+/**
+ * The lines of a file another process appends to. A reader can see an append half done (the lab
+ * test once parsed a progress line cut at 211 bytes), so a line counts once its newline is there.
+ */
+export function completeLines(text: string): string[] {
+  return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter(Boolean);
+}
+
 /** The foreground half: starts `lab serve`, shows its progress, prints what was proved. */
 export async function labUp(dir: string, nodewayBin: string, out: Out): Promise<number> {
   if (process.getuid?.() !== 0) {
@@ -85,7 +93,7 @@ export async function labUp(dir: string, nodewayBin: string, out: Out): Promise<
   let seen = 0;
   const started = Date.now();
   for (;;) {
-    const lines = existsSync(f.progress) ? readFileSync(f.progress, 'utf8').split('\n').filter(Boolean) : [];
+    const lines = completeLines(existsSync(f.progress) ? readFileSync(f.progress, 'utf8') : '');
     for (const raw of lines.slice(seen)) {
       const l = JSON.parse(raw) as Line;
       const secs = ((Date.now() - started) / 1000).toFixed(1).padStart(5);
