@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { ApiServerProcess } from '../test/support/apiserver-process.ts';
 import { NODE } from './proxy-common.ts';
+import type { MemCgroup } from './peak.ts';
 
 export const CLUSTER_DNS = '198.18.255.10';
 export const root = new URL('..', import.meta.url).pathname;
@@ -100,7 +101,7 @@ export function configFile(tmp: string, api: ApiServerProcess, modules: string):
 export async function ready(agent: ChildProcess, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
-    if (agent.exitCode !== null) throw new Error(`agent exited (${agent.exitCode})`);
+    if (agent.exitCode !== null || agent.signalCode !== null) throw new Error(`agent exited (${agent.exitCode ?? agent.signalCode})`);
     try {
       if ((await fetch('http://127.0.0.1:10256/readyz')).status === 200) return;
     } catch {}
@@ -110,13 +111,16 @@ export async function ready(agent: ChildProcess, timeoutMs: number): Promise<voi
 }
 
 
-/** Starts the agent as the DaemonSet does (NODE_NAME from the environment). */
-export function startAgent(cfg: string, api: ApiServerProcess): ChildProcess {
+/**
+ * Starts the agent as the DaemonSet does (NODE_NAME from the environment); in a memory cgroup
+ * when given one (entered before the exec, so the agent and every child it starts are charged to it).
+ */
+export function startAgent(cfg: string, api: ApiServerProcess, cgroup?: MemCgroup): ChildProcess {
   // NODEWAY_BENCH_AGENT_STDOUT=file keeps what the agent prints (e.g. NODEWAY_NODE_FLAGS=--trace-gc).
   const out = process.env.NODEWAY_BENCH_AGENT_STDOUT ? openSync(process.env.NODEWAY_BENCH_AGENT_STDOUT, 'a') : 'ignore';
-  return spawn(join(root, 'bin/nodeway'), ['run', '--config', cfg, '--kubeconfig', api.kubeconfig], {
-    stdio: ['ignore', out, 'inherit'], env: { ...process.env, NODE_NAME: NODE },
-  });
+  const argv = [join(root, 'bin/nodeway'), 'run', '--config', cfg, '--kubeconfig', api.kubeconfig];
+  const [cmd, args] = cgroup ? ['sh', ['-c', cgroup.enter(), 'sh', ...argv]] : [argv[0]!, argv.slice(1)];
+  return spawn(cmd, args, { stdio: ['ignore', out, 'inherit'], env: { ...process.env, NODE_NAME: NODE } });
 }
 
 /** Stops the agent, then removes the dataplane it leaves in place by design (wireguard-go too). */

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { ApiServerProcess } from '../test/support/apiserver-process.ts';
 import { configFile, ready, root, sleep, startAgent, stopAgent } from './agent-harness.ts';
 import { NODE, NODE_IP, inPrivateNetns } from './proxy-common.ts';
+import { fmtPeak, MemCgroup, PeakSampler } from './peak.ts';
 
 inPrivateNetns();
 const SERVICES = Number(process.argv[2] ?? 10_000);
@@ -24,11 +25,17 @@ const api = await ApiServerProcess.start({
   shape: { services: SERVICES, endpointsPerService: PER, nodes: 20, pods: 1000 },
 });
 const cfg = configFile(tmp, api, MODULES);
-const agent = startAgent(cfg, api);
+// NODEWAY_BENCH_CGROUP=1: the agent in a memory cgroup of its own (path printed; bench/peak.ts).
+const cg = process.env.NODEWAY_BENCH_CGROUP === '1' ? MemCgroup.create(`nodeway-probe-${process.pid}`) : null;
+if (cg) console.log(`memory cgroup ${cg.dir}`);
+const agent = startAgent(cfg, api, cg ?? undefined);
+const sampler = new PeakSampler(agent.pid!);
 try {
   const t0 = performance.now();
   await ready(agent, 180_000);
   console.log(`ready in ${((performance.now() - t0) / 1000).toFixed(1)} s; agent pid ${agent.pid}`);
+  await sleep(5000);
+  console.log(`start-up peak (to 5 s after ready): ${fmtPeak(sampler.now())}${cg ? `; cgroup ${JSON.stringify(cg.figures())}` : ''}`);
   writeFileSync(PIDFILE, String(agent.pid));
   const end = Date.now() + SECONDS * 1000;
   while (Date.now() < end && !existsSync(`${PIDFILE}.stop`) && agent.exitCode === null && agent.signalCode === null) {
@@ -43,9 +50,11 @@ try {
     await sleep(500);
   }
 } finally {
+  sampler.stop();
   if (agent.exitCode === null && agent.signalCode === null) await stopAgent(agent, cfg);
   // Killed by hand: what it left (wireguard-go) is still removed.
   else spawnSync(join(root, 'bin/nodeway'), ['cleanup', '--config', cfg], { stdio: 'ignore', env: { ...process.env, NODE_NAME: NODE } });
+  await cg?.remove();
   await api.stop();
   rmSync(tmp, { recursive: true, force: true });
 }

@@ -22,6 +22,7 @@ import { ApiServerProcess, type Stats } from '../test/support/apiserver-process.
 import { execRuns, metric, metrics, PROXY_SYNCS, ready, settledRss, sleep, startAgent, status, stopAgent, tree, configFile } from './agent-harness.ts';
 import { NODE, NODE_IP, inPrivateNetns } from './proxy-common.ts';
 import { NftMonitor } from './nft-monitor.ts';
+import { fmtPeak, MemCgroup, PeakSampler, type Peak } from './peak.ts';
 
 inPrivateNetns();
 const SERVICES = Number(process.argv[2] ?? 1000);
@@ -42,6 +43,7 @@ const PODS = 1000;
 const NODES = 20;
 const BOOKMARK_MS = 5000;
 const tmp = mkdtempSync(join(tmpdir(), 'nodeway-shp-bench-'));
+let runs = 0;
 
 /** p99 from a cumulative histogram: the smallest bucket bound holding 99 % of observations. */
 function p99(text: string, name: string, before: string): string {
@@ -81,6 +83,12 @@ interface Result {
   endpoint?: { isolated: string; latency: string; rssAfter: number; syncs: number; bytes: number };
   /** Bytes the server sent from the agent's start until ready: the initial lists. */
   syncBytes: number;
+  /** Memory peaks: start-up (to 5 s after ready), and over the whole run. */
+  peakStart: Peak;
+  peakAll?: Peak;
+  /** The agent's memory cgroup at 5 s after ready and at the end (null: none could be made). */
+  cgStart: ReturnType<MemCgroup['figures']> | null;
+  cgAll?: ReturnType<MemCgroup['figures']> | null;
   pods: { proxySyncs: number; bytes: number };
 }
 
@@ -92,13 +100,17 @@ async function run(cluster: string, modules: string, idleS: number, withChanges:
     http1Only: process.env.NODEWAY_BENCH_HTTP1 === '1',
   });
   const cfg = configFile(tmp, api, modules);
+  const cg = MemCgroup.create(`nodeway-bench-${process.pid}-${++runs}`);
   const t0 = performance.now();
-  const agent = startAgent(cfg, api);
+  const agent = startAgent(cfg, api, cg ?? undefined);
+  const sampler = new PeakSampler(agent.pid!);
   try {
     await ready(agent, 180_000);
     const readyS = (performance.now() - t0) / 1000;
     const syncBytes = (await api.stats()).bytesSent;
     await sleep(5000);
+    const peakStart = sampler.now();
+    const cgStart = cg?.figures() ?? null;
     // Idle: nothing changes; the server sends bookmarks; the agent should do nothing.
     const s0: Stats = await api.stats();
     const x0 = await metrics();
@@ -122,13 +134,14 @@ async function run(cluster: string, modules: string, idleS: number, withChanges:
     for (const [k, v] of Object.entries(s1.byRequest)) if (v - (s0.byRequest[k] ?? 0)) byRequest[k] = v - (s0.byRequest[k] ?? 0);
     const watches = Object.keys(s1.byRequest).filter((k) => k.startsWith('watch ')).length;
     const result: Result = {
-      cluster, modules, readyS, syncBytes, rssIdle, heap, cpuIdlePct, cpuOwnPct, spawnsPerMin, helpers, watches, connectionsAtIdle: s1.connections,
+      cluster, modules, readyS, syncBytes, peakStart, cgStart, rssIdle, heap, cpuIdlePct, cpuOwnPct, spawnsPerMin, helpers, watches, connectionsAtIdle: s1.connections,
       drift: x1.split('\n').filter((l) => /^nodeway_(nft_events|module_drift)/.test(l)).map((l) => l.replace(/^nodeway_/, '')).join('; '),
       idle: { requests: s1.total - s0.total, connections: s1.connections - s0.connections, bytes: s1.bytesSent - s0.bytesSent, byRequest },
       pods: { proxySyncs: 0, bytes: 0 },
     };
     if (withChanges) result.endpoint = await endpointChanges(api, agent.pid!);
-    if (IDLE_ONLY) return result;
+    const end = () => Object.assign(result, { peakAll: sampler.now(), cgAll: cg?.figures() ?? null });
+    if (IDLE_ONLY) return end();
     // 1,000 Pod changes (a label each): what reaches this node, and what it wakes.
     const m0 = await metrics();
     const p0 = await api.stats();
@@ -142,9 +155,11 @@ async function run(cluster: string, modules: string, idleS: number, withChanges:
     const proxySyncs = (t: string) => metric(t, PROXY_SYNCS);
     // Bookmarks in the same interval are counted too: the idle rate says how much that is.
     result.pods = { proxySyncs: proxySyncs(m1) - proxySyncs(m0), bytes: p1.bytesSent - p0.bytesSent };
-    return result;
+    return end();
   } finally {
+    sampler.stop();
     await stopAgent(agent, cfg);
+    await cg?.remove();
     await api.stop();
   }
 }
@@ -210,6 +225,8 @@ async function endpointChanges(api: ApiServerProcess, pid: number): Promise<NonN
 }
 
 const MiB = (x: number) => `${x.toFixed(1)} MiB`;
+/** A cgroup's peak charge counts page cache as well (reclaimed before an OOM kill); anon and file are its charge at the time read. */
+const cgText = (c: NonNullable<Result['cgStart']>) => `${MiB(c.peak)} (anon + page cache; now anon ${MiB(c.anon)}, file ${MiB(c.file)})${process.env.NODEWAY_BENCH_MEMLIMIT ? `; limit ${process.env.NODEWAY_BENCH_MEMLIMIT}: hit ${c.failcnt} times, ${c.oomKills} OOM kills` : ''}`;
 
 /** The agent's V8 heap by space (committed / used), its external memory, and what RssAnon holds besides. */
 function heapBreakdown(text: string, rss: number): string {
@@ -233,6 +250,9 @@ for (const r of [...results, base]) {
   const idleS = r === base ? BASE_IDLE_S : IDLE_S;
   console.log(`\n${label}`);
   console.log(`  ready (full sync, rules live) ${r.readyS.toFixed(1)} s; initial lists ${(r.syncBytes / 1048576).toFixed(2)} MiB sent by the server`);
+  console.log(`  start-up peak (to 5 s after ready): ${fmtPeak(r.peakStart)}`);
+  if (r.cgStart) console.log(`  start-up, its memory cgroup: peak charge ${cgText(r.cgStart)}`);
+  if (r.peakAll) console.log(`  peak over the whole run: ${fmtPeak(r.peakAll)}${r.cgAll ? `; cgroup peak charge ${cgText(r.cgAll)}` : ''}`);
   console.log(`  idle: RssAnon ${MiB(r.rssIdle)}; CPU ${r.cpuIdlePct.toFixed(2)} % of a core (agent + children; the agent alone ${r.cpuOwnPct.toFixed(2)} %; live children: ${r.helpers})`);
   const spawns = Object.values(r.spawnsPerMin).reduce((a, b) => a + b, 0);
   console.log(`  idle: ${spawns.toFixed(1)} programs started per minute ${JSON.stringify(r.spawnsPerMin)}`);

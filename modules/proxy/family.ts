@@ -31,7 +31,7 @@ export interface FamilyOptions {
    */
   deleteChainsNow: boolean;
   /** A brand-new table is loaded in scripts of at most this many lines (kubernetes#139328). */
-  chunkLines: number;
+  chunkOps: number;
   now?: () => number;
 }
 
@@ -233,7 +233,7 @@ export class FamilyProxy {
     const elements = new ElementStore();
     const staged = elements.stage(objs.owners, tx, () => undefined);
     this.noteConflicts(staged.conflicts);
-    const scripts = names.exists ? [tx.render()] : tx.renderChunks(this.o.chunkLines);
+    const scripts = names.exists ? [tx.render()] : tx.renderChunks(this.o.chunkOps);
     for (const s of scripts) await this.o.nft.apply(s);
     staged.commit();
     this.applied = new Map();

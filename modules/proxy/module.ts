@@ -25,7 +25,8 @@ export interface ProxyDeps {
   localAddresses?: () => LocalAddress[];
   /** Defaults to whether the running kernel is 6.2 or later. */
   deleteChainsNow?: boolean;
-  chunkLines?: number;
+  /** A brand-new table is loaded in nft runs of at most this many operations (an element each). */
+  chunkOps?: number;
   healthChecks?: boolean;
   /** Overrides --proxy-health-timeout (tests). */
   healthTimeoutMs?: number;
@@ -88,7 +89,8 @@ export class ProxyModule implements Module {
           log: this.log,
           metrics: this.metrics,
           deleteChainsNow,
-          chunkLines: deps.chunkLines ?? 20_000,
+          // ~25 MiB for nft a run (tx.ts renderChunks); 13 runs for 10,000 Services x 10.
+          chunkOps: deps.chunkOps ?? 10_000,
         }),
     );
     this.conntrack = new ConntrackCleaner(deps.conntrack ?? conntrackCli());

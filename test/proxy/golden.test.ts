@@ -74,7 +74,7 @@ describe('golden transactions', () => {
       log: pino({ level: 'silent' }),
       metrics: proxyMetrics(new Registry()),
       deleteChainsNow: false,
-      chunkLines: 100_000,
+      chunkOps: 100_000,
       now: () => now,
     });
     await fp.sync(initialServices(), new Set(), true, node(4));

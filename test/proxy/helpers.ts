@@ -22,6 +22,6 @@ export function familyProxy(family: IPFamily, nft: FakeNft, deleteChainsNow = tr
     log: pino({ level: 'silent' }),
     metrics: proxyMetrics(new Registry()),
     deleteChainsNow,
-    chunkLines: 100_000,
+    chunkOps: 100_000,
   });
 }

@@ -230,12 +230,31 @@ describe('family executor', () => {
   it('a brand-new table is loaded in chunks, hooks last', async () => {
     const nft = new FakeNft();
     const fp = familyProxy(4, nft);
-    (fp as unknown as { o: { chunkLines: number } }).o.chunkLines = 10;
+    (fp as unknown as { o: { chunkOps: number } }).o.chunkOps = 10;
     const many = viewMap(...Array.from({ length: 20 }, (_, i) => view(service(`s${i}`, { clusterIPs: [`198.19.0.${i + 1}`] }), [slice(`s${i}`, 'x', [{ port: 8080 }], [{ ip: `198.19.2.${i + 1}` }])])));
     await fp.sync(many, new Set(), true, node(4));
     expect(nft.scripts.length).toBeGreaterThan(2);
     expect(nft.scripts.slice(0, -1).join('')).not.toMatch(/hook/);
     expect(nft.scripts.at(-1)).toMatch(/type nat hook prerouting/);
+  });
+
+  it('chunks count elements, not lines: one element line is cut when it holds more than a chunk', async () => {
+    const nft = new FakeNft();
+    const fp = familyProxy(4, nft);
+    (fp as unknown as { o: { chunkOps: number } }).o.chunkOps = 25;
+    const eps = Array.from({ length: 12 }, (_, j) => ({ ip: `198.19.3.${j + 1}` }));
+    const many = viewMap(...Array.from({ length: 6 }, (_, i) => view(service(`s${i}`, { clusterIPs: [`198.19.0.${i + 1}`] }), [slice(`s${i}`, 'x', [{ port: 8080 }], eps)])));
+    await fp.sync(many, new Set(), true, node(4));
+    const elements = (script: string) => [...script.matchAll(/^add element \S+ \S+ (\S+) \{ (.*) \}$/gm)].flatMap((m) => m[2]!.split(', ').map((e) => `${m[1]} ${e}`));
+    const chunked = nft.scripts.map(elements);
+    // 72 endpoint picks alone: more than one line's worth of a chunk, so several runs.
+    expect(nft.scripts.length).toBeGreaterThan(3);
+    for (const els of chunked) expect(els.length).toBeLessThanOrEqual(25);
+    // The same elements as one script would hold, each once.
+    const whole = new FakeNft();
+    await familyProxy(4, whole).sync(many, new Set(), true, node(4));
+    expect(whole.scripts).toHaveLength(1);
+    expect(chunked.flat().sort()).toEqual(elements(whole.scripts[0]!).sort());
   });
 });
 
