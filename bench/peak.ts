@@ -9,7 +9,7 @@
 //   whether the kernel would OOM-kill it (the failures and kills are reported).
 // NODEWAY_BENCH_PEAK_TRACE=FILE appends every sample (ms since start, the agent's RssAnon, each live
 // descendant's) to FILE, to line up with the agent's --trace-gc or logs.
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
 
 const SAMPLE_MS = Number(process.env.NODEWAY_BENCH_PEAK_MS ?? 20);
 const TRACE = process.env.NODEWAY_BENCH_PEAK_TRACE;
@@ -68,8 +68,12 @@ export class PeakSampler {
     let big = { name: 'none', kib: 0 };
     const todo = children(this.pid);
     const line: string[] = [];
+    const self = exe(this.pid);
     for (let i = 0; i < todo.length; i++) {
       const c = todo[i]!;
+      // A child forked but not yet exec'd shares the agent's pages (copy-on-write): its RssAnon
+      // counts them again, a cgroup does not.
+      if (exe(c) === self) continue;
       const kib = statusKiB(c, 'RssAnon');
       sum += kib;
       if (TRACE) line.push(`${comm(c)}=${(kib / 1024).toFixed(1)}`);
@@ -96,6 +100,14 @@ export class PeakSampler {
   stop(): Peak {
     clearInterval(this.timer);
     return { ...this.p };
+  }
+}
+
+function exe(pid: number): string {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return '?';
   }
 }
 

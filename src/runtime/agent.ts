@@ -8,7 +8,7 @@ import { KINDS, type Kind } from '../kube/objects.ts';
 import { NodeView } from '../view/view.ts';
 import type { Config } from './config.ts';
 import { startHealthServer } from './health.ts';
-import { collectGarbageAfterChanges, collectGarbageSoon, compactOnGrowth } from './gc.ts';
+import { collectGarbageAfterChanges, collectGarbageSoon, compactOnGrowth, memoryFirst } from './gc.ts';
 import { Registry } from './metrics.ts';
 import { checkPrograms, reportExecTo } from '../sys/exec.ts';
 import { ipv6Off } from '../sys/ipv6.ts';
@@ -87,10 +87,13 @@ export class Agent {
     }
     this.nftEvents?.start();
     this.stopCompacting = compactOnGrowth();
+    // The first lists and the view built from them: held down as full syncs are (gc.ts).
+    const listing = memoryFirst();
     for (const inf of this.informers) void inf.run();
     log.info({ node: config.nodeName, modules: this.modules.map((m) => m.name), kinds: this.cache.kinds }, 'watching the API server');
     void this.cache.whenReady().then(() => {
       this.view.flush();
+      listing();
       log.info({ services: this.view.services.size, nodes: this.view.peers.size }, 'cache synced; node view published');
       collectGarbageSoon();
     });
