@@ -115,10 +115,10 @@ export async function ready(agent: ChildProcess, timeoutMs: number): Promise<voi
  * Starts the agent as the DaemonSet does (NODE_NAME from the environment); in a memory cgroup
  * when given one (entered before the exec, so the agent and every child it starts are charged to it).
  */
-export function startAgent(cfg: string, api: ApiServerProcess, cgroup?: MemCgroup): ChildProcess {
+export function startAgent(cfg: string, api: ApiServerProcess, cgroup?: MemCgroup, agentRoot = root): ChildProcess {
   // NODEWAY_BENCH_AGENT_STDOUT=file keeps what the agent prints (e.g. NODEWAY_NODE_FLAGS=--trace-gc).
   const out = process.env.NODEWAY_BENCH_AGENT_STDOUT ? openSync(process.env.NODEWAY_BENCH_AGENT_STDOUT, 'a') : 'ignore';
-  const argv = [join(root, 'bin/nodeway'), 'run', '--config', cfg, '--kubeconfig', api.kubeconfig];
+  const argv = [join(agentRoot, 'bin/nodeway'), 'run', '--config', cfg, '--kubeconfig', api.kubeconfig];
   const [cmd, args] = cgroup ? ['sh', ['-c', cgroup.enter(), 'sh', ...argv]] : [argv[0]!, argv.slice(1)];
   return spawn(cmd, args, { stdio: ['ignore', out, 'inherit'], env: { ...process.env, NODE_NAME: NODE } });
 }

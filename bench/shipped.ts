@@ -13,7 +13,8 @@
 // Run: node bench/shipped.ts [services=1000] [per=10] [cluster=both|current|old] [idleSeconds=120] [modules=daemonset|<list>] [phases=all|idle]
 // (phases=idle: time to ready and the idle figures only, without the endpoint and Pod changes.)
 // NODEWAY_BENCH_ISOLATED=N: isolated endpoint changes (default 200); NODEWAY_BENCH_DUMP=1: each write's time on stderr;
-// NODEWAY_BENCH_HTTP1=1: a server that offers no HTTP/2.
+// NODEWAY_BENCH_HTTP1=1: a server that offers no HTTP/2. NODEWAY_BENCH_BEFORE=DIR: the same run also with the agent of
+// another checkout (built: DIR/dist, DIR/node_modules), first, for before/after figures from one run.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,7 +93,7 @@ interface Result {
   pods: { proxySyncs: number; bytes: number };
 }
 
-async function run(cluster: string, modules: string, idleS: number, withChanges: boolean): Promise<Result> {
+async function run(cluster: string, modules: string, idleS: number, withChanges: boolean, agentRoot?: string): Promise<Result> {
   const api = await ApiServerProcess.start({
     nodeName: NODE, nodeIP: NODE_IP, token: 'shp-bench-token', bookmarkIntervalMs: BOOKMARK_MS,
     omitResources: cluster === 'old' ? ['servicecidrs'] : [], shape: { services: SERVICES, endpointsPerService: PER, nodes: NODES, pods: PODS },
@@ -102,7 +103,7 @@ async function run(cluster: string, modules: string, idleS: number, withChanges:
   const cfg = configFile(tmp, api, modules);
   const cg = MemCgroup.create(`nodeway-bench-${process.pid}-${++runs}`);
   const t0 = performance.now();
-  const agent = startAgent(cfg, api, cg ?? undefined);
+  const agent = startAgent(cfg, api, cg ?? undefined, agentRoot);
   const sampler = new PeakSampler(agent.pid!);
   try {
     await ready(agent, 180_000);
@@ -240,13 +241,15 @@ function heapBreakdown(text: string, rss: number): string {
 }
 console.log(`shipped-agent benchmark: ${SERVICES} Services × ${PER} endpoints, ${NODES + 1} Nodes, ${PODS} Pods; TLS + token, ${process.env.NODEWAY_BENCH_HTTP1 === '1' ? 'server without HTTP/2' : 'HTTP/2 offered'}; bookmarks every ${BOOKMARK_MS / 1000} s; idle ${IDLE_S} s; load average ${loadavg()[0]!.toFixed(1)} (machine shared)`);
 const results: Result[] = [];
+const BEFORE = process.env.NODEWAY_BENCH_BEFORE;
+const before = BEFORE ? { ...(await run(CLUSTERS[0]!, MODULES, IDLE_S, !IDLE_ONLY, BEFORE)), load: loadavg()[0]! } : undefined;
 for (const cluster of CLUSTERS) results.push(await run(cluster, MODULES, IDLE_S, !IDLE_ONLY));
 const BASE_IDLE_S = Math.min(IDLE_S, 60);
 const base = await run(CLUSTERS[0]!, 'none', BASE_IDLE_S, false);
 rmSync(tmp, { recursive: true, force: true });
 
-for (const r of [...results, base]) {
-  const label = `${r.cluster === 'old' ? 'cluster without ServiceCIDR (< 1.33)' : 'cluster serving ServiceCIDR (1.33+)'}, modules ${r.modules === 'daemonset' ? `as the DaemonSet (${DAEMONSET_MODULES})` : r.modules}`;
+for (const r of [...(before ? [before] : []), ...results, base]) {
+  const label = `${r === before ? `BEFORE (${BEFORE}; load after it ${before.load.toFixed(1)}): ` : ''}${r.cluster === 'old' ? 'cluster without ServiceCIDR (< 1.33)' : 'cluster serving ServiceCIDR (1.33+)'}, modules ${r.modules === 'daemonset' ? `as the DaemonSet (${DAEMONSET_MODULES})` : r.modules}`;
   const idleS = r === base ? BASE_IDLE_S : IDLE_S;
   console.log(`\n${label}`);
   console.log(`  ready (full sync, rules live) ${r.readyS.toFixed(1)} s; initial lists ${(r.syncBytes / 1048576).toFixed(2)} MiB sent by the server`);
@@ -267,6 +270,7 @@ for (const r of [...results, base]) {
 }
 const cur = results[0]!;
 console.log('\nratios (same run)');
+if (before) console.log(`  this agent / before: start-up peak RssAnon (agent + children) ${(cur.peakStart.tree / before.peakStart.tree).toFixed(2)}× (${MiB(cur.peakStart.tree)} vs ${MiB(before.peakStart.tree)}); idle RssAnon ${(cur.rssIdle / before.rssIdle).toFixed(2)}×; idle CPU ${cur.cpuIdlePct.toFixed(2)} % vs ${before.cpuIdlePct.toFixed(2)} %; ready ${cur.readyS.toFixed(1)} s vs ${before.readyS.toFixed(1)} s`);
 for (const r of results.slice(1)) console.log(`  ${r.cluster} / ${cur.cluster}: RssAnon ${(r.rssIdle / cur.rssIdle).toFixed(2)}×, idle requests ${r.idle.requests} vs ${cur.idle.requests}, idle CPU ${r.cpuIdlePct.toFixed(2)} % vs ${cur.cpuIdlePct.toFixed(2)} %`);
-console.log(`  agent (${cur.modules}) / cache-only agent: RssAnon ${(cur.rssIdle / base.rssIdle).toFixed(2)}× (${MiB(cur.rssIdle)} vs ${MiB(base.rssIdle)})`);
+console.log(`  agent (${cur.modules}) / cache-only agent: start-up peak ${(cur.peakStart.tree / base.peakStart.tree).toFixed(2)}× (${MiB(cur.peakStart.tree)} vs ${MiB(base.peakStart.tree)}); idle RssAnon ${(cur.rssIdle / base.rssIdle).toFixed(2)}× (${MiB(cur.rssIdle)} vs ${MiB(base.rssIdle)})`);
 if (!IDLE_ONLY) console.log(`  bytes per ${POD_CHANGES} Pod changes: ${(cur.pods.bytes / 1024).toFixed(1)} KiB vs ${(base.pods.bytes / 1024).toFixed(1)} KiB when every kind is watched (${(cur.pods.bytes / base.pods.bytes).toFixed(3)}×)`);
