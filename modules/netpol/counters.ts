@@ -1,7 +1,7 @@
 // Drops by policy, cheaply: every reject of a group chain counts in a named nft counter of
 // that group and tier (Admin tier Deny, NetworkPolicy's final reject, Baseline tier Deny), so
 // the cost is one counter update per rejected new flow and no rule list grows with policies.
-// The counters are read when /metrics is scraped (one `nft -j list counters` per family, at
+// The counters are read when /metrics is scraped (one terse `nft -j list table` per family, at
 // most once a second), not on a timer, and exposed as nodeway_netpol_dropped_packets with the
 // group's direction and policies.
 import type { IPFamily } from '../../src/kube/objects.ts';

@@ -47,7 +47,10 @@ export function nftExec(bin = 'nft'): Nft {
       throw new Error(`nft list set failed: ${r.stderr.trim().split('\n')[0]}`);
     },
     async counters(family, table) {
-      const r = await exec(bin, ['-j', 'list', 'counters', 'table', family, table]);
+      // Not `list counters table`: nft 1.0.6 fetches the whole family for it, the proxy's map
+      // elements too (measured at 10,000 Services x 10: 1.1-1.3 s and 210 MiB RssAnon per
+      // scrape). The table, terse (no set elements), lists the same counters: 4 MiB, ~0 s.
+      const r = await exec(bin, ['-t', '-j', 'list', 'table', family, table]);
       if (!r.ok) throw new Error(`nft list counters failed: ${r.stderr.trim().split('\n')[0]}`);
       return r.stdout;
     },
