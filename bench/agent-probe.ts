@@ -28,7 +28,8 @@ const cfg = configFile(tmp, api, MODULES);
 // NODEWAY_BENCH_CGROUP=1: the agent in a memory cgroup of its own (path printed; bench/peak.ts).
 const cg = process.env.NODEWAY_BENCH_CGROUP === '1' ? MemCgroup.create(`nodeway-probe-${process.pid}`) : null;
 if (cg) console.log(`memory cgroup ${cg.dir}`);
-const agent = startAgent(cfg, api, cg ?? undefined);
+// NODEWAY_BENCH_AGENT_ROOT=DIR: another checkout's agent (built), for before/after.
+const agent = startAgent(cfg, api, cg ?? undefined, process.env.NODEWAY_BENCH_AGENT_ROOT || undefined);
 const sampler = new PeakSampler(agent.pid!);
 try {
   const t0 = performance.now();
