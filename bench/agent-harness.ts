@@ -2,7 +2,7 @@
 // config file (deploy/config.yaml), pointed at an API server process, in the bench's private
 // network namespace; and what is read from it (/proc, its /metrics).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { ApiServerProcess } from '../test/support/apiserver-process.ts';
@@ -116,6 +116,7 @@ export async function ready(agent: ChildProcess, timeoutMs: number): Promise<voi
  * when given one (entered before the exec, so the agent and every child it starts are charged to it).
  */
 export function startAgent(cfg: string, api: ApiServerProcess, cgroup?: MemCgroup, agentRoot = root): ChildProcess {
+  assertBuilt(agentRoot);
   // NODEWAY_BENCH_AGENT_STDOUT=file keeps what the agent prints (e.g. NODEWAY_NODE_FLAGS=--trace-gc).
   const out = process.env.NODEWAY_BENCH_AGENT_STDOUT ? openSync(process.env.NODEWAY_BENCH_AGENT_STDOUT, 'a') : 'ignore';
   const argv = [join(agentRoot, 'bin/nodeway'), 'run', '--config', cfg, '--kubeconfig', api.kubeconfig];
@@ -138,3 +139,20 @@ export function execRuns(text: string): Record<string, number> {
 }
 
 export const PROXY_SYNCS = /^nodeway_module_syncs_total\{[^}]*module="proxy"[^}]*\} (\d+)/gm;
+
+/**
+ * bin/nodeway runs dist/, not the sources: a bench of a checkout whose build is older than its
+ * sources measures another agent (it happened once: a whole quiet round measured the last session's).
+ */
+export function assertBuilt(dir: string): void {
+  const built = statSync(join(dir, 'dist/nodeway.mjs'), { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  const newest = (d: string): number => {
+    let t = 0;
+    for (const e of readdirSync(join(dir, d), { withFileTypes: true, recursive: true })) {
+      if (e.isFile() && e.name.endsWith('.ts')) t = Math.max(t, statSync(join(e.parentPath, e.name)).mtimeMs);
+    }
+    return t;
+  };
+  const src = Math.max(...['cmd', 'src', 'modules'].map(newest));
+  if (built < src) throw new Error(`${dir}/dist is older than its sources (or missing): run \`npm run build\` there first`);
+}
