@@ -10,18 +10,13 @@
 // NODEWAY_BENCH_PEAK_TRACE=FILE appends every sample (ms since start, the agent's RssAnon, each live
 // descendant's) to FILE, to line up with the agent's --trace-gc or logs.
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
+import { status } from './agent-harness.ts';
 
 const SAMPLE_MS = Number(process.env.NODEWAY_BENCH_PEAK_MS ?? 20);
 const TRACE = process.env.NODEWAY_BENCH_PEAK_TRACE;
 
-function statusKiB(pid: number, field: string): number {
-  try {
-    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
+/** A /proc/PID/status field in KiB; 0 when the process is gone. */
+const statusKiB = (pid: number, field: string): number => status(pid, field) * 1024 || 0;
 
 function children(pid: number): number[] {
   const out: number[] = [];

@@ -51,7 +51,7 @@ export function nftExec(bin = 'nft'): Nft {
       // elements too (measured at 10,000 Services x 10: 1.1-1.3 s and 210 MiB RssAnon per
       // scrape). The table, terse (no set elements), lists the same counters: 4 MiB, ~0 s.
       const r = await exec(bin, ['-t', '-j', 'list', 'table', family, table]);
-      if (!r.ok) throw new Error(`nft list counters failed: ${r.stderr.trim().split('\n')[0]}`);
+      if (!r.ok) throw new Error(`nft list table (counters) failed: ${r.stderr.trim().split('\n')[0]}`);
       return r.stdout;
     },
   };

@@ -14,7 +14,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
     try {
       const v = await fn();
       if (v !== undefined && v !== false) {
-        if (report) report(what, Date.now() - start, timeoutMs);
+        report?.(what, Date.now() - start, timeoutMs);
         return v;
       }
       last = v;
@@ -22,7 +22,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
       last = e;
     }
     if (Date.now() > end) {
-      if (report) report(what, Date.now() - start, timeoutMs);
+      report?.(what, Date.now() - start, timeoutMs);
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${String((last as Error)?.message ?? JSON.stringify(last))}`);
     }
     await sleep(everyMs);
